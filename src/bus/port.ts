@@ -1,0 +1,33 @@
+/**
+ * The live-bus port: fan-out of events and window results to every gateway's subscriptions,
+ * and request/reply for queries that must reach the node owning a partition. In-process in
+ * embedded mode, NATS in distributed mode; both pass `test/contract/live-bus.contract.ts`.
+ */
+
+export type Unsubscribe = () => void;
+
+export interface LiveBus {
+  readonly kind: 'in-process' | 'nats';
+  start(): Promise<void>;
+  close(): Promise<void>;
+  /** Fire-and-forget fan-out to every subscriber of the subject, on every node. */
+  publish(subject: string, message: unknown): void;
+  /** Receives messages published on the subject from now on, in publish order per publisher. */
+  subscribe(subject: string, handler: (message: unknown) => void): Unsubscribe;
+  /** Answers requests on the subject (one responder per request; several may be registered for load sharing). */
+  respond(subject: string, handler: (request: unknown) => Promise<unknown>): Unsubscribe;
+  /** Sends a request and waits for one answer; rejects with TIMEOUT when none comes in time. */
+  request(subject: string, request: unknown, timeoutMs: number): Promise<unknown>;
+  healthy(): Promise<{ connected: boolean; detail?: string }>;
+}
+
+/** Subject naming, shared by publishers and subscribers. Tokens are sanitised for NATS. */
+export const subjects = {
+  events: (topic: string) => `keyflow.events.${token(topic)}`,
+  windowResults: (eventType: string) => `keyflow.windows.${token(eventType)}`,
+  query: (topic: string, partition: number) => `keyflow.query.${token(topic)}.${partition}`,
+};
+
+function token(s: string): string {
+  return s.replace(/[^a-zA-Z0-9_-]/g, '_');
+}
