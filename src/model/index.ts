@@ -2,3 +2,4 @@ export * from './errors.ts';
 export * from './event.ts';
 export * from './event-types.ts';
 export * from './partitioner.ts';
+export * from './dead-letter.ts';
