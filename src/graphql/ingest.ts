@@ -1,0 +1,290 @@
+/**
+ * Ingest: validates events, routes them to their topic and partition, and appends them to the log,
+ * idempotently by eventId. Used by the publishEvent / publishEvents mutations (and any other
+ * producer in the process that wants the same rules).
+ */
+import { isSpanContextValid, context as otelContext, trace } from '@opentelemetry/api';
+import type { EventLog, Headers, ProduceRecord } from '../log/port.ts';
+import { ErrorCode, KeyflowError, isKeyflowError } from '../model/errors.ts';
+import { type EventEnvelope, actorKey, encodeEnvelope, parseEventInput } from '../model/event.ts';
+import type { EventTypeRegistry, EventTypeSpec } from '../model/event-types.ts';
+import { partitionForKey } from '../model/partitioner.ts';
+import { type Clock, systemClock } from '../runtime/clock.ts';
+import type { Dedupe, StoredReceipt } from '../state/dedupe.ts';
+
+export type ReceiptStatus = 'ACCEPTED' | 'DUPLICATE';
+
+/** The contract's EventReceipt; `offset` is a JS number here, a decimal string on the wire. */
+export interface EventReceipt {
+  status: ReceiptStatus;
+  eventId: string;
+  topic: string;
+  partition: number;
+  offset: number;
+  /** The event's own timestamp, epoch ms. */
+  timestamp: number;
+}
+
+/** One invalid input of a batch, as listed in `details.errors`. */
+export interface InputError {
+  index: number;
+  code: ErrorCode;
+  message: string;
+}
+
+export interface Ingest {
+  /** Publishes one event. Throws KeyflowError: the input's own code (details.errors names index 0), BROKER_UNAVAILABLE. */
+  publish(input: unknown): Promise<EventReceipt>;
+  /**
+   * Publishes a batch, all or nothing at validation: when any input is invalid nothing is
+   * appended and the error's `details.errors` lists every invalid index. The error's code is the
+   * invalid inputs' code when they all share one, else SCHEMA_VALIDATION_FAILED. A batch larger
+   * than `maxBatch` fails with BATCH_TOO_LARGE. Receipts are in input order.
+   */
+  publishBatch(inputs: readonly unknown[]): Promise<EventReceipt[]>;
+}
+
+export interface IngestOptions {
+  log: EventLog;
+  registry: EventTypeRegistry;
+  dedupe: Dedupe;
+  limits: {
+    /** Largest encoded record value, bytes. */
+    maxEventBytes: number;
+    /** Most events in one batch. */
+    maxBatch: number;
+  };
+  /** Assigns an eventId when the input has none. @default crypto.randomUUID */
+  newId?: () => string;
+  /** Drives retry backoff and the in-flight wait. @default systemClock */
+  clock?: Clock;
+  /** Append attempts for a retriable broker error before BROKER_UNAVAILABLE. @default 3 */
+  appendAttempts?: number;
+  /** First retry delay, ms; doubles each attempt. @default 250 */
+  retryBaseDelayMs?: number;
+  /** Upper bound on the time spent retrying one append, ms. @default 5_000 */
+  retryMaxTotalMs?: number;
+  /** How long to wait for another in-flight publish of the same eventId, ms. @default 10_000 */
+  inFlightWaitMs?: number;
+}
+
+interface Prepared {
+  envelope: EventEnvelope;
+  spec: EventTypeSpec;
+  key: string;
+  partition: number;
+  value: Uint8Array;
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * @example
+ * const ingest = createIngest({ log, registry, dedupe: createMemoryDedupe(), limits: { maxEventBytes: 65_536, maxBatch: 1000 } });
+ * const receipt = await ingest.publish({ eventType: 'iot.sensor', timestamp: '2024-01-15T10:30:00Z', deviceId: 'd1', payload: { value: 1 } });
+ */
+export function createIngest(options: IngestOptions): Ingest {
+  const { log, registry, dedupe, limits } = options;
+  const newId = options.newId ?? (() => globalThis.crypto.randomUUID());
+  const clock = options.clock ?? systemClock;
+  const appendAttempts = options.appendAttempts ?? 3;
+  const retryBaseDelayMs = options.retryBaseDelayMs ?? 250;
+  const retryMaxTotalMs = options.retryMaxTotalMs ?? 5_000;
+  const inFlightWaitMs = options.inFlightWaitMs ?? 10_000;
+  // Topics this instance has made sure exist; ensureTopics is idempotent, this only saves round trips.
+  const ensured = new Set<string>();
+
+  function prepare(input: unknown): Prepared {
+    const envelope = parseEventInput(input, newId);
+    const spec = registry.resolve(envelope.eventType);
+    if (!spec) {
+      throw new KeyflowError(
+        ErrorCode.UNKNOWN_EVENT_TYPE,
+        `unknown eventType '${envelope.eventType}'; known: ${registry
+          .all()
+          .map((t) => t.eventType)
+          .join(', ')}`,
+        { details: { eventType: envelope.eventType } },
+      );
+    }
+    const value = encoder.encode(encodeEnvelope(envelope));
+    if (value.byteLength > limits.maxEventBytes) {
+      throw new KeyflowError(
+        ErrorCode.PAYLOAD_TOO_LARGE,
+        `event is ${value.byteLength} bytes encoded, more than the limit of ${limits.maxEventBytes}`,
+        { details: { bytes: value.byteLength, maxEventBytes: limits.maxEventBytes } },
+      );
+    }
+    const key = actorKey(envelope);
+    return { envelope, spec, key, partition: partitionForKey(key, spec.partitions), value };
+  }
+
+  function validateAll(inputs: readonly unknown[]): Prepared[] {
+    if (inputs.length > limits.maxBatch) {
+      throw new KeyflowError(
+        ErrorCode.BATCH_TOO_LARGE,
+        `batch of ${inputs.length} events is larger than the limit of ${limits.maxBatch}; split it`,
+        { details: { size: inputs.length, maxBatch: limits.maxBatch } },
+      );
+    }
+    const prepared: Prepared[] = [];
+    const errors: InputError[] = [];
+    for (let i = 0; i < inputs.length; i++) {
+      try {
+        prepared.push(prepare(inputs[i]));
+      } catch (e) {
+        if (!isKeyflowError(e)) throw e;
+        errors.push({ index: i, code: e.code, message: e.message });
+      }
+    }
+    if (errors.length > 0) {
+      const first = errors[0]!;
+      const shared = errors.every((x) => x.code === first.code) ? first.code : ErrorCode.SCHEMA_VALIDATION_FAILED;
+      const message =
+        inputs.length === 1
+          ? first.message
+          : `${errors.length} of ${inputs.length} events are invalid (indexes ${errors.map((x) => x.index).join(', ')}); nothing was published`;
+      throw new KeyflowError(shared, message, { details: { errors } });
+    }
+    return prepared;
+  }
+
+  async function appendWithRetry(topic: string, records: ProduceRecord[]) {
+    const started = clock.now();
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await log.append(topic, records);
+      } catch (e) {
+        if (!isKeyflowError(e) || !e.retriable) throw e;
+        const delay = retryBaseDelayMs * 2 ** (attempt - 1);
+        if (attempt >= appendAttempts || clock.now() - started + delay > retryMaxTotalMs) {
+          throw new KeyflowError(
+            ErrorCode.BROKER_UNAVAILABLE,
+            `the event log did not accept the events after ${attempt} attempts; nothing of this call was appended to ${topic}, retry later`,
+            { retriable: true, cause: e, details: { topic, attempts: attempt } },
+          );
+        }
+        await clock.sleep(delay);
+      }
+    }
+  }
+
+  async function ensureTopic(spec: EventTypeSpec): Promise<void> {
+    if (ensured.has(spec.topic)) return;
+    await log.ensureTopics([{ name: spec.topic, partitions: spec.partitions }]);
+    ensured.add(spec.topic);
+  }
+
+  /**
+   * Claims every distinct eventId of the batch. Claims in sorted order and, when one is pending
+   * elsewhere, releases this round's claims before waiting, so two batches never hold-and-wait.
+   */
+  async function claimAll(ids: string[]): Promise<{ claimed: string[]; done: Map<string, StoredReceipt> }> {
+    const sorted = [...ids].sort();
+    const done = new Map<string, StoredReceipt>();
+    const started = clock.now();
+    let wait = 5;
+    for (;;) {
+      const claimed: string[] = [];
+      let pending: string | null = null;
+      for (const id of sorted) {
+        if (done.has(id)) continue;
+        const r = await dedupe.claim(id);
+        if (r.status === 'claimed') claimed.push(id);
+        else if (r.status === 'done') done.set(id, r.receipt);
+        else {
+          pending = id;
+          break;
+        }
+      }
+      if (pending === null) return { claimed, done };
+      await Promise.all(claimed.map((id) => dedupe.release(id)));
+      if (clock.now() - started >= inFlightWaitMs) {
+        throw new KeyflowError(
+          ErrorCode.BROKER_UNAVAILABLE,
+          `an earlier publish of eventId '${pending}' is still in flight after ${inFlightWaitMs} ms; retry later`,
+          { retriable: true, details: { eventId: pending } },
+        );
+      }
+      await clock.sleep(wait);
+      wait = Math.min(wait * 2, 200);
+    }
+  }
+
+  function traceparent(): string {
+    const sc = trace.getSpanContext(otelContext.active());
+    if (sc && isSpanContextValid(sc)) {
+      return `00-${sc.traceId}-${sc.spanId}-${(sc.traceFlags & 0xff).toString(16).padStart(2, '0')}`;
+    }
+    return `00-${randomHex(16)}-${randomHex(8)}-00`;
+  }
+
+  async function publishBatch(inputs: readonly unknown[]): Promise<EventReceipt[]> {
+    const prepared = validateAll(inputs);
+    if (prepared.length === 0) return [];
+    // The first occurrence of an eventId in the batch publishes; later ones answer DUPLICATE.
+    const firstIndex = new Map<string, number>();
+    for (let i = 0; i < prepared.length; i++) {
+      const id = prepared[i]!.envelope.eventId;
+      if (!firstIndex.has(id)) firstIndex.set(id, i);
+    }
+    const { claimed, done } = await claimAll([...firstIndex.keys()]);
+    const claimedSet = new Set(claimed);
+    const appended = new Map<string, StoredReceipt>();
+    const headers: Headers = { 'content-type': 'application/json', traceparent: traceparent() };
+
+    const byTopic = new Map<string, Prepared[]>();
+    for (const [id, i] of firstIndex) {
+      if (!claimedSet.has(id)) continue;
+      const p = prepared[i]!;
+      const group = byTopic.get(p.spec.topic);
+      if (group) group.push(p);
+      else byTopic.set(p.spec.topic, [p]);
+    }
+    try {
+      for (const [topic, group] of byTopic) {
+        await ensureTopic(group[0]!.spec);
+        const results = await appendWithRetry(
+          topic,
+          group.map((p) => ({ key: p.key, value: p.value, headers, partition: p.partition })),
+        );
+        for (let j = 0; j < group.length; j++) {
+          const p = group[j]!;
+          const r = results[j]!;
+          const receipt: StoredReceipt = { topic: r.topic, partition: r.partition, offset: r.offset, timestamp: p.envelope.timestamp };
+          appended.set(p.envelope.eventId, receipt);
+          // Stored right after the append, so a concurrent duplicate waits on a short pending window.
+          await dedupe.complete(p.envelope.eventId, receipt);
+        }
+      }
+    } finally {
+      // Claims of events that did not get appended are given back so a retry can publish them;
+      // the ones already appended keep their receipt and a retry answers DUPLICATE for them.
+      const unfinished = claimed.filter((id) => !appended.has(id));
+      await Promise.all(unfinished.map((id) => dedupe.release(id)));
+    }
+
+    return prepared.map((p, i): EventReceipt => {
+      const id = p.envelope.eventId;
+      const own = firstIndex.get(id) === i ? appended.get(id) : undefined;
+      const r = own ?? appended.get(id) ?? done.get(id);
+      if (!r) throw new KeyflowError(ErrorCode.INTERNAL, `no receipt for eventId '${id}'`);
+      return { status: own ? 'ACCEPTED' : 'DUPLICATE', eventId: id, ...r };
+    });
+  }
+
+  return {
+    async publish(input) {
+      const [receipt] = await publishBatch([input]);
+      return receipt!;
+    },
+    publishBatch,
+  };
+}
+
+function randomHex(bytes: number): string {
+  const b = globalThis.crypto.getRandomValues(new Uint8Array(bytes));
+  let s = '';
+  for (const x of b) s += x.toString(16).padStart(2, '0');
+  return s;
+}

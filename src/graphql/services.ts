@@ -1,0 +1,103 @@
+/**
+ * What the GraphQL layer needs from the node it runs on. The runtime builds one `ApiServices`
+ * and hands it to {@link createGraphQLServer}; nothing here knows which adapters are behind it.
+ */
+import type { Registry } from 'prom-client';
+import type { LiveBus } from '../bus/port.ts';
+import type { EventLog } from '../log/port.ts';
+import type { EventTypeRegistry } from '../model/event-types.ts';
+import type { Logger } from '../runtime/logging.ts';
+import type { Metrics } from '../runtime/telemetry/metrics.ts';
+import type { WindowReader } from '../windows/types.ts';
+import type { Ingest } from './ingest.ts';
+
+export interface ComponentHealth {
+  /** broker, checkpoints, bus, … */
+  name: string;
+  connected: boolean;
+  detail?: string | null;
+}
+
+export interface Health {
+  /** `ok` when every component is connected, else `degraded`. */
+  status: 'ok' | 'degraded';
+  mode: 'embedded' | 'distributed';
+  uptimeSeconds: number;
+  components: ComponentHealth[];
+}
+
+export interface ApiLimits {
+  /** Largest encoded event (the record value), bytes. @default 65_536 */
+  maxEventBytes: number;
+  /** Most events in one publishEvents. @default 1000 */
+  maxBatch: number;
+  /** Deepest selection set. @default 10 */
+  maxQueryDepth?: number;
+  /** Most aliases in one operation. @default 30 */
+  maxAliases?: number;
+  /** Highest graphql-armor cost. @default 5000 */
+  maxCost?: number;
+  /** Most lexical tokens in one document. @default 2000 */
+  maxTokens?: number;
+}
+
+export interface ApiServices {
+  /** embedded or distributed; reported by health. */
+  readonly mode: 'embedded' | 'distributed';
+  readonly registry: EventTypeRegistry;
+  /** The configured window spec names (KEYFLOW_WINDOWS); `windows(window:)` accepts only these. */
+  readonly windowNames: readonly string[];
+  /** Read side of the log: latestEvents, deadLetters. Appends go through `ingest`. */
+  readonly log: EventLog;
+  /** Subscriptions listen on `subjects.events(topic)` and `subjects.windowResults(eventType)`. */
+  readonly bus: LiveBus;
+  /** windows / keyState, answered by the partition's owner (locally or over the bus). */
+  readonly reader: WindowReader;
+  /** publishEvent / publishEvents. */
+  readonly ingest: Ingest;
+  /** Current health of the node's components. */
+  health(): Promise<Health>;
+  readonly limits: ApiLimits;
+  /** Metrics the API updates and `GET /metrics` serves; a private registry when absent. */
+  readonly metrics?: Metrics | { registry: Registry };
+  readonly logger: Logger;
+}
+
+export interface HealthCheckOptions {
+  mode: 'embedded' | 'distributed';
+  /** Named probes, e.g. `{ broker: () => log.healthy(), bus: () => bus.healthy() }`. */
+  components: Record<string, () => Promise<{ connected: boolean; detail?: string }>>;
+  /** Start time, epoch ms. @default now */
+  startedAt?: number;
+  /** @default Date.now */
+  now?: () => number;
+}
+
+/**
+ * Builds `ApiServices.health` from component probes. A probe that throws counts as disconnected.
+ * @example
+ * const health = createHealthCheck({ mode: 'embedded', components: { broker: () => log.healthy() } });
+ */
+export function createHealthCheck(options: HealthCheckOptions): () => Promise<Health> {
+  const now = options.now ?? Date.now;
+  const startedAt = options.startedAt ?? now();
+  const entries = Object.entries(options.components);
+  return async () => {
+    const components = await Promise.all(
+      entries.map(async ([name, probe]): Promise<ComponentHealth> => {
+        try {
+          const h = await probe();
+          return { name, connected: h.connected, detail: h.detail ?? null };
+        } catch (e) {
+          return { name, connected: false, detail: e instanceof Error ? e.message : String(e) };
+        }
+      }),
+    );
+    return {
+      status: components.every((c) => c.connected) ? 'ok' : 'degraded',
+      mode: options.mode,
+      uptimeSeconds: (now() - startedAt) / 1000,
+      components,
+    };
+  };
+}

@@ -1,0 +1,74 @@
+/** In-memory {@link Dedupe}: an LRU map with a TTL per entry. One gateway process only. */
+import { type Clock, systemClock } from '../runtime/clock.ts';
+import {
+  type ClaimResult,
+  DEFAULT_DEDUPE_TTL_MS,
+  DEFAULT_PENDING_TTL_MS,
+  type Dedupe,
+  type StoredReceipt,
+} from './dedupe.ts';
+
+export interface MemoryDedupeOptions {
+  /** Most eventIds remembered; the least recently used go first. @default 1_000_000 */
+  maxEntries?: number;
+  /** Dedupe horizon, ms. @default 86_400_000 (24 h) */
+  ttlMs?: number;
+  /** Lifetime of an unfinished claim, ms. @default 30_000 */
+  pendingTtlMs?: number;
+  /** @default systemClock */
+  clock?: Clock;
+}
+
+interface Entry {
+  receipt: StoredReceipt | null;
+  expiresAt: number;
+}
+
+const CLAIMED: ClaimResult = { status: 'claimed' };
+const PENDING: ClaimResult = { status: 'pending' };
+
+/**
+ * @example
+ * const dedupe = createMemoryDedupe({ maxEntries: 100_000, ttlMs: 3_600_000 });
+ */
+export function createMemoryDedupe(options: MemoryDedupeOptions = {}): Dedupe {
+  const maxEntries = options.maxEntries ?? 1_000_000;
+  const ttlMs = options.ttlMs ?? DEFAULT_DEDUPE_TTL_MS;
+  const pendingTtlMs = options.pendingTtlMs ?? DEFAULT_PENDING_TTL_MS;
+  const clock = options.clock ?? systemClock;
+  // A Map iterates in insertion order: re-inserting on use makes the first key the least recently used.
+  const entries = new Map<string, Entry>();
+
+  function set(eventId: string, entry: Entry): void {
+    entries.delete(eventId);
+    entries.set(eventId, entry);
+    while (entries.size > maxEntries) {
+      const oldest = entries.keys().next().value as string;
+      entries.delete(oldest);
+    }
+  }
+
+  return {
+    kind: 'memory',
+    async claim(eventId) {
+      const now = clock.now();
+      const e = entries.get(eventId);
+      if (e && e.expiresAt > now) {
+        set(eventId, e);
+        return e.receipt ? { status: 'done', receipt: e.receipt } : PENDING;
+      }
+      set(eventId, { receipt: null, expiresAt: now + pendingTtlMs });
+      return CLAIMED;
+    },
+    async complete(eventId, receipt) {
+      set(eventId, { receipt: { ...receipt }, expiresAt: clock.now() + ttlMs });
+    },
+    async release(eventId) {
+      const e = entries.get(eventId);
+      if (e && e.receipt === null) entries.delete(eventId);
+    },
+    async close() {
+      entries.clear();
+    },
+  };
+}
