@@ -1,0 +1,250 @@
+/**
+ * Redis checkpoint store (distributed mode). Per partition, three keys share one hash tag so
+ * they live in one Redis Cluster slot and one Lua script may touch all of them:
+ *
+ * - `<keyPrefix>:{<topic>:<partition>}:epoch`  — string, INCR'd by every `acquire`
+ * - `<keyPrefix>:{<topic>:<partition>}:meta`   — hash: nextOffset, partitionState, epoch, seq
+ * - `<keyPrefix>:{<topic>:<partition>}:actors` — hash: actor key → snapshot
+ *
+ * `commit` is one Lua script: it compares the caller's epoch with the current one and only
+ * then writes the actor snapshots, the deletions and the meta hash, so a zombie owner can never
+ * overwrite the new owner's checkpoint (DESIGN.md, "Exactly-once state"). Redis keeps data only
+ * as durably as it is configured: run it with AOF (`appendonly yes`, `appendfsync everysec`).
+ */
+import type { Redis } from 'ioredis';
+import { ErrorCode, FencedError, KeyflowError } from '../../model/errors.ts';
+import type { CheckpointStore, CheckpointWrite, PartitionCheckpoint } from '../port.ts';
+import {
+  buildRedis,
+  closeRedis,
+  connectRedis,
+  globEscape,
+  type RedisConnectionOptions,
+  redisHealth,
+  toStoreError,
+} from './client.ts';
+
+export interface RedisCheckpointsOptions extends RedisConnectionOptions {
+  /**
+   * Prefix of every key this store writes; lets several deployments (or test runs) share one
+   * Redis. Must not contain `{` or `}` (they would break the per-partition hash tag).
+   * @default 'keyflow'
+   */
+  keyPrefix?: string;
+  /**
+   * Pairs (actor key + snapshot) written per HSET inside the commit script. Bounded because
+   * Lua's `unpack` fails beyond ~8000 values; tune only for benchmarks.
+   * @default 500
+   */
+  hsetChunk?: number;
+}
+
+/**
+ * Checks the epoch, then writes dirty actors, deletions and meta — all or nothing.
+ *
+ * KEYS: epoch, meta, actors. ARGV: epoch, seq, nextOffset, partitionState, chunk, nDirty,
+ * then nDirty (key, snapshot) pairs, then the deleted keys.
+ *
+ * Returns {1} on success, {0, current epoch or ''} when fenced, {2, stored seq} when a newer
+ * commit of the same epoch already landed (a late duplicate, e.g. resent after a reconnect).
+ *
+ * All or nothing: the check precedes every write, and Redis denies an out-of-memory script
+ * only at its first write command (later writes of a script that already wrote are allowed),
+ * so a failure leaves nothing half-written.
+ */
+const COMMIT_LUA = `
+local cur = redis.call('GET', KEYS[1])
+if cur ~= ARGV[1] then
+  return {0, cur or ''}
+end
+local metaEpoch = redis.call('HGET', KEYS[2], 'epoch')
+if metaEpoch == ARGV[1] then
+  local seq = redis.call('HGET', KEYS[2], 'seq') or '0'
+  if tonumber(seq) >= tonumber(ARGV[2]) then
+    return {2, seq}
+  end
+end
+local chunk = tonumber(ARGV[5])
+local nDirty = tonumber(ARGV[6])
+local first = 7
+local last = first + 2 * nDirty - 1
+local i = first
+while i <= last do
+  local stop = math.min(i + 2 * chunk - 1, last)
+  local args = {}
+  local n = 0
+  for j = i, stop do
+    n = n + 1
+    args[n] = ARGV[j]
+  end
+  redis.call('HSET', KEYS[3], unpack(args))
+  i = stop + 1
+end
+local nArgs = #ARGV
+i = last + 1
+while i <= nArgs do
+  local stop = math.min(i + 2 * chunk - 1, nArgs)
+  local args = {}
+  local n = 0
+  for j = i, stop do
+    n = n + 1
+    args[n] = ARGV[j]
+  end
+  redis.call('HDEL', KEYS[3], unpack(args))
+  i = stop + 1
+end
+redis.call('HSET', KEYS[2], 'nextOffset', ARGV[3], 'partitionState', ARGV[4], 'epoch', ARGV[1], 'seq', ARGV[2])
+return {1}
+`;
+
+/** Returns a flat [k, v, k, v, …] array: HGETALL without ioredis' object conversion (keys like `__proto__` survive). */
+const LOAD_ACTORS_LUA = `return redis.call('HGETALL', KEYS[1])`;
+
+interface CheckpointCommands {
+  // ioredis flattens array arguments one level, so a 40k-element ARGV never hits the spread limit.
+  kfCommit(epochKey: string, metaKey: string, actorsKey: string, argv: string[]): Promise<[number, string?]>;
+  kfLoadActors(key: string): Promise<string[]>;
+}
+
+/**
+ * Creates the Redis checkpoint store.
+ *
+ * @example
+ * const store = createRedisCheckpoints({ url: process.env.REDIS_URL, keyPrefix: 'keyflow' });
+ * await store.start();
+ * const epoch = await store.acquire('events.iot.sensors', 3);
+ * await store.commit('events.iot.sensors', 3, epoch, { nextOffset: 42, partitionState: '{}', dirty: new Map() });
+ */
+export function createRedisCheckpoints(opts: RedisCheckpointsOptions = {}): CheckpointStore {
+  const keyPrefix = opts.keyPrefix ?? 'keyflow';
+  if (/[{}]/.test(keyPrefix)) {
+    throw new KeyflowError(ErrorCode.INVALID_CONFIG, `Redis keyPrefix "${keyPrefix}" must not contain { or }`);
+  }
+  const chunk = Math.max(1, Math.min(opts.hsetChunk ?? 500, 3000));
+  const conn = buildRedis(opts);
+  const redis = conn.redis as Redis & CheckpointCommands;
+  redis.defineCommand('kfCommit', { numberOfKeys: 3, lua: COMMIT_LUA });
+  redis.defineCommand('kfLoadActors', { numberOfKeys: 1, lua: LOAD_ACTORS_LUA });
+  // Orders commits of one epoch: the script drops a commit older than the last one applied, so
+  // a write resent after a reconnect can never roll a checkpoint back. Microseconds of wall
+  // time (monotonic within the process), so a second store instance in this process continues
+  // above the first; stays below 2^53.
+  let seq = 0;
+
+  const keysOf = (topic: string, partition: number) => {
+    const base = `${keyPrefix}:{${topic}:${partition}}`;
+    return { epoch: `${base}:epoch`, meta: `${base}:meta`, actors: `${base}:actors` };
+  };
+
+  const where = (topic: string, partition: number) => `Redis checkpoint store ${topic}/${partition}`;
+
+  return {
+    kind: 'redis',
+
+    async start() {
+      await connectRedis(conn, 'Redis checkpoint store');
+    },
+
+    async close() {
+      await closeRedis(conn);
+    },
+
+    async acquire(topic, partition) {
+      try {
+        return await redis.incr(keysOf(topic, partition).epoch);
+      } catch (e) {
+        throw toStoreError(e, `${where(topic, partition)}: acquire failed`);
+      }
+    },
+
+    async load(topic, partition): Promise<PartitionCheckpoint | null> {
+      let meta: (string | null)[];
+      try {
+        meta = await redis.hmget(keysOf(topic, partition).meta, 'nextOffset', 'partitionState', 'epoch');
+      } catch (e) {
+        throw toStoreError(e, `${where(topic, partition)}: load failed`);
+      }
+      const [nextOffset, partitionState, epoch] = meta;
+      if (nextOffset == null || partitionState == null || epoch == null) return null;
+      return { nextOffset: Number(nextOffset), partitionState, epoch: Number(epoch) };
+    },
+
+    async loadActor(topic, partition, key) {
+      try {
+        return await redis.hget(keysOf(topic, partition).actors, key);
+      } catch (e) {
+        throw toStoreError(e, `${where(topic, partition)}: loadActor failed`);
+      }
+    },
+
+    async loadActors(topic, partition) {
+      let flat: string[];
+      try {
+        flat = await redis.kfLoadActors(keysOf(topic, partition).actors);
+      } catch (e) {
+        throw toStoreError(e, `${where(topic, partition)}: loadActors failed`);
+      }
+      const out = new Map<string, string>();
+      for (let i = 0; i + 1 < flat.length; i += 2) out.set(flat[i]!, flat[i + 1]!);
+      return out;
+    },
+
+    async commit(topic, partition, epoch, write: CheckpointWrite) {
+      if (!Number.isSafeInteger(write.nextOffset) || write.nextOffset < 0) {
+        throw new KeyflowError(ErrorCode.CHECKPOINT_FAILED, `${where(topic, partition)}: nextOffset ${write.nextOffset} is not a non-negative integer`);
+      }
+      const k = keysOf(topic, partition);
+      const deleted = write.deleted ?? [];
+      // Flattened so the whole checkpoint travels as one EVALSHA, whatever its size.
+      const argv: string[] = new Array(6 + 2 * write.dirty.size + deleted.length);
+      seq = Math.max(seq + 1, Math.floor((performance.timeOrigin + performance.now()) * 1000));
+      argv[0] = String(epoch);
+      argv[1] = String(seq);
+      argv[2] = String(write.nextOffset);
+      argv[3] = write.partitionState;
+      argv[4] = String(chunk);
+      argv[5] = String(write.dirty.size);
+      let i = 6;
+      for (const [key, snapshot] of write.dirty) {
+        argv[i++] = key;
+        argv[i++] = snapshot;
+      }
+      for (const key of deleted) argv[i++] = key;
+
+      let reply: [number, string?];
+      try {
+        reply = await redis.kfCommit(k.epoch, k.meta, k.actors, argv);
+      } catch (e) {
+        throw toStoreError(e, `${where(topic, partition)}: commit under epoch ${epoch} failed; it may or may not have been applied, and retrying it is safe`);
+      }
+      if (reply[0] === 1) return;
+      if (reply[0] === 0) {
+        const cur = reply[1] ? Number(reply[1]) : null;
+        throw new FencedError(topic, partition, epoch, cur);
+      }
+      throw new KeyflowError(
+        ErrorCode.CHECKPOINT_FAILED,
+        `${where(topic, partition)}: commit under epoch ${epoch} was older than one already applied (seq ${reply[1]}); it was dropped`,
+      );
+    },
+
+    async healthy() {
+      return redisHealth(redis);
+    },
+  };
+}
+
+/**
+ * Deletes every key under a prefix (SCAN + UNLINK). For tests and for tearing a deployment's
+ * checkpoints down deliberately; never called by the runtime.
+ */
+export async function deleteRedisKeysWithPrefix(redis: Redis, keyPrefix: string): Promise<number> {
+  let cursor = '0';
+  let n = 0;
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${globEscape(keyPrefix)}*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length > 0) n += await redis.unlink(...keys);
+  } while (cursor !== '0');
+  return n;
+}
