@@ -5,8 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode, isFenced, KeyflowError } from '../../src/model/errors.ts';
 import type { CheckpointStore } from '../../src/state/port.ts';
 import { createRedisCheckpoints, deleteRedisKeysWithPrefix } from '../../src/state/redis/checkpoints.ts';
+import { assertReachable, hostPortOf, requireRedis } from '../helpers/services.ts';
 
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const REDIS_URL = requireRedis().url;
 const prefix = `kft-${randomUUID()}`;
 let admin: Redis;
 const stores: CheckpointStore[] = [];
@@ -22,6 +23,16 @@ function write(nextOffset: number, dirty: Record<string, string> = {}, deleted?:
   return { nextOffset, partitionState: JSON.stringify({ wm: nextOffset }), dirty: new Map(Object.entries(dirty)), deleted };
 }
 
+interface Model {
+  actors: Map<string, string>;
+  nextOffset: number;
+  epoch: number;
+}
+
+function prevActors(m: Model | null): Map<string, string> {
+  return m === null ? new Map() : m.actors;
+}
+
 async function rejection(p: Promise<unknown>): Promise<unknown> {
   try {
     await p;
@@ -33,6 +44,7 @@ async function rejection(p: Promise<unknown>): Promise<unknown> {
 
 beforeAll(async () => {
   // A missing Redis must fail the suite, not skip it.
+  await assertReachable('Redis', hostPortOf(REDIS_URL, 6379));
   admin = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
   await admin.connect();
   expect(await admin.ping()).toBe('PONG');
@@ -227,7 +239,7 @@ describe('Redis checkpoint store', () => {
         const topic = `t.prop${run}`;
         const epochs: (number | null)[] = [null, null];
         let current: number | null = null;
-        let model: { actors: Map<string, string>; nextOffset: number; epoch: number } | null = null;
+        let model: Model | null = null;
         let offset = 0;
         for (const o of ops) {
           const store = owners[o.who]!;
@@ -244,7 +256,7 @@ describe('Redis checkpoint store', () => {
           try {
             await store.commit(topic, 0, epoch, { nextOffset: offset, partitionState: `s${offset}`, dirty, deleted });
             expect(epoch).toBe(current);
-            const actors = new Map<string, string>(model === null ? [] : (model as { actors: Map<string, string> }).actors);
+            const actors: Map<string, string> = new Map(prevActors(model));
             for (const [k, v] of dirty) actors.set(k, v);
             for (const k of deleted) actors.delete(k);
             model = { actors, nextOffset: offset, epoch };
@@ -258,7 +270,7 @@ describe('Redis checkpoint store', () => {
           expect(cp).toBeNull();
           expect(await b.loadActors(topic, 0)).toEqual(new Map());
         } else {
-          const m: { actors: Map<string, string>; nextOffset: number; epoch: number } = model;
+          const m: Model = model;
           expect(cp).toEqual({ nextOffset: m.nextOffset, partitionState: `s${m.nextOffset}`, epoch: m.epoch });
           expect(await b.loadActors(topic, 0)).toEqual(m.actors);
         }
