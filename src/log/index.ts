@@ -1,0 +1,15 @@
+export type {
+  AppendResult,
+  ConsumerHandlers,
+  ConsumerOptions,
+  EventLog,
+  GroupConsumer,
+  Headers,
+  LogRecord,
+  ProduceRecord,
+  RecordBatch,
+  TopicPartition,
+} from './port.ts';
+export { tpKey } from './port.ts';
+export { createFileLog } from './embedded/file-log.ts';
+export type { EmbeddedEventLog, FileLogOptions, AdapterLogger } from './embedded/file-log.ts';
