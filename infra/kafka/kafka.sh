@@ -149,11 +149,12 @@ cmd_start() {
     # readiness is read from server.log: start it afresh so an old run's lines do not count
     [[ -f "$LOGDIR/server.log" ]] && mv -f "$LOGDIR/server.log" "$LOGDIR/server.log.prev"
     # kafka.Kafka runs in the foreground; setsid detaches it from the caller's process group so a
-    # Ctrl-C in the terminal that ran `start` does not take the broker down with it.
+    # Ctrl-C in the terminal that ran `start` does not take the broker down with it; 9>&- keeps
+    # the broker from inheriting (and forever holding) the start/stop lock.
     # shellcheck disable=SC2086
     setsid "$(java_bin)" $HEAP -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
       -Dlog4j2.configurationFile="$HERE/log4j2.xml" -Dkafka.logs.dir="$LOGDIR" \
-      -cp "$(classpath)" kafka.Kafka "$CONF" >>"$DATA/kafka.out" 2>&1 </dev/null &
+      -cp "$(classpath)" kafka.Kafka "$CONF" >>"$DATA/kafka.out" 2>&1 </dev/null 9>&- &
     pid=$!
     echo "$pid" >"$PIDFILE"
     log "started broker pid $pid (data $DATA, log $LOGDIR/server.log)"
@@ -204,16 +205,25 @@ cmd_stop() {
 
 cmd_reset() {
   cmd_stop
-  rm -rf "$DATA"
+  # keep the lock file itself: another caller may be waiting on it
+  find "$DATA" -mindepth 1 -maxdepth 1 ! -name .lock -exec rm -rf {} +
   log "removed $DATA"
 }
 
+# start, stop and reset of one data dir are serialised: concurrent test runs may call them together
+with_lock() {
+  mkdir -p "$DATA"
+  exec 9>"$DATA/.lock"
+  flock 9
+  "$@"
+}
+
 case "${1:-}" in
-  start) cmd_start ;;
-  stop) cmd_stop ;;
+  start) with_lock cmd_start ;;
+  stop) with_lock cmd_stop ;;
   status) cmd_status ;;
   format) cmd_format ;;
-  reset) cmd_reset ;;
+  reset) with_lock cmd_reset ;;
   *)
     echo "usage: $0 start|stop|status|format|reset" >&2
     exit 2

@@ -1,0 +1,49 @@
+/** Routes kafkajs's log lines to a pino(-compatible) logger, quiet by default. */
+import { type logCreator, logLevel } from 'kafkajs';
+
+/** The slice of a pino logger the Kafka adapter writes to (pino's `(object, message)` call shape). */
+export interface KafkaAdapterLogger {
+  error(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  debug(obj: object, msg?: string): void;
+}
+
+export type KafkaLogLevel = 'nothing' | 'error' | 'warn' | 'info' | 'debug';
+
+const LEVELS: Record<KafkaLogLevel, logLevel> = {
+  nothing: logLevel.NOTHING,
+  error: logLevel.ERROR,
+  warn: logLevel.WARN,
+  info: logLevel.INFO,
+  debug: logLevel.DEBUG,
+};
+
+export function toKafkajsLevel(level: KafkaLogLevel): logLevel {
+  return LEVELS[level];
+}
+
+/** Writes to stderr as one JSON line per entry; used when no logger is given. */
+const stderrLogger: KafkaAdapterLogger = {
+  error: (obj, msg) => writeLine('error', obj, msg),
+  warn: (obj, msg) => writeLine('warn', obj, msg),
+  info: (obj, msg) => writeLine('info', obj, msg),
+  debug: (obj, msg) => writeLine('debug', obj, msg),
+};
+
+function writeLine(level: string, obj: object, msg: string | undefined): void {
+  process.stderr.write(`${JSON.stringify({ level, time: Date.now(), ...obj, msg })}\n`);
+}
+
+/** A kafkajs `logCreator` that forwards entries to `logger` (default: JSON lines on stderr). */
+export function pinoLogCreator(logger: KafkaAdapterLogger = stderrLogger): logCreator {
+  return () =>
+    ({ namespace, level, log }) => {
+      const { message, timestamp: _timestamp, logger: _name, ...extra } = log;
+      const obj = { component: 'kafkajs', namespace, ...extra };
+      if (level === logLevel.ERROR) logger.error(obj, message);
+      else if (level === logLevel.WARN) logger.warn(obj, message);
+      else if (level === logLevel.INFO) logger.info(obj, message);
+      else logger.debug(obj, message);
+    };
+}

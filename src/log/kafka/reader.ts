@@ -1,0 +1,123 @@
+/**
+ * Random-access reads of one partition (`EventLog.read`): a plain Fetch request to the partition
+ * leader. kafkajs has no public assign()/fetch API, and a consumer group per read costs a group
+ * join (hundreds of ms and a group left behind), so this uses kafkajs's own Cluster class — the
+ * same one its consumer uses — from its package internals. kafkajs 2.2.x is the last release line;
+ * `kafkajs` is pinned to ^2.2.4 in package.json.
+ */
+import { createRequire } from 'node:module';
+import type { Logger, RetryOptions } from 'kafkajs';
+
+const require = createRequire(import.meta.url);
+
+/** What we use of kafkajs's internal `Cluster`. */
+interface InternalBroker {
+  fetch(request: {
+    maxWaitTime: number;
+    minBytes: number;
+    maxBytes: number;
+    isolationLevel: number;
+    topics: Array<{ topic: string; partitions: Array<{ partition: number; fetchOffset: string; maxBytes: number }> }>;
+  }): Promise<{ responses: Array<{ topicName: string; partitions: FetchedPartition[] }> }>;
+}
+
+export interface FetchedMessage {
+  offset: string;
+  key: Buffer | null;
+  value: Buffer | null;
+  timestamp: string;
+  headers?: Record<string, Buffer | string | Array<Buffer | string> | undefined>;
+  isControlRecord?: boolean;
+}
+
+export interface FetchedPartition {
+  partition: number;
+  errorCode: number;
+  highWatermark: string;
+  messages: FetchedMessage[];
+}
+
+interface InternalCluster {
+  connect(): Promise<void>;
+  disconnect(): Promise<void>;
+  addTargetTopic(topic: string): Promise<void>;
+  refreshMetadata(): Promise<void>;
+  findTopicPartitionMetadata(topic: string): Array<{ partitionId: number; leader: number }>;
+  findBroker(args: { nodeId: number }): Promise<InternalBroker>;
+}
+
+type ClusterCtor = new (options: Record<string, unknown>) => InternalCluster;
+
+export interface ReaderOptions {
+  brokers: string[];
+  clientId: string;
+  ssl?: unknown;
+  sasl?: unknown;
+  connectionTimeout: number;
+  requestTimeout: number;
+  logger: Logger;
+  retry: RetryOptions;
+}
+
+/** READ_COMMITTED: never show records of aborted or open transactions. */
+const READ_COMMITTED = 1;
+
+export class PartitionReader {
+  readonly #cluster: InternalCluster;
+  #connected: Promise<void> | undefined;
+
+  constructor(options: ReaderOptions) {
+    const Cluster = require('kafkajs/src/cluster/index.js') as ClusterCtor;
+    const socketFactory = (require('kafkajs/src/network/socketFactory.js') as () => unknown)();
+    this.#cluster = new Cluster({
+      logger: options.logger,
+      socketFactory,
+      brokers: options.brokers,
+      ssl: options.ssl,
+      sasl: options.sasl,
+      clientId: `${options.clientId}-reader`,
+      connectionTimeout: options.connectionTimeout,
+      requestTimeout: options.requestTimeout,
+      enforceRequestTimeout: true,
+      retry: options.retry,
+      allowAutoTopicCreation: false,
+      offsets: new Map(),
+    });
+  }
+
+  async #connect(): Promise<void> {
+    this.#connected ??= this.#cluster.connect().catch((e: unknown) => {
+      this.#connected = undefined;
+      throw e;
+    });
+    await this.#connected;
+  }
+
+  /** Fetches records of one partition from `fromOffset` (inclusive); at most `maxBytes` per request. */
+  async fetch(topic: string, partition: number, fromOffset: number, maxBytes: number): Promise<FetchedPartition | undefined> {
+    await this.#connect();
+    await this.#cluster.addTargetTopic(topic);
+    let meta = this.#cluster.findTopicPartitionMetadata(topic).find((p) => p.partitionId === partition);
+    if (meta === undefined) {
+      await this.#cluster.refreshMetadata();
+      meta = this.#cluster.findTopicPartitionMetadata(topic).find((p) => p.partitionId === partition);
+      if (meta === undefined) return undefined;
+    }
+    const broker = await this.#cluster.findBroker({ nodeId: meta.leader });
+    const { responses } = await broker.fetch({
+      // the end of the log answers at once instead of waiting for new records
+      maxWaitTime: 0,
+      minBytes: 1,
+      maxBytes,
+      isolationLevel: READ_COMMITTED,
+      topics: [{ topic, partitions: [{ partition, fetchOffset: String(fromOffset), maxBytes }] }],
+    });
+    return responses.find((r) => r.topicName === topic)?.partitions.find((p) => p.partition === partition);
+  }
+
+  async close(): Promise<void> {
+    if (this.#connected === undefined) return;
+    this.#connected = undefined;
+    await this.#cluster.disconnect();
+  }
+}
