@@ -1,0 +1,380 @@
+/**
+ * The file checkpoint store (embedded mode). Per partition, under
+ * `<dataDir>/checkpoints/<topic>/<partition>/`:
+ *
+ * ```
+ * epoch                 the partition's current epoch (replaced atomically: temp, fsync, rename)
+ * <generation>.ckpt     a journal: one full snapshot frame, then one delta frame per commit
+ * ```
+ *
+ * A frame is `len:u32be crc32:u32be json`. A commit appends ONE delta frame holding the new
+ * offset, the partition state and only the dirty/deleted actor states, so a commit costs what
+ * changed, not what is stored. It is atomic because a frame counts only when complete with a
+ * valid checksum: a torn frame at the end (crash mid-write) is cut off when the journal is next
+ * opened, and the checkpoint is the previous commit, states and offset together. When the journal
+ * grows past twice its last snapshot (and past `compactBytes`) it is compacted: the full state is
+ * written to `<generation+1>.ckpt` by write-temp, fsync, rename, fsync dir; then the old journal
+ * is removed. Loading takes the newest generation whose snapshot frame is valid.
+ *
+ * Fencing: `acquire` bumps the persisted epoch; `commit` reads the persisted epoch under a
+ * per-partition lock shared by every store instance in the process, so a zombie instance's
+ * commit under an older epoch fails with FencedError before anything is written. The embedded
+ * mode has a single process, so a process-wide lock is enough (Redis does this across nodes).
+ */
+import * as fsp from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { ErrorCode, FencedError, KeyflowError } from '../../model/errors.ts';
+import type { CheckpointStore, CheckpointWrite, PartitionCheckpoint } from '../port.ts';
+import { crc32 } from './crc32.ts';
+
+export interface FileCheckpointsOptions {
+  /** Directory holding all data; checkpoints live in `<dataDir>/checkpoints`. */
+  dataDir: string;
+  /**
+   * fsync the journal on every commit (and the snapshot and directory on compaction). Off, a
+   * commit survives a process crash but a power loss may roll the checkpoint back to an earlier
+   * one — still consistent (states and offset move together), only replayed further. @default true
+   */
+  fsync?: boolean;
+  /** A journal is compacted only once it is larger than this (and twice its snapshot), bytes. @default 4 MiB */
+  compactBytes?: number;
+}
+
+/** The file store, with an inspection hook for tests and operators. */
+export interface FileCheckpointStore extends CheckpointStore {
+  readonly kind: 'file';
+  /** Journal size and generation of a partition (after loading it). */
+  stats(topic: string, partition: number): Promise<{ generation: number; journalBytes: number; actors: number }>;
+}
+
+interface SnapshotFrame {
+  t: 's';
+  e: number;
+  o: number;
+  p: string;
+  a: [string, string][];
+}
+interface DeltaFrame {
+  t: 'd';
+  e: number;
+  o: number;
+  p: string;
+  d: [string, string][];
+  x?: string[];
+}
+type Frame = SnapshotFrame | DeltaFrame;
+
+interface PartitionFiles {
+  dir: string;
+  loaded: boolean;
+  generation: number;
+  /** Valid bytes of the current journal. */
+  journalBytes: number;
+  snapshotBytes: number;
+  checkpoint: PartitionCheckpoint | null;
+  actors: Map<string, string>;
+  writer: FileHandle | null;
+}
+
+const JOURNAL_SUFFIX = '.ckpt';
+
+/** Per-partition locks shared by every store instance of this process (keyed by directory). */
+const locks = new Map<string, Promise<unknown>>();
+
+function withLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
+  const prev = locks.get(key) ?? Promise.resolve();
+  const run = prev.then(fn, fn);
+  const tail = run.catch(() => undefined);
+  locks.set(key, tail);
+  void tail.then(() => {
+    if (locks.get(key) === tail) locks.delete(key);
+  });
+  return run;
+}
+
+function encodeFrame(frame: Frame): Buffer {
+  const body = Buffer.from(JSON.stringify(frame), 'utf8');
+  const out = Buffer.allocUnsafe(8 + body.length);
+  out.writeUInt32BE(body.length, 0);
+  out.writeUInt32BE(crc32(body), 4);
+  body.copy(out, 8);
+  return out;
+}
+
+/** Valid frames of a journal image, and where the valid part ends. */
+function decodeFrames(buf: Buffer): { frames: Frame[]; validEnd: number } {
+  const frames: Frame[] = [];
+  let pos = 0;
+  while (pos + 8 <= buf.length) {
+    const len = buf.readUInt32BE(pos);
+    const end = pos + 8 + len;
+    if (end > buf.length) break;
+    if (crc32(buf, pos + 8, end) !== buf.readUInt32BE(pos + 4)) break;
+    let frame: Frame;
+    try {
+      frame = JSON.parse(buf.toString('utf8', pos + 8, end)) as Frame;
+    } catch {
+      break;
+    }
+    frames.push(frame);
+    pos = end;
+  }
+  return { frames, validEnd: pos };
+}
+
+function genName(gen: number): string {
+  return String(gen).padStart(12, '0') + JOURNAL_SUFFIX;
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  // Directory fsync makes a rename durable; some platforms cannot open a dir, which is fine there.
+  try {
+    const fh = await fsp.open(dir, 'r');
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  } catch {
+    /* not supported on this platform */
+  }
+}
+
+async function readInt(path: string): Promise<number> {
+  try {
+    const n = Number((await fsp.readFile(path, 'utf8')).trim());
+    return Number.isSafeInteger(n) && n >= 0 ? n : 0;
+  } catch (e) {
+    if ((e as { code?: string }).code === 'ENOENT') return 0;
+    throw e;
+  }
+}
+
+/**
+ * Creates the file checkpoint store.
+ *
+ * @example
+ * const store = createFileCheckpoints({ dataDir: './data' });
+ * await store.start();
+ * const epoch = await store.acquire('events.iot.sensors', 3);
+ * await store.commit('events.iot.sensors', 3, epoch, { nextOffset: 120, partitionState: '{}', dirty: new Map([['dev-1', '{…}']]) });
+ */
+export function createFileCheckpoints(options: FileCheckpointsOptions): FileCheckpointStore {
+  const root = resolve(options.dataDir, 'checkpoints');
+  const fsync = options.fsync ?? true;
+  const compactBytes = options.compactBytes ?? 4 * 1024 * 1024;
+  const parts = new Map<string, PartitionFiles>();
+  let started = false;
+
+  function requireStarted(): void {
+    if (!started) throw new KeyflowError(ErrorCode.STORE_UNAVAILABLE, 'file checkpoint store is not started (call start() first) or was closed', { retriable: true });
+  }
+
+  function filesOf(topic: string, partition: number): PartitionFiles {
+    requireStarted();
+    const dir = join(root, encodeURIComponent(topic), String(partition));
+    let p = parts.get(dir);
+    if (!p) {
+      p = { dir, loaded: false, generation: 0, journalBytes: 0, snapshotBytes: 0, checkpoint: null, actors: new Map(), writer: null };
+      parts.set(dir, p);
+    }
+    return p;
+  }
+
+  async function unload(p: PartitionFiles): Promise<void> {
+    await p.writer?.close().catch(() => undefined);
+    p.writer = null;
+    p.loaded = false;
+    p.actors = new Map();
+    p.checkpoint = null;
+  }
+
+  /** Reads the newest valid generation; cuts a torn tail off its journal. Call under the lock. */
+  async function load(p: PartitionFiles): Promise<void> {
+    await unload(p);
+    await fsp.mkdir(p.dir, { recursive: true });
+    const gens = (await fsp.readdir(p.dir))
+      .filter((n) => n.endsWith(JOURNAL_SUFFIX))
+      .map((n) => Number(n.slice(0, -JOURNAL_SUFFIX.length)))
+      .filter((g) => Number.isSafeInteger(g))
+      .sort((a, b) => b - a);
+    p.generation = 0;
+    p.journalBytes = 0;
+    p.snapshotBytes = 0;
+    for (const gen of gens) {
+      const path = join(p.dir, genName(gen));
+      const buf = await fsp.readFile(path);
+      const { frames, validEnd } = decodeFrames(buf);
+      const first = frames[0];
+      if (!first || first.t !== 's') {
+        // A compaction that never completed: it was never in force, remove it.
+        await fsp.rm(path, { force: true });
+        continue;
+      }
+      const actors = new Map<string, string>(first.a);
+      let last: Frame = first;
+      for (let i = 1; i < frames.length; i++) {
+        const f = frames[i] as DeltaFrame;
+        for (const [k, v] of f.d) actors.set(k, v);
+        if (f.x) for (const k of f.x) actors.delete(k);
+        last = f;
+      }
+      if (validEnd < buf.length) await fsp.truncate(path, validEnd);
+      p.generation = gen;
+      p.journalBytes = validEnd;
+      p.snapshotBytes = 8 + Buffer.byteLength(JSON.stringify(first));
+      p.actors = actors;
+      p.checkpoint = { nextOffset: last.o, partitionState: last.p, epoch: last.e };
+      break;
+    }
+    p.loaded = true;
+  }
+
+  async function ensureLoaded(p: PartitionFiles): Promise<void> {
+    if (!p.loaded) await withLock(p.dir, () => (p.loaded ? Promise.resolve() : load(p)));
+  }
+
+  /** Writes the full state as generation+1 (temp, fsync, rename, fsync dir), then drops the old journal. */
+  async function compact(p: PartitionFiles, e: number, o: number, state: string): Promise<void> {
+    const next = p.generation + 1;
+    const frame = encodeFrame({ t: 's', e, o, p: state, a: [...p.actors] });
+    const path = join(p.dir, genName(next));
+    const tmp = `${path}.tmp`;
+    const fh = await fsp.open(tmp, 'w');
+    try {
+      await fh.writeFile(frame);
+      if (fsync) await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await fsp.rename(tmp, path);
+    if (fsync) await fsyncDir(p.dir);
+    await p.writer?.close().catch(() => undefined);
+    p.writer = null;
+    const old = p.generation;
+    p.generation = next;
+    p.journalBytes = frame.length;
+    p.snapshotBytes = frame.length;
+    if (old > 0) await fsp.rm(join(p.dir, genName(old)), { force: true });
+  }
+
+  const store: FileCheckpointStore = {
+    kind: 'file',
+
+    async start() {
+      await fsp.mkdir(root, { recursive: true });
+      started = true;
+    },
+
+    async close() {
+      started = false;
+      for (const p of parts.values()) await withLock(p.dir, () => unload(p));
+      parts.clear();
+    },
+
+    acquire(topic, partition) {
+      const p = filesOf(topic, partition);
+      return withLock(p.dir, async () => {
+        await fsp.mkdir(p.dir, { recursive: true });
+        const path = join(p.dir, 'epoch');
+        // Reload: another owner (instance) may have committed since this instance last looked.
+        await load(p);
+        const epoch = Math.max(await readInt(path), p.checkpoint?.epoch ?? 0) + 1;
+        const tmp = `${path}.tmp`;
+        const fh = await fsp.open(tmp, 'w');
+        try {
+          await fh.writeFile(String(epoch));
+          if (fsync) await fh.sync();
+        } finally {
+          await fh.close();
+        }
+        await fsp.rename(tmp, path);
+        if (fsync) await fsyncDir(p.dir);
+        return epoch;
+      });
+    },
+
+    async load(topic, partition) {
+      const p = filesOf(topic, partition);
+      await ensureLoaded(p);
+      return p.checkpoint ? { ...p.checkpoint } : null;
+    },
+
+    async loadActor(topic, partition, key) {
+      const p = filesOf(topic, partition);
+      await ensureLoaded(p);
+      return p.actors.get(key) ?? null;
+    },
+
+    async loadActors(topic, partition) {
+      const p = filesOf(topic, partition);
+      await ensureLoaded(p);
+      return new Map(p.actors);
+    },
+
+    commit(topic, partition, epoch, write: CheckpointWrite) {
+      const p = filesOf(topic, partition);
+      return withLock(p.dir, async () => {
+        const current = await readInt(join(p.dir, 'epoch'));
+        if (current === 0 || epoch !== current) throw new FencedError(topic, partition, epoch, current === 0 ? null : current);
+        if (!p.loaded) await load(p);
+        else if (p.generation > 0) {
+          // Another instance in this process may have written (it had the epoch before us).
+          const st = await fsp.stat(join(p.dir, genName(p.generation))).catch(() => null);
+          if (!st || st.size !== p.journalBytes) await load(p);
+        }
+        try {
+          if (p.generation === 0) {
+            for (const [k, v] of write.dirty) p.actors.set(k, v);
+            if (write.deleted) for (const k of write.deleted) p.actors.delete(k);
+            await compact(p, epoch, write.nextOffset, write.partitionState);
+          } else {
+            const frame = encodeFrame({
+              t: 'd',
+              e: epoch,
+              o: write.nextOffset,
+              p: write.partitionState,
+              d: [...write.dirty],
+              ...(write.deleted && write.deleted.length > 0 ? { x: [...write.deleted] } : {}),
+            });
+            if (!p.writer) p.writer = await fsp.open(join(p.dir, genName(p.generation)), 'a');
+            await p.writer.write(frame);
+            if (fsync) await p.writer.datasync();
+            p.journalBytes += frame.length;
+            for (const [k, v] of write.dirty) p.actors.set(k, v);
+            if (write.deleted) for (const k of write.deleted) p.actors.delete(k);
+            if (p.journalBytes > compactBytes && p.journalBytes > 2 * p.snapshotBytes) {
+              await compact(p, epoch, write.nextOffset, write.partitionState);
+            }
+          }
+        } catch (e) {
+          // The in-memory view may be ahead of the disk now: reload on next use.
+          await unload(p);
+          throw new KeyflowError(ErrorCode.CHECKPOINT_FAILED, `checkpoint of ${topic}/${partition} could not be written; the previous checkpoint stays in force`, {
+            retriable: true,
+            cause: e,
+          });
+        }
+        p.checkpoint = { nextOffset: write.nextOffset, partitionState: write.partitionState, epoch };
+      });
+    },
+
+    async healthy() {
+      if (!started) return { connected: false, detail: 'file checkpoint store not started' };
+      try {
+        await fsp.access(root);
+        return { connected: true };
+      } catch (e) {
+        return { connected: false, detail: `checkpoint dir not accessible: ${(e as Error).message}` };
+      }
+    },
+
+    async stats(topic, partition) {
+      const p = filesOf(topic, partition);
+      await ensureLoaded(p);
+      return { generation: p.generation, journalBytes: p.journalBytes, actors: p.actors.size };
+    },
+  };
+  return store;
+}

@@ -1,0 +1,171 @@
+/**
+ * The checkpoint-store contract: every CheckpointStore adapter (file, Redis) runs this suite.
+ * `makeStore` returns a factory for store instances that share one backing (so a "restart" or
+ * a second owner is a new instance), a unique topic prefix and a cleanup.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ErrorCode, isFenced } from '../../src/model/errors.ts';
+import type { CheckpointStore } from '../../src/state/port.ts';
+import { uniqueName } from '../helpers/wait.ts';
+
+export interface CheckpointStoreFixture {
+  /** A new, not yet started, store instance on the shared backing. */
+  open(): CheckpointStore;
+  /** Prefix for topic names this run may use (unique per run). */
+  topicPrefix: string;
+  cleanup(): Promise<void>;
+}
+
+export function describeCheckpointStoreContract(name: string, makeStore: () => Promise<CheckpointStoreFixture>): void {
+  describe(`CheckpointStore contract: ${name}`, () => {
+    let fx: CheckpointStoreFixture;
+    let store: CheckpointStore;
+    const extra: CheckpointStore[] = [];
+    const topic = () => `${fx.topicPrefix}.${uniqueName('cp')}`;
+
+    async function another(): Promise<CheckpointStore> {
+      const s = fx.open();
+      await s.start();
+      extra.push(s);
+      return s;
+    }
+
+    beforeAll(async () => {
+      fx = await makeStore();
+      store = fx.open();
+      await store.start();
+    });
+
+    afterAll(async () => {
+      for (const s of extra) await s.close().catch(() => undefined);
+      await store?.close();
+      await fx?.cleanup();
+    });
+
+    it('acquire returns increasing epochs per partition', async () => {
+      const t = topic();
+      const e1 = await store.acquire(t, 0);
+      const e2 = await store.acquire(t, 0);
+      const e3 = await store.acquire(t, 0);
+      expect(e1).toBeGreaterThan(0);
+      expect(e2).toBeGreaterThan(e1);
+      expect(e3).toBeGreaterThan(e2);
+      // Partitions are independent.
+      const other = await store.acquire(t, 1);
+      expect(other).toBeGreaterThan(0);
+    });
+
+    it('load returns null and no actors before the first commit', async () => {
+      const t = topic();
+      await store.acquire(t, 0);
+      expect(await store.load(t, 0)).toBeNull();
+      expect(await store.loadActor(t, 0, 'k')).toBeNull();
+      expect((await store.loadActors(t, 0)).size).toBe(0);
+    });
+
+    it('commit then load round-trips offset, partition state, epoch and actor states', async () => {
+      const t = topic();
+      const epoch = await store.acquire(t, 2);
+      await store.commit(t, 2, epoch, {
+        nextOffset: 42,
+        partitionState: '{"watermark":1000}',
+        dirty: new Map([
+          ['dev-1', '{"n":1}'],
+          ['dev-2', '{"n":2,"s":"ünïcödé \\"q\\""}'],
+        ]),
+      });
+      expect(await store.load(t, 2)).toEqual({ nextOffset: 42, partitionState: '{"watermark":1000}', epoch });
+      expect(await store.loadActor(t, 2, 'dev-1')).toBe('{"n":1}');
+      expect(await store.loadActor(t, 2, 'dev-2')).toBe('{"n":2,"s":"ünïcödé \\"q\\""}');
+      expect(await store.loadActor(t, 2, 'dev-3')).toBeNull();
+      expect(await store.loadActors(t, 2)).toEqual(
+        new Map([
+          ['dev-1', '{"n":1}'],
+          ['dev-2', '{"n":2,"s":"ünïcödé \\"q\\""}'],
+        ]),
+      );
+    });
+
+    it('a commit with only dirty states keeps the other actors; deleted keys are removed', async () => {
+      const t = topic();
+      const epoch = await store.acquire(t, 0);
+      await store.commit(t, 0, epoch, {
+        nextOffset: 10,
+        partitionState: 'p1',
+        dirty: new Map([
+          ['a', 'A1'],
+          ['b', 'B1'],
+          ['c', 'C1'],
+        ]),
+      });
+      await store.commit(t, 0, epoch, { nextOffset: 20, partitionState: 'p2', dirty: new Map([['b', 'B2']]), deleted: ['c'] });
+      expect(await store.load(t, 0)).toEqual({ nextOffset: 20, partitionState: 'p2', epoch });
+      expect(await store.loadActors(t, 0)).toEqual(
+        new Map([
+          ['a', 'A1'],
+          ['b', 'B2'],
+        ]),
+      );
+      expect(await store.loadActor(t, 0, 'c')).toBeNull();
+      // An empty commit still moves the offset.
+      await store.commit(t, 0, epoch, { nextOffset: 25, partitionState: 'p3', dirty: new Map() });
+      expect((await store.load(t, 0))?.nextOffset).toBe(25);
+      expect((await store.loadActors(t, 0)).size).toBe(2);
+    });
+
+    it('a commit under a stale epoch is rejected with FencedError and writes nothing', async () => {
+      const t = topic();
+      const zombie = await store.acquire(t, 0);
+      await store.commit(t, 0, zombie, { nextOffset: 5, partitionState: 'old', dirty: new Map([['k', 'v1']]) });
+      // A new owner (another instance, as after a rebalance) takes the partition.
+      const owner = await another();
+      const current = await owner.acquire(t, 0);
+      expect(current).toBeGreaterThan(zombie);
+      const err = await store
+        .commit(t, 0, zombie, { nextOffset: 99, partitionState: 'zombie', dirty: new Map([['k', 'zombie'], ['z', 'z']]), deleted: [] })
+        .then(
+          () => null,
+          (e: unknown) => e,
+        );
+      expect(isFenced(err)).toBe(true);
+      expect((err as { code?: string }).code).toBe(ErrorCode.FENCED);
+      // Nothing of the zombie's write is visible, from either instance.
+      for (const s of [owner, store]) {
+        expect(await s.load(t, 0)).toEqual({ nextOffset: 5, partitionState: 'old', epoch: zombie });
+        expect(await s.loadActors(t, 0)).toEqual(new Map([['k', 'v1']]));
+      }
+      // The new owner commits normally.
+      await owner.commit(t, 0, current, { nextOffset: 7, partitionState: 'new', dirty: new Map([['k', 'v2']]) });
+      expect(await owner.load(t, 0)).toEqual({ nextOffset: 7, partitionState: 'new', epoch: current });
+    });
+
+    it('a restarted store (new instance on the same backing) sees the committed data', async () => {
+      const t = topic();
+      const epoch = await store.acquire(t, 3);
+      await store.commit(t, 3, epoch, { nextOffset: 100, partitionState: 'ps', dirty: new Map([['x', 'X'], ['y', 'Y']]) });
+      await store.commit(t, 3, epoch, { nextOffset: 150, partitionState: 'ps2', dirty: new Map([['y', 'Y2']]), deleted: ['x'] });
+      const restarted = await another();
+      expect(await restarted.load(t, 3)).toEqual({ nextOffset: 150, partitionState: 'ps2', epoch });
+      expect(await restarted.loadActors(t, 3)).toEqual(new Map([['y', 'Y2']]));
+      // Its epochs continue above the old ones.
+      expect(await restarted.acquire(t, 3)).toBeGreaterThan(epoch);
+    });
+
+    it('commits many actors and reads them back exactly', async () => {
+      const t = topic();
+      const epoch = await store.acquire(t, 0);
+      const states = new Map<string, string>();
+      for (let i = 0; i < 2000; i++) states.set(`key-${i}`, JSON.stringify({ i, w: [i, i * 2] }));
+      await store.commit(t, 0, epoch, { nextOffset: 2000, partitionState: '{}', dirty: states });
+      for (let round = 0; round < 5; round++) {
+        const dirty = new Map<string, string>();
+        for (let i = round; i < 2000; i += 97) dirty.set(`key-${i}`, `r${round}-${i}`);
+        await store.commit(t, 0, epoch, { nextOffset: 2000 + round, partitionState: `${round}`, dirty });
+        for (const [k, v] of dirty) states.set(k, v);
+      }
+      const restarted = await another();
+      expect(await restarted.loadActors(t, 0)).toEqual(states);
+      expect((await restarted.load(t, 0))?.nextOffset).toBe(2004);
+    });
+  });
+}
