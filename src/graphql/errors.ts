@@ -1,0 +1,143 @@
+/**
+ * The one place where any error becomes a contract error: `extensions { code, requestId,
+ * timestamp, details? }` with a code from the contract's list. Used for HTTP (useErrorCodes) and
+ * for WebSocket operations alike.
+ *
+ * Mapping:
+ * - KeyflowError: its code, mapped to a contract code when internal (BAD_USER_INPUT and
+ *   DECODE_FAILED → SCHEMA_VALIDATION_FAILED; TIMEOUT, NOT_OWNER, STORE_UNAVAILABLE →
+ *   BROKER_UNAVAILABLE; the rest → INTERNAL), with its `details`.
+ * - graphql-armor rejections → QUERY_TOO_COMPLEX.
+ * - GraphQL request errors (syntax, validation, variable coercion, malformed HTTP body) →
+ *   SCHEMA_VALIDATION_FAILED: the request does not match the schema.
+ * - Anything else → INTERNAL with a generic message (logged with its stack, never sent).
+ */
+import { GraphQLError } from 'graphql';
+import { ErrorCode, isKeyflowError } from '../model/errors.ts';
+import type { Logger } from '../runtime/logging.ts';
+
+/** The codes a client can see. */
+export const CONTRACT_CODES = [
+  ErrorCode.SCHEMA_VALIDATION_FAILED,
+  ErrorCode.UNKNOWN_EVENT_TYPE,
+  ErrorCode.UNKNOWN_TOPIC,
+  ErrorCode.UNKNOWN_WINDOW,
+  ErrorCode.PAYLOAD_TOO_LARGE,
+  ErrorCode.BATCH_TOO_LARGE,
+  ErrorCode.QUERY_TOO_COMPLEX,
+  ErrorCode.RATE_LIMITED,
+  ErrorCode.UNAUTHENTICATED,
+  ErrorCode.FORBIDDEN,
+  ErrorCode.BROKER_UNAVAILABLE,
+  ErrorCode.INTERNAL,
+] as const;
+export type ContractCode = (typeof CONTRACT_CODES)[number];
+
+const contractCodes: ReadonlySet<string> = new Set(CONTRACT_CODES);
+
+const INTERNAL_TO_CONTRACT: Partial<Record<ErrorCode, ContractCode>> = {
+  [ErrorCode.BAD_USER_INPUT]: ErrorCode.SCHEMA_VALIDATION_FAILED,
+  [ErrorCode.DECODE_FAILED]: ErrorCode.SCHEMA_VALIDATION_FAILED,
+  [ErrorCode.TIMEOUT]: ErrorCode.BROKER_UNAVAILABLE,
+  [ErrorCode.NOT_OWNER]: ErrorCode.BROKER_UNAVAILABLE,
+  [ErrorCode.STORE_UNAVAILABLE]: ErrorCode.BROKER_UNAVAILABLE,
+};
+
+/** The contract code a KeyflowError code is shown as. */
+export function contractCode(code: ErrorCode): ContractCode {
+  if (contractCodes.has(code)) return code as ContractCode;
+  return INTERNAL_TO_CONTRACT[code] ?? ErrorCode.INTERNAL;
+}
+
+/** HTTP status of a request error (a response without data) with this code. */
+export function httpStatusFor(code: ContractCode): number {
+  switch (code) {
+    case ErrorCode.UNAUTHENTICATED:
+      return 401;
+    case ErrorCode.FORBIDDEN:
+      return 403;
+    case ErrorCode.PAYLOAD_TOO_LARGE:
+      return 413;
+    case ErrorCode.RATE_LIMITED:
+      return 429;
+    case ErrorCode.BROKER_UNAVAILABLE:
+      return 503;
+    case ErrorCode.INTERNAL:
+      return 500;
+    default:
+      return 400;
+  }
+}
+
+// graphql-armor rejections are plain GraphQLErrors; use-query-limits marks them here.
+const complexityErrors = new WeakSet<object>();
+
+/** Marks an error as a query-limit rejection (QUERY_TOO_COMPLEX). */
+export function markComplexityError(e: object): void {
+  complexityErrors.add(e);
+}
+
+export const INTERNAL_MESSAGE = 'Internal error; the request id identifies it in the server log.';
+
+export interface ContractErrorExtensions {
+  code: ContractCode;
+  requestId: string;
+  /** ISO-8601 UTC. */
+  timestamp: string;
+  details?: Record<string, unknown>;
+  [key: string]: unknown;
+}
+
+/**
+ * The error as a contract error. Idempotent: an error already in contract form keeps its code
+ * and details (and gets this requestId when it has none).
+ */
+export function toContractError(error: unknown, requestId: string, logger?: Logger, now: number = Date.now()): GraphQLError {
+  const gqlError = error instanceof GraphQLError ? error : null;
+  let original: unknown = gqlError ? gqlError.originalError : error;
+  while (original instanceof GraphQLError && original.originalError) original = original.originalError;
+
+  let code: ContractCode;
+  let message: string;
+  let details: Record<string, unknown> | undefined;
+  const ext = (original instanceof GraphQLError ? original.extensions : gqlError?.extensions) ?? {};
+
+  if (isKeyflowError(original)) {
+    code = contractCode(original.code);
+    message = gqlError?.message ?? original.message;
+    details = original.details;
+  } else if ((gqlError && complexityErrors.has(gqlError)) || (original instanceof Object && complexityErrors.has(original))) {
+    code = ErrorCode.QUERY_TOO_COMPLEX;
+    message = (gqlError ?? (original as Error)).message.replace(/^Syntax Error: /, '');
+  } else if (typeof ext.code === 'string' && contractCodes.has(ext.code)) {
+    code = ext.code as ContractCode;
+    message = gqlError?.message ?? String(original);
+    details = ext.details as Record<string, unknown> | undefined;
+  } else if (gqlError && (original === undefined || original instanceof GraphQLError)) {
+    code = ErrorCode.SCHEMA_VALIDATION_FAILED;
+    message = gqlError.message;
+  } else {
+    code = ErrorCode.INTERNAL;
+    message = INTERNAL_MESSAGE;
+  }
+  if (code === ErrorCode.INTERNAL) {
+    message = INTERNAL_MESSAGE;
+    logger?.error({ err: original ?? error, requestId }, 'internal error in a GraphQL operation');
+  }
+
+  const extensions: ContractErrorExtensions = {
+    code,
+    requestId: typeof ext.requestId === 'string' ? ext.requestId : requestId,
+    timestamp: typeof ext.timestamp === 'string' ? ext.timestamp : new Date(now).toISOString(),
+  };
+  if (details !== undefined) extensions.details = details;
+  // Yoga reads (and strips from the response) `http` to pick the status code.
+  if (ext.http !== undefined) extensions.http = ext.http;
+  return new GraphQLError(message, {
+    nodes: gqlError?.nodes ?? null,
+    source: gqlError?.source ?? null,
+    positions: gqlError?.positions ?? null,
+    path: gqlError?.path ?? null,
+    extensions,
+  });
+}

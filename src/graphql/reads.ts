@@ -1,0 +1,95 @@
+/** Reads for the query resolvers: the newest records of a topic, merged across partitions. */
+import type { EventLog, LogRecord } from '../log/port.ts';
+import { deadLetterSchema } from '../model/dead-letter.ts';
+import { ErrorCode, KeyflowError } from '../model/errors.ts';
+import { actorKey, decodeEnvelope } from '../model/event.ts';
+import { DLQ_TOPIC, type EventTypeRegistry } from '../model/event-types.ts';
+import type { DeadLetterView, EventView } from './schema/types.ts';
+
+/** Bounds of every `limit` argument. */
+export const MIN_LIMIT = 1;
+export const MAX_LIMIT = 1000;
+
+export function checkLimit(limit: number | null | undefined, fallback: number): number {
+  const n = limit ?? fallback;
+  if (!Number.isInteger(n) || n < MIN_LIMIT || n > MAX_LIMIT) {
+    throw new KeyflowError(ErrorCode.BAD_USER_INPUT, `limit must be between ${MIN_LIMIT} and ${MAX_LIMIT}; got ${n}`, {
+      details: { argument: 'limit', min: MIN_LIMIT, max: MAX_LIMIT, value: n },
+    });
+  }
+  return n;
+}
+
+/** The last `perPartition` records of every partition of a topic (each partition's in offset order). */
+async function tail(log: EventLog, topic: string, perPartition: number): Promise<LogRecord[]> {
+  const [begin, end] = await Promise.all([log.beginOffsets(topic), log.endOffsets(topic)]);
+  const parts = await Promise.all(
+    end.map((next, partition) => {
+      const from = Math.max(begin[partition] ?? 0, next - perPartition);
+      return next > from ? log.read(topic, partition, from, next - from) : Promise.resolve([]);
+    }),
+  );
+  return parts.flat();
+}
+
+export function toEventView(r: LogRecord): EventView | null {
+  try {
+    const e = decodeEnvelope(r.value);
+    return { ...e, key: r.key ?? actorKey(e), topic: r.topic, partition: r.partition, offset: r.offset };
+  } catch {
+    // Not an event (a foreign producer's bad record): the processor dead-letters it; the API skips it.
+    return null;
+  }
+}
+
+/** Throws UNKNOWN_TOPIC unless the topic is an event topic of the registry. */
+export function requireEventTopic(registry: EventTypeRegistry, topic: string): void {
+  if (!registry.byTopic(topic)) {
+    throw new KeyflowError(
+      ErrorCode.UNKNOWN_TOPIC,
+      `unknown topic '${topic}'; event topics: ${registry
+        .all()
+        .map((t) => t.topic)
+        .join(', ')}`,
+      { details: { topic } },
+    );
+  }
+}
+
+/**
+ * The newest `limit` events of an event topic, newest event time first (ties: newest append
+ * first). The newest events by event time are among the last `limit` records of some partition
+ * only when producers write roughly in time order; this reads that tail, as the seeds' API does.
+ */
+export async function latestEvents(log: EventLog, registry: EventTypeRegistry, topic: string, limit: number): Promise<EventView[]> {
+  requireEventTopic(registry, topic);
+  if ((await log.partitions(topic)) === undefined) return [];
+  const events: EventView[] = [];
+  for (const r of await tail(log, topic, limit)) {
+    const e = toEventView(r);
+    if (e) events.push(e);
+  }
+  events.sort((a, b) => b.timestamp - a.timestamp || b.offset - a.offset || b.partition - a.partition);
+  return events.slice(0, limit);
+}
+
+/** The newest `limit` dead letters (by append time), parsed from the dead-letter topic. */
+export async function deadLetters(log: EventLog, limit: number): Promise<DeadLetterView[]> {
+  if ((await log.partitions(DLQ_TOPIC)) === undefined) return [];
+  const records = await tail(log, DLQ_TOPIC, limit);
+  records.sort((a, b) => b.appendTime - a.appendTime || b.offset - a.offset || b.partition - a.partition);
+  const out: DeadLetterView[] = [];
+  const decoder = new TextDecoder();
+  for (const r of records) {
+    if (out.length >= limit) break;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(decoder.decode(r.value));
+    } catch {
+      continue;
+    }
+    const d = deadLetterSchema.safeParse(parsed);
+    if (d.success) out.push({ ...d.data, id: `${DLQ_TOPIC}/${r.partition}/${r.offset}` });
+  }
+  return out;
+}

@@ -1,0 +1,18 @@
+/** Builds the keyflow GraphQL schema (code-first with Pothos); it contains the contract in shared/contract/schema.graphql. */
+import type { GraphQLSchema } from 'graphql';
+import { builder } from './builder.ts';
+import './scalars.ts';
+import './types.ts';
+import './operations.ts';
+
+export type { GraphQLContext } from './builder.ts';
+export type { DeadLetterView, EventView, TopicView } from './types.ts';
+export { parseDateTime, serializeDateTime } from './scalars.ts';
+
+let schema: GraphQLSchema | undefined;
+
+/** The schema; stateless (resolvers reach the node through the context's `services`), so built once. */
+export function buildSchema(): GraphQLSchema {
+  schema ??= builder.toSchema({ sortSchema: false });
+  return schema;
+}

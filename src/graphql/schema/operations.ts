@@ -1,0 +1,198 @@
+/** Query, Mutation and Subscription of the contract. */
+import { parseEventMessage, parseWindowResultMessage } from '../../bus/messages.ts';
+import { subjects } from '../../bus/port.ts';
+import { ErrorCode, KeyflowError } from '../../model/errors.ts';
+import type { EventTypeSpec } from '../../model/event-types.ts';
+import { busIterator } from '../bus-iterator.ts';
+import { checkLimit, deadLetters, latestEvents, requireEventTopic } from '../reads.ts';
+import type { ApiServices } from '../services.ts';
+import { builder } from './builder.ts';
+import {
+  DeadLetterRef,
+  EventInputRef,
+  EventReceiptRef,
+  EventRef,
+  type EventView,
+  HealthRef,
+  KeyStateRef,
+  TopicRef,
+  WindowResultRef,
+} from './types.ts';
+
+interface EventInputArg {
+  eventId?: string | null;
+  timestamp: Date;
+  eventType: string;
+  userId?: string | null;
+  deviceId?: string | null;
+  payload?: unknown;
+  metadata?: unknown;
+}
+
+/** GraphQL args → the wire form `parseEventInput` validates (timestamp back to ISO, nulls to absent ids). */
+function toIngestInput(i: EventInputArg): Record<string, unknown> {
+  return {
+    eventId: i.eventId ?? undefined,
+    timestamp: i.timestamp.toISOString(),
+    eventType: i.eventType,
+    userId: i.userId,
+    deviceId: i.deviceId,
+    payload: i.payload,
+    metadata: i.metadata,
+  };
+}
+
+function requireEventType(s: ApiServices, eventType: string): EventTypeSpec {
+  const spec = s.registry.resolve(eventType);
+  if (!spec) {
+    throw new KeyflowError(
+      ErrorCode.UNKNOWN_EVENT_TYPE,
+      `unknown eventType '${eventType}'; known: ${s.registry
+        .all()
+        .map((t) => t.eventType)
+        .join(', ')}`,
+      { details: { eventType } },
+    );
+  }
+  return spec;
+}
+
+function requireWindow(s: ApiServices, window: string | null | undefined): void {
+  if (window != null && !s.windowNames.includes(window)) {
+    throw new KeyflowError(ErrorCode.UNKNOWN_WINDOW, `unknown window '${window}'; configured: ${s.windowNames.join(', ')}`, {
+      details: { window, windows: [...s.windowNames] },
+    });
+  }
+}
+
+builder.queryType({
+  fields: (t) => ({
+    health: t.field({ type: HealthRef, resolve: (_r, _a, ctx) => ctx.services.health() }),
+    topics: t.field({
+      type: [TopicRef],
+      resolve: (_r, _a, ctx) =>
+        ctx.services.registry.all().map((s) => ({ name: s.topic, eventType: s.eventType, partitions: s.partitions })),
+    }),
+    latestEvents: t.field({
+      type: [EventRef],
+      description: 'The newest events of a topic, newest event time first, at most limit (1..1000).',
+      args: { topic: t.arg.string({ required: true }), limit: t.arg.int({ defaultValue: 20 }) },
+      resolve: (_r, a, ctx) => latestEvents(ctx.services.log, ctx.services.registry, a.topic, checkLimit(a.limit, 20)),
+    }),
+    windows: t.field({
+      type: [WindowResultRef],
+      description:
+        'Window results for one actor, oldest windowStart first. window: one spec name, or all when null. finalOnly: only results that are final.',
+      args: {
+        eventType: t.arg.string({ required: true }),
+        key: t.arg.string({ required: true }),
+        window: t.arg.string(),
+        from: t.arg({ type: 'DateTime' }),
+        to: t.arg({ type: 'DateTime' }),
+        finalOnly: t.arg.boolean({ defaultValue: false }),
+      },
+      resolve: (_r, a, ctx) => {
+        requireEventType(ctx.services, a.eventType);
+        requireWindow(ctx.services, a.window);
+        return ctx.services.reader.windows({
+          eventType: a.eventType,
+          key: a.key,
+          window: a.window ?? undefined,
+          from: a.from?.getTime(),
+          to: a.to?.getTime(),
+          finalOnly: a.finalOnly ?? false,
+        });
+      },
+    }),
+    keyState: t.field({
+      type: KeyStateRef,
+      nullable: true,
+      description: 'What the actor for this key holds now; null when no event for it was ever processed.',
+      args: { eventType: t.arg.string({ required: true }), key: t.arg.string({ required: true }) },
+      resolve: (_r, a, ctx) => {
+        requireEventType(ctx.services, a.eventType);
+        return ctx.services.reader.keyState(a.eventType, a.key);
+      },
+    }),
+    deadLetters: t.field({
+      type: [DeadLetterRef],
+      description: 'Newest first, at most limit (1..1000).',
+      args: { limit: t.arg.int({ defaultValue: 50 }) },
+      resolve: (_r, a, ctx) => deadLetters(ctx.services.log, checkLimit(a.limit, 50)),
+    }),
+  }),
+});
+
+builder.mutationType({
+  fields: (t) => ({
+    publishEvent: t.field({
+      type: EventReceiptRef,
+      args: { input: t.arg({ type: EventInputRef, required: true }) },
+      resolve: (_r, a, ctx) => ctx.services.ingest.publish(toIngestInput(a.input)),
+    }),
+    publishEvents: t.field({
+      type: [EventReceiptRef],
+      description: 'All or nothing: when any input is invalid, none is published and the error names every invalid index.',
+      args: { inputs: t.arg({ type: [EventInputRef], required: true }) },
+      resolve: (_r, a, ctx) => ctx.services.ingest.publishBatch(a.inputs.map(toIngestInput)),
+    }),
+  }),
+});
+
+builder.subscriptionType({
+  fields: (t) => ({
+    events: t.field({
+      type: EventRef,
+      description:
+        'Every event appended to the topic after the subscription starts, in log order per partition. key: only that actor\'s events.',
+      args: { topic: t.arg.string({ required: true }), key: t.arg.string() },
+      subscribe: (_r, a, ctx) => {
+        requireEventTopic(ctx.services.registry, a.topic);
+        const key = a.key ?? null;
+        return busIterator<EventView>({
+          bus: ctx.services.bus,
+          subject: subjects.events(a.topic),
+          parse: (m) => {
+            const msg = parseEventMessage(m);
+            if (!msg || msg.topic !== a.topic) return null;
+            const timestamp = Date.parse(msg.event.timestamp);
+            if (!Number.isFinite(timestamp)) return null;
+            return { ...msg.event, timestamp, key: msg.key, topic: msg.topic, partition: msg.partition, offset: msg.offset };
+          },
+          filter: key === null ? undefined : (e) => e.key === key,
+        });
+      },
+      resolve: (e) => e,
+    }),
+    windowResults: t.field({
+      type: WindowResultRef,
+      description:
+        'Window results as they change (final = false) and when they become final. finalOnly: only those.',
+      args: {
+        eventType: t.arg.string({ required: true }),
+        key: t.arg.string(),
+        window: t.arg.string(),
+        finalOnly: t.arg.boolean({ defaultValue: false }),
+      },
+      subscribe: (_r, a, ctx) => {
+        requireEventType(ctx.services, a.eventType);
+        requireWindow(ctx.services, a.window);
+        const { eventType } = a;
+        const key = a.key ?? null;
+        const window = a.window ?? null;
+        const finalOnly = a.finalOnly ?? false;
+        return busIterator({
+          bus: ctx.services.bus,
+          subject: subjects.windowResults(eventType),
+          parse: parseWindowResultMessage,
+          filter: (w) =>
+            w.eventType === eventType &&
+            (key === null || w.key === key) &&
+            (window === null || w.window === window) &&
+            (!finalOnly || w.final),
+        });
+      },
+      resolve: (w) => w,
+    }),
+  }),
+});
