@@ -44,8 +44,8 @@ export interface ProducerStats {
   batch: number;
   /** Wall time from the first request to the last response, ms. */
   durationMs: number;
-  /** Why sending stopped. */
-  stoppedBy: 'duration' | 'count' | 'signal';
+  /** Why sending stopped; `help` when the options asked for the usage text (nothing was sent). */
+  stoppedBy: 'duration' | 'count' | 'signal' | 'help';
   requests: number;
   failedRequests: number;
   /** Events in all requests sent (whatever their outcome). */
@@ -55,7 +55,7 @@ export interface ProducerStats {
   /** Receipts with status DUPLICATE (the eventId was seen before). */
   duplicates: number;
   /** Events in failed requests. */
-  errored: number;
+  errors: number;
   /** Events in failed requests by error code: GraphQL `extensions.code`, or HTTP_<status>, NETWORK, TIMEOUT, ABORTED, BAD_RESPONSE. */
   errorsByCode: Record<string, number>;
   /** Events made invalid on purpose (--invalid-fraction). */
@@ -134,6 +134,29 @@ function fmtMs(ms: number): string {
   return ms >= 100 ? ms.toFixed(0) : ms >= 10 ? ms.toFixed(1) : ms.toFixed(2);
 }
 
+function emptyStats(o: ProducerOptions, stoppedBy: ProducerStats['stoppedBy']): ProducerStats {
+  return {
+    seed: o.seed ?? 0,
+    url: o.url,
+    targetRate: o.rate,
+    batch: o.batch,
+    durationMs: 0,
+    stoppedBy,
+    requests: 0,
+    failedRequests: 0,
+    eventsSent: 0,
+    accepted: 0,
+    duplicates: 0,
+    errors: 0,
+    errorsByCode: {},
+    invalidSent: 0,
+    lateSent: 0,
+    sendRate: 0,
+    achievedRate: 0,
+    latencyMs: { count: 0, mean: 0, p50: 0, p95: 0, p99: 0, max: 0 },
+  };
+}
+
 /** The final statistics as a readable table. */
 export function formatStatsTable(s: ProducerStats): string {
   const rows: [string, string][] = [
@@ -147,7 +170,7 @@ export function formatStatsTable(s: ProducerStats): string {
     ['events sent', String(s.eventsSent)],
     ['  accepted', String(s.accepted)],
     ['  duplicates', String(s.duplicates)],
-    ['  errors', String(s.errored)],
+    ['  errors', String(s.errors)],
   ];
   for (const [code, n] of Object.entries(s.errorsByCode).sort((a, b) => b[1] - a[1])) rows.push([`    ${code}`, String(n)]);
   rows.push(
@@ -180,13 +203,18 @@ export async function runProducer(options: Partial<ProducerOptions>, deps: Produ
     ...options,
   };
   if (options.count != null && options.durationMs === undefined) o.durationMs = null;
+  const writeErr = deps.stderr ?? stderrWriter();
+  const writeOut = deps.stdout ?? stdoutWriter();
+  if (o.help) {
+    // `keyflow produce --help` through runProducer(parseProduceArgs(argv)): print, send nothing.
+    writeOut(PRODUCE_USAGE);
+    return emptyStats(o, 'help');
+  }
   if (o.durationMs === null && o.count === null && !o.signal && !o.handleSigint) {
     throw new KeyflowError(ErrorCode.INVALID_CONFIG, 'produce needs a duration, a count or an abort signal, or it would never stop');
   }
   const fetchFn = deps.fetch ?? globalThis.fetch;
   const now = deps.now ?? Date.now;
-  const writeErr = deps.stderr ?? stderrWriter();
-  const writeOut = deps.stdout ?? stdoutWriter();
 
   const gen = createEventGenerator({
     types: o.types,
@@ -228,7 +256,7 @@ export async function runProducer(options: Partial<ProducerOptions>, deps: Produ
   let eventsSent = 0;
   let accepted = 0;
   let duplicates = 0;
-  let errored = 0;
+  let errors = 0;
   let invalidSent = 0;
 
   async function send(events: unknown[]): Promise<Outcome> {
@@ -271,7 +299,7 @@ export async function runProducer(options: Partial<ProducerOptions>, deps: Produ
     }
     if (out.errorCode !== null) {
       failedRequests++;
-      errored += size;
+      errors += size;
       errorsByCode[out.errorCode] = (errorsByCode[out.errorCode] ?? 0) + size;
     } else {
       accepted += out.accepted;
@@ -295,7 +323,7 @@ export async function runProducer(options: Partial<ProducerOptions>, deps: Produ
         const p99 = recent.quantile(0.99);
         recent.reset();
         writeErr(
-          `[produce] ${((t - started) / 1000).toFixed(0)}s sent=${eventsSent} acked=${accepted + duplicates} errors=${errored} ` +
+          `[produce] ${((t - started) / 1000).toFixed(0)}s sent=${eventsSent} acked=${accepted + duplicates} errors=${errors} ` +
             `rate=${rate.toFixed(1)}/s p50=${fmtMs(p50)}ms p99=${fmtMs(p99)}ms inflight=${inflight.size}\n`,
         );
       }, o.progressIntervalMs)
@@ -377,7 +405,7 @@ export async function runProducer(options: Partial<ProducerOptions>, deps: Produ
     eventsSent,
     accepted,
     duplicates,
-    errored,
+    errors,
     errorsByCode,
     invalidSent,
     lateSent: gen.late,

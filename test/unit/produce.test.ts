@@ -359,9 +359,9 @@ describe('runProducer against a fake gateway', () => {
     expect(stats.accepted).toBe(gw.accepted);
     expect(stats.duplicates).toBe(0);
     expect(stats.errorsByCode).toEqual(gw.rejectedByCode);
-    expect(stats.errored).toBeGreaterThan(0);
-    expect(stats.accepted + stats.errored).toBe(300);
-    expect(stats.failedRequests * 10).toBe(stats.errored);
+    expect(stats.errors).toBeGreaterThan(0);
+    expect(stats.accepted + stats.errors).toBe(300);
+    expect(stats.failedRequests * 10).toBe(stats.errors);
     expect(stats.latencyMs.count).toBe(30);
     expect(gw.operations.every((op) => op === 'publishEvents')).toBe(true);
   });
@@ -369,11 +369,11 @@ describe('runProducer against a fake gateway', () => {
   it('uses publishEvent for batch 1, sends the bearer token, and reports a rerun of a seed as duplicates', async () => {
     const gw = await startFakeGateway();
     const first = await runProducer({ url: gw.url, count: 25, batch: 1, rate: 0, seed: 11, token: 'tok' });
-    expect(first).toMatchObject({ eventsSent: 25, accepted: 25, duplicates: 0, errored: 0, requests: 25 });
+    expect(first).toMatchObject({ eventsSent: 25, accepted: 25, duplicates: 0, errors: 0, requests: 25 });
     expect(gw.operations).toEqual(Array(25).fill('publishEvent'));
     expect(new Set(gw.authorization)).toEqual(new Set(['Bearer tok']));
     const again = await runProducer({ url: gw.url, count: 25, batch: 5, rate: 0, seed: 11 });
-    expect(again).toMatchObject({ eventsSent: 25, accepted: 0, duplicates: 25, errored: 0 });
+    expect(again).toMatchObject({ eventsSent: 25, accepted: 0, duplicates: 25, errors: 0 });
     expect(again.achievedRate).toBeGreaterThan(0);
   });
 
@@ -403,7 +403,7 @@ describe('runProducer against a fake gateway', () => {
     const stats = await run;
     expect(stats.stoppedBy).toBe('signal');
     expect(stats.eventsSent).toBeGreaterThan(0);
-    expect(stats.accepted + stats.errored).toBe(stats.eventsSent);
+    expect(stats.accepted + stats.errors).toBe(stats.eventsSent);
     expect(gw.received).toBe(stats.eventsSent);
   });
 
@@ -416,7 +416,14 @@ describe('runProducer against a fake gateway', () => {
     const gone = await startFakeGateway();
     await new Promise((r) => gone.server.close(r));
     const sNet = await runProducer({ url: gone.url, count: 6, batch: 3, rate: 0 });
-    expect(sNet).toMatchObject({ eventsSent: 6, errored: 6, failedRequests: 2, errorsByCode: { NETWORK: 6 } });
+    expect(sNet).toMatchObject({ eventsSent: 6, errors: 6, failedRequests: 2, errorsByCode: { NETWORK: 6 } });
+  });
+
+  it('prints the usage and sends nothing when the options ask for help', async () => {
+    let out = '';
+    const stats = await runProducer(parseProduceArgs(['--help']), { stdout: (t) => (out += t) });
+    expect(stats).toMatchObject({ stoppedBy: 'help', eventsSent: 0, requests: 0 });
+    expect(out).toContain('Usage: keyflow produce');
   });
 
   it('refuses a run that could never stop', async () => {
@@ -469,7 +476,7 @@ describe('runProduceCli', () => {
       eventsSent: 10,
       accepted: 8,
       duplicates: 0,
-      errored: 2,
+      errors: 2,
       errorsByCode: { RATE_LIMITED: 2 },
       invalidSent: 0,
       lateSent: 0,
