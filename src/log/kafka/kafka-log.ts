@@ -27,6 +27,7 @@ import {
   type EachBatchPayload,
   Kafka,
   type KafkaConfig,
+  Partitioners,
   type Producer,
   type RetryOptions,
   type SASLOptions,
@@ -157,7 +158,15 @@ export function createKafkaLog(options: KafkaLogOptions): EventLog {
     logCreator: pinoLogCreator(options.logger),
   });
   const compression = options.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None;
-  const producer: Producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, retry });
+  const producer: Producer = kafka.producer({
+    idempotent: true,
+    maxInFlightRequests: 1,
+    allowAutoTopicCreation: false,
+    retry,
+    // never used for partitioning (every message carries its partition); set to keep kafkajs from
+    // warning about its v2 default-partitioner change
+    createPartitioner: Partitioners.DefaultPartitioner,
+  });
   const admin = kafka.admin({ retry });
   const reader = new PartitionReader({
     brokers: options.brokers,
@@ -202,6 +211,23 @@ export function createKafkaLog(options: KafkaLogOptions): EventLog {
     } catch (e) {
       if (isUnknownTopic(e)) return undefined;
       throw e;
+    }
+  }
+
+  /**
+   * Admin offset look-ups right after a topic was created (or while a leader moves) can hit a
+   * broker whose metadata is a moment behind; those errors are retriable, so retry a few times.
+   */
+  async function topicOffsets(topic: string): Promise<Array<{ partition: number; low: string; high: string }>> {
+    await connectAdmin();
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const offsets = await admin.fetchTopicOffsets(topic);
+        return offsets.sort((a, b) => a.partition - b.partition);
+      } catch (e) {
+        if (attempt >= 20 || (e as { retriable?: boolean }).retriable !== true) throw e;
+        await new Promise((r) => setTimeout(r, Math.min(50 * 2 ** attempt, 1000)));
+      }
     }
   }
 
@@ -287,6 +313,8 @@ export function createKafkaLog(options: KafkaLogOptions): EventLog {
         const errors = (e as { errors?: Array<{ type?: string }> }).errors;
         if (!(Array.isArray(errors) && errors.every((x) => x.type === 'TOPIC_ALREADY_EXISTS'))) throw e;
       }
+      // a new topic is usable once every partition answers an offset request from its leader
+      for (const t of missing) await topicOffsets(t.name);
     },
 
     async partitions(topic) {
@@ -346,15 +374,11 @@ export function createKafkaLog(options: KafkaLogOptions): EventLog {
     },
 
     async beginOffsets(topic) {
-      await connectAdmin();
-      const offsets = await admin.fetchTopicOffsets(topic);
-      return offsets.sort((a, b) => a.partition - b.partition).map((o) => Number(o.low));
+      return (await topicOffsets(topic)).map((o) => Number(o.low));
     },
 
     async endOffsets(topic) {
-      await connectAdmin();
-      const offsets = await admin.fetchTopicOffsets(topic);
-      return offsets.sort((a, b) => a.partition - b.partition).map((o) => Number(o.high));
+      return (await topicOffsets(topic)).map((o) => Number(o.high));
     },
 
     consumer(consumerOptions) {

@@ -37,13 +37,22 @@ function writeLine(level: string, obj: object, msg: string | undefined): void {
 
 /** A kafkajs `logCreator` that forwards entries to `logger` (default: JSON lines on stderr). */
 export function pinoLogCreator(logger: KafkaAdapterLogger = stderrLogger): logCreator {
-  return () =>
+  return (threshold) =>
     ({ namespace, level, log }) => {
       const { message, timestamp: _timestamp, logger: _name, ...extra } = log;
       const obj = { component: 'kafkajs', namespace, ...extra };
-      if (level === logLevel.ERROR) logger.error(obj, message);
-      else if (level === logLevel.WARN) logger.warn(obj, message);
-      else if (level === logLevel.INFO) logger.info(obj, message);
+      let effective = level;
+      // kafkajs logs every error response at ERROR in its Connection layer, also those it then
+      // retries (leader moves, coordinator loading); a request that finally fails is reported again
+      // by the layer above, so these are detail
+      if (namespace === 'Connection' && level === logLevel.ERROR) effective = logLevel.INFO;
+      // keyflow bounds producer retries on purpose (an append gives up after produceTimeoutMs and
+      // the caller decides); idempotence still de-duplicates the retries within one send
+      else if (typeof message === 'string' && message.startsWith('Limiting retries for the idempotent producer')) effective = logLevel.DEBUG;
+      if (effective > threshold) return;
+      if (effective === logLevel.ERROR) logger.error(obj, message);
+      else if (effective === logLevel.WARN) logger.warn(obj, message);
+      else if (effective === logLevel.INFO) logger.info(obj, message);
       else logger.debug(obj, message);
     };
 }
