@@ -1,0 +1,690 @@
+/**
+ * The PartitionHost: owns one (topic, partition) — its watermark, its KeyActors, their timers,
+ * supervision, passivation and checkpoints. The runtime feeds it batches of log records, calls
+ * `tick()` on a timer, checkpoints it and wires its output to the bus, the log and the sinks.
+ */
+import type { EventEnvelope } from '../model/event.ts';
+import { actorKey, decodeEnvelope } from '../model/event.ts';
+import type { EventTypeRegistry, EventTypeSpec } from '../model/event-types.ts';
+import { ErrorCode, KeyflowError, toError } from '../model/errors.ts';
+import type { DeadLetterMessage } from '../model/dead-letter.ts';
+import { originalMessageText } from '../model/dead-letter.ts';
+import type { LogRecord } from '../log/port.ts';
+import type { CheckpointWrite, PartitionCheckpoint } from '../state/port.ts';
+import type { Clock } from '../runtime/clock.ts';
+import type { KeyStateView, LatePolicy, WindowQuery, WindowResult } from '../windows/types.ts';
+import type { WindowSpec } from '../windows/spec.ts';
+import { DEFAULT_WINDOWS, parseWindowSpec } from '../windows/spec.ts';
+import type { KeyActorLogic, KeyActorState, WindowChangeSink, WindowState } from '../windows/key-actor.ts';
+import { createKeyActorLogic } from '../windows/key-actor.ts';
+import type { WatermarkState } from '../windows/watermark.ts';
+import { advanceIdle, initialWatermark, observeEventTime, touchPartition } from '../windows/watermark.ts';
+import type { FailureDecision, FailurePolicy, FailureStage, RetryOptions } from './supervision.ts';
+import { backoffDelay, defaultFailurePolicy } from './supervision.ts';
+import { TimerHeap } from './timer-heap.ts';
+
+/** Callbacks the runtime wires to the live bus, the log and the sinks. Called synchronously, batched. */
+export interface PartitionOutput {
+  /** The events of a batch that were processed (not dead-lettered), for live subscriptions. */
+  onEvents?(events: { event: EventEnvelope; record: LogRecord }[]): void;
+  /**
+   * Changed window results: updates (final = false, the latest value of each window changed by a
+   * batch or tick) and each final once (final = true; again with revision + 1 under `update`).
+   */
+  onResults(results: WindowResult[]): void;
+  /** Records late for at least one of their windows, under the `side-output` policy. */
+  onLate(records: LogRecord[]): void;
+  onDeadLetter(messages: DeadLetterMessage[]): void;
+}
+
+/** Optional metrics observer; every method is called at most once per batch or tick. */
+export interface PartitionMetrics {
+  processed?(n: number): void;
+  lateDropped?(n: number): void;
+  lateSideOutput?(n: number): void;
+  deadLettered?(n: number): void;
+  /** Processing time from the append of the batch's last record to the end of its processing, ms. */
+  processingLatency?(ms: number): void;
+  activeActors?(n: number): void;
+}
+
+export interface PartitionHostOptions {
+  topic: string;
+  partition: number;
+  /** Event types by name (and the topic's own type by topic). */
+  registry: Pick<EventTypeRegistry, 'resolve' | 'byTopic'>;
+  /** Window specs (parsed or by name). @default DEFAULT_WINDOWS */
+  windows?: readonly (WindowSpec | string)[];
+  /** Watermark lag behind the max event time, ms. @default 10000 */
+  maxOutOfOrderMs?: number;
+  /** Event time a window stays open after its end, ms. @default 0 */
+  allowedLatenessMs?: number;
+  /** @default 'side-output' */
+  latePolicy?: LatePolicy;
+  /** Processing time without records after which the watermark advances on its own, ms. @default 30000 */
+  idleTimeoutMs?: number;
+  /** How long final results stay queryable behind the watermark (event time), ms. @default 86400000 */
+  resultRetentionMs?: number;
+  clock: Clock;
+  retry?: RetryOptions;
+  /** @default defaultFailurePolicy */
+  failurePolicy?: FailurePolicy;
+  /**
+   * Processing time after which an untouched actor with no open window and no uncommitted change
+   * is passivated by `passivateIdle()`, ms. Needs `loadActor`. @default 600000
+   */
+  passivateAfterMs?: number;
+  /** Loads an actor snapshot by actor id (the `dirty` map key of `checkpoint()`), for reactivation. */
+  loadActor?: (actorId: string) => Promise<string | null>;
+  output: PartitionOutput;
+  metrics?: PartitionMetrics;
+  /** Whether `payload.__keyflowPoison === true` makes the reducer throw (test hook for supervision). @default true */
+  honourPoisonMarker?: boolean;
+  /** Test hook called before the reducer for each attempt; whatever it throws counts as a processing failure. */
+  failureInjector?: (event: EventEnvelope, record: LogRecord, attempt: number) => void;
+  /** Emit non-final updates; false emits finals only (nobody subscribed). @default true */
+  emitUpdates?: boolean;
+}
+
+export interface PartitionHost {
+  readonly topic: string;
+  readonly partition: number;
+  /** Offset of the first record not yet reflected in the state. */
+  readonly nextOffset: number;
+  /** Current watermark, epoch ms; null before the first event. */
+  readonly watermark: number | null;
+  /** Actors in memory. */
+  readonly actorCount: number;
+  /** Processes consecutive records of this partition; records below `nextOffset` are skipped (already counted). */
+  processBatch(records: LogRecord[]): Promise<void>;
+  /** Idle-watermark advance and finals due; the runtime calls it on a timer. */
+  tick(): void;
+  /** Dirty actor snapshots + next offset + partition state, to commit under the partition's epoch. */
+  checkpoint(): CheckpointWrite;
+  /** The last `checkpoint()` was committed: its actors are clean unless they changed since. */
+  markCommitted(): void;
+  /** Replaces all state with a checkpoint (null: start empty) and its actor snapshots by actor id. */
+  restore(cp: PartitionCheckpoint | null, actors: ReadonlyMap<string, string>): void;
+  windows(q: WindowQuery): Promise<WindowResult[]>;
+  keyState(eventType: string, key: string): Promise<KeyStateView | null>;
+  /** Passivates idle clean actors (their state is in the checkpoint store). Returns how many. */
+  passivateIdle(): number;
+}
+
+interface TypeCtx {
+  spec: EventTypeSpec;
+  logic: KeyActorLogic;
+  actors: Map<string, Slot>;
+  primary: boolean;
+}
+
+interface Slot {
+  id: string;
+  ctx: TypeCtx;
+  state: KeyActorState;
+  /** 0 when clean; else the change sequence number of its last change. */
+  dirtySeq: number;
+  lastTouched: number;
+  active: boolean;
+}
+
+const ID_SEP = '\u001f';
+
+function recordIdOf(e: unknown): string {
+  return e instanceof KeyflowError ? e.code : e instanceof Error ? e.name : 'Error';
+}
+
+/**
+ * @example
+ * const host = createPartitionHost({ topic: 'events.iot.sensors', partition: 3, registry, clock: systemClock,
+ *   output: { onResults: (r) => bus.publish(r), onLate: (r) => lateTopic.append(r), onDeadLetter: (m) => dlq.append(m) } });
+ * host.restore(await store.load(topic, 3), await store.loadActors(topic, 3));
+ * await host.processBatch(records);
+ */
+export function createPartitionHost(options: PartitionHostOptions): PartitionHost {
+  return new PartitionHostImpl(options);
+}
+
+class PartitionHostImpl implements PartitionHost, WindowChangeSink {
+  readonly topic: string;
+  readonly partition: number;
+  private readonly o: PartitionHostOptions;
+  private readonly specs: readonly WindowSpec[];
+  private readonly specNames: ReadonlySet<string>;
+  private readonly ooo: number;
+  private readonly lateness: number;
+  private readonly policy: LatePolicy;
+  private readonly idleTimeout: number;
+  private readonly retention: number;
+  private readonly passivateAfter: number;
+  private readonly emitUpdates: boolean;
+  private readonly retry: Required<Omit<RetryOptions, 'sleep'>> & { sleep: (ms: number) => Promise<void> };
+  private readonly failurePolicy: FailurePolicy;
+  private readonly primaryType: string | undefined;
+
+  private types = new Map<string, TypeCtx>();
+  private wm: WatermarkState;
+  private next = 0;
+  private count = 0;
+  private heap = new TimerHeap<Slot>();
+  private dirty = new Set<Slot>();
+  private deleted = new Map<string, number>();
+  private passivated = new Map<string, number>();
+  private loading = new Map<string, Promise<Slot | undefined>>();
+  private seq = 0;
+  private cpSeq = -1;
+  private mark = 0;
+  private busy = false;
+
+  // per batch / tick output buffers (reused)
+  private emitStates: KeyActorState[] = [];
+  private emitSpec: number[] = [];
+  private emitWin: WindowState[] = [];
+  private lateBuf: LogRecord[] = [];
+  private dlqBuf: DeadLetterMessage[] = [];
+  private lateDropped = 0;
+  private decodeBuf: (EventEnvelope | Error | undefined)[] = [];
+
+  constructor(o: PartitionHostOptions) {
+    this.o = o;
+    this.topic = o.topic;
+    this.partition = o.partition;
+    this.specs = (o.windows ?? DEFAULT_WINDOWS).map((w) => (typeof w === 'string' ? parseWindowSpec(w) : w));
+    this.specNames = new Set(this.specs.map((s) => s.name));
+    this.ooo = Math.max(0, Math.floor(o.maxOutOfOrderMs ?? 10_000));
+    this.lateness = Math.max(0, Math.floor(o.allowedLatenessMs ?? 0));
+    this.policy = o.latePolicy ?? 'side-output';
+    this.idleTimeout = Math.max(0, o.idleTimeoutMs ?? 30_000);
+    this.retention = Math.max(0, Math.floor(o.resultRetentionMs ?? 86_400_000));
+    this.passivateAfter = Math.max(0, o.passivateAfterMs ?? 600_000);
+    this.emitUpdates = o.emitUpdates ?? true;
+    const clock = o.clock;
+    this.retry = {
+      maxRetries: Math.max(0, o.retry?.maxRetries ?? 3),
+      baseDelayMs: Math.max(0, o.retry?.baseDelayMs ?? 100),
+      maxDelayMs: Math.max(0, o.retry?.maxDelayMs ?? 5000),
+      jitter: Math.max(0, o.retry?.jitter ?? 0.1),
+      random: o.retry?.random ?? Math.random,
+      sleep: o.retry?.sleep ?? ((ms) => clock.sleep(ms)),
+    };
+    this.failurePolicy = o.failurePolicy ?? defaultFailurePolicy;
+    this.primaryType = o.registry.byTopic(o.topic)?.eventType;
+    this.wm = initialWatermark(clock.now());
+  }
+
+  get nextOffset(): number {
+    return this.next;
+  }
+  get watermark(): number | null {
+    return this.wm.watermark;
+  }
+  get actorCount(): number {
+    return this.count;
+  }
+
+  // ------------------------------------------------------------------ helpers
+
+  private ctxFor(eventType: string): TypeCtx | undefined {
+    let ctx = this.types.get(eventType);
+    if (ctx) return ctx;
+    const spec = this.o.registry.resolve(eventType);
+    if (!spec) return undefined;
+    ctx = {
+      spec,
+      logic: createKeyActorLogic({
+        eventType,
+        specs: this.specs,
+        valueField: spec.valueField,
+        allowedLatenessMs: this.lateness,
+        latePolicy: this.policy,
+        resultRetentionMs: this.retention,
+        honourPoisonMarker: this.o.honourPoisonMarker ?? true,
+      }),
+      actors: new Map(),
+      primary: eventType === this.primaryType,
+    };
+    this.types.set(eventType, ctx);
+    return ctx;
+  }
+
+  /** Actor id in the checkpoint store: the key for the topic's own type, `eventType␟key` otherwise. */
+  private idOf(ctx: TypeCtx, key: string): string {
+    return ctx.primary ? key : `${ctx.spec.eventType}${ID_SEP}${key}`;
+  }
+
+  private typeOfId(id: string): { eventType: string | undefined; key: string } {
+    const i = id.indexOf(ID_SEP);
+    return i < 0 ? { eventType: this.primaryType, key: id } : { eventType: id.slice(0, i), key: id.slice(i + 1) };
+  }
+
+  /** WindowChangeSink: collects changed windows once per batch/tick. */
+  changed(state: KeyActorState, specIndex: number, w: WindowState): void {
+    if (w.mark === this.mark) return;
+    if (!w.final && !this.emitUpdates) return;
+    w.mark = this.mark;
+    this.emitStates.push(state);
+    this.emitSpec.push(specIndex);
+    this.emitWin.push(w);
+  }
+
+  private touch(slot: Slot): void {
+    if (slot.dirtySeq === 0) this.dirty.add(slot);
+    slot.dirtySeq = ++this.seq;
+  }
+
+  private insert(slot: Slot): void {
+    slot.active = true;
+    slot.ctx.actors.set(slot.state.key, slot);
+    this.count++;
+    if (this.deleted.size > 0) this.deleted.delete(slot.id);
+    if (slot.state.nextTimer !== Number.POSITIVE_INFINITY) this.heap.push(slot.state.nextTimer, slot);
+  }
+
+  private remove(slot: Slot): void {
+    slot.active = false;
+    slot.ctx.actors.delete(slot.state.key);
+    this.count--;
+    if (slot.dirtySeq !== 0) {
+      this.dirty.delete(slot);
+      slot.dirtySeq = 0;
+    }
+  }
+
+  private fireDue(): void {
+    const wm = this.wm.watermark;
+    if (wm === null) return;
+    const heap = this.heap;
+    while (heap.size > 0 && heap.peekTime() <= wm) {
+      const time = heap.peekTime();
+      const slot = heap.pop();
+      if (!slot.active || slot.state.nextTimer !== time) continue;
+      slot.ctx.logic.advance(slot.state, wm, this);
+      this.touch(slot);
+      const nt = slot.state.nextTimer;
+      if (nt === Number.POSITIVE_INFINITY) {
+        // every window expired: nothing left to keep for this key
+        this.remove(slot);
+        this.deleted.set(slot.id, ++this.seq);
+      } else heap.push(nt, slot);
+    }
+  }
+
+  private flush(lastRecord: LogRecord | undefined, processed: number, events: { event: EventEnvelope; record: LogRecord }[] | null): void {
+    const out = this.o.output;
+    const m = this.o.metrics;
+    const n = this.emitWin.length;
+    if (n > 0) {
+      const results: WindowResult[] = [];
+      for (let i = 0; i < n; i++) {
+        const w = this.emitWin[i]!;
+        if (w.dead) continue;
+        const st = this.emitStates[i]!;
+        results.push(this.ctxFor(st.eventType)!.logic.toResult(st, this.emitSpec[i]!, w));
+      }
+      this.emitStates.length = 0;
+      this.emitSpec.length = 0;
+      this.emitWin.length = 0;
+      if (results.length > 0) out.onResults(results);
+    }
+    if (events !== null && events.length > 0) out.onEvents?.(events);
+    if (this.lateBuf.length > 0) {
+      const late = this.lateBuf;
+      this.lateBuf = [];
+      m?.lateSideOutput?.(late.length);
+      out.onLate(late);
+    }
+    if (this.dlqBuf.length > 0) {
+      const dlq = this.dlqBuf;
+      this.dlqBuf = [];
+      m?.deadLettered?.(dlq.length);
+      out.onDeadLetter(dlq);
+    }
+    if (this.lateDropped > 0) {
+      m?.lateDropped?.(this.lateDropped);
+      this.lateDropped = 0;
+    }
+    if (m) {
+      if (processed > 0) m.processed?.(processed);
+      if (lastRecord) m.processingLatency?.(Math.max(0, this.o.clock.now() - lastRecord.appendTime));
+      m.activeActors?.(this.count);
+    }
+  }
+
+  private deadLetter(record: LogRecord, error: unknown, retries: number, firstAt: number): void {
+    const { text, encoding } = originalMessageText(record.value);
+    const err = toError(error);
+    this.dlqBuf.push({
+      originalMessage: text,
+      originalEncoding: encoding,
+      originalKey: record.key,
+      errorType: recordIdOf(error),
+      errorMessage: err.message,
+      retryCount: retries,
+      firstAttemptTime: new Date(firstAt).toISOString(),
+      lastAttemptTime: new Date(this.o.clock.now()).toISOString(),
+      sourceTopic: record.topic,
+      sourcePartition: record.partition,
+      sourceOffset: String(record.offset),
+    });
+  }
+
+  private decide(error: unknown, record: LogRecord, stage: FailureStage, attempt: number): FailureDecision {
+    return this.failurePolicy({ error, record, stage, attempt, maxRetries: this.retry.maxRetries });
+  }
+
+  private failBatch(record: LogRecord, error: unknown): KeyflowError {
+    return new KeyflowError(
+      ErrorCode.INTERNAL,
+      `processing ${record.topic}/${record.partition}@${record.offset} failed and the failure policy says fail; the partition stops at this offset`,
+      { cause: error },
+    );
+  }
+
+  private async reactivate(ctx: TypeCtx, key: string): Promise<Slot | undefined> {
+    const existing = ctx.actors.get(key);
+    if (existing) return existing;
+    const id = this.idOf(ctx, key);
+    if (!this.passivated.has(id) || !this.o.loadActor) return undefined;
+    let p = this.loading.get(id);
+    if (!p) {
+      const load = this.o.loadActor;
+      p = (async () => {
+        try {
+          const data = await load(id);
+          const again = ctx.actors.get(key);
+          if (again) return again;
+          this.passivated.delete(id);
+          if (data === null) return undefined;
+          const slot: Slot = { id, ctx, state: ctx.logic.fromCheckpoint(data), dirtySeq: 0, lastTouched: this.o.clock.now(), active: false };
+          this.insert(slot);
+          return slot;
+        } finally {
+          this.loading.delete(id);
+        }
+      })();
+      this.loading.set(id, p);
+    }
+    return p;
+  }
+
+  // ------------------------------------------------------------------ processing
+
+  async processBatch(records: LogRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    if (this.busy) throw new KeyflowError(ErrorCode.INTERNAL, `processBatch on ${this.topic}/${this.partition} while another batch runs; batches of one partition must be sequential`);
+    this.busy = true;
+    try {
+      await this.runBatch(records);
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private async runBatch(records: LogRecord[]): Promise<void> {
+    const clock = this.o.clock;
+    const now = clock.now();
+    const n = records.length;
+    const decoded = this.decodeBuf;
+    decoded.length = n;
+    for (let i = 0; i < n; i++) {
+      const r = records[i]!;
+      if (r.offset < this.next) {
+        decoded[i] = undefined;
+        continue;
+      }
+      try {
+        decoded[i] = decodeEnvelope(r.value);
+      } catch (e) {
+        decoded[i] = toError(e);
+      }
+    }
+    if (this.passivated.size > 0 && this.o.loadActor) {
+      // one await per batch, only when some key of the batch was passivated
+      let loads: Promise<Slot | undefined>[] | null = null;
+      for (let i = 0; i < n; i++) {
+        const d = decoded[i];
+        if (d === undefined || d instanceof Error) continue;
+        const ctx = this.ctxFor(d.eventType);
+        if (!ctx) continue;
+        const key = actorKey(d);
+        if (!ctx.actors.has(key) && this.passivated.has(this.idOf(ctx, key))) (loads ??= []).push(this.reactivate(ctx, key));
+      }
+      if (loads) await Promise.all(loads);
+    }
+    this.mark++;
+    const events = this.o.output.onEvents ? ([] as { event: EventEnvelope; record: LogRecord }[]) : null;
+    const injector = this.o.failureInjector;
+    const sideOutput = this.policy === 'side-output';
+    let processed = 0;
+    let last: LogRecord | undefined;
+    for (let i = 0; i < n; i++) {
+      const rec = records[i]!;
+      if (rec.offset < this.next) continue;
+      last = rec;
+      const d = decoded[i];
+      decoded[i] = undefined; // release the envelope
+      if (d === undefined) continue;
+      let ctx: TypeCtx | undefined;
+      if (d instanceof Error) {
+        if (this.decide(d, rec, 'decode', 1) === 'fail') return this.abort(rec, d, events, processed);
+        this.deadLetter(rec, d, 0, clock.now());
+        this.next = rec.offset + 1;
+        continue;
+      }
+      ctx = this.ctxFor(d.eventType);
+      if (!ctx) {
+        const err = new KeyflowError(ErrorCode.UNKNOWN_EVENT_TYPE, `event type "${d.eventType}" is not registered; the record goes to the dead-letter topic`);
+        if (this.decide(err, rec, 'route', 1) === 'fail') return this.abort(rec, err, events, processed);
+        this.deadLetter(rec, err, 0, clock.now());
+        this.next = rec.offset + 1;
+        continue;
+      }
+      const key = actorKey(d);
+      let slot = ctx.actors.get(key);
+      const isNew = slot === undefined;
+      if (slot === undefined) {
+        slot = { id: this.idOf(ctx, key), ctx, state: ctx.logic.initial(key), dirtySeq: 0, lastTouched: now, active: false };
+      }
+      const st = slot.state;
+      const timerBefore = st.nextTimer;
+      let late = 0;
+      let ok = true;
+      let firstAt = 0;
+      for (let attempt = 1; ; attempt++) {
+        try {
+          if (injector !== undefined) injector(d, rec, attempt);
+          late = ctx.logic.applyEvent(st, d, this.wm.watermark, this);
+          break;
+        } catch (e) {
+          if (attempt === 1) firstAt = clock.now();
+          const decision = this.decide(e, rec, 'process', attempt);
+          if (decision === 'retry') {
+            await this.retry.sleep(backoffDelay(attempt, this.retry));
+            continue;
+          }
+          if (decision === 'fail') return this.abort(rec, e, events, processed);
+          this.deadLetter(rec, e, attempt - 1, firstAt);
+          ok = false;
+          break;
+        }
+      }
+      this.next = rec.offset + 1;
+      if (!ok) continue;
+      if (isNew) this.insert(slot);
+      else if (st.nextTimer < timerBefore) this.heap.push(st.nextTimer, slot);
+      slot.lastTouched = now;
+      this.touch(slot);
+      if (late > 0) {
+        if (sideOutput) this.lateBuf.push(rec);
+        else this.lateDropped++;
+      }
+      observeEventTime(this.wm, d.timestamp, this.ooo);
+      if (this.heap.peekTime() <= this.wm.watermark!) this.fireDue();
+      processed++;
+      if (events !== null) events.push({ event: d, record: rec });
+    }
+    if (last) touchPartition(this.wm, now);
+    this.flush(last, processed, events);
+  }
+
+  private abort(rec: LogRecord, error: unknown, events: { event: EventEnvelope; record: LogRecord }[] | null, processed: number): never {
+    this.decodeBuf.length = 0;
+    this.flush(rec, processed, events);
+    throw this.failBatch(rec, error);
+  }
+
+  tick(): void {
+    if (this.busy) return;
+    const now = this.o.clock.now();
+    if (advanceIdle(this.wm, now, this.idleTimeout)) {
+      // whole milliseconds keep window arithmetic exact
+      this.wm.watermark = Math.floor(this.wm.watermark!);
+      this.mark++;
+      if (this.heap.peekTime() <= this.wm.watermark) this.fireDue();
+      this.flush(undefined, 0, null);
+    }
+  }
+
+  // ------------------------------------------------------------------ checkpoints
+
+  checkpoint(): CheckpointWrite {
+    const dirty = new Map<string, string>();
+    for (const slot of this.dirty) dirty.set(slot.id, slot.ctx.logic.toCheckpoint(slot.state));
+    this.cpSeq = this.seq;
+    const write: CheckpointWrite = {
+      nextOffset: this.next,
+      partitionState: JSON.stringify({ v: 1, watermark: this.wm.watermark, maxEventTime: this.wm.maxEventTime }),
+      dirty,
+    };
+    if (this.deleted.size > 0) write.deleted = [...this.deleted.keys()];
+    return write;
+  }
+
+  markCommitted(): void {
+    const upTo = this.cpSeq;
+    if (upTo < 0) return;
+    for (const slot of this.dirty) {
+      if (slot.dirtySeq <= upTo) {
+        slot.dirtySeq = 0;
+        this.dirty.delete(slot);
+      }
+    }
+    for (const [id, s] of this.deleted) if (s <= upTo) this.deleted.delete(id);
+    this.cpSeq = -1;
+  }
+
+  restore(cp: PartitionCheckpoint | null, actors: ReadonlyMap<string, string>): void {
+    const now = this.o.clock.now();
+    this.types.clear();
+    this.heap.clear();
+    this.dirty.clear();
+    this.deleted.clear();
+    this.passivated.clear();
+    this.count = 0;
+    this.cpSeq = -1;
+    this.wm = initialWatermark(now);
+    this.next = cp?.nextOffset ?? 0;
+    if (cp) {
+      let ps: { v?: number; watermark?: number | null; maxEventTime?: number | null };
+      try {
+        ps = JSON.parse(cp.partitionState);
+      } catch (cause) {
+        throw new KeyflowError(ErrorCode.CORRUPT_RECORD, `partition state of ${this.topic}/${this.partition} is not JSON; the partition cannot be restored`, { cause });
+      }
+      this.wm.watermark = typeof ps.watermark === 'number' ? ps.watermark : null;
+      this.wm.maxEventTime = typeof ps.maxEventTime === 'number' ? ps.maxEventTime : null;
+    }
+    for (const [id, data] of actors) {
+      const { eventType, key } = this.typeOfId(id);
+      const ctx = eventType === undefined ? undefined : this.ctxFor(eventType);
+      if (!ctx) continue;
+      const state = ctx.logic.fromCheckpoint(data);
+      if (state.key !== key) continue;
+      this.insert({ id, ctx, state, dirtySeq: 0, lastTouched: now, active: false });
+    }
+    // A snapshot is consistent with its watermark, but finalise anything due to be safe.
+    this.mark++;
+    if (this.wm.watermark !== null && this.heap.peekTime() <= this.wm.watermark) {
+      this.fireDue();
+      this.flush(undefined, 0, null);
+    }
+  }
+
+  // ------------------------------------------------------------------ queries
+
+  private async slotFor(eventType: string, key: string): Promise<Slot | undefined> {
+    const ctx = this.ctxFor(eventType);
+    if (!ctx) return undefined;
+    const slot = ctx.actors.get(key) ?? (await this.reactivate(ctx, key));
+    if (slot) slot.lastTouched = this.o.clock.now();
+    return slot;
+  }
+
+  async windows(q: WindowQuery): Promise<WindowResult[]> {
+    if (q.window !== undefined && q.window !== null) parseWindowSpec(q.window);
+    if (q.window && !this.specNames.has(q.window)) return [];
+    const slot = await this.slotFor(q.eventType, q.key);
+    if (!slot) return [];
+    const wm = this.wm.watermark;
+    const oldestEnd = wm === null ? Number.NEGATIVE_INFINITY : wm - this.retention;
+    return slot.ctx.logic
+      .results(slot.state)
+      .filter(
+        (r) =>
+          (!q.window || r.window === q.window) &&
+          (q.from === undefined || q.from === null || r.windowStart >= q.from) &&
+          (q.to === undefined || q.to === null || r.windowStart < q.to) &&
+          (!q.finalOnly || r.final) &&
+          r.windowEnd >= oldestEnd,
+      );
+  }
+
+  async keyState(eventType: string, key: string): Promise<KeyStateView | null> {
+    const slot = await this.slotFor(eventType, key);
+    if (!slot) return null;
+    const st = slot.state;
+    return {
+      eventType: st.eventType,
+      key: st.key,
+      topic: this.topic,
+      partition: this.partition,
+      watermark: this.wm.watermark,
+      lastEventTime: st.lastEventTime,
+      eventsProcessed: st.eventsProcessed,
+      openWindows: st.openWindows,
+    };
+  }
+
+  passivateIdle(): number {
+    if (!this.o.loadActor) return 0;
+    const now = this.o.clock.now();
+    const wm = this.wm.watermark;
+    // passivated actors whose every result expired are gone for good
+    if (wm !== null) {
+      for (const [id, expiresAt] of this.passivated) {
+        if (expiresAt <= wm) {
+          this.passivated.delete(id);
+          this.deleted.set(id, ++this.seq);
+        }
+      }
+    }
+    let n = 0;
+    for (const ctx of this.types.values()) {
+      for (const slot of ctx.actors.values()) {
+        const st = slot.state;
+        if (slot.dirtySeq !== 0 || st.openWindows > 0 || now - slot.lastTouched < this.passivateAfter) continue;
+        if (this.loading.has(slot.id)) continue;
+        let expiresAt = Number.NEGATIVE_INFINITY;
+        for (const arr of st.windows) {
+          const lastW = arr[arr.length - 1];
+          if (lastW && lastW.end + this.retention + 1 > expiresAt) expiresAt = lastW.end + this.retention + 1;
+        }
+        this.remove(slot);
+        this.passivated.set(slot.id, expiresAt);
+        n++;
+      }
+    }
+    if (n > 0) this.o.metrics?.activeActors?.(this.count);
+    return n;
+  }
+}
