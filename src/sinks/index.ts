@@ -1,0 +1,5 @@
+export type { Sink } from './port.ts';
+export { createDataLakeSink } from './data-lake/data-lake-sink.ts';
+export type { DataLakeReadFilter, DataLakeSink, DataLakeSinkOptions } from './data-lake/data-lake-sink.ts';
+export { createLogTopicSink } from './log-topic/log-topic-sink.ts';
+export type { LogTopicSinkOptions } from './log-topic/log-topic-sink.ts';
