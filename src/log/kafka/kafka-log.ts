@@ -162,7 +162,8 @@ export function createKafkaLog(options: KafkaLogOptions): EventLog {
     idempotent: true,
     maxInFlightRequests: 1,
     allowAutoTopicCreation: false,
-    retry,
+    // kafkajs refuses an idempotent producer without retries
+    retry: { ...retry, retries: Math.max(1, retry.retries ?? 5) },
     // never used for partitioning (every message carries its partition); set to keep kafkajs from
     // warning about its v2 default-partitioner change
     createPartitioner: Partitioners.DefaultPartitioner,

@@ -49,6 +49,8 @@ export function pinoLogCreator(logger: KafkaAdapterLogger = stderrLogger): logCr
       // keyflow bounds producer retries on purpose (an append gives up after produceTimeoutMs and
       // the caller decides); idempotence still de-duplicates the retries within one send
       else if (typeof message === 'string' && message.startsWith('Limiting retries for the idempotent producer')) effective = logLevel.DEBUG;
+      // a rebalance is routine (members join and leave); keyflow logs the partitions that moved itself
+      else if (namespace === 'Runner' && typeof message === 'string' && message.startsWith('The group is rebalancing')) effective = logLevel.INFO;
       if (effective > threshold) return;
       if (effective === logLevel.ERROR) logger.error(obj, message);
       else if (effective === logLevel.WARN) logger.warn(obj, message);
