@@ -63,7 +63,7 @@ export const configSchema = z
     KEYFLOW_DEDUPE_HORIZON: duration.pipe(z.number().int().min(0)).default(86_400_000).describe('idempotent publish horizon, ms'),
     KEYFLOW_DEDUPE_MAX_ENTRIES: int(1, 100_000_000).default(1_000_000).describe('embedded dedupe LRU size'),
     KEYFLOW_DYNAMIC_TOPICS: bool.default(false).describe('create a topic for an unknown event type instead of rejecting it'),
-    KEYFLOW_RETRY_ATTEMPTS: int(1, 20).default(3).describe('processing attempts before a record is dead-lettered'),
+    KEYFLOW_MAX_RETRIES: int(0, 20).default(3).describe('retries of a failing record before it is dead-lettered'),
     KEYFLOW_RETRY_BASE_MS: duration.pipe(z.number().int().min(0)).default(100).describe('first retry delay, ms (doubles, with jitter)'),
     KEYFLOW_LOG_RETENTION_BYTES: int(0, Number.MAX_SAFE_INTEGER).default(0).describe('embedded log retention per partition, bytes (0 = unlimited)'),
     KEYFLOW_LOG_RETENTION_MS: duration.pipe(z.number().int().min(0)).default(7 * 86_400_000).describe('embedded log retention, ms (0 = unlimited)'),

@@ -1,0 +1,264 @@
+/**
+ * `buildApp(config)` assembles a node from its configuration: the adapters of every port
+ * (embedded or distributed), the processor role, the gateway role (GraphQL over HTTP and
+ * WebSocket), telemetry, and their lifecycle. `main.ts` only parses the command line and calls it.
+ */
+import { mkdirSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import type { LiveBus } from '../bus/port.ts';
+import { createInProcessBus } from '../bus/index.ts';
+import { createNatsBus } from '../bus/nats/index.ts';
+import { createIngest } from '../graphql/ingest.ts';
+import { createGraphQLServer } from '../graphql/server.ts';
+import { type ApiServices, createHealthCheck } from '../graphql/services.ts';
+import { createKafkaLog, pinoLogCreator } from '../log/kafka/index.ts';
+import { createFileLog } from '../log/index.ts';
+import type { EventLog } from '../log/port.ts';
+import {
+  DEFAULT_EVENT_TYPES,
+  ErrorCode,
+  KeyflowError,
+  SYSTEM_TOPICS,
+  createEventTypeRegistry,
+  isKeyflowError,
+} from '../model/index.ts';
+import { createDataLakeSink } from '../sinks/data-lake/index.ts';
+import { createLogTopicSink } from '../sinks/log-topic/index.ts';
+import type { Sink } from '../sinks/port.ts';
+import { createPostgresSink } from '../sinks/postgres/index.ts';
+import type { Dedupe } from '../state/dedupe.ts';
+import { createMemoryDedupe } from '../state/dedupe-memory.ts';
+import { createFileCheckpoints } from '../state/index.ts';
+import type { CheckpointStore } from '../state/port.ts';
+import { createRedisCheckpoints, createRedisDedupe } from '../state/redis/index.ts';
+import { parseWindowSpecs } from '../windows/index.ts';
+import { type Clock, systemClock } from './clock.ts';
+import type { Config } from './config.ts';
+import { type Logger, createLogger } from './logging.ts';
+import { type Platform, detectPlatform } from './platform.ts';
+import { type Processor, type ProcessorOptions, createProcessor } from './processor.ts';
+import { runProducer } from './produce.ts';
+import { createWindowReader } from './reader.ts';
+import { createMetrics, type Metrics } from './telemetry/metrics.ts';
+import { LifecycleEvent } from './telemetry/names.ts';
+import { createTracing } from './telemetry/tracing.ts';
+
+export type Role = 'gateway' | 'processor';
+
+export interface AppOptions {
+  /** @default ['gateway', 'processor'] */
+  roles?: Role[];
+  platform?: Platform;
+  /** Run the load generator in-process so windows fill up on their own. @default false */
+  demo?: boolean;
+  /** @default systemClock */
+  clock?: Clock;
+  logger?: Logger;
+}
+
+export interface App {
+  start(): Promise<void>;
+  /** Stops serving, checkpoints every owned partition, closes every adapter. */
+  stop(): Promise<void>;
+  /** The GraphQL URL once started (gateway role). */
+  readonly url: string;
+  readonly config: Config;
+  readonly metrics: Metrics;
+  readonly processor: Processor | undefined;
+  readonly log: EventLog;
+}
+
+/**
+ * @example
+ * const app = await buildApp(loadConfig(), { roles: ['gateway', 'processor'] });
+ * await app.start(); // GraphQL on http://localhost:4000/graphql
+ */
+export async function buildApp(config: Config, options: AppOptions = {}): Promise<App> {
+  const roles = new Set(options.roles ?? ['gateway', 'processor']);
+  const platform = options.platform ?? detectPlatform();
+  const clock = options.clock ?? systemClock;
+  const nodeId = config.KEYFLOW_NODE_ID ?? platform.defaultNodeId();
+  const logger = options.logger ?? createLogger({ level: config.KEYFLOW_LOG_LEVEL, base: { node: nodeId, roles: [...roles].join('+') } });
+  const distributed = config.mode === 'distributed';
+  if (!distributed && roles.size < 2) {
+    throw new KeyflowError(
+      ErrorCode.INVALID_CONFIG,
+      'the gateway and processor roles run apart only in distributed mode: set KAFKA_BROKERS, REDIS_URL and NATS_URL, or use `keyflow start`',
+    );
+  }
+
+  let windows: ReturnType<typeof parseWindowSpecs>;
+  try {
+    windows = parseWindowSpecs(config.KEYFLOW_WINDOWS);
+  } catch (cause) {
+    throw new KeyflowError(ErrorCode.INVALID_CONFIG, `KEYFLOW_WINDOWS: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+  }
+  const registry = createEventTypeRegistry(DEFAULT_EVENT_TYPES, { dynamic: config.KEYFLOW_DYNAMIC_TOPICS });
+  const metrics = createMetrics();
+  const tracing = createTracing({ endpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: config.OTEL_SERVICE_NAME });
+  const prefix = config.KEYFLOW_KEY_PREFIX;
+
+  const log: EventLog = distributed
+    ? createKafkaLog({
+        brokers: config.KAFKA_BROKERS!.split(',').map((b) => b.trim()),
+        clientId: `${config.KAFKA_CLIENT_ID}-${nodeId}`,
+        ssl: config.KAFKA_SSL,
+        sasl: config.KAFKA_SASL_MECHANISM
+          ? ({ mechanism: config.KAFKA_SASL_MECHANISM, username: config.KAFKA_SASL_USERNAME!, password: config.KAFKA_SASL_PASSWORD! } as never)
+          : undefined,
+        replicationFactor: config.KAFKA_REPLICATION_FACTOR,
+        logger: logger.child({ component: 'kafka' }),
+      })
+    : createFileLog({
+        dataDir: config.KEYFLOW_DATA_DIR,
+        retentionBytes: config.KEYFLOW_LOG_RETENTION_BYTES || undefined,
+        retentionMs: config.KEYFLOW_LOG_RETENTION_MS || undefined,
+        fsync: config.KEYFLOW_LOG_FSYNC,
+        clock,
+        logger: logger.child({ component: 'log' }),
+      });
+  const checkpoints: CheckpointStore = distributed
+    ? createRedisCheckpoints({ url: config.REDIS_URL!, keyPrefix: prefix })
+    : createFileCheckpoints({ dataDir: config.KEYFLOW_DATA_DIR });
+  const bus: LiveBus = distributed
+    ? createNatsBus({ servers: config.NATS_URL!, prefix })
+    : createInProcessBus({ logger: logger.child({ component: 'bus' }) });
+  const dedupe: Dedupe = distributed
+    ? createRedisDedupe({ url: config.REDIS_URL!, keyPrefix: `${prefix}:dedupe`, ttlMs: config.KEYFLOW_DEDUPE_HORIZON })
+    : createMemoryDedupe({ maxEntries: config.KEYFLOW_DEDUPE_MAX_ENTRIES, ttlMs: config.KEYFLOW_DEDUPE_HORIZON, clock });
+
+  const sinks: Sink[] = [];
+  if (roles.has('processor')) {
+    const lakeDir = config.KEYFLOW_DATA_LAKE_DIR ?? join(config.KEYFLOW_DATA_DIR, 'lake');
+    sinks.push(createLogTopicSink({ log }), createDataLakeSink({ dir: lakeDir }));
+    if (config.DATABASE_URL) sinks.push(createPostgresSink({ connectionString: config.DATABASE_URL }));
+  }
+
+  const hostSettings: ProcessorOptions['host'] = {
+    windows,
+    maxOutOfOrderMs: config.KEYFLOW_MAX_OUT_OF_ORDER_MS,
+    allowedLatenessMs: config.KEYFLOW_ALLOWED_LATENESS_MS,
+    latePolicy: config.KEYFLOW_LATE_POLICY,
+    idleTimeoutMs: config.KEYFLOW_IDLE_TIMEOUT_MS,
+    resultRetentionMs: config.KEYFLOW_RESULT_RETENTION,
+    passivateAfterMs: config.KEYFLOW_PASSIVATE_AFTER_MS,
+    retry: { maxRetries: config.KEYFLOW_MAX_RETRIES, baseDelayMs: config.KEYFLOW_RETRY_BASE_MS },
+  };
+
+  const processor = roles.has('processor')
+    ? createProcessor({
+        log,
+        checkpoints,
+        bus,
+        sinks,
+        registry,
+        groupId: distributed ? config.KAFKA_GROUP_ID : 'keyflow-embedded',
+        topics: registry.all().map((t) => t.topic),
+        host: hostSettings,
+        clock,
+        checkpointIntervalMs: config.KEYFLOW_CHECKPOINT_INTERVAL_MS,
+        metrics,
+        logger: logger.child({ component: 'processor' }),
+        tracer: tracing.tracer,
+      })
+    : undefined;
+
+  const components: Record<string, () => Promise<{ connected: boolean; detail?: string }>> = {
+    broker: () => log.healthy(),
+    checkpoints: () => checkpoints.healthy(),
+    bus: () => bus.healthy(),
+  };
+  for (const sink of sinks) components[`sink:${sink.name}`] = () => sink.healthy();
+  const health = createHealthCheck({ mode: config.mode, components });
+
+  let http: Server | undefined;
+  let closeGraphQL: (() => Promise<void>) | undefined;
+  let url = '';
+  let demo: AbortController | undefined;
+  let demoRun: Promise<unknown> | undefined;
+  const started: { close(): Promise<void> }[] = [];
+
+  async function startAdapters(): Promise<void> {
+    if (!distributed) mkdirSync(config.KEYFLOW_DATA_DIR, { recursive: true });
+    for (const adapter of [log, checkpoints, bus, ...(roles.has('gateway') ? [] : []), ...sinks]) {
+      await adapter.start();
+      started.push(adapter);
+    }
+    await log.ensureTopics([...registry.all().map((t) => ({ name: t.topic, partitions: t.partitions })), ...SYSTEM_TOPICS]);
+  }
+
+  const app: App = {
+    config,
+    metrics,
+    processor,
+    log,
+    get url() {
+      return url;
+    },
+    async start() {
+      try {
+        await startAdapters();
+        if (roles.has('gateway')) {
+          const services: ApiServices = {
+            mode: config.mode,
+            registry,
+            windowNames: windows.map((w) => w.name),
+            log,
+            bus,
+            reader: createWindowReader({ registry, local: processor?.local, bus, checkpoints, host: hostSettings, clock, logger }),
+            ingest: createIngest({
+              log,
+              registry,
+              dedupe,
+              limits: { maxEventBytes: config.KEYFLOW_MAX_EVENT_BYTES, maxBatch: config.KEYFLOW_MAX_BATCH },
+              clock,
+            }),
+            health,
+            limits: { maxEventBytes: config.KEYFLOW_MAX_EVENT_BYTES, maxBatch: config.KEYFLOW_MAX_BATCH },
+            metrics,
+            logger: logger.child({ component: 'graphql' }),
+          };
+          if (distributed) await (dedupe as { start?: () => Promise<void> }).start?.();
+          const gql = createGraphQLServer(services, { apiTokens: config.KEYFLOW_API_TOKENS?.split(',').map((t) => t.trim()) });
+          http = createServer(gql.handler);
+          closeGraphQL = gql.attach(http);
+          await new Promise<void>((resolve, reject) => {
+            http!.once('error', reject);
+            http!.listen(config.KEYFLOW_PORT, config.KEYFLOW_HOST, () => resolve());
+          });
+          const port = (http.address() as AddressInfo).port;
+          url = `http://localhost:${port}/graphql`;
+        }
+        await processor?.start();
+        logger.info({ event: LifecycleEvent.nodeStarted, mode: config.mode, url, runtime: `${platform.runtime} ${platform.version}` }, `keyflow started${url ? ` — GraphQL at ${url}` : ''}`);
+        if (options.demo && url) {
+          demo = new AbortController();
+          demoRun = runProducer({ url, rate: 200, durationMs: null, count: null, batch: 50, signal: demo.signal }).catch((e: unknown) =>
+            logger.warn({ err: e }, 'demo producer stopped'),
+          );
+        }
+      } catch (e) {
+        await app.stop().catch(() => {});
+        if (isKeyflowError(e)) throw e;
+        throw new KeyflowError(ErrorCode.INTERNAL, `start-up failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+      }
+    },
+    async stop() {
+      logger.info({ event: LifecycleEvent.nodeStopping }, 'keyflow stopping');
+      demo?.abort();
+      await demoRun;
+      await closeGraphQL?.();
+      if (http) await new Promise<void>((resolve) => http!.close(() => resolve()));
+      http = undefined;
+      await processor?.stop();
+      await (dedupe as { close?: () => Promise<void> }).close?.();
+      for (const adapter of started.reverse()) await adapter.close().catch((e: unknown) => logger.warn({ err: e }, 'close failed'));
+      started.length = 0;
+      await tracing.shutdown();
+      logger.flush?.();
+    },
+  };
+  return app;
+}

@@ -1,0 +1,341 @@
+/**
+ * The processor role: a consumer-group member that owns partitions, runs one PartitionHost per
+ * owned partition, and checkpoints actor states + offset + watermark atomically under the
+ * partition's epoch. Everything a checkpoint covers (finals to sinks, dead letters, late
+ * side-output) is made durable before the checkpoint is committed, so a crash at any moment
+ * replays into the same results and sinks see each final at least once.
+ */
+import type { Tracer } from '@opentelemetry/api';
+import type { Logger } from 'pino';
+import { createPartitionHost, type PartitionHost, type PartitionHostOptions } from '../actors/index.ts';
+import type { LiveBus, Unsubscribe } from '../bus/port.ts';
+import { eventMessage } from '../bus/messages.ts';
+import { subjects } from '../bus/port.ts';
+import type { EventLog, GroupConsumer, LogRecord, ProduceRecord, RecordBatch, TopicPartition } from '../log/port.ts';
+import { tpKey } from '../log/port.ts';
+import {
+  DLQ_TOPIC,
+  type DeadLetterMessage,
+  type EventEnvelope,
+  type EventTypeRegistry,
+  LATE_TOPIC,
+  SYSTEM_TOPICS,
+  isFenced,
+  partitionForKey,
+} from '../model/index.ts';
+import type { Sink } from '../sinks/port.ts';
+import type { CheckpointStore } from '../state/port.ts';
+import type { KeyStateView, WindowQuery, WindowResult } from '../windows/types.ts';
+import type { Clock, Timer } from './clock.ts';
+import type { Metrics } from './telemetry/metrics.ts';
+import { respondToQueries } from './reader.ts';
+import { LifecycleEvent } from './telemetry/names.ts';
+
+const partitionsOf = (name: string) => SYSTEM_TOPICS.find((t) => t.name === name)?.partitions ?? 1;
+const DLQ_PARTITIONS = partitionsOf(DLQ_TOPIC);
+const LATE_PARTITIONS = partitionsOf(LATE_TOPIC);
+
+/** Options of {@link createProcessor}. */
+export interface ProcessorOptions {
+  log: EventLog;
+  checkpoints: CheckpointStore;
+  bus: LiveBus;
+  sinks: readonly Sink[];
+  registry: EventTypeRegistry;
+  /** Consumer group id. */
+  groupId: string;
+  /** Event topics to consume. */
+  topics: string[];
+  /** PartitionHost settings shared by every partition (windows, lateness, retries, …). */
+  host: Omit<PartitionHostOptions, 'topic' | 'partition' | 'output' | 'loadActor' | 'clock' | 'registry' | 'metrics'>;
+  clock: Clock;
+  /** Checkpoint interval, ms. @default 1000 */
+  checkpointIntervalMs: number;
+  /** How often idle watermarks and due finals are checked, ms. @default 1000 */
+  tickIntervalMs?: number;
+  metrics?: Metrics;
+  logger: Logger;
+  tracer?: Tracer;
+  /** Publish every consumed event on the live bus (for `events` subscriptions). @default true */
+  publishEvents?: boolean;
+}
+
+export interface Processor {
+  start(): Promise<void>;
+  /** Finishes in-flight batches, checkpoints every owned partition, leaves the group. */
+  stop(): Promise<void>;
+  /** Reads window state of the partitions this node owns; answers `null` for others. */
+  readonly local: LocalReader;
+  owned(): TopicPartition[];
+  /** Runs one checkpoint round now (tests, shutdown). */
+  checkpointAll(): Promise<void>;
+}
+
+export interface LocalReader {
+  owns(topic: string, partition: number): boolean;
+  windows(topic: string, partition: number, q: WindowQuery): Promise<WindowResult[] | null>;
+  keyState(topic: string, partition: number, eventType: string, key: string): Promise<KeyStateView | null | undefined>;
+}
+
+interface Owned {
+  readonly tp: TopicPartition;
+  readonly host: PartitionHost;
+  readonly epoch: number;
+  /** Serialises batches, ticks and checkpoints of this partition. */
+  chain: Promise<void>;
+  pendingFinals: WindowResult[];
+  pendingDeadLetters: ProduceRecord[];
+  pendingLate: ProduceRecord[];
+  committedOffset: number;
+  fenced: boolean;
+  /** Stops answering bus queries for this partition. */
+  unrespond?: Unsubscribe;
+}
+
+export function createProcessor(options: ProcessorOptions): Processor {
+  const { log, checkpoints, bus, sinks, logger, metrics, clock } = options;
+  const owned = new Map<string, Owned>();
+  const publishEvents = options.publishEvents ?? true;
+  let consumer: GroupConsumer | undefined;
+  let timers: Timer[] = [];
+  let stopping = false;
+
+  function enqueue(o: Owned, work: () => Promise<void> | void): Promise<void> {
+    const next = o.chain.then(work);
+    o.chain = next.catch(() => {});
+    return next;
+  }
+
+  function makeHost(tp: TopicPartition, ref: { owned?: Owned }): PartitionHost {
+    const { topic, partition } = tp;
+    return createPartitionHost({
+      ...options.host,
+      topic,
+      partition,
+      clock,
+      registry: options.registry,
+      metrics: metrics
+        ? {
+            processed: (n) => metrics.eventsProcessed.inc({ topic }, n),
+            lateDropped: (n) => metrics.eventsLate.inc({ topic, policy: 'drop' }, n),
+            lateSideOutput: (n) => metrics.eventsLate.inc({ topic, policy: 'side-output' }, n),
+            processingLatency: (ms) => metrics.processingLatency.observe({ topic }, ms / 1000),
+          }
+        : undefined,
+      loadActor: (key: string) => checkpoints.loadActor(topic, partition, key),
+      output: {
+        onEvents: publishEvents
+          ? (events: { event: EventEnvelope; record: LogRecord }[]) => {
+              const subject = subjects.events(topic);
+              for (const { event, record } of events) bus.publish(subject, eventMessage(record, record.key ?? event.eventId, event));
+            }
+          : undefined,
+        onResults(results: WindowResult[]) {
+          const o = ref.owned;
+          for (const r of results) {
+            bus.publish(subjects.windowResults(r.eventType), r);
+            if (r.final && o) o.pendingFinals.push(r);
+          }
+          metrics?.windowResultsEmitted.inc({ event_type: results[0]?.eventType ?? '', final: 'mixed' }, results.length);
+        },
+        onLate(records: LogRecord[]) {
+          const o = ref.owned;
+          if (!o) return;
+          for (const r of records) o.pendingLate.push({ key: r.key, value: r.value, headers: r.headers, partition: r.partition % LATE_PARTITIONS });
+        },
+        onDeadLetter(messages: DeadLetterMessage[]) {
+          const o = ref.owned;
+          if (!o) return;
+          for (const m of messages) {
+            // Keyed by source partition so one partition's dead letters stay in order.
+            o.pendingDeadLetters.push({ key: m.originalKey, value: JSON.stringify(m), partition: m.sourcePartition % DLQ_PARTITIONS });
+            metrics?.eventsDeadLettered.inc({ topic, error_type: m.errorType });
+            logger.warn({ event: LifecycleEvent.recordDeadLettered, topic, partition, offset: m.sourceOffset, errorType: m.errorType }, 'record dead-lettered');
+          }
+        },
+      },
+    });
+  }
+
+  async function assign(tp: TopicPartition): Promise<number> {
+    const { topic, partition } = tp;
+    const epoch = await checkpoints.acquire(topic, partition);
+    const cp = await checkpoints.load(topic, partition);
+    const actors = cp ? await checkpoints.loadActors(topic, partition) : new Map<string, string>();
+    const ref: { owned?: Owned } = {};
+    const host = makeHost(tp, ref);
+    host.restore(cp, actors);
+    const begin = cp ? cp.nextOffset : ((await log.beginOffsets(topic))[partition] ?? 0);
+    const o: Owned = {
+      tp,
+      host,
+      epoch,
+      chain: Promise.resolve(),
+      pendingFinals: [],
+      pendingDeadLetters: [],
+      pendingLate: [],
+      committedOffset: begin,
+      fenced: false,
+    };
+    ref.owned = o;
+    owned.set(tpKey(topic, partition), o);
+    o.unrespond = respondToQueries(bus, local, topic, partition);
+    metrics?.partitionsOwned.inc({ topic });
+    logger.info({ event: LifecycleEvent.partitionAssigned, topic, partition, epoch, nextOffset: begin, actors: actors.size }, 'partition assigned');
+    return begin;
+  }
+
+  /** Makes everything the host emitted durable, then commits the checkpoint under the epoch. */
+  async function checkpoint(o: Owned): Promise<void> {
+    if (o.fenced) return;
+    const { topic, partition } = o.tp;
+    const write = o.host.checkpoint();
+    const nothingNew =
+      write.nextOffset === o.committedOffset && write.dirty.size === 0 && (write.deleted?.length ?? 0) === 0 && o.pendingFinals.length === 0;
+    if (nothingNew) return;
+    const started = performance.now();
+    const finals = o.pendingFinals;
+    const dead = o.pendingDeadLetters;
+    const late = o.pendingLate;
+    try {
+      if (dead.length > 0) await log.append(DLQ_TOPIC, dead);
+      if (late.length > 0) await log.append(LATE_TOPIC, late);
+      if (finals.length > 0) for (const sink of sinks) await sink.write(finals);
+      await checkpoints.commit(topic, partition, o.epoch, write);
+    } catch (error) {
+      if (isFenced(error)) {
+        o.fenced = true;
+        o.unrespond?.();
+        owned.delete(tpKey(topic, partition));
+        metrics?.partitionsOwned.dec({ topic });
+        metrics?.checkpointFailures.inc({ reason: 'fenced' });
+        logger.warn({ event: LifecycleEvent.partitionFenced, topic, partition, epoch: o.epoch }, 'checkpoint fenced: another node owns this partition now; stopped processing it');
+        return;
+      }
+      // Nothing is lost: the pending outputs stay queued and the dirty states stay dirty; the next round tries again.
+      metrics?.checkpointFailures.inc({ reason: 'error' });
+      logger.error({ event: LifecycleEvent.checkpointFailed, topic, partition, err: error }, 'checkpoint failed; retrying next interval');
+      return;
+    }
+    o.pendingFinals = o.pendingFinals === finals ? [] : o.pendingFinals.slice(finals.length);
+    o.pendingDeadLetters = o.pendingDeadLetters === dead ? [] : o.pendingDeadLetters.slice(dead.length);
+    o.pendingLate = o.pendingLate === late ? [] : o.pendingLate.slice(late.length);
+    o.host.markCommitted();
+    o.committedOffset = write.nextOffset;
+    metrics?.checkpointDuration.observe({ store: checkpoints.kind }, (performance.now() - started) / 1000);
+    logger.debug({ event: LifecycleEvent.checkpointCommitted, topic, partition, nextOffset: write.nextOffset, dirty: write.dirty.size }, 'checkpoint committed');
+    const passivated = o.host.passivateIdle();
+    if (passivated > 0) logger.debug({ event: LifecycleEvent.actorPassivated, topic, partition, count: passivated }, 'actors passivated');
+    metrics?.activeActors.set({ topic }, sumActors(topic));
+    try {
+      await consumer?.commit(o.tp, write.nextOffset);
+    } catch (error) {
+      logger.warn({ topic, partition, err: error }, 'could not commit the group offset (lag monitoring only)');
+    }
+  }
+
+  function sumActors(topic: string): number {
+    let n = 0;
+    for (const o of owned.values()) if (o.tp.topic === topic) n += o.host.actorCount;
+    return n;
+  }
+
+  async function checkpointAll(): Promise<void> {
+    await Promise.all([...owned.values()].map((o) => enqueue(o, () => checkpoint(o))));
+  }
+
+  async function release(tp: TopicPartition, commit: boolean): Promise<void> {
+    const k = tpKey(tp.topic, tp.partition);
+    const o = owned.get(k);
+    if (!o) return;
+    if (commit) await enqueue(o, () => checkpoint(o));
+    else await o.chain;
+    o.unrespond?.();
+    if (owned.get(k) === o) {
+      owned.delete(k);
+      metrics?.partitionsOwned.dec({ topic: tp.topic });
+    }
+    logger.info({ event: LifecycleEvent.partitionRevoked, topic: tp.topic, partition: tp.partition }, 'partition released');
+  }
+
+  async function onBatch(batch: RecordBatch): Promise<void> {
+    const o = owned.get(tpKey(batch.topic, batch.partition));
+    if (!o || o.fenced || batch.records.length === 0) return;
+    await enqueue(o, async () => {
+      const first = batch.records[0]!;
+      // A batch may overlap what the checkpoint already covers (redelivery after a seek): skip those records.
+      const from = o.host.nextOffset;
+      const records = first.offset < from ? batch.records.filter((r) => r.offset >= from) : batch.records;
+      if (records.length === 0) return;
+      await o.host.processBatch(records);
+      metrics?.consumerLag.set({ topic: batch.topic, partition: String(batch.partition) }, Math.max(0, batch.highWatermark - o.host.nextOffset));
+    });
+  }
+
+  const local: LocalReader = {
+      owns: (topic, partition) => owned.has(tpKey(topic, partition)),
+      async windows(topic, partition, q) {
+        const o = owned.get(tpKey(topic, partition));
+        if (!o) return null;
+        let out: WindowResult[] = [];
+        await enqueue(o, async () => {
+          out = await o.host.windows(q);
+        });
+        return out;
+      },
+      async keyState(topic, partition, eventType, key) {
+        const o = owned.get(tpKey(topic, partition));
+        if (!o) return undefined;
+        let out: KeyStateView | null = null;
+        await enqueue(o, async () => {
+          out = await o.host.keyState(eventType, key);
+        });
+        return out;
+      },
+    };
+
+  return {
+    local,
+    owned: () => [...owned.values()].map((o) => o.tp),
+    checkpointAll,
+    async start() {
+      consumer = log.consumer({
+        groupId: options.groupId,
+        topics: options.topics,
+        handlers: {
+          async onAssigned(tps) {
+            const offsets = new Map<string, number | undefined>();
+            for (const tp of tps) offsets.set(tpKey(tp.topic, tp.partition), await assign(tp));
+            return offsets;
+          },
+          async onRevoked(tps) {
+            await Promise.all(tps.map((tp) => release(tp, true)));
+          },
+          onBatch,
+        },
+      });
+      await consumer.start();
+      timers = [
+        clock.every(options.checkpointIntervalMs, () => {
+          if (!stopping) void checkpointAll();
+        }),
+        clock.every(options.tickIntervalMs ?? 1000, () => {
+          if (stopping) return;
+          for (const o of owned.values()) void enqueue(o, () => o.host.tick());
+        }),
+      ];
+    },
+    async stop() {
+      stopping = true;
+      for (const t of timers) t.cancel();
+      await consumer?.stop();
+      await Promise.all([...owned.values()].map((o) => release(o.tp, true)));
+    },
+  };
+}
+
+/** The partition of an actor key within its event type's topic. */
+export function partitionOf(registry: EventTypeRegistry, eventType: string, key: string): { topic: string; partition: number } | undefined {
+  const spec = registry.resolve(eventType);
+  return spec ? { topic: spec.topic, partition: partitionForKey(key, spec.partitions) } : undefined;
+}

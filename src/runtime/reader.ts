@@ -1,0 +1,113 @@
+/**
+ * Window queries for the API. A query goes to the partition's owner: this node when it owns the
+ * partition, else the owner over the live bus (request/reply). While ownership is moving (no
+ * owner answers in time), it is answered from the latest checkpoint, flagged `fromCheckpoint`
+ * in the log, instead of failing.
+ */
+import type { Logger } from 'pino';
+import { createPartitionHost } from '../actors/index.ts';
+import type { LiveBus, Unsubscribe } from '../bus/port.ts';
+import { subjects } from '../bus/port.ts';
+import { ErrorCode, KeyflowError, hasCode } from '../model/errors.ts';
+import type { EventTypeRegistry } from '../model/event-types.ts';
+import { partitionForKey } from '../model/partitioner.ts';
+import type { CheckpointStore } from '../state/port.ts';
+import type { KeyStateView, WindowQuery, WindowReader, WindowResult } from '../windows/types.ts';
+import type { Clock } from './clock.ts';
+import type { LocalReader, ProcessorOptions } from './processor.ts';
+
+type QueryRequest = { op: 'windows'; q: WindowQuery } | { op: 'keyState'; eventType: string; key: string };
+type QueryReply = { ok: true; value: unknown } | { ok: false; code: string; message: string };
+
+export interface WindowReaderOptions {
+  registry: EventTypeRegistry;
+  /** The local processor's partitions, when this node runs one. */
+  local?: LocalReader | undefined;
+  bus: LiveBus;
+  checkpoints: CheckpointStore;
+  /** Window settings, to rebuild an actor from its checkpoint. */
+  host: ProcessorOptions['host'];
+  clock: Clock;
+  /** How long to wait for the owner, ms. @default 2000 */
+  timeoutMs?: number;
+  logger: Logger;
+}
+
+export function createWindowReader(options: WindowReaderOptions): WindowReader {
+  const { registry, local, bus, checkpoints, logger } = options;
+  const timeoutMs = options.timeoutMs ?? 2000;
+
+  function locate(eventType: string, key: string): { topic: string; partition: number } {
+    const spec = registry.resolve(eventType);
+    if (!spec) throw new KeyflowError(ErrorCode.UNKNOWN_EVENT_TYPE, `unknown event type "${eventType}"`);
+    return { topic: spec.topic, partition: partitionForKey(key, spec.partitions) };
+  }
+
+  /** Rebuilds the key's actor from the last checkpoint and asks it. */
+  async function fromCheckpoint<T>(topic: string, partition: number, key: string, ask: (h: ReturnType<typeof createPartitionHost>) => Promise<T>): Promise<T> {
+    const [cp, snapshot] = await Promise.all([checkpoints.load(topic, partition), checkpoints.loadActor(topic, partition, key)]);
+    const host = createPartitionHost({
+      ...options.host,
+      topic,
+      partition,
+      registry,
+      clock: options.clock,
+      output: { onResults() {}, onLate() {}, onDeadLetter() {} },
+    });
+    host.restore(cp, snapshot === null ? new Map() : new Map([[key, snapshot]]));
+    logger.debug({ topic, partition, key }, 'query answered from the latest checkpoint (owner not reachable)');
+    return ask(host);
+  }
+
+  async function remote<T>(topic: string, partition: number, request: QueryRequest): Promise<{ value: T } | null> {
+    try {
+      const reply = (await bus.request(subjects.query(topic, partition), request, timeoutMs)) as QueryReply;
+      if (reply.ok) return { value: reply.value as T };
+      if (reply.code === ErrorCode.NOT_OWNER) return null;
+      throw new KeyflowError(reply.code as ErrorCode, reply.message);
+    } catch (e) {
+      if (hasCode(e, ErrorCode.TIMEOUT)) return null;
+      throw e;
+    }
+  }
+
+  return {
+    async windows(q) {
+      const { topic, partition } = locate(q.eventType, q.key);
+      if (local?.owns(topic, partition)) {
+        const r = await local.windows(topic, partition, q);
+        if (r) return r;
+      }
+      const answer = await remote<WindowResult[]>(topic, partition, { op: 'windows', q });
+      if (answer) return answer.value;
+      return fromCheckpoint(topic, partition, q.key, (h) => h.windows(q));
+    },
+    async keyState(eventType, key) {
+      const { topic, partition } = locate(eventType, key);
+      if (local?.owns(topic, partition)) {
+        const r = await local.keyState(topic, partition, eventType, key);
+        if (r !== undefined) return r;
+      }
+      const answer = await remote<KeyStateView | null>(topic, partition, { op: 'keyState', eventType, key });
+      if (answer) return answer.value;
+      return fromCheckpoint(topic, partition, key, (h) => h.keyState(eventType, key));
+    },
+  };
+}
+
+/** Answers queries for one owned partition on the bus; the processor registers it on assignment. */
+export function respondToQueries(bus: LiveBus, local: LocalReader, topic: string, partition: number): Unsubscribe {
+  return bus.respond(subjects.query(topic, partition), async (request): Promise<QueryReply> => {
+    const r = request as QueryRequest;
+    try {
+      if (r.op === 'windows') {
+        const value = await local.windows(topic, partition, r.q);
+        return value ? { ok: true, value } : { ok: false, code: ErrorCode.NOT_OWNER, message: 'partition moved' };
+      }
+      const value = await local.keyState(topic, partition, r.eventType, r.key);
+      return value === undefined ? { ok: false, code: ErrorCode.NOT_OWNER, message: 'partition moved' } : { ok: true, value };
+    } catch (e) {
+      return { ok: false, code: e instanceof KeyflowError ? e.code : ErrorCode.INTERNAL, message: e instanceof Error ? e.message : String(e) };
+    }
+  });
+}
