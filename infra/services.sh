@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Starts the local services the test suites use when they are not already running:
+# Redis 127.0.0.1:6379, NATS with JetStream 127.0.0.1:4222, PostgreSQL 127.0.0.1:5432.
+# (Kafka has its own script: infra/kafka/kafka.sh.) Usage: infra/services.sh [ensure|status]
+set -euo pipefail
+
+log() { printf '[services] %s\n' "$*" >&2; }
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+wait_port() {
+  for _ in $(seq 1 80); do port_open "$1" && return 0; sleep 0.25; done
+  log "$2 did not come up on port $1"; return 1
+}
+
+ensure_redis() {
+  port_open 6379 && return 0
+  command -v redis-server >/dev/null || { log "redis-server is not installed"; return 1; }
+  log "starting Redis"
+  mkdir -p /var/lib/redis /var/log/redis 2>/dev/null || true
+  redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log
+  wait_port 6379 Redis
+}
+
+ensure_nats() {
+  port_open 4222 && return 0
+  [ -x /usr/sbin/nats-server ] || { log "nats-server is not installed"; return 1; }
+  log "starting NATS (JetStream)"
+  mkdir -p /var/lib/nats-server 2>/dev/null || true
+  start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log
+  wait_port 4222 NATS
+}
+
+ensure_postgres() {
+  port_open 5432 && return 0
+  command -v pg_ctlcluster >/dev/null || { log "PostgreSQL is not installed"; return 1; }
+  log "starting PostgreSQL"
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n 1)" main start
+  wait_port 5432 PostgreSQL
+}
+
+case "${1:-ensure}" in
+  ensure) ensure_redis; ensure_nats; ensure_postgres ;;
+  status)
+    for p in 6379:redis 4222:nats 5432:postgres; do
+      if port_open "${p%%:*}"; then echo "${p#*:} up"; else echo "${p#*:} down"; fi
+    done ;;
+  *) echo "usage: $0 [ensure|status]" >&2; exit 2 ;;
+esac
