@@ -114,7 +114,8 @@ export function toContractError(error: unknown, requestId: string, logger?: Logg
     message = gqlError?.message ?? String(original);
     details = ext.details as Record<string, unknown> | undefined;
   } else if (gqlError && (original === undefined || original instanceof GraphQLError)) {
-    code = ErrorCode.SCHEMA_VALIDATION_FAILED;
+    // yoga's own request errors (body too large, malformed JSON, …) carry only an HTTP status.
+    code = (ext.http as { status?: number } | undefined)?.status === 413 ? ErrorCode.PAYLOAD_TOO_LARGE : ErrorCode.SCHEMA_VALIDATION_FAILED;
     message = gqlError.message;
   } else {
     code = ErrorCode.INTERNAL;

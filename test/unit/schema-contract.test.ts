@@ -40,7 +40,7 @@ function printDefault(arg: { defaultValue?: unknown }): string {
 }
 
 /** Every difference between the contract and the schema, as readable lines. */
-export function contractDifferences(contract: GraphQLSchema, actual: GraphQLSchema): string[] {
+function contractDifferences(contract: GraphQLSchema, actual: GraphQLSchema): string[] {
   const diffs: string[] = [];
   const args = (list: readonly GraphQLArgument[]) => new Map(list.map((a) => [a.name, a]));
   for (const expected of Object.values(contract.getTypeMap()) as GraphQLNamedType[]) {

@@ -4,6 +4,7 @@ import { subjects } from '../../bus/port.ts';
 import { ErrorCode, KeyflowError } from '../../model/errors.ts';
 import type { EventTypeSpec } from '../../model/event-types.ts';
 import { busIterator } from '../bus-iterator.ts';
+import type { EventReceipt } from '../ingest.ts';
 import { checkLimit, deadLetters, latestEvents, requireEventTopic } from '../reads.ts';
 import type { ApiServices } from '../services.ts';
 import { builder } from './builder.ts';
@@ -40,6 +41,12 @@ function toIngestInput(i: EventInputArg): Record<string, unknown> {
     payload: i.payload,
     metadata: i.metadata,
   };
+}
+
+function countIngested(s: ApiServices, receipts: readonly EventReceipt[]): void {
+  const m = s.metrics;
+  if (!m || !('eventsIngested' in m)) return;
+  for (const r of receipts) if (r.status === 'ACCEPTED') m.eventsIngested.inc({ topic: r.topic });
 }
 
 function requireEventType(s: ApiServices, eventType: string): EventTypeSpec {
@@ -128,13 +135,21 @@ builder.mutationType({
     publishEvent: t.field({
       type: EventReceiptRef,
       args: { input: t.arg({ type: EventInputRef, required: true }) },
-      resolve: (_r, a, ctx) => ctx.services.ingest.publish(toIngestInput(a.input)),
+      resolve: async (_r, a, ctx) => {
+        const receipt = await ctx.services.ingest.publish(toIngestInput(a.input));
+        countIngested(ctx.services, [receipt]);
+        return receipt;
+      },
     }),
     publishEvents: t.field({
       type: [EventReceiptRef],
       description: 'All or nothing: when any input is invalid, none is published and the error names every invalid index.',
       args: { inputs: t.arg({ type: [EventInputRef], required: true }) },
-      resolve: (_r, a, ctx) => ctx.services.ingest.publishBatch(a.inputs.map(toIngestInput)),
+      resolve: async (_r, a, ctx) => {
+        const receipts = await ctx.services.ingest.publishBatch(a.inputs.map(toIngestInput));
+        countIngested(ctx.services, receipts);
+        return receipts;
+      },
     }),
   }),
 });

@@ -1,0 +1,127 @@
+/** Wires the GraphQL server over the in-memory log and bus for unit tests; calls it in-process with yoga.fetch. */
+import { eventMessage } from '../../src/bus/messages.ts';
+import { subjects } from '../../src/bus/port.ts';
+import { createIngest } from '../../src/graphql/ingest.ts';
+import { type GraphQLServer, type GraphQLServerOptions, createGraphQLServer } from '../../src/graphql/server.ts';
+import { type ApiServices, createHealthCheck } from '../../src/graphql/services.ts';
+import { decodeEnvelope } from '../../src/model/event.ts';
+import { DEFAULT_EVENT_TYPES, SYSTEM_TOPICS, createEventTypeRegistry } from '../../src/model/event-types.ts';
+import { silentLogger } from '../../src/runtime/logging.ts';
+import { createMetrics } from '../../src/runtime/telemetry/metrics.ts';
+import { createMemoryDedupe } from '../../src/state/dedupe-memory.ts';
+import type { KeyStateView, WindowQuery, WindowReader, WindowResult } from '../../src/windows/types.ts';
+import { type MemoryBus, createMemoryBus } from './memory-bus.ts';
+import { type MemoryLog, createMemoryLog } from './memory-log.ts';
+
+export interface HarnessOptions extends GraphQLServerOptions {
+  maxEventBytes?: number;
+  maxBatch?: number;
+  dynamic?: boolean;
+  /** Publish every appended record on the bus, as the processor runtime does. @default true */
+  feedBus?: boolean;
+}
+
+export interface Harness {
+  log: MemoryLog;
+  bus: MemoryBus;
+  services: ApiServices;
+  server: GraphQLServer;
+  /** Window results the reader answers with (tests push into it). */
+  windowResults: WindowResult[];
+  keyStates: Map<string, KeyStateView>;
+  gql(query: string, variables?: Record<string, unknown>, headers?: Record<string, string>): Promise<GqlResponse>;
+  post(body: string, headers?: Record<string, string>): Promise<GqlResponse>;
+}
+
+export interface GqlError {
+  message: string;
+  path?: (string | number)[];
+  extensions: { code: string; requestId: string; timestamp: string; details?: Record<string, unknown> };
+}
+
+export interface GqlResponse {
+  status: number;
+  headers: Headers;
+  body: { data?: Record<string, unknown> | null; errors?: GqlError[] };
+}
+
+export const WINDOW_NAMES = ['tumbling-1m', 'tumbling-5m', 'tumbling-15m', 'sliding-5m-1m', 'session-30m'];
+
+export async function createHarness(options: HarnessOptions = {}): Promise<Harness> {
+  const log = createMemoryLog();
+  const bus = createMemoryBus();
+  const registry = createEventTypeRegistry(DEFAULT_EVENT_TYPES, { dynamic: options.dynamic ?? false });
+  await log.ensureTopics([...registry.all().map((t) => ({ name: t.topic, partitions: t.partitions })), ...SYSTEM_TOPICS]);
+  if (options.feedBus ?? true) {
+    log.onAppend = (records) => {
+      for (const r of records) {
+        if (!registry.byTopic(r.topic)) continue;
+        const e = decodeEnvelope(r.value);
+        bus.publish(subjects.events(r.topic), eventMessage(r, r.key ?? e.eventId, e));
+      }
+    };
+  }
+  const limits = { maxEventBytes: options.maxEventBytes ?? 65_536, maxBatch: options.maxBatch ?? 1000 };
+  const ingest = createIngest({ log, registry, dedupe: createMemoryDedupe(), limits, retryBaseDelayMs: 1 });
+  const windowResults: WindowResult[] = [];
+  const keyStates = new Map<string, KeyStateView>();
+  const reader: WindowReader = {
+    async windows(q: WindowQuery) {
+      return windowResults
+        .filter(
+          (w) =>
+            w.eventType === q.eventType &&
+            w.key === q.key &&
+            (q.window === undefined || w.window === q.window) &&
+            (q.from === undefined || w.windowStart >= q.from) &&
+            (q.to === undefined || w.windowStart < q.to) &&
+            (!q.finalOnly || w.final),
+        )
+        .sort((a, b) => a.windowStart - b.windowStart);
+    },
+    async keyState(eventType, key) {
+      return keyStates.get(`${eventType}/${key}`) ?? null;
+    },
+  };
+  const services: ApiServices = {
+    mode: 'embedded',
+    registry,
+    windowNames: WINDOW_NAMES,
+    log,
+    bus,
+    reader,
+    ingest,
+    health: createHealthCheck({ mode: 'embedded', components: { broker: () => log.healthy(), bus: () => bus.healthy() } }),
+    limits,
+    metrics: createMetrics(undefined, { defaultMetrics: false }),
+    logger: silentLogger(),
+  };
+  const server = createGraphQLServer(services, options);
+  const post = async (body: string, headers: Record<string, string> = {}): Promise<GqlResponse> => {
+    const res = await server.yoga.fetch('http://yoga/graphql', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json', ...headers },
+      body,
+    });
+    const text = await res.text();
+    return { status: res.status, headers: res.headers, body: JSON.parse(text) };
+  };
+  return {
+    log,
+    bus,
+    services,
+    server,
+    windowResults,
+    keyStates,
+    post,
+    gql: (query, variables, headers) => post(JSON.stringify({ query, variables }), headers),
+  };
+}
+
+/** A valid EventInput for tests. */
+export function sensorEvent(over: Record<string, unknown> = {}): Record<string, unknown> {
+  return { eventType: 'iot.sensor', timestamp: '2024-01-15T10:30:00.000Z', deviceId: 'dev-1', payload: { value: 1.5 }, ...over };
+}
+
+export const PUBLISH = `mutation($input: EventInput!) { publishEvent(input: $input) { status eventId topic partition offset timestamp } }`;
+export const PUBLISH_MANY = `mutation($inputs: [EventInput!]!) { publishEvents(inputs: $inputs) { status eventId topic partition offset timestamp } }`;
