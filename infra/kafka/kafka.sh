@@ -13,6 +13,7 @@
 #   KAFKA_PORT             client listener on 127.0.0.1          default 9092
 #   KAFKA_CONTROLLER_PORT  KRaft controller listener             default 9093
 #   KAFKA_HEAP_OPTS        JVM heap                              default -Xms256m -Xmx512m
+#   KAFKA_JVM_OPTS         other JVM flags                       default -XX:+UseSerialGC -XX:TieredStopAtLevel=1
 #   KAFKA_START_TIMEOUT    seconds to wait for readiness         default 90
 set -euo pipefail
 
@@ -23,6 +24,8 @@ DATA="${KAFKA_DATA_DIR:-$REPO/.kafka}"
 PORT="${KAFKA_PORT:-9092}"
 CPORT="${KAFKA_CONTROLLER_PORT:-9093}"
 HEAP="${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}"
+# C1 only and the serial collector: a test broker starts in a few seconds and leaves CPU to the tests
+JVM_OPTS="${KAFKA_JVM_OPTS:--XX:+UseSerialGC -XX:TieredStopAtLevel=1}"
 START_TIMEOUT="${KAFKA_START_TIMEOUT:-90}"
 PIDFILE="$DATA/kafka.pid"
 CONF="$DATA/server.properties"
@@ -152,7 +155,7 @@ cmd_start() {
     # Ctrl-C in the terminal that ran `start` does not take the broker down with it; 9>&- keeps
     # the broker from inheriting (and forever holding) the start/stop lock.
     # shellcheck disable=SC2086
-    setsid "$(java_bin)" $HEAP -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
+    setsid "$(java_bin)" $HEAP $JVM_OPTS -Djava.awt.headless=true \
       -Dlog4j2.configurationFile="$HERE/log4j2.xml" -Dkafka.logs.dir="$LOGDIR" \
       -cp "$(classpath)" kafka.Kafka "$CONF" >>"$DATA/kafka.out" 2>&1 </dev/null 9>&- &
     pid=$!
