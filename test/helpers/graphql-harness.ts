@@ -3,7 +3,7 @@ import { eventMessage } from '../../src/bus/messages.ts';
 import { subjects } from '../../src/bus/port.ts';
 import { createIngest } from '../../src/graphql/ingest.ts';
 import { type GraphQLServer, type GraphQLServerOptions, createGraphQLServer } from '../../src/graphql/server.ts';
-import { type ApiServices, createHealthCheck } from '../../src/graphql/services.ts';
+import { type ApiLimits, type ApiServices, createHealthCheck } from '../../src/graphql/services.ts';
 import { decodeEnvelope } from '../../src/model/event.ts';
 import { DEFAULT_EVENT_TYPES, SYSTEM_TOPICS, createEventTypeRegistry } from '../../src/model/event-types.ts';
 import { silentLogger } from '../../src/runtime/logging.ts';
@@ -13,9 +13,7 @@ import type { KeyStateView, WindowQuery, WindowReader, WindowResult } from '../.
 import { type MemoryBus, createMemoryBus } from './memory-bus.ts';
 import { type MemoryLog, createMemoryLog } from './memory-log.ts';
 
-export interface HarnessOptions extends GraphQLServerOptions {
-  maxEventBytes?: number;
-  maxBatch?: number;
+export interface HarnessOptions extends GraphQLServerOptions, Partial<ApiLimits> {
   dynamic?: boolean;
   /** Publish every appended record on the bus, as the processor runtime does. @default true */
   feedBus?: boolean;
@@ -61,7 +59,14 @@ export async function createHarness(options: HarnessOptions = {}): Promise<Harne
       }
     };
   }
-  const limits = { maxEventBytes: options.maxEventBytes ?? 65_536, maxBatch: options.maxBatch ?? 1000 };
+  const limits: ApiLimits = {
+    maxEventBytes: options.maxEventBytes ?? 65_536,
+    maxBatch: options.maxBatch ?? 1000,
+    maxQueryDepth: options.maxQueryDepth,
+    maxAliases: options.maxAliases,
+    maxCost: options.maxCost,
+    maxTokens: options.maxTokens,
+  };
   const ingest = createIngest({ log, registry, dedupe: createMemoryDedupe(), limits, retryBaseDelayMs: 1 });
   const windowResults: WindowResult[] = [];
   const keyStates = new Map<string, KeyStateView>();
