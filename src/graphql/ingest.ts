@@ -222,6 +222,8 @@ export function createIngest(options: IngestOptions): Ingest {
   async function publishBatch(inputs: readonly unknown[]): Promise<EventReceipt[]> {
     const prepared = validateAll(inputs);
     if (prepared.length === 0) return [];
+    // Taken before the first await: the caller's span is the parent of every record of the call.
+    const headers: Headers = { 'content-type': 'application/json', traceparent: traceparent() };
     // The first occurrence of an eventId in the batch publishes; later ones answer DUPLICATE.
     const firstIndex = new Map<string, number>();
     for (let i = 0; i < prepared.length; i++) {
@@ -231,7 +233,6 @@ export function createIngest(options: IngestOptions): Ingest {
     const { claimed, done } = await claimAll([...firstIndex.keys()]);
     const claimedSet = new Set(claimed);
     const appended = new Map<string, StoredReceipt>();
-    const headers: Headers = { 'content-type': 'application/json', traceparent: traceparent() };
 
     const byTopic = new Map<string, Prepared[]>();
     for (const [id, i] of firstIndex) {
