@@ -4,7 +4,8 @@
  * `tick()` on a timer, checkpoints it and wires its output to the bus, the log and the sinks.
  */
 import type { EventEnvelope } from '../model/event.ts';
-import { actorKey, decodeEnvelope } from '../model/event.ts';
+import { actorKey } from '../model/event.ts';
+import { decodeRecordValue } from './decode.ts';
 import type { EventTypeRegistry, EventTypeSpec } from '../model/event-types.ts';
 import { ErrorCode, KeyflowError, toError } from '../model/errors.ts';
 import type { DeadLetterMessage } from '../model/dead-letter.ts';
@@ -95,6 +96,11 @@ export interface PartitionHost {
   readonly watermark: number | null;
   /** Actors in memory. */
   readonly actorCount: number;
+  /**
+   * Whether non-final updates are emitted (finals always are). Settable at run time: the
+   * runtime turns it off while nobody subscribes, which saves most of the emission cost.
+   */
+  emitUpdates: boolean;
   /** Processes consecutive records of this partition; records below `nextOffset` are skipped (already counted). */
   processBatch(records: LogRecord[]): Promise<void>;
   /** Idle-watermark advance and finals due; the runtime calls it on a timer. */
@@ -157,7 +163,7 @@ class PartitionHostImpl implements PartitionHost, WindowChangeSink {
   private readonly idleTimeout: number;
   private readonly retention: number;
   private readonly passivateAfter: number;
-  private readonly emitUpdates: boolean;
+  emitUpdates: boolean;
   private readonly retry: Required<Omit<RetryOptions, 'sleep'>> & { sleep: (ms: number) => Promise<void> };
   private readonly failurePolicy: FailurePolicy;
   private readonly primaryType: string | undefined;
@@ -433,7 +439,7 @@ class PartitionHostImpl implements PartitionHost, WindowChangeSink {
         continue;
       }
       try {
-        decoded[i] = decodeEnvelope(r.value);
+        decoded[i] = decodeRecordValue(r.value);
       } catch (e) {
         decoded[i] = toError(e);
       }
