@@ -76,7 +76,7 @@ describe('file checkpoint store internals', () => {
     await Promise.all([store.close(), again.close()]);
   });
 
-  it('an unfinished compaction (newer generation without a valid snapshot) is ignored', async () => {
+  it('a damaged newer generation (no valid snapshot) is set aside and the previous one used', async () => {
     const dataDir = await setup();
     const store = createFileCheckpoints({ dataDir });
     await store.start();

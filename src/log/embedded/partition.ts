@@ -5,7 +5,6 @@
  * needs no scan. Everything that mutates the partition (append, roll, retention) runs under one
  * promise-chain lock; reads run concurrently and only look at bytes already written.
  */
-import { constants as fsConstants } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -309,7 +308,9 @@ export class Partition {
     const base = old.next;
     const path = join(this.dir, segmentName(base) + SEGMENT_SUFFIX);
     const seg: Segment = { base, next: base, size: 0, maxTime: Number.NEGATIVE_INFINITY, path, idxOffsets: [], idxPositions: [] };
-    this.writer = await fsp.open(path, fsConstants.O_CREAT | fsConstants.O_WRONLY | fsConstants.O_APPEND | fsConstants.O_TRUNC);
+    // Create empty (a leftover from a crash mid-roll is stale), then append-only writes.
+    await fsp.writeFile(path, '');
+    this.writer = await fsp.open(path, 'a');
     this.segments.push(seg);
     return seg;
   }

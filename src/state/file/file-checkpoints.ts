@@ -207,9 +207,10 @@ export function createFileCheckpoints(options: FileCheckpointsOptions): FileChec
       const buf = await fsp.readFile(path);
       const { frames, validEnd } = decodeFrames(buf);
       const first = frames[0];
-      if (!first || first.t !== 's') {
-        // A compaction that never completed: it was never in force, remove it.
-        await fsp.rm(path, { force: true });
+      if (first?.t !== 's') {
+        // Generations appear only by rename after a complete write, so this is damage: set the
+        // file aside (for inspection) and fall back to an older generation if there is one.
+        await fsp.rename(path, `${path}.corrupt`);
         continue;
       }
       const actors = new Map<string, string>(first.a);
