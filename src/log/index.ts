@@ -13,3 +13,5 @@ export type {
 export { tpKey } from './port.ts';
 export { createFileLog } from './embedded/file-log.ts';
 export type { EmbeddedEventLog, FileLogOptions, AdapterLogger } from './embedded/file-log.ts';
+export { createKafkaLog } from './kafka/index.ts';
+export type { KafkaLogOptions } from './kafka/index.ts';

@@ -8,13 +8,11 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { LiveBus } from '../bus/port.ts';
-import { createInProcessBus } from '../bus/index.ts';
-import { createNatsBus } from '../bus/nats/index.ts';
+import { createInProcessBus, createNatsBus } from '../bus/index.ts';
 import { createIngest } from '../graphql/ingest.ts';
 import { createGraphQLServer } from '../graphql/server.ts';
 import { type ApiServices, createHealthCheck } from '../graphql/services.ts';
-import { createKafkaLog, pinoLogCreator } from '../log/kafka/index.ts';
-import { createFileLog } from '../log/index.ts';
+import { createFileLog, createKafkaLog } from '../log/index.ts';
 import type { EventLog } from '../log/port.ts';
 import {
   DEFAULT_EVENT_TYPES,
@@ -24,15 +22,10 @@ import {
   createEventTypeRegistry,
   isKeyflowError,
 } from '../model/index.ts';
-import { createDataLakeSink } from '../sinks/data-lake/index.ts';
-import { createLogTopicSink } from '../sinks/log-topic/index.ts';
-import type { Sink } from '../sinks/port.ts';
-import { createPostgresSink } from '../sinks/postgres/index.ts';
+import { type Sink, createDataLakeSink, createLogTopicSink, createPostgresSink } from '../sinks/index.ts';
 import type { Dedupe } from '../state/dedupe.ts';
 import { createMemoryDedupe } from '../state/dedupe-memory.ts';
-import { createFileCheckpoints } from '../state/index.ts';
-import type { CheckpointStore } from '../state/port.ts';
-import { createRedisCheckpoints, createRedisDedupe } from '../state/redis/index.ts';
+import { type CheckpointStore, createFileCheckpoints, createRedisCheckpoints, createRedisDedupe } from '../state/index.ts';
 import { parseWindowSpecs } from '../windows/index.ts';
 import { type Clock, systemClock } from './clock.ts';
 import type { Config } from './config.ts';
@@ -182,7 +175,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
 
   async function startAdapters(): Promise<void> {
     if (!distributed) mkdirSync(config.KEYFLOW_DATA_DIR, { recursive: true });
-    for (const adapter of [log, checkpoints, bus, ...(roles.has('gateway') ? [] : []), ...sinks]) {
+    for (const adapter of [log, checkpoints, bus, ...sinks]) {
       await adapter.start();
       started.push(adapter);
     }
@@ -220,7 +213,6 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
             metrics,
             logger: logger.child({ component: 'graphql' }),
           };
-          if (distributed) await (dedupe as { start?: () => Promise<void> }).start?.();
           const gql = createGraphQLServer(services, { apiTokens: config.KEYFLOW_API_TOKENS?.split(',').map((t) => t.trim()) });
           http = createServer(gql.handler);
           closeGraphQL = gql.attach(http);
@@ -253,7 +245,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
       if (http) await new Promise<void>((resolve) => http!.close(() => resolve()));
       http = undefined;
       await processor?.stop();
-      await (dedupe as { close?: () => Promise<void> }).close?.();
+      await dedupe.close();
       for (const adapter of started.reverse()) await adapter.close().catch((e: unknown) => logger.warn({ err: e }, 'close failed'));
       started.length = 0;
       await tracing.shutdown();
