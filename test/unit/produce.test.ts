@@ -388,6 +388,22 @@ describe('runProducer against a fake gateway', () => {
     expect(gw.received).toBe(stats.eventsSent);
   });
 
+  it('prints progress lines to stderr while running and counts out-of-order events', async () => {
+    const gw = await startFakeGateway();
+    let err = '';
+    let out = '';
+    const stats = await runProducer(
+      { url: gw.url, rate: 500, durationMs: 400, batch: 5, progress: true, progressIntervalMs: 50, lateFraction: 0.5, summary: true },
+      { stderr: (t) => (err += t), stdout: (t) => (out += t) },
+    );
+    const lines = err.trim().split('\n');
+    expect(lines.length).toBeGreaterThan(0);
+    expect(lines[0]).toMatch(/^\[produce\] \d+s sent=\d+ acked=\d+ errors=0 rate=[\d.]+\/s p50=[\d.]+ms p99=[\d.]+ms inflight=\d+$/);
+    expect(stats.lateSent).toBeGreaterThan(0);
+    expect(stats.lateSent).toBeLessThan(stats.eventsSent);
+    expect(out).toContain('late (out of order)');
+  });
+
   it('keeps at most `concurrency` requests in flight', async () => {
     const gw = await startFakeGateway({ delayMs: 20 });
     const stats = await runProducer({ url: gw.url, rate: 0, count: 60, batch: 2, concurrency: 3 });
