@@ -24,6 +24,8 @@ export interface EventLogFixture {
 }
 
 const text = new TextDecoder();
+/** Generous: a Kafka consumer first has to join its group (a rebalance takes seconds). */
+const DELIVERY = { timeoutMs: 45_000 };
 
 /** A recording consumer: collects batches and lets the test decide start offsets. */
 function recorder(starts?: (tps: TopicPartition[]) => Map<string, number | undefined> | undefined) {
@@ -185,7 +187,7 @@ export function describeEventLogContract(name: string, makeLog: () => Promise<Ev
       const rec = recorder(() => new Map([[tpKey(t, 1), 4]]));
       const c = track(log.consumer({ groupId: uniqueName('g'), topics: [t], handlers: rec.handlers, maxBatchRecords: 3 }));
       await c.start();
-      await waitFor(() => rec.assigned.length > 0, { message: 'onAssigned' });
+      await waitFor(() => rec.assigned.length > 0, { ...DELIVERY, message: 'onAssigned' });
       const assigned = rec.assigned.flat().map((tp) => `${tp.topic}/${tp.partition}`).sort();
       expect(assigned).toEqual([0, 1, 2].map((p) => `${t}/${p}`));
       // Records appended after start are delivered too.
@@ -193,7 +195,7 @@ export function describeEventLogContract(name: string, makeLog: () => Promise<Ev
         { key: 'late-0', value: 'late', partition: 0 },
         { key: 'late-1', value: 'late', partition: 1 },
       ]);
-      await waitFor(() => rec.records.length >= 10 + 6 + 10 + 2, { message: 'all records delivered' });
+      await waitFor(() => rec.records.length >= 10 + 6 + 10 + 2, { ...DELIVERY, message: 'all records delivered' });
       const got = byPartition(rec.records);
       expect(got.get(0)).toEqual(Array.from({ length: 11 }, (_, i) => i));
       expect(got.get(1)).toEqual(Array.from({ length: 7 }, (_, i) => i + 4));
@@ -220,14 +222,14 @@ export function describeEventLogContract(name: string, makeLog: () => Promise<Ev
       const first = recorder();
       const c1 = track(log.consumer({ groupId, topics: [t], handlers: first.handlers }));
       await c1.start();
-      await waitFor(() => first.records.length >= 10, { message: 'first run delivered' });
+      await waitFor(() => first.records.length >= 10, { ...DELIVERY, message: 'first run delivered' });
       await c1.commit({ topic: t, partition: 0 }, 6);
       await c1.stop();
 
       const second = recorder();
       const c2 = track(log.consumer({ groupId, topics: [t], handlers: second.handlers }));
       await c2.start();
-      await waitFor(() => second.records.length >= 4, { message: 'second run delivered' });
+      await waitFor(() => second.records.length >= 4, { ...DELIVERY, message: 'second run delivered' });
       expect(second.records.map((r) => r.offset)).toEqual([6, 7, 8, 9]);
       await c2.stop();
     });
@@ -242,9 +244,9 @@ export function describeEventLogContract(name: string, makeLog: () => Promise<Ev
       const rec = recorder();
       const c = track(log.consumer({ groupId: uniqueName('g'), topics: [t], handlers: rec.handlers }));
       await c.start();
-      await waitFor(() => rec.records.length >= 8, { message: 'initial delivery' });
+      await waitFor(() => rec.records.length >= 8, { ...DELIVERY, message: 'initial delivery' });
       c.seek({ topic: t, partition: 0 }, 5);
-      await waitFor(() => rec.records.length >= 11, { message: 'redelivery after seek' });
+      await waitFor(() => rec.records.length >= 11, { ...DELIVERY, message: 'redelivery after seek' });
       expect(rec.records.slice(8).map((r) => r.offset)).toEqual([5, 6, 7]);
       await c.stop();
     });
