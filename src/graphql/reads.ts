@@ -57,27 +57,39 @@ export function requireEventTopic(registry: EventTypeRegistry, topic: string): v
 }
 
 /**
- * The newest `limit` events of an event topic, newest event time first (ties: newest append
- * first). The newest events by event time are among the last `limit` records of some partition
- * only when producers write roughly in time order; this reads that tail, as the seeds' API does.
+ * The newest `limit` events of an event topic: the last `limit` appended (merged across
+ * partitions by append time), ordered newest event time first. Reading the tail of each partition
+ * keeps the cost bounded by `limit × partitions` records whatever the topic's size; the last
+ * appended events overall are always within those tails.
  */
 export async function latestEvents(log: EventLog, registry: EventTypeRegistry, topic: string, limit: number): Promise<EventView[]> {
   requireEventTopic(registry, topic);
   if ((await log.partitions(topic)) === undefined) return [];
+  const records = await tail(log, topic, limit);
+  records.sort(newestAppendedFirst);
   const events: EventView[] = [];
-  for (const r of await tail(log, topic, limit)) {
+  const appendTime = new Map<EventView, number>();
+  for (const r of records) {
+    if (events.length >= limit) break;
     const e = toEventView(r);
-    if (e) events.push(e);
+    if (e) {
+      events.push(e);
+      appendTime.set(e, r.appendTime);
+    }
   }
-  events.sort((a, b) => b.timestamp - a.timestamp || b.offset - a.offset || b.partition - a.partition);
-  return events.slice(0, limit);
+  events.sort((a, b) => b.timestamp - a.timestamp || appendTime.get(b)! - appendTime.get(a)! || b.offset - a.offset);
+  return events;
+}
+
+function newestAppendedFirst(a: LogRecord, b: LogRecord): number {
+  return b.appendTime - a.appendTime || b.offset - a.offset || a.partition - b.partition;
 }
 
 /** The newest `limit` dead letters (by append time), parsed from the dead-letter topic. */
 export async function deadLetters(log: EventLog, limit: number): Promise<DeadLetterView[]> {
   if ((await log.partitions(DLQ_TOPIC)) === undefined) return [];
   const records = await tail(log, DLQ_TOPIC, limit);
-  records.sort((a, b) => b.appendTime - a.appendTime || b.offset - a.offset || b.partition - a.partition);
+  records.sort(newestAppendedFirst);
   const out: DeadLetterView[] = [];
   const decoder = new TextDecoder();
   for (const r of records) {

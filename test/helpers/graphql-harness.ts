@@ -46,7 +46,9 @@ export interface GqlResponse {
 export const WINDOW_NAMES = ['tumbling-1m', 'tumbling-5m', 'tumbling-15m', 'sliding-5m-1m', 'session-30m'];
 
 export async function createHarness(options: HarnessOptions = {}): Promise<Harness> {
-  const log = createMemoryLog();
+  // Strictly increasing append times, so "last appended" is well defined even within one millisecond.
+  let appendClock = Date.now();
+  const log = createMemoryLog(() => ++appendClock);
   const bus = createMemoryBus();
   const registry = createEventTypeRegistry(DEFAULT_EVENT_TYPES, { dynamic: options.dynamic ?? false });
   await log.ensureTopics([...registry.all().map((t) => ({ name: t.topic, partitions: t.partitions })), ...SYSTEM_TOPICS]);
