@@ -47,7 +47,7 @@ import type {
   TopicPartition,
 } from '../port.ts';
 import { tpKey } from '../port.ts';
-import { type KafkaAdapterLogger, type KafkaLogLevel, pinoLogCreator, toKafkajsLevel } from './logger.ts';
+import { type KafkaAdapterLogger, type KafkaLogLevel, pinoLogCreator, stderrLogger, toKafkajsLevel } from './logger.ts';
 import { type FetchedMessage, PartitionReader } from './reader.ts';
 import { createStickyAssigner, type TopicAssignment } from './sticky-assigner.ts';
 
@@ -90,6 +90,8 @@ export interface KafkaLogOptions {
 }
 
 const encoder = new TextEncoder();
+/** How long a topic's partition count is trusted before it is read again, ms (as Kafka clients refresh metadata). */
+const PARTITION_COUNT_TTL_MS = 60_000;
 const EMPTY = new Uint8Array(0);
 
 function toBuffer(value: Uint8Array | string): Buffer {
@@ -179,7 +181,8 @@ export function createKafkaLog(options: KafkaLogOptions): EventLog {
     logger: kafka.logger(),
     retry,
   });
-  const partitionCounts = new Map<string, number>();
+  /** Partition count per topic with the time it was read: topics can grow, so entries expire. */
+  const partitionCounts = new Map<string, { count: number; at: number }>();
   const consumers = new Set<GroupConsumer>();
   let producerReady: Promise<void> | undefined;
   let adminReady: Promise<void> | undefined;
@@ -202,12 +205,12 @@ export function createKafkaLog(options: KafkaLogOptions): EventLog {
 
   async function partitionCount(topic: string): Promise<number | undefined> {
     const known = partitionCounts.get(topic);
-    if (known !== undefined) return known;
+    if (known !== undefined && Date.now() - known.at < PARTITION_COUNT_TTL_MS) return known.count;
     await connectAdmin();
     try {
       const meta = await admin.fetchTopicMetadata({ topics: [topic] });
       const count = meta.topics[0]?.partitions.length;
-      if (count !== undefined && count > 0) partitionCounts.set(topic, count);
+      if (count !== undefined && count > 0) partitionCounts.set(topic, { count, at: Date.now() });
       return count;
     } catch (e) {
       if (isUnknownTopic(e)) return undefined;
@@ -244,9 +247,9 @@ export function createKafkaLog(options: KafkaLogOptions): EventLog {
 
   async function doAppend(topic: string, records: ProduceRecord[]): Promise<AppendResult[]> {
     await connectProducer();
-    const needsCount = records.some((r) => r.partition === undefined);
-    const count = needsCount ? await partitionCount(topic) : undefined;
-    if (needsCount && count === undefined) {
+    // also for explicit partitions: kafkajs would retry an unknown topic until the timeout
+    const count = await partitionCount(topic);
+    if (count === undefined) {
       throw new KeyflowError(ErrorCode.UNKNOWN_TOPIC, `topic ${topic} does not exist; create it with ensureTopics first`);
     }
     const partitions = new Array<number>(records.length);
@@ -256,7 +259,9 @@ export function createKafkaLog(options: KafkaLogOptions): EventLog {
         if (r.key === null) {
           throw new KeyflowError(ErrorCode.BAD_USER_INPUT, `record ${i} for ${topic} has neither a key nor a partition`);
         }
-        partition = partitionForKey(encoder.encode(r.key), count!);
+        partition = partitionForKey(encoder.encode(r.key), count);
+      } else if (!Number.isInteger(partition) || partition < 0 || partition >= count) {
+        throw new KeyflowError(ErrorCode.BAD_USER_INPUT, `record ${i}: partition ${partition} does not exist in ${topic} (${count} partitions)`);
       }
       partitions[i] = partition;
       return { key: r.key, value: toBuffer(r.value), headers: r.headers, partition };
@@ -443,8 +448,9 @@ function createGroupConsumer(kafka: Kafka, opts: ConsumerOptions, logOptions: Ka
   }
 
   function fail(what: string, e: unknown): void {
-    logOptions.logger?.error({ err: toError(e), groupId: opts.groupId }, `${what} failed`);
-    if (logOptions.logger === undefined) process.stderr.write(`keyflow kafka consumer ${opts.groupId}: ${what} failed: ${toError(e).stack}\n`);
+    if (logOptions.logLevel === 'nothing') return;
+    const err = toError(e);
+    (logOptions.logger ?? stderrLogger).error({ component: 'keyflow-kafka', groupId: opts.groupId, err: { message: err.message, stack: err.stack } }, `${what} failed`);
   }
 
   /** Runs membership work one change at a time, in the order kafkajs reported the changes. */
@@ -490,8 +496,22 @@ function createGroupConsumer(kafka: Kafka, opts: ConsumerOptions, logOptions: Ka
     if (revoked.length > 0) enqueue(() => handlers.onRevoked(revoked));
     if (added.length > 0) {
       enqueue(async () => {
-        const starts = await handlers.onAssigned(added);
-        const stillOurs = added.filter((tp) => pending.has(tpKey(tp.topic, tp.partition)));
+        // A failing onAssigned (checkpoint store down) is retried with backoff while the partitions
+        // are still ours: they stay paused meanwhile, so nothing is processed from a wrong offset.
+        let starts: Map<string, number | undefined> | undefined;
+        let todo = added;
+        for (let attempt = 0; ; attempt++) {
+          todo = todo.filter((tp) => pending.has(tpKey(tp.topic, tp.partition)));
+          if (todo.length === 0 || !running) return;
+          try {
+            starts = await handlers.onAssigned(todo);
+            break;
+          } catch (e) {
+            fail(`onAssigned (attempt ${attempt + 1})`, e);
+            await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** attempt, 5000)));
+          }
+        }
+        const stillOurs = todo.filter((tp) => pending.has(tpKey(tp.topic, tp.partition)));
         for (const tp of stillOurs) {
           const k = tpKey(tp.topic, tp.partition);
           const start = starts?.get(k);

@@ -24,7 +24,7 @@ export function toKafkajsLevel(level: KafkaLogLevel): logLevel {
 }
 
 /** Writes to stderr as one JSON line per entry; used when no logger is given. */
-const stderrLogger: KafkaAdapterLogger = {
+export const stderrLogger: KafkaAdapterLogger = {
   error: (obj, msg) => writeLine('error', obj, msg),
   warn: (obj, msg) => writeLine('warn', obj, msg),
   info: (obj, msg) => writeLine('info', obj, msg),
