@@ -181,7 +181,7 @@ export function createProcessor(options: ProcessorOptions): Processor {
     owned.set(tpKey(topic, partition), o);
     o.unrespond = respondToQueries(bus, local, topic, partition);
     metrics?.partitionsOwned.inc({ topic });
-    logger.info({ event: LifecycleEvent.partitionAssigned, topic, partition, epoch, nextOffset: begin, actors: actors.size }, 'partition assigned');
+    logger.debug({ event: LifecycleEvent.partitionAssigned, topic, partition, epoch, nextOffset: begin, actors: actors.size }, 'partition assigned');
     return begin;
   }
 
@@ -255,7 +255,7 @@ export function createProcessor(options: ProcessorOptions): Processor {
       owned.delete(k);
       metrics?.partitionsOwned.dec({ topic: tp.topic });
     }
-    logger.info({ event: LifecycleEvent.partitionRevoked, topic: tp.topic, partition: tp.partition }, 'partition released');
+    logger.debug({ event: LifecycleEvent.partitionRevoked, topic: tp.topic, partition: tp.partition }, 'partition released');
   }
 
   async function onBatch(batch: RecordBatch): Promise<void> {
@@ -306,10 +306,12 @@ export function createProcessor(options: ProcessorOptions): Processor {
           async onAssigned(tps) {
             const offsets = new Map<string, number | undefined>();
             for (const tp of tps) offsets.set(tpKey(tp.topic, tp.partition), await assign(tp));
+            logger.info({ event: LifecycleEvent.partitionAssigned, partitions: summarize(tps) }, `assigned ${tps.length} partitions`);
             return offsets;
           },
           async onRevoked(tps) {
             await Promise.all(tps.map((tp) => release(tp, true)));
+            logger.info({ event: LifecycleEvent.partitionRevoked, partitions: summarize(tps) }, `released ${tps.length} partitions`);
           },
           onBatch,
         },
@@ -332,6 +334,13 @@ export function createProcessor(options: ProcessorOptions): Processor {
       await Promise.all([...owned.values()].map((o) => release(o.tp, true)));
     },
   };
+}
+
+/** `{ topic: [partitions…] }`, for one log line per assignment instead of one per partition. */
+function summarize(tps: TopicPartition[]): Record<string, number[]> {
+  const out: Record<string, number[]> = {};
+  for (const tp of tps) (out[tp.topic] ??= []).push(tp.partition);
+  return out;
 }
 
 /** The partition of an actor key within its event type's topic. */

@@ -1,3 +1,9 @@
 export type { CheckpointStore, CheckpointWrite, PartitionCheckpoint } from './port.ts';
 export { createFileCheckpoints } from './file/file-checkpoints.ts';
 export type { FileCheckpointStore, FileCheckpointsOptions } from './file/file-checkpoints.ts';
+export { createRedisCheckpoints } from './redis/checkpoints.ts';
+export type { RedisCheckpointsOptions } from './redis/checkpoints.ts';
+export { createRedisDedupe } from './redis/dedupe.ts';
+export type { RedisDedupeOptions } from './redis/dedupe.ts';
+export type { Dedupe } from './dedupe.ts';
+export { createMemoryDedupe } from './dedupe-memory.ts';
