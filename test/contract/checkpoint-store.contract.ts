@@ -3,6 +3,7 @@
  * `makeStore` returns a factory for store instances that share one backing (so a "restart" or
  * a second owner is a new instance), a unique topic prefix and a cleanup.
  */
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode, isFenced } from '../../src/model/errors.ts';
 import type { CheckpointStore } from '../../src/state/port.ts';
@@ -149,6 +150,76 @@ export function describeCheckpointStoreContract(name: string, makeStore: () => P
       expect(await restarted.loadActors(t, 3)).toEqual(new Map([['y', 'Y2']]));
       // Its epochs continue above the old ones.
       expect(await restarted.acquire(t, 3)).toBeGreaterThan(epoch);
+    });
+
+    it('Property 6: after any sequence of commits, restarts and zombie commits, the checkpoint is the last accepted commit', async () => {
+      // Feature: keyflow, Property 6: Exactly-once offset semantics — states and offset are restored together,
+      // exactly as last committed by the current owner, so replay from nextOffset counts every event once.
+      const op = fc.oneof(
+        fc.record({
+          kind: fc.constant('commit' as const),
+          dirty: fc.array(fc.tuple(fc.constantFrom('a', 'b', 'c', 'd', 'e'), fc.string({ maxLength: 12 })), { maxLength: 4 }),
+          deleted: fc.array(fc.constantFrom('a', 'b', 'c', 'd', 'e'), { maxLength: 2 }),
+        }),
+        fc.constant({ kind: 'restart' as const }),
+        fc.constant({ kind: 'takeover' as const }),
+      );
+      type Op = typeof op extends fc.Arbitrary<infer T> ? T : never;
+      await fc.assert(
+        fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 8 }), async (ops) => {
+          // Instances of this run are closed at its end (a Redis instance is a connection).
+          const opened: CheckpointStore[] = [];
+          const fresh = async () => {
+            const s = fx.open();
+            await s.start();
+            opened.push(s);
+            return s;
+          };
+          try {
+            await run(ops, fresh);
+          } finally {
+            for (const s of opened) await s.close().catch(() => undefined);
+          }
+        }),
+        { numRuns: 100 },
+      );
+
+      async function run(ops: Op[], another: () => Promise<CheckpointStore>): Promise<void> {
+      const t = topic();
+      let owner = store;
+      let epoch = await owner.acquire(t, 0);
+      let offset = 0;
+      const model = new Map<string, string>();
+      let last: { nextOffset: number; partitionState: string; epoch: number } | null = null;
+      for (const o of ops) {
+        if (o.kind === 'commit') {
+          offset += 1 + o.dirty.length;
+          const dirty = new Map(o.dirty.filter(([k]) => !o.deleted.includes(k)));
+          await owner.commit(t, 0, epoch, { nextOffset: offset, partitionState: `s${offset}`, dirty, deleted: o.deleted });
+          for (const [k, v] of dirty) model.set(k, v);
+          for (const k of o.deleted) model.delete(k);
+          last = { nextOffset: offset, partitionState: `s${offset}`, epoch };
+        } else if (o.kind === 'restart') {
+          owner = await another();
+        } else {
+          // A new owner takes over; the old one's next commit is fenced and changes nothing.
+          const next = await another();
+          const newEpoch = await next.acquire(t, 0);
+          const fenced = await owner
+            .commit(t, 0, epoch, { nextOffset: offset + 1000, partitionState: 'zombie', dirty: new Map([['a', 'zombie']]) })
+            .then(
+              () => false,
+              (e: unknown) => isFenced(e),
+            );
+          expect(fenced).toBe(true);
+          owner = next;
+          epoch = newEpoch;
+        }
+      }
+      const reader = await another();
+      expect(await reader.load(t, 0)).toEqual(last);
+      expect(await reader.loadActors(t, 0)).toEqual(model);
+      }
     });
 
     it('commits many actors and reads them back exactly', async () => {
