@@ -185,36 +185,36 @@ export function describeCheckpointStoreContract(name: string, makeStore: () => P
       );
 
       async function run(ops: Op[], another: () => Promise<CheckpointStore>): Promise<void> {
-      const t = topic();
-      let owner = store;
-      let epoch = await owner.acquire(t, 0);
-      let offset = 0;
-      const model = new Map<string, string>();
-      let last: { nextOffset: number; partitionState: string; epoch: number } | null = null;
-      for (const o of ops) {
-        if (o.kind === 'commit') {
-          offset += 1 + o.dirty.length;
-          const dirty = new Map(o.dirty.filter(([k]) => !o.deleted.includes(k)));
-          await owner.commit(t, 0, epoch, { nextOffset: offset, partitionState: `s${offset}`, dirty, deleted: o.deleted });
-          for (const [k, v] of dirty) model.set(k, v);
-          for (const k of o.deleted) model.delete(k);
-          last = { nextOffset: offset, partitionState: `s${offset}`, epoch };
-        } else if (o.kind === 'restart') {
-          owner = await another();
-        } else {
-          // A new owner takes over; the old one's next commit is fenced and changes nothing.
-          const next = await another();
-          const newEpoch = await next.acquire(t, 0);
-          const fenced = await owner
-            .commit(t, 0, epoch, { nextOffset: offset + 1000, partitionState: 'zombie', dirty: new Map([['a', 'zombie']]) })
-            .then(
-              () => false,
-              (e: unknown) => isFenced(e),
-            );
-          expect(fenced).toBe(true);
-          owner = next;
-          epoch = newEpoch;
-        }
+        const t = topic();
+        let owner = store;
+        let epoch = await owner.acquire(t, 0);
+        let offset = 0;
+        const model = new Map<string, string>();
+        let last: { nextOffset: number; partitionState: string; epoch: number } | null = null;
+        for (const o of ops) {
+          if (o.kind === 'commit') {
+            offset += 1 + o.dirty.length;
+            const dirty = new Map(o.dirty.filter(([k]) => !o.deleted.includes(k)));
+            await owner.commit(t, 0, epoch, { nextOffset: offset, partitionState: `s${offset}`, dirty, deleted: o.deleted });
+            for (const [k, v] of dirty) model.set(k, v);
+            for (const k of o.deleted) model.delete(k);
+            last = { nextOffset: offset, partitionState: `s${offset}`, epoch };
+          } else if (o.kind === 'restart') {
+            owner = await another();
+          } else {
+            // A new owner takes over; the old one's next commit is fenced and changes nothing.
+            const next = await another();
+            const newEpoch = await next.acquire(t, 0);
+            const fenced = await owner
+              .commit(t, 0, epoch, { nextOffset: offset + 1000, partitionState: 'zombie', dirty: new Map([['a', 'zombie']]) })
+              .then(
+                () => false,
+                (e: unknown) => isFenced(e),
+              );
+            expect(fenced).toBe(true);
+            owner = next;
+            epoch = newEpoch;
+          }
       }
       const reader = await another();
       expect(await reader.load(t, 0)).toEqual(last);
