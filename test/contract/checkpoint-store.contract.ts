@@ -215,10 +215,10 @@ export function describeCheckpointStoreContract(name: string, makeStore: () => P
             owner = next;
             epoch = newEpoch;
           }
-      }
-      const reader = await another();
-      expect(await reader.load(t, 0)).toEqual(last);
-      expect(await reader.loadActors(t, 0)).toEqual(model);
+        }
+        const reader = await another();
+        expect(await reader.load(t, 0)).toEqual(last);
+        expect(await reader.loadActors(t, 0)).toEqual(model);
       }
     });
 
