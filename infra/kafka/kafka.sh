@@ -53,7 +53,7 @@ ensure_lib() {
   if [[ ! -f "$LIB/.complete" ]]; then
     command -v mvn >/dev/null || { log "maven (mvn) is required to fetch the broker jars"; exit 1; }
     log "fetching Kafka jars from Maven Central into $LIB"
-    mvn -q -B -f "$HERE/pom.xml" dependency:copy-dependencies >&2
+    mvn -q -B -Dstyle.color=never -f "$HERE/pom.xml" dependency:copy-dependencies >&2
     touch "$LIB/.complete"
   fi
 }

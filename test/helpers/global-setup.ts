@@ -89,9 +89,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
     writeFileSync(join(leaseDir, String(process.pid)), '');
     const started = await runScript('start');
     if (started.code !== 0) {
+      rmSync(join(leaseDir, String(process.pid)), { force: true });
       throw new Error(
-        `could not start the local Kafka broker (infra/kafka/kafka.sh start exited ${started.code}); ` +
-          'set KAFKA_BROKERS to use another cluster',
+        `could not start the local Kafka broker (infra/kafka/kafka.sh start exited ${started.code}; it needs Java 17+ and Maven); ` +
+          'set KAFKA_BROKERS to use another cluster, or KEYFLOW_TEST_KAFKA=off for a run without Kafka suites',
       );
     }
     if (!wasRunning) writeFileSync(startedMarker, `${process.pid}\n`);
