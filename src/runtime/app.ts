@@ -13,6 +13,7 @@ import { createIngest } from '../graphql/ingest.ts';
 import { createGraphQLServer } from '../graphql/server.ts';
 import { type ApiServices, createHealthCheck } from '../graphql/services.ts';
 import { createFileLog, createKafkaLog } from '../log/index.ts';
+import { withTopicPrefix } from '../log/prefixed.ts';
 import type { EventLog } from '../log/port.ts';
 import {
   DEFAULT_EVENT_TYPES,
@@ -93,7 +94,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   const tracing = createTracing({ endpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: config.OTEL_SERVICE_NAME });
   const prefix = config.KEYFLOW_KEY_PREFIX;
 
-  const log: EventLog = distributed
+  const backendLog: EventLog = distributed
     ? createKafkaLog({
         brokers: config.KAFKA_BROKERS!.split(',').map((b) => b.trim()),
         clientId: `${config.KAFKA_CLIENT_ID}-${nodeId}`,
@@ -102,6 +103,9 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
           ? ({ mechanism: config.KAFKA_SASL_MECHANISM, username: config.KAFKA_SASL_USERNAME!, password: config.KAFKA_SASL_PASSWORD! } as never)
           : undefined,
         replicationFactor: config.KAFKA_REPLICATION_FACTOR,
+        sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS,
+        // a third of the session timeout, as Kafka's own clients do
+        heartbeatIntervalMs: Math.min(3000, Math.floor(config.KAFKA_SESSION_TIMEOUT_MS / 3)),
         logger: logger.child({ component: 'kafka' }),
       })
     : createFileLog({
@@ -112,6 +116,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
         clock,
         logger: logger.child({ component: 'log' }),
       });
+  const log = withTopicPrefix(backendLog, config.KEYFLOW_TOPIC_PREFIX);
   const checkpoints: CheckpointStore = distributed
     ? createRedisCheckpoints({ url: config.REDIS_URL!, keyPrefix: prefix })
     : createFileCheckpoints({ dataDir: config.KEYFLOW_DATA_DIR });
