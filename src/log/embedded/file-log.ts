@@ -13,6 +13,24 @@
  * the only consumer-group member. Durability: every append reaches the OS (one `write` per
  * partition per append call) before it resolves, so it survives the process being killed; with
  * `fsync: true` it also survives a power loss, at the cost of one fsync per append call.
+ *
+ * Damage policy. Every record carries a CRC-32 and its own offset. At open, the active
+ * segment is scanned: an incomplete or corrupt record with nothing valid after it is a torn
+ * write (a crash mid-append) and is cut off; the next append reuses its offset. A corrupt record
+ * with valid records after it (disk damage, found at open or while reading a sealed segment) is
+ * skipped with a warning naming the segment and position: its offset is simply missing from the
+ * partition, like a compacted-away Kafka offset, so a consumer never stalls on it and never sees
+ * damaged bytes.
+ *
+ * Consumers. The process is the only member of every group: `start()` assigns all partitions of
+ * the subscribed topics (and those of topics created later by ensureTopics), calls
+ * `onAssigned`, and starts one delivery loop per partition from the returned offset, else the
+ * group's committed offset (`groups/<groupId>.json`), else the earliest offset. A loop sleeps
+ * until an append to its partition wakes it (fallback poll: `idlePollMs`), reads up to
+ * `maxBatchRecords`, awaits `onBatch`, and moves on. Batches of different partitions can be in
+ * flight together; one partition never has two. A failing `onBatch` is redelivered from the same
+ * offset after a growing pause (100 ms … 30 s). `stop()` waits for in-flight batches, so do not
+ * await it from inside `onBatch`.
  */
 import * as fsp from 'node:fs/promises';
 import { join, resolve } from 'node:path';
