@@ -151,12 +151,13 @@ export function createGraphQLServer(services: ApiServices, options: GraphQLServe
           const env = yoga.getEnveloped({ request: undefined, requestId, params: payload, socket: ctx.extra.socket });
           let document: ExecutionArgs['document'];
           try {
+            // graphql-armor throws from parse (tokens) and from validation rules (depth, aliases, cost).
             document = env.parse(payload.query);
+            const errors = env.validate(env.schema, document);
+            if (errors.length > 0) return errors.map((e: GraphQLError) => toContractError(e, requestId, logger));
           } catch (e) {
             return [toContractError(e, requestId, logger)];
           }
-          const errors = env.validate(env.schema, document);
-          if (errors.length > 0) return errors.map((e: GraphQLError) => toContractError(e, requestId, logger));
           const contextValue = (await env.contextFactory()) as unknown as OperationContext;
           enveloped.set(contextValue, env);
           return {
