@@ -249,6 +249,13 @@ describe('NATS live bus', () => {
     expect(await a.request('keyflow.query.early.0', 'ping', 5000)).toBe('pong');
   });
 
+  it('rejects a prefix that is not a valid run of subject tokens', () => {
+    for (const bad of ['a b', 'a..b', '.a', 'a.', 'a.*', '>']) {
+      expect(() => createNatsBus({ servers: url, prefix: bad })).toThrow(KeyflowError);
+    }
+    expect(() => createNatsBus({ servers: url, prefix: 'keyflow:prod.eu-1' })).not.toThrow();
+  });
+
   it('reports unhealthy after close and BROKER_UNAVAILABLE when NATS cannot be reached', async () => {
     const a = createNatsBus({ servers: url, prefix });
     await a.start();

@@ -92,8 +92,18 @@ describe('Redis dedupe', () => {
     expect(results.filter((r) => r.status === 'pending')).toHaveLength(39);
   });
 
-  it('rejects a non-positive ttl as INVALID_CONFIG', () => {
-    expect(() => createRedisDedupe({ ttlMs: 0 })).toThrow(KeyflowError);
+  it('rejects invalid ttls as INVALID_CONFIG', () => {
+    expect(() => createRedisDedupe({ ttlMs: -1 })).toThrow(KeyflowError);
+    expect(() => createRedisDedupe({ pendingTtlMs: 0 })).toThrow(KeyflowError);
+    expect(() => createRedisDedupe({ ttlMs: 1.5 })).toThrow(KeyflowError);
+  });
+
+  it('with a zero horizon forgets a publish once it completes', async () => {
+    const a = gateway({ ttlMs: 0 });
+    expect(await a.claim('e-zero')).toEqual({ status: 'claimed' });
+    expect(await a.claim('e-zero')).toEqual({ status: 'pending' });
+    await a.complete('e-zero', receipt);
+    expect(await a.claim('e-zero')).toEqual({ status: 'claimed' });
   });
 
   it('rejects with STORE_UNAVAILABLE (retriable) when Redis is unreachable', async () => {

@@ -84,6 +84,9 @@ function decode(data: Uint8Array): unknown {
  */
 export function createNatsBus(opts: NatsBusOptions = {}): LiveBus {
   const prefix = opts.prefix ?? '';
+  if (prefix !== '' && !/^[^\s.*>]+(\.[^\s.*>]+)*$/.test(prefix)) {
+    throw new KeyflowError(ErrorCode.INVALID_CONFIG, `NATS subject prefix "${prefix}" must be dot-separated tokens without spaces, * or >`);
+  }
   const queueGroup = opts.queueGroup ?? 'keyflow-responders';
   const onError = opts.onError ?? (() => {});
   const maxDelay = opts.maxReconnectDelayMs ?? 5000;

@@ -19,7 +19,10 @@ import { buildRedis, closeRedis, type RedisConnectionOptions, toStoreError } fro
 export interface RedisDedupeOptions extends RedisConnectionOptions {
   /** Prefix of every key; the dedupe keys are `<keyPrefix>:dedupe:<eventId>`. @default 'keyflow' */
   keyPrefix?: string;
-  /** Dedupe horizon: how long a completed publish is remembered, ms. @default 86_400_000 (24 h) */
+  /**
+   * Dedupe horizon: how long a completed publish is remembered, ms; 0 remembers nothing once
+   * complete (only concurrent duplicates are caught). @default 86_400_000 (24 h)
+   */
   ttlMs?: number;
   /** Lifetime of an unfinished claim, ms (a gateway that died mid-append frees it then). @default 30_000 */
   pendingTtlMs?: number;
@@ -70,8 +73,8 @@ const PENDING: ClaimResult = { status: 'pending' };
  */
 export function createRedisDedupe(opts: RedisDedupeOptions = {}): Dedupe {
   const keyPrefix = opts.keyPrefix ?? 'keyflow';
-  const ttlMs = positiveInt(opts.ttlMs ?? DEFAULT_DEDUPE_TTL_MS, 'ttlMs');
-  const pendingTtlMs = positiveInt(opts.pendingTtlMs ?? DEFAULT_PENDING_TTL_MS, 'pendingTtlMs');
+  const ttlMs = msSetting(opts.ttlMs ?? DEFAULT_DEDUPE_TTL_MS, 'ttlMs', 0);
+  const pendingTtlMs = msSetting(opts.pendingTtlMs ?? DEFAULT_PENDING_TTL_MS, 'pendingTtlMs', 1);
   const conn = buildRedis(opts);
   const redis = conn.redis as Redis & DedupeCommands;
   redis.defineCommand('kfDedupeClaim', { numberOfKeys: 1, lua: CLAIM_LUA });
@@ -107,7 +110,9 @@ export function createRedisDedupe(opts: RedisDedupeOptions = {}): Dedupe {
     async complete(eventId, receipt) {
       const value = `D|${JSON.stringify({ topic: receipt.topic, partition: receipt.partition, offset: receipt.offset, timestamp: receipt.timestamp })}`;
       try {
-        await redis.set(keyOf(eventId), value, 'PX', ttlMs);
+        // PX 0 is an error in Redis; a zero horizon simply forgets the finished claim.
+        if (ttlMs === 0) await redis.del(keyOf(eventId));
+        else await redis.set(keyOf(eventId), value, 'PX', ttlMs);
       } catch (e) {
         throw toStoreError(e, `dedupe complete of eventId '${eventId}' failed`, ErrorCode.INTERNAL);
       }
@@ -143,9 +148,9 @@ function parseReceipt(json: string, eventId: string): StoredReceipt {
   throw new KeyflowError(ErrorCode.INTERNAL, `dedupe receipt of eventId '${eventId}' in Redis is unreadable: ${json.slice(0, 200)}`);
 }
 
-function positiveInt(v: number, name: string): number {
-  if (!Number.isSafeInteger(v) || v <= 0) {
-    throw new KeyflowError(ErrorCode.INVALID_CONFIG, `Redis dedupe ${name} must be a positive integer of ms, got ${v}`);
+function msSetting(v: number, name: string, min: number): number {
+  if (!Number.isSafeInteger(v) || v < min) {
+    throw new KeyflowError(ErrorCode.INVALID_CONFIG, `Redis dedupe ${name} must be an integer of ms >= ${min}, got ${v}`);
   }
   return v;
 }
