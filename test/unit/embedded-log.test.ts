@@ -240,6 +240,44 @@ describe('embedded log', () => {
     expect(hasCode(await log.ensureTopics([{ name: '../x', partitions: 1 }]).catch((e: unknown) => e), ErrorCode.BAD_USER_INPUT)).toBe(true);
   });
 
+  it('concurrent appenders get unique consecutive offsets; a live consumer sees each record once, in order', async () => {
+    const log = await open({ dataDir: await dataDir(), segmentBytes: 8192 });
+    await log.ensureTopics([{ name: T, partitions: 2 }]);
+    const seen: number[][] = [[], []];
+    const c = log.consumer({
+      groupId: 'g',
+      topics: [T],
+      maxBatchRecords: 37,
+      handlers: {
+        onAssigned: async () => undefined,
+        onRevoked: async () => undefined,
+        onBatch: async (b) => {
+          for (const r of b.records) seen[b.partition]!.push(r.offset);
+        },
+      },
+    });
+    await c.start();
+    const offsets: number[][] = [[], []];
+    await Promise.all(
+      Array.from({ length: 6 }, async (_, w) => {
+        for (let i = 0; i < 25; i++) {
+          const res = await log.append(
+            T,
+            Array.from({ length: 1 + ((w + i) % 9) }, (_, j) => ({ key: `w${w}-${i}-${j}`, value: `${w}:${i}:${j}`, partition: (w + j) % 2 })),
+          );
+          for (const r of res) offsets[r.partition]!.push(r.offset);
+        }
+      }),
+    );
+    const ends = await log.endOffsets(T);
+    for (const p of [0, 1]) {
+      expect([...offsets[p]!].sort((a, b) => a - b)).toEqual(Array.from({ length: ends[p]! }, (_, i) => i));
+    }
+    await waitFor(() => seen[0]!.length === ends[0] && seen[1]!.length === ends[1]);
+    for (const p of [0, 1]) expect(seen[p]).toEqual(Array.from({ length: ends[p]! }, (_, i) => i));
+    await c.stop();
+  });
+
   it('consumer: redelivers a batch whose handler failed, from the same offset', async () => {
     const log = await open({ dataDir: await dataDir(), logger: warnings().logger });
     await log.ensureTopics([{ name: T, partitions: 1 }]);

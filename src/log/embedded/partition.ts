@@ -330,8 +330,9 @@ export class Partition {
         const tooOld = retentionMs !== undefined && first.maxTime < now - retentionMs;
         if (!tooBig && !tooOld) break;
         // Drop it from the view first: readers move to the new begin offset; a read that already
-        // opened the file keeps reading it (unlink only removes the name).
-        this.segments.shift();
+        // opened the file keeps reading it (unlink only removes the name). A new array, never an
+        // in-place shift: a read in progress iterates the array it started with by index.
+        this.segments = this.segments.slice(1);
         total -= first.size;
         deleted++;
         await fsp.rm(first.path, { force: true });
