@@ -14,9 +14,11 @@ ENV NODE_ENV=production \
 
 WORKDIR /app
 
-# Dependencies first, so editing sources does not invalidate the npm layer.
+# Dependencies first, so editing sources does not invalidate the npm layer. `npm ci` installs
+# exactly the lock file; it refuses a lock that lacks some platforms' optional packages of dev
+# tools (biome, deno, rollup), and then `npm install` resolves those from the registry instead.
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund \
+RUN (npm ci --omit=dev --no-audit --no-fund || npm install --omit=dev --no-audit --no-fund) \
     && npm cache clean --force
 
 COPY tsconfig.json ./
