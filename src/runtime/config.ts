@@ -43,6 +43,8 @@ export const configSchema = z
     KAFKA_SASL_PASSWORD: optionalString.describe('SASL password'),
     KAFKA_SSL: bool.default(false).describe('TLS to the brokers'),
     KAFKA_REPLICATION_FACTOR: int(1, 10).default(1).describe('replication factor of topics keyflow creates'),
+    KAFKA_SESSION_TIMEOUT_MS: duration.pipe(z.number().int().min(1000)).default(30_000).describe('consumer-group session timeout, ms: a silent processor loses its partitions after this long (the broker bounds it, 6 s to 30 min by default)'),
+    KEYFLOW_TOPIC_PREFIX: z.string().default('').describe('prefix of every Kafka topic name keyflow uses (several deployments on one cluster); the API still shows the names without it'),
     REDIS_URL: optionalString.describe('Redis URL; when set, checkpoints and dedupe are in Redis'),
     NATS_URL: optionalString.describe('NATS URL; when set, the live bus is NATS'),
     DATABASE_URL: optionalString.describe('PostgreSQL URL; when set, final window results are upserted there'),
