@@ -164,7 +164,10 @@ export class Partition {
       const base = bases[i]!;
       const path = join(this.dir, segmentName(base) + SEGMENT_SUFFIX);
       const isLast = i === bases.length - 1;
-      const seg = (!isLast && (await this.loadSidecar(path, base))) || (await this.recoverSegment(path, base, isLast));
+      // The active segment has a sidecar only after a clean close; it is removed at once because
+      // appends make it stale. After a crash there is none and the segment is scanned.
+      const seg = (await this.loadSidecar(path, base)) || (await this.recoverSegment(path, base, isLast));
+      if (isLast) await fsp.rm(path.slice(0, -SEGMENT_SUFFIX.length) + INDEX_SUFFIX, { force: true });
       // A sealed segment's end is where the next begins, even if its own tail was damaged.
       if (!isLast) seg.next = Math.max(seg.next, bases[i + 1]!);
       segs.push(seg);
@@ -428,8 +431,11 @@ export class Partition {
 
   async close(): Promise<void> {
     await this.locked(async () => {
-      await this.writer?.close();
+      if (!this.writer) return;
+      await this.writer.close();
       this.writer = null;
+      // Lets the next open skip scanning the active segment (see open()).
+      await this.writeSidecar(this.segments[this.segments.length - 1]!);
     });
   }
 }
