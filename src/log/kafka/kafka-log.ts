@@ -135,6 +135,27 @@ function unavailable(what: string, cause: unknown): KeyflowError {
   });
 }
 
+/** Runs a broker operation; anything but a KeyflowError becomes BROKER_UNAVAILABLE (retriable). */
+async function guarded<T>(what: string, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (e) {
+    if (e instanceof KeyflowError) throw e;
+    throw unavailable(what, e);
+  }
+}
+
+const REBALANCE_ERRORS = new Set(['REBALANCE_IN_PROGRESS', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID', 'NOT_COORDINATOR', 'NOT_COORDINATOR_FOR_GROUP']);
+
+/** Whether kafkajs failed because the group is rebalancing (possibly wrapped in a retries-exceeded error). */
+function isRebalanceError(e: unknown): boolean {
+  for (let cur = e as { type?: string; cause?: unknown; originalError?: unknown } | undefined, depth = 0; cur && depth < 5; depth++) {
+    if (cur.type !== undefined && REBALANCE_ERRORS.has(cur.type)) return true;
+    cur = (cur.originalError ?? cur.cause) as typeof cur;
+  }
+  return false;
+}
+
 /**
  * Creates the Kafka event log. Call `start()` before use (appends also connect on demand).
  *
@@ -235,6 +256,67 @@ export function createKafkaLog(options: KafkaLogOptions): EventLog {
     }
   }
 
+  async function ensureTopics(topics: readonly TopicSpec[]): Promise<void> {
+    await connectAdmin();
+    const existing = new Set(await admin.listTopics());
+    const missing = topics.filter((t) => !existing.has(t.name));
+    if (missing.length === 0) return;
+    try {
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: missing.map((t) => ({ topic: t.name, numPartitions: t.partitions, replicationFactor: options.replicationFactor ?? 1 })),
+      });
+    } catch (e) {
+      // a concurrent creator won the race: fine, the topic exists
+      const errors = (e as { errors?: Array<{ type?: string }> }).errors;
+      if (!(Array.isArray(errors) && errors.every((x) => x.type === 'TOPIC_ALREADY_EXISTS'))) throw e;
+    }
+    // a new topic is usable once every partition answers an offset request from its leader
+    for (const t of missing) await topicOffsets(t.name);
+  }
+
+  async function read(topic: string, partition: number, fromOffset: number, max: number): Promise<LogRecord[]> {
+    const out: LogRecord[] = [];
+    let offset = fromOffset;
+    let maxBytes = 1 << 20;
+    while (out.length < max) {
+      let data: Awaited<ReturnType<PartitionReader['fetch']>>;
+      try {
+        data = await reader.fetch(topic, partition, offset, maxBytes);
+      } catch (e) {
+        if ((e as { name?: string }).name === 'KafkaJSOffsetOutOfRange') {
+          const begin = Number((await topicOffsets(topic))[partition]?.low ?? 0);
+          if (offset < begin) {
+            offset = begin;
+            continue;
+          }
+          return out;
+        }
+        if (isUnknownTopic(e)) return out;
+        throw e;
+      }
+      if (data === undefined) return out;
+      let progressed = false;
+      for (const m of data.messages) {
+        const o = Number(m.offset);
+        if (o < offset) continue;
+        offset = o + 1;
+        progressed = true;
+        if (m.isControlRecord === true) continue;
+        out.push(toLogRecord(topic, partition, m));
+        if (out.length >= max) break;
+      }
+      const high = Number(data.highWatermark);
+      if (offset >= high) break;
+      if (!progressed) {
+        // a record batch larger than maxBytes: ask for more
+        if (maxBytes >= 64 << 20) break;
+        maxBytes *= 4;
+      }
+    }
+    return out;
+  }
+
   function withTimeout<T>(what: string, work: Promise<T>): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
@@ -304,87 +386,29 @@ export function createKafkaLog(options: KafkaLogOptions): EventLog {
       await Promise.allSettled([producer.disconnect(), admin.disconnect(), reader.close()]);
     },
 
-    async ensureTopics(topics: readonly TopicSpec[]) {
-      await connectAdmin();
-      const existing = new Set(await admin.listTopics());
-      const missing = topics.filter((t) => !existing.has(t.name));
-      if (missing.length === 0) return;
-      try {
-        await admin.createTopics({
-          waitForLeaders: true,
-          topics: missing.map((t) => ({ topic: t.name, numPartitions: t.partitions, replicationFactor: options.replicationFactor ?? 1 })),
-        });
-      } catch (e) {
-        // a concurrent creator won the race: fine, the topic exists
-        const errors = (e as { errors?: Array<{ type?: string }> }).errors;
-        if (!(Array.isArray(errors) && errors.every((x) => x.type === 'TOPIC_ALREADY_EXISTS'))) throw e;
-      }
-      // a new topic is usable once every partition answers an offset request from its leader
-      for (const t of missing) await topicOffsets(t.name);
+    ensureTopics(topics: readonly TopicSpec[]) {
+      return guarded('creating topics', () => ensureTopics(topics));
     },
 
-    async partitions(topic) {
-      return partitionCount(topic);
+    partitions(topic) {
+      return guarded(`reading the partition count of ${topic}`, () => partitionCount(topic));
+    },
+
+    read(topic, partition, fromOffset, max) {
+      return guarded(`reading ${topic}/${partition}`, () => read(topic, partition, fromOffset, max));
+    },
+
+    async beginOffsets(topic) {
+      return guarded(`reading offsets of ${topic}`, async () => (await topicOffsets(topic)).map((o) => Number(o.low)));
+    },
+
+    async endOffsets(topic) {
+      return guarded(`reading offsets of ${topic}`, async () => (await topicOffsets(topic)).map((o) => Number(o.high)));
     },
 
     async append(topic, records) {
       if (records.length === 0) return [];
-      try {
-        return await withTimeout(`appending to ${topic}`, doAppend(topic, records));
-      } catch (e) {
-        if (e instanceof KeyflowError) throw e;
-        throw unavailable(`appending to ${topic}`, e);
-      }
-    },
-
-    async read(topic, partition, fromOffset, max) {
-      const out: LogRecord[] = [];
-      let offset = fromOffset;
-      let maxBytes = 1 << 20;
-      while (out.length < max) {
-        let data: Awaited<ReturnType<PartitionReader['fetch']>>;
-        try {
-          data = await reader.fetch(topic, partition, offset, maxBytes);
-        } catch (e) {
-          if ((e as { name?: string }).name === 'KafkaJSOffsetOutOfRange') {
-            const begin = (await log.beginOffsets(topic))[partition] ?? 0;
-            if (offset < begin) {
-              offset = begin;
-              continue;
-            }
-            return out;
-          }
-          if (isUnknownTopic(e)) return out;
-          throw e;
-        }
-        if (data === undefined) return out;
-        let progressed = false;
-        for (const m of data.messages) {
-          const o = Number(m.offset);
-          if (o < offset) continue;
-          offset = o + 1;
-          progressed = true;
-          if (m.isControlRecord === true) continue;
-          out.push(toLogRecord(topic, partition, m));
-          if (out.length >= max) break;
-        }
-        const high = Number(data.highWatermark);
-        if (offset >= high) break;
-        if (!progressed) {
-          // a record batch larger than maxBytes: ask for more
-          if (maxBytes >= 64 << 20) break;
-          maxBytes *= 4;
-        }
-      }
-      return out;
-    },
-
-    async beginOffsets(topic) {
-      return (await topicOffsets(topic)).map((o) => Number(o.low));
-    },
-
-    async endOffsets(topic) {
-      return (await topicOffsets(topic)).map((o) => Number(o.high));
+      return guarded(`appending to ${topic}`, () => withTimeout(`appending to ${topic}`, doAppend(topic, records)));
     },
 
     consumer(consumerOptions) {
@@ -579,7 +603,14 @@ function createGroupConsumer(kafka: Kafka, opts: ConsumerOptions, logOptions: Ka
     async commit(tp, nextOffset) {
       // the committed offset is for lag monitoring only; a member that left has nothing to report
       if (!running) return;
-      await consumer.commitOffsets([{ topic: tp.topic, partition: tp.partition, offset: String(nextOffset) }]);
+      try {
+        await consumer.commitOffsets([{ topic: tp.topic, partition: tp.partition, offset: String(nextOffset) }]);
+      } catch (e) {
+        // during a rebalance the commit belongs to a generation that is ending; the next
+        // checkpoint (ours or the new owner's) commits again, so this one is simply dropped
+        if (isRebalanceError(e)) return;
+        throw unavailable(`committing ${tpKey(tp.topic, tp.partition)}`, e);
+      }
     },
 
     seek(tp, offset) {
