@@ -8,7 +8,7 @@ import { decodeRecordValue } from '../../src/actors/decode.ts';
 import { createEventTypeRegistry, decodeEnvelope } from '../../src/model/index.ts';
 import type { EventInput } from '../../src/model/index.ts';
 import { DEFAULT_WINDOWS, assignWindows, createKeyActorLogic, parseWindowSpec, parseWindowSpecs } from '../../src/windows/index.ts';
-import type { LatePolicy, WindowSpec } from '../../src/windows/index.ts';
+import type { LatePolicy } from '../../src/windows/index.ts';
 import { createPartitionDriver } from '../helpers/partition-driver.ts';
 import type { DriverOptions } from '../helpers/partition-driver.ts';
 import { close, diffResults, referenceWindows } from '../helpers/reference-model.ts';
@@ -331,6 +331,3 @@ describe('exactly-once state across crashes', () => {
     );
   });
 });
-
-// keep the type import used when specs are passed parsed
-export type { WindowSpec };
