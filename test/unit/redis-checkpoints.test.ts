@@ -205,6 +205,17 @@ describe('Redis checkpoint store', () => {
     await client.quit();
   });
 
+  it('loads a partition above atomicLoadMax page by page, with the same result', async () => {
+    const s = createRedisCheckpoints({ url: REDIS_URL, keyPrefix: prefix, atomicLoadMax: 100, hsetChunk: 7 });
+    stores.push(s);
+    await s.start();
+    const e = await s.acquire('t.paged', 0);
+    const dirty = new Map<string, string>();
+    for (let i = 0; i < 12_345; i++) dirty.set(i === 0 ? '__proto__' : `k${i}`, `v${i}`);
+    await s.commit('t.paged', 0, e, { nextOffset: 1, partitionState: '', dirty });
+    expect(await s.loadActors('t.paged', 0)).toEqual(dirty);
+  });
+
   it('rejects a commit with a bad offset before touching Redis', async () => {
     const s = await open();
     const e = await s.acquire('t.f', 0);

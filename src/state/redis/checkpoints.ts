@@ -11,7 +11,7 @@
  * overwrite the new owner's checkpoint (DESIGN.md, "Exactly-once state"). Redis keeps data only
  * as durably as it is configured: run it with AOF (`appendonly yes`, `appendfsync everysec`).
  */
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { ErrorCode, FencedError, KeyflowError } from '../../model/errors.ts';
 import type { CheckpointStore, CheckpointWrite, PartitionCheckpoint } from '../port.ts';
 import {
@@ -37,6 +37,12 @@ export interface RedisCheckpointsOptions extends RedisConnectionOptions {
    * @default 500
    */
   hsetChunk?: number;
+  /**
+   * Partitions with at most this many actors are loaded by one atomic HGETALL; larger ones by
+   * HSCAN in pages, so a huge load never blocks Redis for long.
+   * @default 50_000
+   */
+  atomicLoadMax?: number;
 }
 
 /**
@@ -121,8 +127,9 @@ export function createRedisCheckpoints(opts: RedisCheckpointsOptions = {}): Chec
     throw new KeyflowError(ErrorCode.INVALID_CONFIG, `Redis keyPrefix "${keyPrefix}" must not contain { or }`);
   }
   const chunk = Math.max(1, Math.min(opts.hsetChunk ?? 500, 3000));
+  const atomicLoadMax = opts.atomicLoadMax ?? 50_000;
   const conn = buildRedis(opts);
-  const redis = conn.redis as Redis & CheckpointCommands;
+  const redis = conn.redis as (Redis | Cluster) & CheckpointCommands;
   redis.defineCommand('kfCommit', { numberOfKeys: 3, lua: COMMIT_LUA });
   redis.defineCommand('kfLoadActors', { numberOfKeys: 1, lua: LOAD_ACTORS_LUA });
   // Orders commits of one epoch: the script drops a commit older than the last one applied, so
@@ -178,15 +185,28 @@ export function createRedisCheckpoints(opts: RedisCheckpointsOptions = {}): Chec
     },
 
     async loadActors(topic, partition) {
-      let flat: string[];
+      const key = keysOf(topic, partition).actors;
+      const out = new Map<string, string>();
       try {
-        flat = await redis.kfLoadActors(keysOf(topic, partition).actors);
+        // Up to a bound, one atomic HGETALL (through a script, so keys like `__proto__` survive
+        // ioredis' object conversion). Beyond it, HSCAN so one huge partition does not block Redis
+        // for everyone: not a snapshot, which is fine for the owner that just acquired the
+        // partition (it is the only writer left; a zombie's commits are fenced).
+        if ((await redis.hlen(key)) <= atomicLoadMax) {
+          const flat = await redis.kfLoadActors(key);
+          for (let i = 0; i + 1 < flat.length; i += 2) out.set(flat[i]!, flat[i + 1]!);
+          return out;
+        }
+        let cursor = '0';
+        do {
+          const [next, flat] = await redis.hscan(key, cursor, 'COUNT', 5000);
+          cursor = next;
+          for (let i = 0; i + 1 < flat.length; i += 2) out.set(flat[i]!, flat[i + 1]!);
+        } while (cursor !== '0');
+        return out;
       } catch (e) {
         throw toStoreError(e, `${where(topic, partition)}: loadActors failed`);
       }
-      const out = new Map<string, string>();
-      for (let i = 0; i + 1 < flat.length; i += 2) out.set(flat[i]!, flat[i + 1]!);
-      return out;
     },
 
     async commit(topic, partition, epoch, write: CheckpointWrite) {

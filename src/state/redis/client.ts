@@ -3,7 +3,7 @@
  * ioredis client that fails calls instead of queueing them forever, and one way to turn ioredis
  * failures into {@link KeyflowError}s with a stable code.
  */
-import { Redis, type RedisOptions } from 'ioredis';
+import { type Cluster, Redis, type RedisOptions } from 'ioredis';
 import { ErrorCode, KeyflowError, isKeyflowError } from '../../model/errors.ts';
 
 /** How to reach Redis and how long to wait for it. Shared by the Redis adapters. */
@@ -13,10 +13,11 @@ export interface RedisConnectionOptions {
   /** Extra ioredis options (TLS, sentinels, username, …), merged over the keyflow defaults below. */
   redisOptions?: RedisOptions;
   /**
-   * An already-built ioredis client to use instead of connecting. The adapter then neither
+   * An already-built ioredis client — a `Redis`, or a `Cluster` for Redis Cluster (every script
+   * touches keys of one hash tag only) — to use instead of connecting. The adapter then neither
    * connects nor quits it: its owner does.
    */
-  client?: Redis;
+  client?: Redis | Cluster;
   /**
    * Longest wait for one command's reply, in ms, including time queued while Redis is
    * unreachable; then the call rejects with STORE_UNAVAILABLE (retriable).
@@ -32,7 +33,7 @@ export interface RedisConnectionOptions {
 }
 
 export interface OwnedRedis {
-  readonly redis: Redis;
+  readonly redis: Redis | Cluster;
   /** Whether this adapter created the client (and so must connect and quit it). */
   readonly owned: boolean;
 }
@@ -59,13 +60,14 @@ export function buildRedis(opts: RedisConnectionOptions): OwnedRedis {
 /** Connects an owned client and waits until it is ready; rejects with STORE_UNAVAILABLE. */
 export async function connectRedis(r: OwnedRedis, what: string): Promise<void> {
   if (!r.owned) return;
-  const s = r.redis.status;
+  const redis = r.redis as Redis;
+  const s = redis.status;
   if (s === 'ready') return;
   try {
     if (s === 'wait' || s === 'end' || s === 'close') {
-      await r.redis.connect();
+      await redis.connect();
     } else {
-      await waitReady(r.redis, r.redis.options.connectTimeout ?? 5000);
+      await waitReady(redis, redis.options.connectTimeout ?? 5000);
     }
   } catch (e) {
     throw toStoreError(e, `${what}: cannot connect to Redis; the client keeps retrying in the background`);
@@ -106,7 +108,7 @@ export async function closeRedis(r: OwnedRedis): Promise<void> {
 }
 
 /** Reports connectivity without queueing a PING behind a dead connection. */
-export async function redisHealth(redis: Redis): Promise<{ connected: boolean; detail?: string }> {
+export async function redisHealth(redis: Redis | Cluster): Promise<{ connected: boolean; detail?: string }> {
   if (redis.status !== 'ready') return { connected: false, detail: `redis status ${redis.status}` };
   try {
     const pong = await redis.ping();

@@ -5,7 +5,7 @@
  * (a completed publish, expiring after `ttlMs`, the dedupe horizon).
  */
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { ErrorCode, KeyflowError } from '../../model/errors.ts';
 import {
   type ClaimResult,
@@ -76,7 +76,7 @@ export function createRedisDedupe(opts: RedisDedupeOptions = {}): Dedupe {
   const ttlMs = msSetting(opts.ttlMs ?? DEFAULT_DEDUPE_TTL_MS, 'ttlMs', 0);
   const pendingTtlMs = msSetting(opts.pendingTtlMs ?? DEFAULT_PENDING_TTL_MS, 'pendingTtlMs', 1);
   const conn = buildRedis(opts);
-  const redis = conn.redis as Redis & DedupeCommands;
+  const redis = conn.redis as (Redis | Cluster) & DedupeCommands;
   redis.defineCommand('kfDedupeClaim', { numberOfKeys: 1, lua: CLAIM_LUA });
   redis.defineCommand('kfDedupeRelease', { numberOfKeys: 1, lua: RELEASE_LUA });
   // This adapter's own pending claims, so `release` frees only a claim it still holds and not
