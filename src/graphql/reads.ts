@@ -60,7 +60,8 @@ export function requireEventTopic(registry: EventTypeRegistry, topic: string): v
  * The newest `limit` events of an event topic: the last `limit` appended (merged across
  * partitions by append time), ordered newest event time first. Reading the tail of each partition
  * keeps the cost bounded by `limit × partitions` records whatever the topic's size; the last
- * appended events overall are always within those tails.
+ * appended events overall are always within those tails. Records of one append call may share
+ * an append time; such ties are broken by offset, then partition.
  */
 export async function latestEvents(log: EventLog, registry: EventTypeRegistry, topic: string, limit: number): Promise<EventView[]> {
   requireEventTopic(registry, topic);

@@ -1,16 +1,22 @@
 /** Wires the GraphQL server over the in-memory log and bus for unit tests; calls it in-process with yoga.fetch. */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInProcessBus, createInProcessHub } from '../../src/bus/in-process/in-process-bus.ts';
 import { eventMessage } from '../../src/bus/messages.ts';
-import { subjects } from '../../src/bus/port.ts';
+import { type LiveBus, subjects } from '../../src/bus/port.ts';
 import { createIngest } from '../../src/graphql/ingest.ts';
 import { type GraphQLServer, type GraphQLServerOptions, createGraphQLServer } from '../../src/graphql/server.ts';
 import { type ApiLimits, type ApiServices, createHealthCheck } from '../../src/graphql/services.ts';
+import { createFileLog } from '../../src/log/embedded/file-log.ts';
+import type { AppendResult, EventLog, LogRecord, ProduceRecord } from '../../src/log/port.ts';
 import { decodeEnvelope } from '../../src/model/event.ts';
 import { DEFAULT_EVENT_TYPES, SYSTEM_TOPICS, createEventTypeRegistry } from '../../src/model/event-types.ts';
+import { systemClock } from '../../src/runtime/clock.ts';
 import { silentLogger } from '../../src/runtime/logging.ts';
 import { createMetrics } from '../../src/runtime/telemetry/metrics.ts';
 import { createMemoryDedupe } from '../../src/state/dedupe-memory.ts';
 import type { KeyStateView, WindowQuery, WindowReader, WindowResult } from '../../src/windows/types.ts';
-import { type MemoryBus, createMemoryBus } from './memory-bus.ts';
 import { type MemoryLog, createMemoryLog } from './memory-log.ts';
 
 export interface HarnessOptions extends GraphQLServerOptions, Partial<ApiLimits> {
@@ -19,16 +25,22 @@ export interface HarnessOptions extends GraphQLServerOptions, Partial<ApiLimits>
   feedBus?: boolean;
 }
 
-export interface Harness {
-  log: MemoryLog;
-  bus: MemoryBus;
+export interface Harness<L extends EventLog = MemoryLog> {
+  /** The log the services use (appends through it also reach the bus when feedBus). */
+  log: L;
+  bus: LiveBus;
   services: ApiServices;
   server: GraphQLServer;
   /** Window results the reader answers with (tests push into it). */
   windowResults: WindowResult[];
   keyStates: Map<string, KeyStateView>;
+  /** Live bus subscriptions on a subject (to check that nothing leaks). */
+  subscriberCount(subject: string): number;
+  /** Every record of a topic, read back through the port. */
+  records(topic: string): Promise<LogRecord[]>;
   gql(query: string, variables?: Record<string, unknown>, headers?: Record<string, string>): Promise<GqlResponse>;
   post(body: string, headers?: Record<string, string>): Promise<GqlResponse>;
+  close(): Promise<void>;
 }
 
 export interface GqlError {
@@ -45,22 +57,52 @@ export interface GqlResponse {
 
 export const WINDOW_NAMES = ['tumbling-1m', 'tumbling-5m', 'tumbling-15m', 'sliding-5m-1m', 'session-30m'];
 
-export async function createHarness(options: HarnessOptions = {}): Promise<Harness> {
+/** Over the in-memory log (failure injection, append counts) and the real in-process bus. */
+export async function createHarness(options: HarnessOptions = {}): Promise<Harness<MemoryLog>> {
   // Strictly increasing append times, so "last appended" is well defined even within one millisecond.
   let appendClock = Date.now();
   const log = createMemoryLog(() => ++appendClock);
-  const bus = createMemoryBus();
+  return wire(log, options, async () => {});
+}
+
+/** Over the real embedded file log (in a temporary data dir) and the real in-process bus. */
+export async function createEmbeddedHarness(options: HarnessOptions = {}): Promise<Harness<EventLog>> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'keyflow-graphql-'));
+  let appendClock = Date.now();
+  const log = createFileLog({ dataDir, clock: { ...systemClock, now: () => ++appendClock }, logger: { warn: () => {} } });
+  await log.start();
+  return wire(log, options, async () => {
+    await log.close();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+}
+
+async function wire<L extends EventLog>(log: L, options: HarnessOptions, cleanup: () => Promise<void>): Promise<Harness<L>> {
+  const hub = createInProcessHub();
+  const bus = createInProcessBus({ hub });
+  await bus.start();
   const registry = createEventTypeRegistry(DEFAULT_EVENT_TYPES, { dynamic: options.dynamic ?? false });
   await log.ensureTopics([...registry.all().map((t) => ({ name: t.topic, partitions: t.partitions })), ...SYSTEM_TOPICS]);
-  if (options.feedBus ?? true) {
-    log.onAppend = (records) => {
-      for (const r of records) {
-        if (!registry.byTopic(r.topic)) continue;
-        const e = decodeEnvelope(r.value);
-        bus.publish(subjects.events(r.topic), eventMessage(r, r.key ?? e.eventId, e));
+  // Stands in for the processor runtime: every appended event goes on the bus, in append order.
+  const feeding = options.feedBus ?? true;
+  const servedLog = new Proxy(log, {
+    get(target, prop) {
+      if (prop === 'append' && feeding) {
+        return async (topic: string, records: ProduceRecord[]): Promise<AppendResult[]> => {
+          const results = await target.append(topic, records);
+          if (registry.byTopic(topic)) {
+            results.forEach((r, i) => {
+              const e = decodeEnvelope(records[i]!.value);
+              bus.publish(subjects.events(topic), eventMessage(r, records[i]!.key ?? e.eventId, e));
+            });
+          }
+          return results;
+        };
       }
-    };
-  }
+      const v = Reflect.get(target, prop, target);
+      return typeof v === 'function' ? v.bind(target) : v;
+    },
+  });
   const limits: ApiLimits = {
     maxEventBytes: options.maxEventBytes ?? 65_536,
     maxBatch: options.maxBatch ?? 1000,
@@ -69,7 +111,7 @@ export async function createHarness(options: HarnessOptions = {}): Promise<Harne
     maxCost: options.maxCost,
     maxTokens: options.maxTokens,
   };
-  const ingest = createIngest({ log, registry, dedupe: createMemoryDedupe(), limits, retryBaseDelayMs: 1 });
+  const ingest = createIngest({ log: servedLog, registry, dedupe: createMemoryDedupe(), limits, retryBaseDelayMs: 1 });
   const windowResults: WindowResult[] = [];
   const keyStates = new Map<string, KeyStateView>();
   const reader: WindowReader = {
@@ -94,7 +136,7 @@ export async function createHarness(options: HarnessOptions = {}): Promise<Harne
     mode: 'embedded',
     registry,
     windowNames: WINDOW_NAMES,
-    log,
+    log: servedLog,
     bus,
     reader,
     ingest,
@@ -120,8 +162,18 @@ export async function createHarness(options: HarnessOptions = {}): Promise<Harne
     server,
     windowResults,
     keyStates,
+    subscriberCount: (subject) => hub.exact.get(subject)?.length ?? 0,
+    async records(topic) {
+      const end = await log.endOffsets(topic);
+      const parts = await Promise.all(end.map((n, p) => (n > 0 ? log.read(topic, p, 0, n) : Promise.resolve([]))));
+      return parts.flat();
+    },
     post,
     gql: (query, variables, headers) => post(JSON.stringify({ query, variables }), headers),
+    async close() {
+      await bus.close();
+      await cleanup();
+    },
   };
 }
 

@@ -9,17 +9,19 @@ import { subjects } from '../../src/bus/port.ts';
 import { WS_CLOSE_UNAUTHENTICATED } from '../../src/graphql/server.ts';
 import { DEFAULT_EVENT_TYPES } from '../../src/model/event-types.ts';
 import type { WindowResult } from '../../src/windows/types.ts';
-import { type Harness, PUBLISH, PUBLISH_MANY, createHarness, sensorEvent } from '../helpers/graphql-harness.ts';
+import type { EventLog } from '../../src/log/port.ts';
+import { type Harness, PUBLISH, PUBLISH_MANY, createEmbeddedHarness, sensorEvent } from '../helpers/graphql-harness.ts';
 
 interface Running {
-  h: Harness;
+  h: Harness<EventLog>;
   http: Server;
   url: string;
   close(): Promise<void>;
 }
 
-async function start(options: Parameters<typeof createHarness>[0] = {}): Promise<Running> {
-  const h = await createHarness(options);
+/** The real embedded log and in-process bus behind a real HTTP + ws server on an ephemeral port. */
+async function start(options: Parameters<typeof createEmbeddedHarness>[0] = {}): Promise<Running> {
+  const h = await createEmbeddedHarness(options);
   const http = createServer(h.server.handler);
   const closeWs = h.server.attach(http);
   await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
@@ -31,6 +33,7 @@ async function start(options: Parameters<typeof createHarness>[0] = {}): Promise
     async close() {
       await closeWs();
       await new Promise<void>((r) => http.close(() => r()));
+      await h.close();
     },
   };
 }
@@ -78,7 +81,7 @@ describe('graphql-ws subscriptions', () => {
           async (plan) => {
             const run0 = n++;
             const it = c.iterate({ query: EVENTS_SUB, variables: { t: 'events.iot.sensors' } });
-            await waitFor(() => run.h.bus.subscriberCount(subject) === 1, 'the subscription');
+            await waitFor(() => run.h.subscriberCount(subject) === 1, 'the subscription');
             const expected: string[] = [];
             for (let i = 0; i < plan.length; i++) {
               const { key, other } = plan[i]!;
@@ -107,7 +110,7 @@ describe('graphql-ws subscriptions', () => {
               expect(Number(e.offset)).toBeGreaterThan(last.get(e.partition) ?? -1);
               last.set(e.partition, Number(e.offset));
             }
-            await waitFor(() => run.h.bus.subscriberCount(subject) === 0, 'the bus unsubscribe');
+            await waitFor(() => run.h.subscriberCount(subject) === 0, 'the bus unsubscribe');
           },
         ),
         { numRuns: 100 },
@@ -121,7 +124,7 @@ describe('graphql-ws subscriptions', () => {
     const c = client(run.url);
     try {
       const it = c.iterate({ query: EVENTS_SUB, variables: { t: 'events.iot.sensors', k: 'only-me' } });
-      await waitFor(() => run.h.bus.subscriberCount(subjects.events('events.iot.sensors')) === 1, 'the subscription');
+      await waitFor(() => run.h.subscriberCount(subjects.events('events.iot.sensors')) === 1, 'the subscription');
       await run.h.gql(PUBLISH_MANY, {
         inputs: [
           sensorEvent({ eventId: 'k1', deviceId: 'someone-else' }),
@@ -163,7 +166,7 @@ describe('graphql-ws subscriptions', () => {
         query:
           'subscription { windowResults(eventType: "iot.sensor", key: "dev-1", window: "tumbling-1m", finalOnly: true) { key window windowStart count final } }',
       });
-      await waitFor(() => run.h.bus.subscriberCount(subject) === 1, 'the subscription');
+      await waitFor(() => run.h.subscriberCount(subject) === 1, 'the subscription');
       run.h.bus.publish(subject, result({ count: 1 }));
       run.h.bus.publish(subject, result({ key: 'dev-2', final: true }));
       run.h.bus.publish(subject, result({ window: 'tumbling-5m', final: true }));
@@ -178,7 +181,7 @@ describe('graphql-ws subscriptions', () => {
         final: true,
       });
       await it.return?.();
-      await waitFor(() => run.h.bus.subscriberCount(subject) === 0, 'the bus unsubscribe');
+      await waitFor(() => run.h.subscriberCount(subject) === 0, 'the bus unsubscribe');
     } finally {
       await c.dispose();
     }
@@ -189,9 +192,9 @@ describe('graphql-ws subscriptions', () => {
     const subject = subjects.events('events.transactions');
     const it = c.iterate({ query: EVENTS_SUB, variables: { t: 'events.transactions' } });
     void it.next().catch(() => {});
-    await waitFor(() => run.h.bus.subscriberCount(subject) === 1, 'the subscription');
+    await waitFor(() => run.h.subscriberCount(subject) === 1, 'the subscription');
     await c.dispose();
-    await waitFor(() => run.h.bus.subscriberCount(subject) === 0, 'the bus unsubscribe after disconnect');
+    await waitFor(() => run.h.subscriberCount(subject) === 0, 'the bus unsubscribe after disconnect');
   });
 
   it('an unknown topic or window fails the subscription with its code', async () => {
