@@ -22,7 +22,7 @@ interface Member {
   handlers: ConsumerHandlers;
 }
 
-describe('Kafka group consumer: rebalancing', () => {
+describe.each([1, 3])('Kafka group consumer: rebalancing (%i partitions consumed concurrently)', (concurrency) => {
   let fx: KafkaLogFixture;
   let topic: string;
   const consumers: GroupConsumer[] = [];
@@ -84,7 +84,7 @@ describe('Kafka group consumer: rebalancing', () => {
   }
 
   beforeAll(async () => {
-    fx = await createKafkaTestLog();
+    fx = await createKafkaTestLog({ partitionsConsumedConcurrently: concurrency });
     topic = `${fx.topicPrefix}.rebalance`;
     await fx.log.ensureTopics([{ name: topic, partitions: PARTITIONS }]);
   });

@@ -83,6 +83,11 @@ export interface KafkaLogOptions {
   rebalanceTimeoutMs?: number;
   /** Longest a consumer fetch waits for new records, ms (bounds delivery latency of an idle partition). @default 500 */
   maxWaitTimeMs?: number;
+  /**
+   * Partitions a group member processes at the same time (kafkajs `partitionsConsumedConcurrently`);
+   * one partition's batches still run one at a time, in order. @default 1
+   */
+  partitionsConsumedConcurrently?: number;
   /** Where kafkajs logs go (a pino logger fits). @default JSON lines on stderr */
   logger?: KafkaAdapterLogger;
   /** Least severe kafkajs log level that is written. @default 'warn' */
@@ -584,7 +589,12 @@ function createGroupConsumer(kafka: Kafka, opts: ConsumerOptions, logOptions: Ka
       stopping = false;
       await consumer.connect();
       await consumer.subscribe({ topics: opts.topics, fromBeginning: true });
-      await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch });
+      await consumer.run({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        partitionsConsumedConcurrently: Math.max(1, logOptions.partitionsConsumedConcurrently ?? 1),
+        eachBatch,
+      });
       // the first assignment's onAssigned has run (or failed) before start() resolves
       await membership;
     },
