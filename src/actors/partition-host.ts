@@ -694,3 +694,28 @@ class PartitionHostImpl implements PartitionHost, WindowChangeSink {
     return n;
   }
 }
+
+/** The partition-level state inside `CheckpointWrite.partitionState` / `PartitionCheckpoint.partitionState`. */
+export interface PartitionStateView {
+  /** Watermark at the checkpoint, epoch ms; null before the first event. */
+  watermark: number | null;
+  maxEventTime: number | null;
+}
+
+/** Reads a checkpoint's partition state (e.g. to answer queries from the latest checkpoint during a rebalance). */
+export function readPartitionState(partitionState: string): PartitionStateView {
+  const ps = JSON.parse(partitionState) as { watermark?: unknown; maxEventTime?: unknown };
+  return {
+    watermark: typeof ps.watermark === 'number' ? ps.watermark : null,
+    maxEventTime: typeof ps.maxEventTime === 'number' ? ps.maxEventTime : null,
+  };
+}
+
+/**
+ * The actor id under which a PartitionHost stores a key's snapshot (`CheckpointStore.loadActor`):
+ * the key itself for the topic's own event type, `eventType + '\u001f' + key` for any other type
+ * found on the topic.
+ */
+export function actorIdFor(registry: Pick<EventTypeRegistry, 'byTopic'>, topic: string, eventType: string, key: string): string {
+  return registry.byTopic(topic)?.eventType === eventType ? key : `${eventType}${ID_SEP}${key}`;
+}

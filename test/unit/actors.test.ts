@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createPartitionHost, POISON_MARKER } from '../../src/actors/index.ts';
+import { actorIdFor, createPartitionHost, POISON_MARKER, readPartitionState } from '../../src/actors/index.ts';
 import type { FailurePolicy } from '../../src/actors/index.ts';
 import { createEventTypeRegistry, deadLetterSchema } from '../../src/model/index.ts';
 import type { EventInput } from '../../src/model/index.ts';
@@ -192,7 +192,9 @@ describe('checkpoints', () => {
     const cp1 = h.checkpoint();
     expect([...cp1.dirty.keys()].sort()).toEqual(['dev-1', 'dev-2']);
     expect(cp1.nextOffset).toBe(2);
-    expect(JSON.parse(cp1.partitionState)).toMatchObject({ watermark: T0 - 10_000 });
+    expect(readPartitionState(cp1.partitionState)).toEqual({ watermark: T0 - 10_000, maxEventTime: T0 });
+    expect(actorIdFor(registry(), TOPIC, 'iot.sensor', 'dev-1')).toBe('dev-1');
+    expect(actorIdFor(registry(), TOPIC, 'clickstream', 'dev-1')).toBe('clickstream\u001fdev-1');
     await d.feed([sensor(3, T0 + 1)]);
     h.markCommitted();
     expect([...h.checkpoint().dirty.keys()]).toEqual(['dev-1']);
@@ -212,6 +214,22 @@ describe('checkpoints', () => {
     await b.feed(events);
     expect(diffResults(await a.held(), await b.held())).toEqual([]);
     expect((await a.host(TOPIC, 0).keyState('iot.sensor', 'dev-0'))?.eventsProcessed).toBe(14);
+  });
+});
+
+describe('foreign event types on a topic', () => {
+  it('keeps them in their own actors under a composite id that survives checkpoint and restore', async () => {
+    const d = driver();
+    const click = { eventId: 'c1', timestamp: new Date(T0).toISOString(), eventType: 'clickstream', userId: 'dev-1', payload: {} };
+    d.appendRaw(TOPIC, 0, 'dev-1', JSON.stringify(click));
+    await d.feed([sensor(1, T0)]);
+    const h = d.host(TOPIC, 0);
+    expect([...h.checkpoint().dirty.keys()].sort()).toEqual(['clickstream\u001fdev-1', 'dev-1']);
+    d.checkpoint();
+    d.crash();
+    const h2 = d.host(TOPIC, 0);
+    expect((await h2.keyState('clickstream', 'dev-1'))?.eventsProcessed).toBe(1);
+    expect((await h2.keyState('iot.sensor', 'dev-1'))?.eventsProcessed).toBe(1);
   });
 });
 
