@@ -193,7 +193,8 @@ export function createNatsBus(opts: NatsBusOptions = {}): LiveBus {
       const conn = nc;
       if (conn === null) return;
       closing = true;
-      // Stop taking requests, let those already running answer, then flush and close.
+      // Stop taking requests, let those already running answer, then flush and close. Like the
+      // in-process bus, a closed bus forgets its subscriptions.
       for (const r of registrations) {
         try {
           r.sub?.unsubscribe();
@@ -202,6 +203,7 @@ export function createNatsBus(opts: NatsBusOptions = {}): LiveBus {
         }
         r.sub = null;
       }
+      registrations.clear();
       await Promise.allSettled([...inflight]);
       nc = null;
       connected = false;
