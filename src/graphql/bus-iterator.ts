@@ -14,18 +14,24 @@ export interface BusIteratorOptions<T> {
 }
 
 /**
+ * What the iterator yields: bus items, and at most one KeyflowError as the very last item when the
+ * subscription is ended for falling behind. Yielding (not throwing) the error lets the field's
+ * resolver raise it as a normal GraphQL error, followed by `complete`; an iterator that throws would
+ * make graphql-ws close the whole connection.
+ */
+export type BusItem<T> = T | KeyflowError;
+
+/**
  * Subscribes to the bus at once (so nothing published after the subscription starts is missed)
  * and unsubscribes when the consumer calls `return()` (client completed or disconnected) or the
  * buffer overflows.
  */
-export function busIterator<T>(options: BusIteratorOptions<T>): AsyncIterableIterator<T> {
+export function busIterator<T>(options: BusIteratorOptions<T>): AsyncIterableIterator<BusItem<T>> {
   const { bus, subject, parse, filter } = options;
   const maxBuffered = options.maxBuffered ?? 10_000;
-  const buffer: T[] = [];
-  let waiting: ((r: IteratorResult<T>) => void) | null = null;
-  let failWaiting: ((e: unknown) => void) | null = null;
+  const buffer: BusItem<T>[] = [];
+  let waiting: ((r: IteratorResult<BusItem<T>>) => void) | null = null;
   let done = false;
-  let failure: KeyflowError | null = null;
 
   const unsubscribe = bus.subscribe(subject, (message) => {
     if (done) return;
@@ -33,19 +39,21 @@ export function busIterator<T>(options: BusIteratorOptions<T>): AsyncIterableIte
     if (item === null || (filter && !filter(item))) return;
     if (waiting) {
       const w = waiting;
-      waiting = failWaiting = null;
+      waiting = null;
       w({ value: item, done: false });
       return;
     }
-    buffer.push(item);
-    if (buffer.length > maxBuffered) {
-      // Ending the stream is better than silently skipping events: the client sees it and resubscribes.
-      failure = new KeyflowError(
-        ErrorCode.RATE_LIMITED,
-        `the subscription fell more than ${maxBuffered} messages behind and was ended; resubscribe`,
+    if (buffer.length >= maxBuffered) {
+      // Ending the stream is better than silently skipping events: the client sees why and resubscribes.
+      buffer.push(
+        new KeyflowError(ErrorCode.RATE_LIMITED, `the subscription fell more than ${maxBuffered} messages behind and was ended; resubscribe`, {
+          details: { maxBuffered },
+        }),
       );
       finish();
+      return;
     }
+    buffer.push(item);
   });
 
   function finish(): void {
@@ -54,35 +62,26 @@ export function busIterator<T>(options: BusIteratorOptions<T>): AsyncIterableIte
     unsubscribe();
     if (waiting) {
       const w = waiting;
-      const f = failWaiting;
-      waiting = failWaiting = null;
-      if (failure && f) f(failure);
-      else w({ value: undefined, done: true });
+      waiting = null;
+      w({ value: undefined, done: true });
     }
   }
 
-  const it: AsyncIterableIterator<T> = {
+  const it: AsyncIterableIterator<BusItem<T>> = {
     next() {
-      if (buffer.length > 0 && !failure) return Promise.resolve({ value: buffer.shift()!, done: false });
-      if (failure) {
-        const f = failure;
-        failure = null;
-        buffer.length = 0;
-        return Promise.reject(f);
-      }
+      if (buffer.length > 0) return Promise.resolve({ value: buffer.shift()!, done: false });
       if (done) return Promise.resolve({ value: undefined, done: true });
-      return new Promise<IteratorResult<T>>((resolve, reject) => {
+      return new Promise<IteratorResult<BusItem<T>>>((resolve) => {
         waiting = resolve;
-        failWaiting = reject;
       });
     },
     return() {
       buffer.length = 0;
-      failure = null;
       finish();
       return Promise.resolve({ value: undefined, done: true });
     },
     throw(e) {
+      buffer.length = 0;
       finish();
       return Promise.reject(e);
     },

@@ -128,7 +128,7 @@ export function createGraphQLServer(services: ApiServices, options: GraphQLServe
       if (!offered.includes(GRAPHQL_WS_PROTOCOL)) {
         const body = `only the ${GRAPHQL_WS_PROTOCOL} WebSocket subprotocol is accepted\n`;
         socket.end(
-          `HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+          `HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${new TextEncoder().encode(body).length}\r\n\r\n${body}`,
         );
         return;
       }

@@ -43,6 +43,12 @@ function toIngestInput(i: EventInputArg): Record<string, unknown> {
   };
 }
 
+/** Subscription items are values or, last, the error that ended the stream (see busIterator). */
+function raiseOrPass<T>(item: T | KeyflowError): T {
+  if (item instanceof KeyflowError) throw item;
+  return item;
+}
+
 function countIngested(s: ApiServices, receipts: readonly EventReceipt[]): void {
   const m = s.metrics;
   if (!m || !('eventsIngested' in m)) return;
@@ -177,7 +183,7 @@ builder.subscriptionType({
           filter: key === null ? undefined : (e) => e.key === key,
         });
       },
-      resolve: (e) => e,
+      resolve: raiseOrPass,
     }),
     windowResults: t.field({
       type: WindowResultRef,
@@ -207,7 +213,7 @@ builder.subscriptionType({
             (!finalOnly || w.final),
         });
       },
-      resolve: (w) => w,
+      resolve: raiseOrPass,
     }),
   }),
 });
