@@ -59,6 +59,8 @@ export interface ReaderOptions {
   retry: RetryOptions;
 }
 
+const STALE_METADATA = new Set(['LEADER_NOT_AVAILABLE', 'NOT_LEADER_FOR_PARTITION', 'FENCED_LEADER_EPOCH', 'UNKNOWN_LEADER_EPOCH']);
+
 /** READ_COMMITTED: never show records of aborted or open transactions. */
 const READ_COMMITTED = 1;
 
@@ -95,6 +97,20 @@ export class PartitionReader {
 
   /** Fetches records of one partition from `fromOffset` (inclusive); at most `maxBytes` per request. */
   async fetch(topic: string, partition: number, fromOffset: number, maxBytes: number): Promise<FetchedPartition | undefined> {
+    try {
+      return await this.#fetchOnce(topic, partition, fromOffset, maxBytes);
+    } catch (e) {
+      // the leader moved or a connection dropped (broker restart): refresh metadata and try once more
+      const err = e as { type?: string; name?: string };
+      const stale =
+        (err.type !== undefined && STALE_METADATA.has(err.type)) || err.name === 'KafkaJSConnectionClosedError' || err.name === 'KafkaJSBrokerNotFound';
+      if (!stale) throw e;
+      await this.#cluster.refreshMetadata();
+      return this.#fetchOnce(topic, partition, fromOffset, maxBytes);
+    }
+  }
+
+  async #fetchOnce(topic: string, partition: number, fromOffset: number, maxBytes: number): Promise<FetchedPartition | undefined> {
     await this.#connect();
     await this.#cluster.addTargetTopic(topic);
     let meta = this.#cluster.findTopicPartitionMetadata(topic).find((p) => p.partitionId === partition);
