@@ -176,27 +176,26 @@ export function createIngest(options: IngestOptions): Ingest {
   }
 
   /**
-   * Claims every distinct eventId of the batch. Claims in sorted order and, when one is pending
-   * elsewhere, releases this round's claims before waiting, so two batches never hold-and-wait.
+   * Claims every distinct eventId of the batch, concurrently (one round trip's latency for a
+   * Redis dedupe). When one is pending elsewhere, this round's claims are released before
+   * waiting, so two overlapping batches never hold-and-wait on each other; the jittered wait
+   * keeps them from colliding again.
    */
   async function claimAll(ids: string[]): Promise<{ claimed: string[]; done: Map<string, StoredReceipt> }> {
-    const sorted = [...ids].sort();
     const done = new Map<string, StoredReceipt>();
     const started = clock.now();
     let wait = 5;
     for (;;) {
+      const todo = ids.filter((id) => !done.has(id));
+      const results = await Promise.all(todo.map((id) => dedupe.claim(id)));
       const claimed: string[] = [];
       let pending: string | null = null;
-      for (const id of sorted) {
-        if (done.has(id)) continue;
-        const r = await dedupe.claim(id);
+      results.forEach((r, i) => {
+        const id = todo[i]!;
         if (r.status === 'claimed') claimed.push(id);
         else if (r.status === 'done') done.set(id, r.receipt);
-        else {
-          pending = id;
-          break;
-        }
-      }
+        else pending ??= id;
+      });
       if (pending === null) return { claimed, done };
       await Promise.all(claimed.map((id) => dedupe.release(id)));
       if (clock.now() - started >= inFlightWaitMs) {
@@ -206,7 +205,7 @@ export function createIngest(options: IngestOptions): Ingest {
           { retriable: true, details: { eventId: pending } },
         );
       }
-      await clock.sleep(wait);
+      await clock.sleep(Math.round(wait * (0.5 + Math.random())));
       wait = Math.min(wait * 2, 200);
     }
   }
@@ -252,11 +251,10 @@ export function createIngest(options: IngestOptions): Ingest {
         for (let j = 0; j < group.length; j++) {
           const p = group[j]!;
           const r = results[j]!;
-          const receipt: StoredReceipt = { topic: r.topic, partition: r.partition, offset: r.offset, timestamp: p.envelope.timestamp };
-          appended.set(p.envelope.eventId, receipt);
-          // Stored right after the append, so a concurrent duplicate waits on a short pending window.
-          await dedupe.complete(p.envelope.eventId, receipt);
+          appended.set(p.envelope.eventId, { topic: r.topic, partition: r.partition, offset: r.offset, timestamp: p.envelope.timestamp });
         }
+        // Stored right after each topic's append, so a concurrent duplicate waits on a short pending window.
+        await Promise.all(group.map((p) => dedupe.complete(p.envelope.eventId, appended.get(p.envelope.eventId)!)));
       }
     } finally {
       // Claims of events that did not get appended are given back so a retry can publish them;
