@@ -124,7 +124,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     ? createNatsBus({ servers: config.NATS_URL!, prefix })
     : createInProcessBus({ logger: logger.child({ component: 'bus' }) });
   const dedupe: Dedupe = distributed
-    ? createRedisDedupe({ url: config.REDIS_URL!, keyPrefix: `${prefix}:dedupe`, ttlMs: config.KEYFLOW_DEDUPE_HORIZON })
+    ? createRedisDedupe({ url: config.REDIS_URL!, keyPrefix: prefix, ttlMs: config.KEYFLOW_DEDUPE_HORIZON })
     : createMemoryDedupe({ maxEntries: config.KEYFLOW_DEDUPE_MAX_ENTRIES, ttlMs: config.KEYFLOW_DEDUPE_HORIZON, clock });
 
   const sinks: Sink[] = [];

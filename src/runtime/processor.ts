@@ -5,7 +5,7 @@
  * side-output) is made durable before the checkpoint is committed, so a crash at any moment
  * replays into the same results and sinks see each final at least once.
  */
-import type { Tracer } from '@opentelemetry/api';
+import { type Link, SpanKind, SpanStatusCode, type Tracer, isSpanContextValid } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import { createPartitionHost, type PartitionHost, type PartitionHostOptions } from '../actors/index.ts';
 import type { LiveBus, Unsubscribe } from '../bus/port.ts';
@@ -29,7 +29,7 @@ import type { KeyStateView, WindowQuery, WindowResult } from '../windows/types.t
 import type { Clock, Timer } from './clock.ts';
 import type { Metrics } from './telemetry/metrics.ts';
 import { respondToQueries } from './reader.ts';
-import { LifecycleEvent } from './telemetry/names.ts';
+import { LifecycleEvent, SpanAttr } from './telemetry/names.ts';
 
 const partitionsOf = (name: string) => SYSTEM_TOPICS.find((t) => t.name === name)?.partitions ?? 1;
 const DLQ_PARTITIONS = partitionsOf(DLQ_TOPIC);
@@ -96,6 +96,7 @@ export function createProcessor(options: ProcessorOptions): Processor {
   const { log, checkpoints, bus, sinks, logger, metrics, clock } = options;
   const owned = new Map<string, Owned>();
   const publishEvents = options.publishEvents ?? true;
+  const tracer = options.tracer;
   let consumer: GroupConsumer | undefined;
   let timers: Timer[] = [];
   let stopping = false;
@@ -267,7 +268,30 @@ export function createProcessor(options: ProcessorOptions): Processor {
       const from = o.host.nextOffset;
       const records = first.offset < from ? batch.records.filter((r) => r.offset >= from) : batch.records;
       if (records.length === 0) return;
-      await o.host.processBatch(records);
+      if (tracer) {
+        // One span per batch (never per record), linked to the producer's trace of its first record.
+        const link = linkOf(records[0]!.headers.traceparent);
+        await tracer.startActiveSpan(
+          `process ${batch.topic}`,
+          {
+            kind: SpanKind.CONSUMER,
+            links: link ? [link] : [],
+            attributes: { [SpanAttr.topic]: batch.topic, [SpanAttr.partition]: batch.partition, [SpanAttr.batchSize]: records.length, [SpanAttr.offset]: records[0]!.offset },
+          },
+          async (span) => {
+            try {
+              await o.host.processBatch(records);
+            } catch (e) {
+              span.setStatus({ code: SpanStatusCode.ERROR, message: e instanceof Error ? e.message : String(e) });
+              throw e;
+            } finally {
+              span.end();
+            }
+          },
+        );
+      } else {
+        await o.host.processBatch(records);
+      }
       metrics?.consumerLag.set({ topic: batch.topic, partition: String(batch.partition) }, Math.max(0, batch.highWatermark - o.host.nextOffset));
     });
   }
@@ -334,6 +358,16 @@ export function createProcessor(options: ProcessorOptions): Processor {
       await Promise.all([...owned.values()].map((o) => release(o.tp, true)));
     },
   };
+}
+
+const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
+
+/** A span link to the W3C traceparent a producer put on the record, when it has a valid one. */
+function linkOf(traceparent: string | undefined): Link | undefined {
+  const m = traceparent ? TRACEPARENT.exec(traceparent) : null;
+  if (!m) return undefined;
+  const context = { traceId: m[1]!, spanId: m[2]!, traceFlags: Number.parseInt(m[3]!, 16), isRemote: true };
+  return isSpanContextValid(context) ? { context } : undefined;
 }
 
 /** `{ topic: [partitions…] }`, for one log line per assignment instead of one per partition. */
