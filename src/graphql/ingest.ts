@@ -6,7 +6,7 @@
 import { isSpanContextValid, context as otelContext, trace } from '@opentelemetry/api';
 import type { EventLog, Headers, ProduceRecord } from '../log/port.ts';
 import { ErrorCode, KeyflowError, isKeyflowError } from '../model/errors.ts';
-import { type EventEnvelope, actorKey, encodeEnvelope, parseEventInput } from '../model/event.ts';
+import { type EventEnvelope, type ValidationIssue, actorKey, encodeEnvelope, parseEventInput } from '../model/event.ts';
 import type { EventTypeRegistry, EventTypeSpec } from '../model/event-types.ts';
 import { partitionForKey } from '../model/partitioner.ts';
 import { type Clock, systemClock } from '../runtime/clock.ts';
@@ -30,6 +30,8 @@ export interface InputError {
   index: number;
   code: ErrorCode;
   message: string;
+  /** For SCHEMA_VALIDATION_FAILED: each problem with its field path, e.g. `{ path: 'payload', message: … }`. */
+  issues?: ValidationIssue[];
 }
 
 export interface Ingest {
@@ -134,7 +136,8 @@ export function createIngest(options: IngestOptions): Ingest {
         prepared.push(prepare(inputs[i]));
       } catch (e) {
         if (!isKeyflowError(e)) throw e;
-        errors.push({ index: i, code: e.code, message: e.message });
+        const issues = e.details?.issues;
+        errors.push({ index: i, code: e.code, message: e.message, ...(Array.isArray(issues) ? { issues } : {}) });
       }
     }
     if (errors.length > 0) {

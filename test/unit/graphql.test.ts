@@ -140,7 +140,9 @@ describe('bad input: each has its own code and publishes nothing', () => {
     const inputs = [sensorEvent({ eventId: 'ok1' }), sensorEvent({ eventId: 'bad', payload: [1] }), sensorEvent({ eventId: 'ok2' })];
     const r = await h.gql(PUBLISH_MANY, { inputs });
     const e = expectContractError(r, ErrorCode.SCHEMA_VALIDATION_FAILED);
-    expect(e.extensions.details!.errors).toEqual([{ index: 1, code: 'SCHEMA_VALIDATION_FAILED', message: expect.any(String) }]);
+    expect(e.extensions.details!.errors).toEqual([
+      { index: 1, code: 'SCHEMA_VALIDATION_FAILED', message: expect.any(String), issues: [{ path: 'payload', message: expect.any(String) }] },
+    ]);
   });
 
   it('a batch with invalid events of different kinds lists every index under SCHEMA_VALIDATION_FAILED', async () => {
