@@ -11,11 +11,18 @@
  *
  * - newly assigned partitions are paused at once, `onAssigned` runs, each is seeked to the offset
  *   it returned (or left at the committed offset), then resumed;
- * - partitions this member no longer has get `onRevoked` — after the new assignment is known,
- *   not before JoinGroup (kafkajs cannot await anything there). The member processes nothing of
- *   them any more (no batch runs during a rebalance and they are no longer fetched), but their new
- *   owner may already have started. Exactly-once therefore rests on the checkpoint store's epoch
- *   fence (see DESIGN.md), not on the order of onRevoked and the new owner's onAssigned;
+ * - partitions this member no longer has get `onRevoked`, after the new assignment is known (after
+ *   SyncGroup), not before JoinGroup: kafkajs cannot await anything there, and with the eager
+ *   protocol only the leader's SyncGroup says what moves. What does hold: once this member learns
+ *   of the rebalance (a heartbeat fails; one runs after every delivered chunk) it delivers no
+ *   further chunk, kafkajs waits for an `onBatch` in progress before it rejoins, and a revoked
+ *   partition is never fetched again — so `onRevoked` runs after the partition's last `onBatch`
+ *   finished, and none follows it. The new owner may already have run
+ *   `onAssigned` and started, so a checkpoint written in `onRevoked` can race with it: exactly-once
+ *   rests on the checkpoint store's epoch fence (DESIGN.md), which rejects the old owner's write;
+ * - membership work runs one change at a time in the order kafkajs reported it (revocations of a
+ *   change before its assignments); a failing `onAssigned` is retried with backoff while the
+ *   partitions stay paused;
  * - partitions kept across the rebalance continue where this member was (kafkajs would rewind
  *   them to the committed offset: it rebuilds its offset state on every sync);
  * - if the kafkajs consumer crashes and restarts, everything it had is revoked first, then
@@ -501,6 +508,7 @@ function createGroupConsumer(kafka: Kafka, opts: ConsumerOptions, logOptions: Ka
   consumer.on(consumer.events.GROUP_JOIN, (event) => {
     // Runs synchronously inside kafkajs's joinAndSync, before it fetches for the new generation:
     // whatever is paused or seeked here is in force for the first fetch.
+    if (stopping) return; // "not called after stop()": a join racing with stop() changes nothing
     const next = list(event.payload.memberAssignment as TopicAssignment);
     const nextKeys = new Set(next.map((tp) => tpKey(tp.topic, tp.partition)));
     const before = list(owned);
