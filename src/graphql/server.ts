@@ -73,7 +73,8 @@ interface OperationContext extends GraphQLContext {
  */
 export function createGraphQLServer(services: ApiServices, options: GraphQLServerOptions = {}): GraphQLServer {
   const path = options.path ?? '/graphql';
-  const tokens = options.apiTokens ?? [];
+  // Blank entries (a trailing comma in KEYFLOW_API_TOKENS) are not tokens.
+  const tokens = (options.apiTokens ?? []).map((t) => t.trim()).filter((t) => t.length > 0);
   const logger = services.logger;
   const metrics = services.metrics;
   const registry = metrics?.registry ?? new Registry();
