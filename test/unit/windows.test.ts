@@ -205,6 +205,34 @@ describe('KeyActor reducer', () => {
     ]);
   });
 
+  it('sessions under update: a late event grows a final session (revision + 1) and can reopen it by bridging to an open one', () => {
+    const l = logic(['session-10s'], { latePolicy: 'update' });
+    const step = (events: EventEnvelope[]) => run(l, events, 0);
+    const base = [ev(0), ev(30_000)];
+    const shape = (st: KeyActorState) => l.results(st).map((r) => [r.windowStart, r.windowEnd, r.count, r.final, r.revision]);
+    expect(shape(step([...base, ev(5000)]).st)).toEqual([
+      [0, 15_000, 2, true, 1],
+      [30_000, 40_000, 1, false, 0],
+    ]);
+    expect(shape(step([...base, ev(5000), ev(25_000), ev(12_000)]).st)).toEqual([
+      [0, 22_000, 3, true, 2],
+      [25_000, 40_000, 2, false, 0],
+    ]);
+    const bridged = step([...base, ev(5000), ev(25_000), ev(12_000), ev(21_000)]);
+    expect(shape(bridged.st)).toEqual([[0, 40_000, 6, false, 3]]);
+    expect(bridged.st.openWindows).toBe(1);
+    const closed = l.transition(bridged.st, { type: 'watermark', watermark: 50_000 });
+    expect(closed.results.map((r) => [r.windowStart, r.windowEnd, r.count, r.final, r.revision])).toEqual([[0, 40_000, 6, true, 3]]);
+    expect(closed.state.openWindows).toBe(0);
+    // under drop the same late event is rejected and the final session stays as it was
+    const dropped = run(logic(['session-10s'], { latePolicy: 'drop' }), [...base, ev(5000)], 0);
+    expect(dropped.late).toBe(1);
+    expect(shape(dropped.st)).toEqual([
+      [0, 10_000, 1, true, 0],
+      [30_000, 40_000, 1, false, 0],
+    ]);
+  });
+
   it('drops results once windowEnd < watermark - retention, and treats their late events as dropped', () => {
     const l = logic(['tumbling-1m'], { resultRetentionMs: 2 * MIN, latePolicy: 'update' });
     const { st } = run(l, [ev(1000), ev(3 * MIN - 1)]);
