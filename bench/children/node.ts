@@ -1,0 +1,35 @@
+/**
+ * A keyflow node in its own process, for the benchmarks: `node --import tsx bench/children/node.ts
+ * <start|gateway|processor>`. Configuration comes from the environment (loadConfig), exactly as
+ * `keyflow <role>` would read it. Tells the parent `{type:'ready', url}` once started and, every
+ * 100 ms, `{type:'stats', processed, owned}` (events processed by this node's actors, partitions
+ * owned), so the bench needs no HTTP listener on a processor-only node.
+ */
+import type { Role } from '../../src/runtime/app.ts';
+import { buildApp } from '../../src/runtime/app.ts';
+import { loadConfig } from '../../src/runtime/config.ts';
+import { onParentStop, tell } from '../lib/child.ts';
+
+const command = process.argv[2] ?? 'start';
+const roles: Role[] = command === 'gateway' ? ['gateway'] : command === 'processor' ? ['processor'] : ['gateway', 'processor'];
+const app = await buildApp(loadConfig(process.env), { roles });
+await app.start();
+
+async function processed(): Promise<number> {
+  const m = await app.metrics.eventsProcessed.get();
+  let n = 0;
+  for (const v of m.values) n += v.value;
+  return n;
+}
+
+const timer = setInterval(() => {
+  processed().then(
+    (n) => tell({ type: 'stats', processed: n, owned: app.processor?.owned().length ?? 0, at: Date.now() }),
+    () => {},
+  );
+}, 100);
+onParentStop(async () => {
+  clearInterval(timer);
+  await app.stop();
+});
+tell({ type: 'ready', url: app.url, pid: process.pid });

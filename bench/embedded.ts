@@ -1,0 +1,276 @@
+/**
+ * The embedded-mode benchmarks: processing throughput, publishEvents ingest, publishEvent
+ * latency, RSS with 1M keys. Each prints one result line (and a PASS/MISS against its target).
+ */
+import { Agent, request } from 'node:http';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createPartitionHost, type PartitionHost } from '../src/actors/index.ts';
+import { createEventTypeRegistry } from '../src/model/index.ts';
+import type { EventInput } from '../src/model/event.ts';
+import { createSimulatedClock } from '../src/runtime/clock.ts';
+import { DEFAULT_WINDOWS } from '../src/windows/index.ts';
+import { type Child, spawnChild, stopChild } from './lib/child.ts';
+import { openLoop, sleep } from './lib/pace.ts';
+import { IOT_PARTITIONS, IOT_TOPIC, iotInputs, toBatches, toPartitionedRecords } from './lib/records.ts';
+import { fmtInt, fmtLatency, fmtMiB, summarize, verdict } from './lib/stats.ts';
+
+export interface BenchContext {
+  quick: boolean;
+  /** Extra node flags for child processes (e.g. --cpu-prof --cpu-prof-dir=…). */
+  childNodeArgs: string[];
+}
+
+// ------------------------------------------------------------------ 1. processing throughput
+
+function newHosts(emitUpdates: boolean): { hosts: PartitionHost[]; results: { n: number } } {
+  const registry = createEventTypeRegistry();
+  const clock = createSimulatedClock(0);
+  const results = { n: 0 };
+  const hosts: PartitionHost[] = [];
+  for (let p = 0; p < IOT_PARTITIONS; p++) {
+    const host = createPartitionHost({
+      topic: IOT_TOPIC,
+      partition: p,
+      registry,
+      clock,
+      windows: DEFAULT_WINDOWS,
+      emitUpdates,
+      output: {
+        onResults: (rs) => {
+          results.n += rs.length;
+        },
+        onLate: () => {},
+        onDeadLetter: (m) => {
+          throw new Error(`unexpected dead letter: ${m[0]?.errorMessage}`);
+        },
+      },
+    });
+    host.restore(null, new Map());
+    hosts.push(host);
+  }
+  return { hosts, results };
+}
+
+export async function benchProcessing(ctx: BenchContext): Promise<void> {
+  const events = ctx.quick ? 100_000 : 1_000_000;
+  const keys = 10_000;
+  const batch = 500;
+  const t = performance.now();
+  const batches = toBatches(toPartitionedRecords(iotInputs(events, keys)), batch);
+  const warm = toBatches(toPartitionedRecords(iotInputs(50_000, keys, 7)), batch);
+  process.stdout.write(`  (generated ${fmtInt(events)} records in ${((performance.now() - t) / 1000).toFixed(1)} s)\n`);
+  const rounds = Math.max(...batches.map((b) => b.length));
+
+  async function pass(bs: typeof batches, emitUpdates: boolean): Promise<{ ms: number; cpuMs: number; results: number; actors: number }> {
+    const { hosts, results } = newHosts(emitUpdates);
+    const cpu0 = process.cpuUsage();
+    const start = performance.now();
+    // round-robin over the partitions, one batch each, as a consumer of the whole topic would
+    for (let r = 0; r < rounds; r++) {
+      for (let p = 0; p < hosts.length; p++) {
+        const b = bs[p]![r];
+        if (b) await hosts[p]!.processBatch(b);
+      }
+    }
+    const ms = performance.now() - start;
+    const cpu = process.cpuUsage(cpu0);
+    return { ms, cpuMs: (cpu.user + cpu.system) / 1000, results: results.n, actors: hosts.reduce((a, h) => a + h.actorCount, 0) };
+  }
+
+  await pass(warm, true); // JIT warm-up on other data
+  for (const emitUpdates of [true, false]) {
+    const from = process.hrtime.bigint() / 1000n;
+    const r = await pass(batches, emitUpdates);
+    // under node --cpu-prof: the timed section, for bench/profile-summary.ts --from/--to (µs, monotonic)
+    if (process.execArgv.some((a) => a.startsWith('--cpu-prof'))) process.stdout.write(`  (profile window: --from ${from} --to ${process.hrtime.bigint() / 1000n})\n`);
+    const rate = (events / r.ms) * 1000;
+    process.stdout.write(
+      `processing: ${fmtInt(events)} events, ${fmtInt(keys)} keys, ${IOT_PARTITIONS} partitions of ${IOT_TOPIC}, 5 default windows, batch ${batch}, emitUpdates=${emitUpdates}: ` +
+        `${fmtInt(rate)} events/s (${r.ms.toFixed(0)} ms wall, ${fmtInt((events / r.cpuMs) * 1000)} events per CPU-second, ${fmtInt(r.results)} results, ${fmtInt(r.actors)} actors)` +
+        `${emitUpdates ? ` — target ≥ 500,000: ${verdict(rate >= 500_000)}` : ''}\n`,
+    );
+  }
+}
+
+// ------------------------------------------------------------------ server child + HTTP client
+
+async function startServer(ctx: BenchContext, label: string): Promise<{ child: Child; url: URL; cleanup: () => Promise<void> }> {
+  const dir = mkdtempSync(join(tmpdir(), `keyflow-bench-${label}-`));
+  const child = spawnChild('node', {
+    args: ['start'],
+    nodeArgs: ctx.childNodeArgs,
+    env: {
+      KEYFLOW_DATA_DIR: dir,
+      KEYFLOW_PORT: '0',
+      KEYFLOW_HOST: '127.0.0.1',
+      KEYFLOW_LOG_LEVEL: 'warn',
+      KAFKA_BROKERS: '',
+      REDIS_URL: '',
+      NATS_URL: '',
+      KEYFLOW_TOPIC_PREFIX: '',
+    },
+  });
+  const ready = await child.next('ready', 60_000);
+  return {
+    child,
+    url: new URL(String(ready.url).replace('localhost', '127.0.0.1')),
+    cleanup: async () => {
+      await stopChild(child);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** POSTs a GraphQL body over a keep-alive agent; resolves with the response text. */
+function post(agent: Agent, url: URL, body: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { agent, host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => {
+          text += c;
+        });
+        res.on('end', () => (res.statusCode === 200 ? resolve(text) : reject(new Error(`HTTP ${res.statusCode}: ${text.slice(0, 300)}`))));
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+const PUBLISH_MANY = 'mutation Bench($inputs: [EventInput!]!) { publishEvents(inputs: $inputs) { status } }';
+const PUBLISH_ONE = 'mutation BenchOne($input: EventInput!) { publishEvent(input: $input) { status } }';
+
+function withFreshIds(inputs: EventInput[], run: string): EventInput[] {
+  return inputs.map((e, i) => ({ ...e, eventId: `${run}-${i}` }));
+}
+
+// ------------------------------------------------------------------ 2. publishEvents ingest
+
+export async function benchIngest(ctx: BenchContext): Promise<void> {
+  const batch = 500;
+  const concurrency = 4;
+  const requests = ctx.quick ? 60 : 600;
+  const warmup = 20;
+  const run = `ing${Date.now().toString(36)}`;
+  const inputs = withFreshIds(iotInputs((requests + warmup) * batch, 10_000, 11), run);
+  const bodies: string[] = [];
+  for (let i = 0; i < inputs.length; i += batch) bodies.push(JSON.stringify({ query: PUBLISH_MANY, variables: { inputs: inputs.slice(i, i + batch) } }));
+  const server = await startServer(ctx, 'ingest');
+  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
+  try {
+    let nextBody = 0;
+    let accepted = 0;
+    const worker = async (until: number) => {
+      while (nextBody < until) {
+        const body = bodies[nextBody++]!;
+        const text = await post(agent, server.url, body);
+        const json = JSON.parse(text) as { data?: { publishEvents?: { status: string }[] }; errors?: unknown[] };
+        if (json.errors) throw new Error(`publishEvents failed: ${JSON.stringify(json.errors).slice(0, 300)}`);
+        for (const r of json.data?.publishEvents ?? []) if (r.status === 'ACCEPTED') accepted++;
+      }
+    };
+    await Promise.all(Array.from({ length: concurrency }, () => worker(warmup)));
+    accepted = 0;
+    const start = performance.now();
+    await Promise.all(Array.from({ length: concurrency }, () => worker(bodies.length)));
+    const ms = performance.now() - start;
+    const events = requests * batch;
+    const rate = (accepted / ms) * 1000;
+    process.stdout.write(
+      `ingest: publishEvents × ${fmtInt(requests)} requests of ${batch} iot.sensor events, ${concurrency} in flight, keep-alive HTTP to a child-process embedded node (gateway+processor): ` +
+        `${fmtInt(rate)} events/s (${fmtInt(accepted)}/${fmtInt(events)} accepted in ${ms.toFixed(0)} ms, ${((ms / requests) * concurrency).toFixed(1)} ms per request) — target ≥ 100,000: ${verdict(rate >= 100_000 && accepted === events)}\n`,
+    );
+  } finally {
+    agent.destroy();
+    await server.cleanup();
+  }
+}
+
+// ------------------------------------------------------------------ 3. publishEvent latency
+
+export async function benchLatency(ctx: BenchContext): Promise<void> {
+  const rate = 2000;
+  const warmMs = 3000;
+  const durationMs = ctx.quick ? 5000 : 30_000;
+  const run = `lat${Date.now().toString(36)}`;
+  const total = Math.floor((rate * (warmMs + durationMs)) / 1000);
+  // bodies built before the run: the client's own work must not delay its sends
+  const inputs = withFreshIds(iotInputs(total, 10_000, 13), run);
+  const bodies = inputs.map((input) => JSON.stringify({ query: PUBLISH_ONE, variables: { input } }));
+  inputs.length = 0;
+  const server = await startServer(ctx, 'latency');
+  const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+  try {
+    const fire = (offset: number, count: number, samples: number[] | null) => {
+      let failed = 0;
+      let outstanding = 0;
+      let done!: () => void;
+      const all = new Promise<void>((r) => {
+        done = r;
+      });
+      let issuing = true;
+      const issued = openLoop({
+        rate,
+        durationMs: (count / rate) * 1000,
+        send(scheduledAt, i) {
+          outstanding++;
+          post(agent, server.url, bodies[offset + i]!).then(
+            (text) => {
+              if (!text.includes('"ACCEPTED"')) failed++;
+              else samples?.push(performance.now() - scheduledAt);
+            },
+            () => {
+              failed++;
+            },
+          ).finally(() => {
+            outstanding--;
+            if (!issuing && outstanding === 0) done();
+          });
+        },
+      }).then((n) => {
+        issuing = false;
+        if (outstanding === 0) done();
+        return n;
+      });
+      return issued.then(() => all).then(() => failed);
+    };
+    const warmCount = Math.floor((rate * warmMs) / 1000);
+    await fire(0, warmCount, null);
+    const samples: number[] = [];
+    const failed = await fire(warmCount, total - warmCount, samples);
+    const l = summarize(samples);
+    process.stdout.write(
+      `latency: publishEvent at ${fmtInt(rate)} req/s open loop for ${durationMs / 1000} s (after ${warmMs / 1000} s warm-up), keep-alive, from scheduled send time, child-process embedded node (gateway+processor): ` +
+        `${fmtLatency(l)}, ${failed} failed — target p99 < 5 ms: ${verdict(l.p99 < 5 && failed === 0)}\n`,
+    );
+  } finally {
+    agent.destroy();
+    await server.cleanup();
+  }
+}
+
+// ------------------------------------------------------------------ 4. RSS with 1M keys
+
+export async function benchRss(ctx: BenchContext): Promise<void> {
+  const keys = ctx.quick ? 100_000 : 1_000_000;
+  const child = spawnChild('rss', { nodeArgs: ['--expose-gc', ...ctx.childNodeArgs], args: [String(keys)] });
+  try {
+    const r = await child.next('result', 20 * 60_000);
+    const rss = Number(r.rss);
+    process.stdout.write(
+      `rss: ${fmtInt(keys)} distinct keys (1 iot.sensor event each) in ${IOT_PARTITIONS} PartitionHosts with the 5 default windows, after GC: ` +
+        `RSS ${fmtMiB(rss)}, heap used ${fmtMiB(Number(r.heapUsed))} (baseline before: RSS ${fmtMiB(Number(r.rss0))}, heap ${fmtMiB(Number(r.heap0))}; ` +
+        `${fmtInt(Number(r.actors))} actors) — target < 1 GB: ${verdict(rss < 1024 ** 3)}` +
+        `${ctx.quick ? ' (quick: 100k keys)' : ''}\n`,
+    );
+  } finally {
+    await child.exited;
+    await sleep(0);
+  }
+}

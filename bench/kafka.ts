@@ -1,0 +1,398 @@
+/**
+ * `npm run bench -- --kafka`: the distributed path against the local Kafka broker, Redis and
+ * NATS. Every run uses its own topic prefix (KEYFLOW_TOPIC_PREFIX), consumer groups and Redis /
+ * NATS key prefix (KEYFLOW_KEY_PREFIX), and deletes its topics and Redis keys at the end.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { Agent, request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createClient } from 'graphql-ws';
+import { Redis } from 'ioredis';
+import { type Admin, Kafka, logLevel, type Producer } from 'kafkajs';
+import WebSocket from 'ws';
+import type { EventInput } from '../src/model/event.ts';
+import { DEFAULT_EVENT_TYPES } from '../src/model/event-types.ts';
+import { partitionForKey } from '../src/model/partitioner.ts';
+import type { BenchContext } from './embedded.ts';
+import { type Child, spawnChild, stopChild } from './lib/child.ts';
+import { openLoop, sleep, waitUntil } from './lib/pace.ts';
+import { IOT_PARTITIONS, IOT_TOPIC, iotInputs } from './lib/records.ts';
+import { BROKERS, NATS_URL, REDIS_URL, holdBroker } from './lib/services.ts';
+import { fmtInt, fmtLatency, fmtMs, summarize, verdict } from './lib/stats.ts';
+
+const runId = `b${Date.now().toString(36)}`;
+let stage = 0;
+
+/** A fresh namespace (topic prefix, group, Redis/NATS prefix, data dir) for one measurement. */
+function namespace(name: string) {
+  const id = `${runId}-${name}-${++stage}`;
+  const dataDir = mkdtempSync(join(tmpdir(), `keyflow-bench-${name}-`));
+  return {
+    id,
+    topicPrefix: `bench-${id}.`,
+    keyPrefix: `kfbench-${id}`,
+    dataDir,
+    env(group = 'p'): Record<string, string> {
+      return {
+        KAFKA_BROKERS: BROKERS,
+        REDIS_URL,
+        NATS_URL,
+        KEYFLOW_TOPIC_PREFIX: `bench-${id}.`,
+        KEYFLOW_KEY_PREFIX: `kfbench-${id}`,
+        KAFKA_GROUP_ID: `bench-${id}-${group}`,
+        KEYFLOW_CHECKPOINT_INTERVAL_MS: '1000',
+        KEYFLOW_DATA_DIR: dataDir,
+        KEYFLOW_PORT: '0',
+        KEYFLOW_HOST: '127.0.0.1',
+        KEYFLOW_LOG_LEVEL: 'warn',
+      };
+    },
+  };
+}
+type Namespace = ReturnType<typeof namespace>;
+
+const kafka = new Kafka({ clientId: `keyflow-bench-${runId}`, brokers: BROKERS.split(','), logLevel: logLevel.NOTHING });
+let admin: Admin | undefined;
+let producer: Producer | undefined;
+let releaseBroker: (() => void) | undefined;
+const cleanups: (() => Promise<void>)[] = [];
+
+async function setup(): Promise<void> {
+  if (admin) return;
+  releaseBroker = holdBroker();
+  admin = kafka.admin();
+  await admin.connect();
+  producer = kafka.producer({ allowAutoTopicCreation: false });
+  await producer.connect();
+  process.once('exit', () => releaseBroker?.());
+}
+
+/** Deletes the namespace's topics and Redis keys. */
+function cleanupLater(ns: Namespace): void {
+  cleanups.push(async () => {
+    const topics = (await admin!.listTopics()).filter((t) => t.startsWith(ns.topicPrefix));
+    if (topics.length) await admin!.deleteTopics({ topics }).catch(() => {});
+    const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 2 });
+    try {
+      await redis.connect();
+      let cursor = '0';
+      do {
+        const [next, keys] = await redis.scan(cursor, 'MATCH', `${ns.keyPrefix}*`, 'COUNT', 1000);
+        cursor = next;
+        if (keys.length) await redis.del(...keys);
+      } while (cursor !== '0');
+    } finally {
+      redis.disconnect();
+    }
+    rmSync(ns.dataDir, { recursive: true, force: true });
+  });
+}
+
+async function teardownAll(): Promise<void> {
+  for (const c of cleanups.splice(0)) await c().catch((e: unknown) => process.stdout.write(`  (cleanup failed: ${String(e)})\n`));
+}
+
+const te = new TextEncoder();
+
+/** Writes `inputs` to `<prefix>events.iot.sensors` with the gateway's key, value and partitioning. */
+async function prefill(ns: Namespace, inputs: readonly EventInput[]): Promise<number> {
+  const topic = ns.topicPrefix + IOT_TOPIC;
+  await admin!.createTopics({ topics: [{ topic, numPartitions: IOT_PARTITIONS, replicationFactor: 1 }], waitForLeaders: true });
+  const start = performance.now();
+  const chunk = 5000;
+  const sends: Promise<unknown>[] = [];
+  for (let i = 0; i < inputs.length; i += chunk) {
+    const messages = inputs.slice(i, i + chunk).map((e) => {
+      const key = String(e.deviceId ?? e.userId ?? e.eventId);
+      return { key, value: Buffer.from(te.encode(JSON.stringify(e))), partition: partitionForKey(key, IOT_PARTITIONS), headers: { 'content-type': 'application/json' } };
+    });
+    sends.push(producer!.send({ topic, messages, acks: 1 }));
+    if (sends.length >= 4) await sends.shift();
+  }
+  await Promise.all(sends);
+  return performance.now() - start;
+}
+
+/** Sum of the group's committed offsets on the iot topic. */
+async function committed(ns: Namespace, group: string): Promise<number> {
+  const r = await admin!.fetchOffsets({ groupId: `bench-${ns.id}-${group}`, topics: [ns.topicPrefix + IOT_TOPIC] });
+  let n = 0;
+  for (const t of r) for (const p of t.partitions) n += Math.max(0, Number(p.offset));
+  return n;
+}
+
+interface Drain {
+  /** From the first processed event to the last, ms (by the children's 100 ms counters). */
+  ms: number;
+  /** From spawning the process(es) to the first processed event, ms. */
+  startupMs: number;
+  /** From the first processed event until the group's committed offsets cover every event, ms. */
+  committedMs?: number;
+}
+
+/** Spawns `count` children and waits until they have together processed `n` events. */
+async function drain(
+  n: number,
+  spawn: (i: number) => Child,
+  count: number,
+  commitCheck?: () => Promise<number>,
+): Promise<Drain> {
+  const t0 = performance.now();
+  const children = Array.from({ length: count }, (_, i) => spawn(i));
+  try {
+    let first = 0;
+    let last = 0;
+    const total = () => children.reduce((a, c) => a + Number(c.latest('stats')?.processed ?? 0), 0);
+    const ok = await waitUntil(() => {
+      const t = total();
+      if (t > 0 && first === 0) first = performance.now();
+      if (t >= n) last = performance.now();
+      return t >= n;
+    }, 15 * 60_000, 10);
+    if (!ok) throw new Error(`only ${total()} of ${n} events processed`);
+    let committedMs: number | undefined;
+    if (commitCheck) {
+      await waitUntil(async () => (await commitCheck()) >= n, 60_000, 100);
+      committedMs = performance.now() - first;
+    }
+    return { ms: last - first, startupMs: first - t0, committedMs };
+  } finally {
+    await Promise.all(children.map((c) => stopChild(c)));
+  }
+}
+
+// ------------------------------------------------------------------ processing throughput
+
+export async function benchKafkaProcessing(ctx: BenchContext): Promise<void> {
+  await setup();
+  const n = ctx.quick ? 50_000 : 500_000;
+  const inputs = iotInputs(n, 10_000, 21).map((e, i) => ({ ...e, eventId: `${runId}-p-${i}` }));
+  const ns = namespace('proc');
+  cleanupLater(ns);
+  try {
+    const prefillMs = await prefill(ns, inputs);
+    process.stdout.write(`  (pre-filled ${ns.topicPrefix}${IOT_TOPIC} with ${fmtInt(n)} events over ${IOT_PARTITIONS} partitions in ${fmtMs(prefillMs)} ms)\n`);
+    inputs.length = 0;
+
+    const ceiling = await drain(n, () => spawnChild('consume', { args: [BROKERS, ns.topicPrefix + IOT_TOPIC, `bench-${ns.id}-ceiling`] }), 1);
+    const ceilingRate = (n / ceiling.ms) * 1000;
+    process.stdout.write(
+      `kafka ceiling: bare kafkajs consumer (eachBatch, no decoding) in its own process: ${fmtInt(ceilingRate)} events/s (${fmtInt(n)} in ${fmtMs(ceiling.ms)} ms after ${fmtMs(ceiling.startupMs)} ms start-up)\n`,
+    );
+
+    for (const processes of [1, 2]) {
+      const group = `g${processes}`;
+      // each run needs its own checkpoints (else the second would resume where the first ended)
+      const env = { ...ns.env(group), KEYFLOW_KEY_PREFIX: `${ns.keyPrefix}-${group}` };
+      const r = await drain(
+        n,
+        () => spawnChild('node', { args: ['processor'], env, nodeArgs: ctx.childNodeArgs }),
+        processes,
+        () => committed(ns, group),
+      );
+      const rate = (n / r.ms) * 1000;
+      const perProcess = rate / processes;
+      process.stdout.write(
+        `kafka processing: ${processes} processor process${processes > 1 ? 'es' : ''} (Redis checkpoints every 1 s, NATS bus, 5 default windows), ${fmtInt(n)} pre-filled iot.sensor events, 10k keys: ` +
+          `${fmtInt(rate)} events/s (${fmtInt(perProcess)} per process; ${fmtMs(r.ms)} ms from first to last processed event, ${fmtMs(r.committedMs ?? Number.NaN)} ms until all offsets were committed, start-up ${fmtMs(r.startupMs)} ms); ` +
+          `${(rate / ceilingRate).toFixed(2)} of the client ceiling — target ≥ 100,000/process and ≥ 0.8 of ceiling: ${verdict(perProcess >= 100_000 && rate >= 0.8 * ceilingRate)}\n`,
+      );
+    }
+  } finally {
+    await teardownAll();
+  }
+}
+
+// ------------------------------------------------------------------ publish → subscription latency
+
+function post(agent: Agent, url: URL, body: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { agent, host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => {
+          text += c;
+        });
+        res.on('end', () => (res.statusCode === 200 ? resolve(text) : reject(new Error(`HTTP ${res.statusCode}: ${text.slice(0, 300)}`))));
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+const PUBLISH_MANY = 'mutation Bench($inputs: [EventInput!]!) { publishEvents(inputs: $inputs) { status } }';
+
+export async function benchKafkaLatency(ctx: BenchContext): Promise<void> {
+  await setup();
+  const rate = 10_000;
+  const batch = 50;
+  const warmMs = 5000;
+  const durationMs = ctx.quick ? 5000 : 20_000;
+  const ns = namespace('lat');
+  cleanupLater(ns);
+  const gateway = spawnChild('node', { args: ['gateway'], env: ns.env(), nodeArgs: ctx.childNodeArgs });
+  const processor = spawnChild('node', { args: ['processor'], env: ns.env(), nodeArgs: ctx.childNodeArgs });
+  const agent = new Agent({ keepAlive: true, maxSockets: 64 });
+  const ws = { dispose: () => {} };
+  try {
+    const ready = await gateway.next('ready', 120_000);
+    await processor.next('ready', 120_000);
+    await waitUntil(() => Number(processor.latest('stats')?.owned ?? 0) > 0, 60_000);
+    const url = new URL(String(ready.url).replace('localhost', '127.0.0.1'));
+    const total = Math.floor(((warmMs + durationMs) / 1000) * rate);
+    const inputs = iotInputs(total, 10_000, 23);
+    const requests = Math.floor(total / batch);
+    const bodies: string[] = [];
+    // send time goes into the payload as a placeholder replaced at send time (no re-serialising)
+    for (let r = 0; r < requests; r++) {
+      const slice = inputs.slice(r * batch, (r + 1) * batch).map((e, i) => ({
+        ...e,
+        eventId: `${runId}-l-${r * batch + i}`,
+        timestamp: new Date().toISOString(),
+        payload: { ...(e.payload as object), sentAt: -1 },
+      }));
+      bodies.push(JSON.stringify({ query: PUBLISH_MANY, variables: { inputs: slice } }));
+    }
+    inputs.length = 0;
+
+    const samples: number[] = [];
+    let measureFrom = Number.POSITIVE_INFINITY;
+    let received = 0;
+    const client = createClient({ url: url.href.replace('http', 'ws'), webSocketImpl: WebSocket, retryAttempts: 0 });
+    ws.dispose = () => void client.dispose();
+    client.subscribe<{ events: { payload: { sentAt: number } } }>(
+      { query: `subscription { events(topic: "${IOT_TOPIC}") { payload } }` },
+      {
+        next: (m) => {
+          const sentAt = m.data?.events.payload.sentAt;
+          if (typeof sentAt !== 'number') return;
+          received++;
+          if (sentAt >= measureFrom) samples.push(performance.now() - sentAt);
+        },
+        error: (e) => process.stdout.write(`  (subscription error: ${JSON.stringify(e).slice(0, 300)})\n`),
+        complete: () => {},
+      },
+    );
+    await sleep(1000); // the subscription is set up (graphql-ws has no subscribe ack)
+    let failed = 0;
+    const inFlight = new Set<Promise<unknown>>();
+    const start = performance.now();
+    measureFrom = start + warmMs;
+    await openLoop({
+      rate: rate / batch,
+      durationMs: warmMs + durationMs,
+      send(scheduledAt, i) {
+        const body = bodies[i]!.replaceAll('"sentAt":-1', `"sentAt":${scheduledAt}`);
+        const p = post(agent, url, body).then(
+          (text) => {
+            if (!text.includes('"ACCEPTED"')) failed++;
+          },
+          () => {
+            failed++;
+          },
+        );
+        inFlight.add(p);
+        void p.finally(() => inFlight.delete(p));
+      },
+    });
+    await Promise.all(inFlight);
+    const expected = Math.floor((durationMs / 1000) * rate);
+    await waitUntil(() => samples.length >= expected, 30_000, 50);
+    const l = summarize(samples);
+    process.stdout.write(
+      `kafka latency: publishEvents (batches of ${batch}) at ${fmtInt(rate)} events/s open loop for ${durationMs / 1000} s after ${warmMs / 1000} s warm-up; gateway process + processor process; ` +
+        `publish → events subscription over graphql-ws, from scheduled send time: ${fmtLatency(l)}; ${fmtInt(expected - l.n)} not received, ${failed} failed requests ` +
+        `— target p99 < 50 ms: ${verdict(l.p99 < 50 && l.n >= expected && failed === 0)}\n`,
+    );
+    if (received === 0) throw new Error('no event arrived on the subscription');
+  } finally {
+    ws.dispose();
+    agent.destroy();
+    await Promise.all([stopChild(gateway), stopChild(processor)]);
+    await teardownAll();
+  }
+}
+
+// ------------------------------------------------------------------ recovery after SIGKILL
+
+export async function benchKafkaRecovery(ctx: BenchContext): Promise<void> {
+  await setup();
+  const ns = namespace('rec');
+  cleanupLater(ns);
+  const sessionTimeoutMs = 6000; // the broker's group.min.session.timeout.ms default
+  const env = { ...ns.env(), KAFKA_SESSION_TIMEOUT_MS: String(sessionTimeoutMs) };
+  const topic = ns.topicPrefix + IOT_TOPIC;
+  const allPartitions = DEFAULT_EVENT_TYPES.reduce((n, t) => n + t.partitions, 0);
+  await admin!.createTopics({ topics: [{ topic, numPartitions: IOT_PARTITIONS, replicationFactor: 1 }], waitForLeaders: true });
+  const a = spawnChild('node', { args: ['processor'], env, nodeArgs: ctx.childNodeArgs });
+  const b = spawnChild('node', { args: ['processor'], env, nodeArgs: ctx.childNodeArgs });
+  // steady load straight into Kafka: 2,000 events/s over every partition
+  let seq = 0;
+  let producing = true;
+  const feeder = (async () => {
+    let t = Date.now();
+    while (producing) {
+      const messages = iotInputs(200, 1000, seq).map((e, i) => {
+        const key = String(e.deviceId);
+        return { key, value: JSON.stringify({ ...e, eventId: `${runId}-r-${seq + i}`, timestamp: new Date().toISOString() }), partition: partitionForKey(key, IOT_PARTITIONS) };
+      });
+      seq += messages.length;
+      await producer!.send({ topic, messages, acks: 1 });
+      t += 100;
+      await sleep(Math.max(0, t - Date.now()));
+    }
+  })();
+  try {
+    await Promise.all([a.next('ready', 120_000), b.next('ready', 120_000)]);
+    // both own partitions and both process
+    const steady = await waitUntil(
+      () => Number(a.latest('stats')?.owned ?? 0) > 0 && Number(b.latest('stats')?.owned ?? 0) > 0 && Number(a.latest('stats')?.processed ?? 0) > 0,
+      120_000,
+    );
+    if (!steady) throw new Error('the two processors never shared the partitions');
+    await sleep(3000);
+    const group = `bench-${ns.id}-p`;
+    const ownedBefore = Number(a.latest('stats')?.owned ?? 0);
+    const killedAt = performance.now();
+    a.kill('SIGKILL');
+    await a.exited;
+    // read after the death: the victim's last commits are in, the survivor cannot own its partitions yet
+    const atKill = await admin!.fetchOffsets({ groupId: group, topics: [topic] });
+    const committedAtKill = new Map(atKill[0]!.partitions.map((p) => [p.partition, Number(p.offset)]));
+    // processing again: every partition's committed offset (advanced after each checkpoint) moves past where it was at the kill
+    let takeoverMs = Number.NaN;
+    const recovered = await waitUntil(
+      async () => {
+        if (Number.isNaN(takeoverMs) && Number(b.latest('stats')?.owned ?? 0) >= allPartitions) takeoverMs = performance.now() - killedAt;
+        const now = await admin!.fetchOffsets({ groupId: group, topics: [topic] });
+        return now[0]!.partitions.every((p) => Number(p.offset) > (committedAtKill.get(p.partition) ?? Number.POSITIVE_INFINITY));
+      },
+      120_000,
+      50,
+    );
+    const ms = performance.now() - killedAt;
+    process.stdout.write(
+      `kafka recovery: SIGKILL of 1 of 2 processor processes (it owned ${ownedBefore} partitions; KAFKA_SESSION_TIMEOUT_MS=${sessionTimeoutMs}) under 2,000 events/s: ` +
+        `${recovered ? `every ${IOT_TOPIC} partition processed and checkpointed again after ${fmtMs(ms)} ms` : 'NOT recovered within 120 s'} ` +
+        `(survivor owned all partitions after ${fmtMs(takeoverMs)} ms) — target < 5 s: ${verdict(recovered && ms < 5000)}\n`,
+    );
+  } finally {
+    producing = false;
+    await feeder.catch(() => {});
+    await Promise.all([stopChild(a), stopChild(b)]);
+    await teardownAll();
+  }
+}
+
+/** Disconnects the bench's own Kafka clients (run.ts calls it at the end). */
+export async function closeKafka(): Promise<void> {
+  await producer?.disconnect().catch(() => {});
+  await admin?.disconnect().catch(() => {});
+  releaseBroker?.();
+  releaseBroker = undefined;
+}

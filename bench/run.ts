@@ -1,0 +1,70 @@
+/**
+ * keyflow benchmarks — print figures, never run as tests.
+ *
+ *   npm run bench [-- --only processing|ingest|latency|rss] [--quick]
+ *   npm run bench -- --kafka [--only processing|latency|recovery] [--quick]
+ *   --profile <dir>   child processes (servers, processors) write a .cpuprofile into <dir>; for the
+ *                     in-process benches run `node --cpu-prof --import tsx bench/run.ts …` instead
+ *
+ * Embedded: processing (PartitionHost throughput), ingest (publishEvents over HTTP), latency
+ * (publishEvent p50/p95/p99 at 2k req/s), rss (1M keys). Kafka (local broker, Redis, NATS):
+ * processing (1 and 2 processor processes vs a bare kafkajs consumer), latency (publish →
+ * subscription), recovery (SIGKILL of a processor → processing again). See BENCHMARKS.md.
+ */
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { type BenchContext, benchIngest, benchLatency, benchProcessing, benchRss } from './embedded.ts';
+import { machineLine } from './lib/machine.ts';
+
+const argv = process.argv.slice(2);
+function flag(name: string): boolean {
+  return argv.includes(name);
+}
+function option(name: string): string | undefined {
+  const i = argv.indexOf(name);
+  return i >= 0 ? argv[i + 1] : undefined;
+}
+
+const kafka = flag('--kafka');
+const quick = flag('--quick');
+const only = option('--only');
+const profileDir = option('--profile');
+const childNodeArgs: string[] = [];
+if (profileDir) {
+  mkdirSync(profileDir, { recursive: true });
+  childNodeArgs.push('--cpu-prof', `--cpu-prof-dir=${resolve(profileDir)}`);
+}
+const ctx: BenchContext = { quick, childNodeArgs };
+
+type Bench = (ctx: BenchContext) => Promise<void>;
+let benches: Record<string, Bench>;
+let close = async () => {};
+if (kafka) {
+  const k = await import('./kafka.ts');
+  benches = { processing: k.benchKafkaProcessing, latency: k.benchKafkaLatency, recovery: k.benchKafkaRecovery };
+  close = k.closeKafka;
+} else {
+  benches = { processing: benchProcessing, ingest: benchIngest, latency: benchLatency, rss: benchRss };
+}
+if (only !== undefined && !(only in benches)) {
+  process.stderr.write(`unknown --only ${only}; one of: ${Object.keys(benches).join(', ')}\n`);
+  process.exit(2);
+}
+
+process.stdout.write(`${machineLine()}\n`);
+process.stdout.write(`command: npm run bench -- ${argv.join(' ')}\n`);
+const started = performance.now();
+let failed = false;
+for (const [name, bench] of Object.entries(benches)) {
+  if (only !== undefined && name !== only) continue;
+  process.stdout.write(`\n# ${kafka ? 'kafka ' : ''}${name}${quick ? ' (quick)' : ''}\n`);
+  try {
+    await bench(ctx);
+  } catch (e) {
+    failed = true;
+    process.stdout.write(`${name}: FAILED — ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  }
+}
+await close();
+process.stdout.write(`\ndone in ${((performance.now() - started) / 1000).toFixed(0)} s; ${machineLine().replace('machine: ', 'machine after: ')}\n`);
+process.exit(failed ? 1 : 0);
