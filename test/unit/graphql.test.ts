@@ -409,3 +409,64 @@ describe('errors, auth and operator routes', () => {
     expect(await r.text()).toMatch(/graphiql/i);
   });
 });
+
+describe('subscriptions over HTTP (server-sent events)', () => {
+  async function* sse(res: Response): AsyncGenerator<Record<string, unknown>> {
+    const reader = res.body!.getReader();
+    const decoder = new TextDecoder();
+    let text = '';
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        text += decoder.decode(value, { stream: true });
+        let cut: number;
+        while ((cut = text.indexOf('\n\n')) >= 0) {
+          const block = text.slice(0, cut);
+          text = text.slice(cut + 2);
+          const data = block
+            .split('\n')
+            .filter((l) => l.startsWith('data:'))
+            .map((l) => l.slice(5).trim())
+            .join('');
+          if (data) yield JSON.parse(data);
+        }
+      }
+    } finally {
+      // The client going away: the server must end the subscription.
+      await reader.cancel().catch(() => {});
+    }
+  }
+
+  function subscribe(h: Harness, query: string, signal: AbortSignal): Promise<Response> {
+    return h.server.yoga.fetch('http://yoga/graphql', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+      body: JSON.stringify({ query }),
+      signal,
+    });
+  }
+
+  it('streams events and maps stream errors to contract codes', async () => {
+    const h = await createHarness();
+    const ac = new AbortController();
+    try {
+      const bad = sse(await subscribe(h, 'subscription { events(topic: "events.none") { eventId } }', ac.signal));
+      const first = (await bad.next()).value as { errors: { extensions: { code: string; requestId: string } }[] };
+      expect(first.errors[0]!.extensions).toMatchObject({ code: 'UNKNOWN_TOPIC', requestId: expect.any(String) });
+
+      const stream = sse(await subscribe(h, 'subscription { events(topic: "events.iot.sensors") { eventId key } }', ac.signal));
+      const next = stream.next();
+      const subject = 'keyflow.events.events_iot_sensors';
+      for (let i = 0; i < 500 && h.subscriberCount(subject) === 0; i++) await new Promise((r) => setTimeout(r, 2));
+      await h.gql(PUBLISH, { input: sensorEvent({ eventId: 'sse-1' }) });
+      expect((await next).value).toEqual({ data: { events: { eventId: 'sse-1', key: 'dev-1' } } });
+      await stream.return(undefined);
+      await bad.return(undefined);
+      for (let i = 0; i < 500 && h.subscriberCount(subject) > 0; i++) await new Promise((r) => setTimeout(r, 2));
+      expect(h.subscriberCount(subject)).toBe(0);
+    } finally {
+      ac.abort();
+    }
+  });
+});
