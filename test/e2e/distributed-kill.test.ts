@@ -113,5 +113,5 @@ describe('distributed: processor killed mid-stream', () => {
       timeoutMs: 5000,
       message: 'gateway logged checkpoint answers',
     });
-  });
+  }, 240_000);
 });

@@ -42,6 +42,8 @@ export interface ClusterNode {
   waitForLine(re: RegExp, options?: { from?: number; timeoutMs?: number }): Promise<string>;
   /** Log lines (from index `from`) that match `re`. */
   grep(re: RegExp, from?: number): string[];
+  /** Partitions of `topic` this node owns according to its current run's assignment log lines. */
+  owned(topic: string): number[];
 }
 
 export interface ClusterOptions {
@@ -171,6 +173,19 @@ export async function createCluster(options: ClusterOptions = {}): Promise<Clust
         });
       },
       grep: (re, from = 0) => lines.slice(from).filter((l) => re.test(l)),
+      owned(topic) {
+        const mine = new Set<number>();
+        for (const line of lines) {
+          if (line.startsWith(`[test] ${name} exited`)) mine.clear();
+          if (!line.startsWith('{')) continue;
+          const entry = JSON.parse(line) as { event?: string; partitions?: Record<string, number[]> };
+          const ps = entry.partitions?.[topic];
+          if (!ps) continue;
+          if (entry.event === 'partition.assigned') for (const p of ps) mine.add(p);
+          if (entry.event === 'partition.revoked') for (const p of ps) mine.delete(p);
+        }
+        return [...mine].sort((a, b) => a - b);
+      },
     };
 
     async function launch(): Promise<void> {
@@ -233,6 +248,7 @@ export async function createCluster(options: ClusterOptions = {}): Promise<Clust
       }
       await deleteTopicsWithPrefix(brokers, topicPrefix).catch(() => {});
       const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2 });
+      redis.on('error', () => {});
       try {
         await redis.connect();
         let cursor = '0';

@@ -84,11 +84,22 @@ export async function produceDirect(cluster: Cluster, producer: Producer, events
 
 const PUBLISH = `mutation ($inputs: [EventInput!]!) { publishEvents(inputs: $inputs) { status eventId partition offset } }`;
 
-/** Publishes events through a gateway's GraphQL API; throws on any error. */
+const RETRIABLE = new Set(['BROKER_UNAVAILABLE', 'STORE_UNAVAILABLE', 'TIMEOUT']);
+
+/**
+ * Publishes events through a gateway's GraphQL API, retrying retriable errors for up to 30 s as a
+ * well-behaved client does (publishing the same eventIds again is idempotent); throws on any other error.
+ */
 export async function publishViaGateway(cluster: Cluster, url: string, events: TestEvent[]): Promise<void> {
   if (events.length === 0) return;
-  const r = await cluster.graphql(url, PUBLISH, { inputs: events });
-  if (r.errors?.length) throw new Error(`publishEvents failed: ${JSON.stringify(r.errors)}`);
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const r = await cluster.graphql(url, PUBLISH, { inputs: events });
+    if (!r.errors?.length) return;
+    const retriable = r.errors.every((e) => RETRIABLE.has(e.extensions?.code ?? ''));
+    if (!retriable || Date.now() > deadline) throw new Error(`publishEvents failed: ${JSON.stringify(r.errors)}`);
+    await new Promise((res) => setTimeout(res, 500));
+  }
 }
 
 const WINDOWS_QUERY = `query ($eventType: String!, $key: String!) {
@@ -128,6 +139,64 @@ export function expectedWindows(events: readonly TestEvent[], windows: readonly 
     payload: e.payload,
   }));
   return referenceWindows(ref, { specs: windows, valueField, maxOutOfOrderMs: 10_000, finalWatermark: null }).results;
+}
+
+export interface StreamOptions {
+  rounds: number;
+  perRound: number;
+  /** Pause after each round, ms. @default 100 */
+  pauseMs?: number;
+  /** Runs after round `i` was produced (kill a node, …). */
+  after?: (round: number) => Promise<void> | void;
+  /** Rounds for which every event goes straight into Kafka (the gateway is expected to fail). */
+  direct?: (round: number) => boolean;
+}
+
+/**
+ * Produces `rounds × perRound` events of the workload, each round half straight into Kafka and
+ * half through the gateway (alternating events), awaiting both before the next round so that the
+ * arrival order never strays far from event time.
+ */
+export async function stream(cluster: Cluster, producer: Producer, gatewayUrl: string, workload: Workload, o: StreamOptions): Promise<void> {
+  for (let round = 0; round < o.rounds; round++) {
+    const batch = workload.next(o.perRound);
+    if (o.direct?.(round)) {
+      await produceDirect(cluster, producer, batch);
+      await o.after?.(round);
+      await new Promise((r) => setTimeout(r, o.pauseMs ?? 100));
+      continue;
+    }
+    await Promise.all([
+      produceDirect(
+        cluster,
+        producer,
+        batch.filter((_, i) => i % 2 === 0),
+      ),
+      publishViaGateway(
+        cluster,
+        gatewayUrl,
+        batch.filter((_, i) => i % 2 === 1),
+      ),
+    ]);
+    await o.after?.(round);
+    await new Promise((r) => setTimeout(r, o.pauseMs ?? 100));
+  }
+}
+
+/** Waits until every window of the workload's keys equals the reference; throws with the first differences. */
+export async function expectExact(cluster: Cluster, url: string, workload: Workload, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let diff: string[] = [];
+  for (;;) {
+    try {
+      diff = await diffAgainstReference(cluster, url, workload.events, workload.keys);
+      if (diff.length === 0) return;
+    } catch (e) {
+      diff = [`query failed: ${(e as Error).message}`];
+    }
+    if (Date.now() > deadline) throw new Error(`windows not exact after ${timeoutMs} ms; first differences:\n${diff.slice(0, 20).join('\n')}`);
+    await new Promise((r) => setTimeout(r, 1000));
+  }
 }
 
 /** Differences between what the cluster holds and the reference; empty when every window is exact. */
