@@ -662,7 +662,8 @@ class PartitionHostImpl implements PartitionHost, WindowChangeSink {
   }
 
   passivateIdle(): number {
-    if (!this.o.loadActor) return 0;
+    // mid-batch (awaiting a retry or a load) the batch may hold a slot it is about to change
+    if (!this.o.loadActor || this.busy) return 0;
     const now = this.o.clock.now();
     const wm = this.wm.watermark;
     // passivated actors whose every result expired are gone for good

@@ -257,6 +257,32 @@ describe('passivation', () => {
   });
 });
 
+describe('passivation during a batch', () => {
+  it('does not passivate while a batch waits for a retry, so the retried record is not lost', async () => {
+    let passivated = -1;
+    let hostRef: { passivateIdle(): number } | undefined;
+    const d = driver({
+      passivateAfterMs: MIN,
+      maxOutOfOrderMs: 0,
+      retry: {
+        sleep: async () => {
+          passivated = hostRef!.passivateIdle();
+        },
+      },
+      failureInjector: (ev, _r, attempt) => {
+        if (ev.eventId === 'e-9' && attempt === 1) throw new Error('transient');
+      },
+    });
+    await d.feed([sensor(1, T0), sensor(2, T0 + 3_600_000, { deviceId: 'dev-2' })]);
+    d.checkpoint();
+    d.clock.advance(10 * MIN);
+    hostRef = d.host(TOPIC, 0);
+    await d.feed([sensor(9, T0 + 2000)]);
+    expect(passivated).toBe(0);
+    expect((await d.host(TOPIC, 0).keyState('iot.sensor', 'dev-1'))?.eventsProcessed).toBe(2);
+  });
+});
+
 describe('createPartitionHost', () => {
   it('emits finals only when emitUpdates is off, and lets the runtime switch it', async () => {
     const results: { final: boolean }[] = [];
