@@ -438,8 +438,8 @@ describe('subscriptions over HTTP (server-sent events)', () => {
     }
   }
 
-  function subscribe(h: Harness, query: string, signal: AbortSignal): Promise<Response> {
-    return h.server.yoga.fetch('http://yoga/graphql', {
+  async function subscribe(h: Harness, query: string, signal: AbortSignal): Promise<Response> {
+    return await h.server.yoga.fetch('http://yoga/graphql', {
       method: 'POST',
       headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
       body: JSON.stringify({ query }),
