@@ -12,8 +12,6 @@ import { createInProcessBus, createNatsBus } from '../bus/index.ts';
 import { createIngest } from '../graphql/ingest.ts';
 import { createGraphQLServer } from '../graphql/server.ts';
 import { type ApiServices, createHealthCheck } from '../graphql/services.ts';
-import { createFileLog, createKafkaLog } from '../log/index.ts';
-import { withTopicPrefix } from '../log/prefixed.ts';
 import type { EventLog } from '../log/port.ts';
 import {
   DEFAULT_EVENT_TYPES,
@@ -29,6 +27,7 @@ import { createMemoryDedupe } from '../state/dedupe-memory.ts';
 import { type CheckpointStore, createFileCheckpoints, createRedisCheckpoints, createRedisDedupe } from '../state/index.ts';
 import { parseWindowSpecs } from '../windows/index.ts';
 import { type Clock, systemClock } from './clock.ts';
+import { createEventLog } from './adapters.ts';
 import type { Config } from './config.ts';
 import { type Logger, createLogger } from './logging.ts';
 import { type Platform, detectPlatform } from './platform.ts';
@@ -94,29 +93,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   const tracing = createTracing({ endpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: config.OTEL_SERVICE_NAME });
   const prefix = config.KEYFLOW_KEY_PREFIX;
 
-  const backendLog: EventLog = distributed
-    ? createKafkaLog({
-        brokers: config.KAFKA_BROKERS!.split(',').map((b) => b.trim()),
-        clientId: `${config.KAFKA_CLIENT_ID}-${nodeId}`,
-        ssl: config.KAFKA_SSL,
-        sasl: config.KAFKA_SASL_MECHANISM
-          ? ({ mechanism: config.KAFKA_SASL_MECHANISM, username: config.KAFKA_SASL_USERNAME!, password: config.KAFKA_SASL_PASSWORD! } as never)
-          : undefined,
-        replicationFactor: config.KAFKA_REPLICATION_FACTOR,
-        sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS,
-        // a third of the session timeout, as Kafka's own clients do
-        heartbeatIntervalMs: Math.min(3000, Math.floor(config.KAFKA_SESSION_TIMEOUT_MS / 3)),
-        logger: logger.child({ component: 'kafka' }),
-      })
-    : createFileLog({
-        dataDir: config.KEYFLOW_DATA_DIR,
-        retentionBytes: config.KEYFLOW_LOG_RETENTION_BYTES || undefined,
-        retentionMs: config.KEYFLOW_LOG_RETENTION_MS || undefined,
-        fsync: config.KEYFLOW_LOG_FSYNC,
-        clock,
-        logger: logger.child({ component: 'log' }),
-      });
-  const log = withTopicPrefix(backendLog, config.KEYFLOW_TOPIC_PREFIX);
+  const log = createEventLog(config, { logger, clock, nodeId });
   const checkpoints: CheckpointStore = distributed
     ? createRedisCheckpoints({ url: config.REDIS_URL!, keyPrefix: prefix })
     : createFileCheckpoints({ dataDir: config.KEYFLOW_DATA_DIR });

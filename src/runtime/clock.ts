@@ -63,7 +63,12 @@ export function createSimulatedClock(start = 0): SimulatedClock {
       for (;;) {
         let nextId = -1;
         let nextAt = Number.POSITIVE_INFINITY;
-        for (const [id, t] of timers) if (t.at <= target && t.at < nextAt) (nextAt = t.at), (nextId = id);
+        for (const [id, t] of timers) {
+          if (t.at <= target && t.at < nextAt) {
+            nextAt = t.at;
+            nextId = id;
+          }
+        }
         if (nextId < 0) break;
         const t = timers.get(nextId)!;
         now = t.at;
