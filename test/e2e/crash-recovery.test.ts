@@ -34,7 +34,7 @@ import { type RefEvent, diffResults, referenceWindows } from '../helpers/referen
 import { waitFor } from '../helpers/wait.ts';
 
 const SEED = 20251123;
-const EVENTS = 3000;
+const EVENTS = 2400;
 const BATCH = 100;
 const SPAN_MS = 2 * 3_600_000;
 const MAX_DISORDER_MS = 8_000; // below the 10 s max out-of-orderness: no event is late
@@ -108,6 +108,7 @@ describe('crash recovery over HTTP (Node): SIGKILL mid-stream and restart', () =
   it('windows after three SIGKILLs equal the reference model over exactly the logged events', async () => {
     const run = `crash-${Date.now().toString(36)}`;
     const inputs = generate(run);
+    const t0 = Date.now();
     const topicOf = new Map(DEFAULT_EVENT_TYPES.map((t) => [t.eventType, t.topic]));
     server = await startServer({
       env: {
@@ -125,22 +126,31 @@ describe('crash recovery over HTTP (Node): SIGKILL mid-stream and restart', () =
     const half = Math.floor(batches.length / 2);
     const killAt = new Set([1 + Math.floor(r() * (half - 2)), half + Math.floor(r() * (half - 1))]);
     const kills: string[] = [];
+    const durations: number[] = [];
+    const elapsed = () => `${((Date.now() - t0) / 1000).toFixed(1)}s`;
+    const timeline: string[] = [`started ${elapsed()}`];
     try {
       for (let b = 0; b < batches.length; b++) {
         const batch = batches[b]!;
         let killing: Promise<unknown> | undefined;
+        let delay = 0;
         if (killAt.has(b)) {
-          const delay = Math.floor(r() * 40);
+          // anywhere from before the server reads the request to after it answers
+          const typical = durations.length > 0 ? durations.reduce((x, y) => x + y, 0) / durations.length : 50;
+          delay = Math.floor(r() * typical * 1.3);
           killing = new Promise((res) => setTimeout(res, delay)).then(() => s.kill('SIGKILL'));
         }
+        const sent = Date.now();
         const acked = await gql<{ publishEvents: Receipt[] }>(s.url, PUBLISH_EVENTS, { inputs: batch }).then(
           (d) => d.publishEvents,
           () => undefined,
         );
+        if (acked && !killing) durations.push(Date.now() - sent);
         if (killing) {
           await killing;
-          kills.push(`batch ${b} after ${acked ? 'ack' : 'no ack'}`);
+          kills.push(`batch ${b}: killed ${delay}ms after sending, ${acked ? 'acknowledged' : 'not acknowledged'}`);
           await s.restart();
+          timeline.push(`kill+restart at batch ${b} ${elapsed()}`);
         }
         if (acked) {
           expect(acked.map((x) => x.status)).toEqual(batch.map(() => 'ACCEPTED'));
@@ -175,26 +185,39 @@ describe('crash recovery over HTTP (Node): SIGKILL mid-stream and restart', () =
       // third kill: everything is acknowledged, the processor is still catching up
       await s.kill('SIGKILL');
       kills.push('after the last batch');
+      timeline.push(`published, killed ${elapsed()}`);
       await s.restart();
+      timeline.push(`restarted ${elapsed()}`);
 
       const perKey = new Map<string, number>();
       for (const e of [...inputs, ...flush]) perKey.set(`${e.eventType}|${e.deviceId}`, (perKey.get(`${e.eventType}|${e.deviceId}`) ?? 0) + 1);
-      await waitFor(
+      // caught up: every key has seen its flush event (the last one it was sent)
+      const states = await waitFor(
         async () => {
+          const out: KeyStateOut[] = [];
           for (const { eventType, key } of KEYS) {
             const { keyState } = await gql<{ keyState: KeyStateOut | null }>(s.url, KEY_STATE, { eventType, key });
-            if (keyState?.eventsProcessed !== perKey.get(`${eventType}|${key}`)) return false;
-            if (keyState.lastEventTime !== iso(FLUSH_AT)) return false;
+            if (!keyState || keyState.lastEventTime !== iso(FLUSH_AT) || keyState.eventsProcessed < perKey.get(`${eventType}|${key}`)!) return false;
+            out.push(keyState);
           }
-          return true;
+          return out;
         },
         { timeoutMs: 60_000, intervalMs: 200, message: 'every key processed every event' },
       );
+      timeline.push(`caught up ${elapsed()}`);
+      // counted exactly once in actor state
+      expect(states.map((k) => `${k.eventType}|${k.key} ${k.eventsProcessed}`)).toEqual(
+        KEYS.map(({ eventType, key }) => `${eventType}|${key} ${perKey.get(`${eventType}|${key}`)}`),
+      );
+      expect(states.every((k) => k.watermark === iso(FLUSH_AT - 10_000))).toBe(true);
       const actual: WindowResult[] = [];
       for (const { eventType, key } of KEYS) {
         const { windows } = await gql<{ windows: WindowResultOut[] }>(s.url, WINDOWS, { eventType, key });
         actual.push(...windows.map(fromOut));
       }
+      // no event was treated as late since the last restart (a replayed duplicate would be)
+      const metrics = await (await fetch(`${s.baseUrl}/metrics`)).text();
+      expect(metrics.split('\n').filter((l) => /^keyflow_events_late_total(\{[^}]*\})? [1-9]/.test(l))).toEqual([]);
       await s.stop({ keepData: true });
 
       // ground truth: the log itself, partition by partition, in offset order
@@ -244,8 +267,10 @@ describe('crash recovery over HTTP (Node): SIGKILL mid-stream and restart', () =
       expect(diff.slice(0, 30), `${diff.length} differences after kills: ${kills.join('; ')}`).toEqual([]);
       expect(actual.length).toBe(expected.length);
       expect(kills).toHaveLength(3);
+      timeline.push(`compared ${elapsed()}`);
+      console.log(`crash-recovery: ${kills.join('; ')}; ${actual.length} windows compared; ${timeline.join(', ')}`);
     } catch (e) {
-      if (e instanceof Error) e.message += `\n--- server output (tail) ---\n${s.output().slice(-8000)}`;
+      if (e instanceof Error) e.message += `\ntimeline: ${timeline.join(', ')}\n--- server output (tail) ---\n${s.output().slice(-8000)}`;
       throw e;
     } finally {
       await s.stop();

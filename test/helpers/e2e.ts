@@ -178,7 +178,7 @@ export async function startServer(options: StartOptions = {}): Promise<E2eServer
 
   async function launch(): Promise<void> {
     incarnation++;
-    append(`\n--- [harness] ${runtime} incarnation ${incarnation}: ${argv.join(' ')} (port ${port}, data ${dataDir})\n`);
+    append(`\n--- [harness] ${runtime} incarnation ${incarnation}: ${argv.join(' ')} (cwd ${REPO_ROOT}, port ${port}, data ${dataDir})\n`);
     const c = spawn(cmd, argv, { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     child = c;
     alive.add(c);
