@@ -6,12 +6,15 @@
  *   keyflow gateway          GraphQL API only (distributed mode)
  *   keyflow processor        consumer-group member running the actors (distributed mode)
  *   keyflow produce …        load generator publishing through the GraphQL API
+ *   keyflow replay …         rebuild a sink from the log
  */
 import { isKeyflowError } from './model/errors.ts';
 import { type Role, buildApp } from './runtime/app.ts';
 import { loadConfig } from './runtime/config.ts';
 import { detectPlatform } from './runtime/platform.ts';
+import { createLogger } from './runtime/logging.ts';
 import { runProduceCli } from './runtime/produce.ts';
+import { parseReplayArgs, runReplay } from './runtime/replay.ts';
 
 const USAGE = `usage: keyflow <command> [options]
 
@@ -20,6 +23,7 @@ commands:
   gateway          serve the GraphQL API (needs KAFKA_BROKERS, REDIS_URL, NATS_URL)
   processor        run the actors as a member of the Kafka consumer group
   produce          publish generated events: --rate N --duration S --batch B --types a,b --url U
+  replay           rebuild a sink from the log: --sink data-lake|postgres|aggregated [--types a,b]
   help             this text
 
 configuration comes from environment variables; see README.md.`;
@@ -32,6 +36,13 @@ async function main(argv: string[]): Promise<number> {
   }
   if (command === 'produce') {
     return runProduceCli(rest);
+  }
+  if (command === 'replay') {
+    const options = parseReplayArgs(rest);
+    const config = loadConfig();
+    const stats = await runReplay(config, options, createLogger({ level: config.KEYFLOW_LOG_LEVEL, base: { command: 'replay' } }));
+    process.stdout.write(`${JSON.stringify(stats)}\n`);
+    return 0;
   }
   const roles: Record<string, Role[]> = {
     start: ['gateway', 'processor'],
