@@ -14,7 +14,7 @@ import { DEFAULT_WINDOWS } from '../src/windows/index.ts';
 import { type Child, spawnChild, stopChild } from './lib/child.ts';
 import { openLoop, sleep } from './lib/pace.ts';
 import { IOT_PARTITIONS, IOT_TOPIC, iotInputs, toBatches, toPartitionedRecords } from './lib/records.ts';
-import { fmtInt, fmtLatency, fmtMiB, summarize, verdict } from './lib/stats.ts';
+import { fmtInt, fmtLatency, fmtMiB, monotonicUs, printProfileWindow, summarize, verdict } from './lib/stats.ts';
 
 export interface BenchContext {
   quick: boolean;
@@ -81,10 +81,10 @@ export async function benchProcessing(ctx: BenchContext): Promise<void> {
 
   await pass(warm, true); // JIT warm-up on other data
   for (const emitUpdates of [true, false]) {
-    const from = process.hrtime.bigint() / 1000n;
+    const from = monotonicUs();
     const r = await pass(batches, emitUpdates);
-    // under node --cpu-prof: the timed section, for bench/profile-summary.ts --from/--to (µs, monotonic)
-    if (process.execArgv.some((a) => a.startsWith('--cpu-prof'))) process.stdout.write(`  (profile window: --from ${from} --to ${process.hrtime.bigint() / 1000n})\n`);
+    // under node --cpu-prof (the in-process benches are profiled that way)
+    printProfileWindow(process.execArgv.some((a) => a.startsWith('--cpu-prof')), `emitUpdates=${emitUpdates}`, from);
     const rate = (events / r.ms) * 1000;
     process.stdout.write(
       `processing: ${fmtInt(events)} events, ${fmtInt(keys)} keys, ${IOT_PARTITIONS} partitions of ${IOT_TOPIC}, 5 default windows, batch ${batch}, emitUpdates=${emitUpdates}: ` +
@@ -177,9 +177,11 @@ export async function benchIngest(ctx: BenchContext): Promise<void> {
     };
     await Promise.all(Array.from({ length: concurrency }, () => worker(warmup)));
     accepted = 0;
+    const from = monotonicUs();
     const start = performance.now();
     await Promise.all(Array.from({ length: concurrency }, () => worker(bodies.length)));
     const ms = performance.now() - start;
+    printProfileWindow(ctx.childNodeArgs.length > 0, 'ingest', from);
     const events = requests * batch;
     const rate = (accepted / ms) * 1000;
     process.stdout.write(
@@ -243,7 +245,9 @@ export async function benchLatency(ctx: BenchContext): Promise<void> {
     const warmCount = Math.floor((rate * warmMs) / 1000);
     await fire(0, warmCount, null);
     const samples: number[] = [];
+    const from = monotonicUs();
     const failed = await fire(warmCount, total - warmCount, samples);
+    printProfileWindow(ctx.childNodeArgs.length > 0, 'latency', from);
     const l = summarize(samples);
     process.stdout.write(
       `latency: publishEvent at ${fmtInt(rate)} req/s open loop for ${durationMs / 1000} s (after ${warmMs / 1000} s warm-up), keep-alive, from scheduled send time, child-process embedded node (gateway+processor): ` +

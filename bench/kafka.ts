@@ -19,7 +19,7 @@ import { type Child, spawnChild, stopChild } from './lib/child.ts';
 import { openLoop, sleep, waitUntil } from './lib/pace.ts';
 import { IOT_PARTITIONS, IOT_TOPIC, iotInputs } from './lib/records.ts';
 import { BROKERS, NATS_URL, REDIS_URL, holdBroker } from './lib/services.ts';
-import { fmtInt, fmtLatency, fmtMs, summarize, verdict } from './lib/stats.ts';
+import { fmtInt, fmtLatency, fmtMs, monotonicUs, printProfileWindow, summarize, verdict } from './lib/stats.ts';
 
 const runId = `b${Date.now().toString(36)}`;
 let stage = 0;
@@ -133,6 +133,8 @@ interface Drain {
 
 /** Spawns `count` children and waits until they have together processed `n` events. */
 async function drain(
+  ctx: BenchContext,
+  label: string,
   n: number,
   spawn: (i: number) => Child,
   count: number,
@@ -143,14 +145,19 @@ async function drain(
   try {
     let first = 0;
     let last = 0;
+    let from = 0n;
     const total = () => children.reduce((a, c) => a + Number(c.latest('stats')?.processed ?? 0), 0);
     const ok = await waitUntil(() => {
       const t = total();
-      if (t > 0 && first === 0) first = performance.now();
+      if (t > 0 && first === 0) {
+        first = performance.now();
+        from = monotonicUs();
+      }
       if (t >= n) last = performance.now();
       return t >= n;
     }, 15 * 60_000, 10);
     if (!ok) throw new Error(`only ${total()} of ${n} events processed`);
+    printProfileWindow(ctx.childNodeArgs.length > 0, `${label} (pids ${children.map((c) => c.pid).join(', ')})`, from);
     let committedMs: number | undefined;
     if (commitCheck) {
       await waitUntil(async () => (await commitCheck()) >= n, 60_000, 100);
@@ -175,7 +182,7 @@ export async function benchKafkaProcessing(ctx: BenchContext): Promise<void> {
     process.stdout.write(`  (pre-filled ${ns.topicPrefix}${IOT_TOPIC} with ${fmtInt(n)} events over ${IOT_PARTITIONS} partitions in ${fmtMs(prefillMs)} ms)\n`);
     inputs.length = 0;
 
-    const ceiling = await drain(n, () => spawnChild('consume', { args: [BROKERS, ns.topicPrefix + IOT_TOPIC, `bench-${ns.id}-ceiling`] }), 1);
+    const ceiling = await drain(ctx, 'ceiling', n, () => spawnChild('consume', { args: [BROKERS, ns.topicPrefix + IOT_TOPIC, `bench-${ns.id}-ceiling`] }), 1);
     const ceilingRate = (n / ceiling.ms) * 1000;
     process.stdout.write(
       `kafka ceiling: bare kafkajs consumer (eachBatch, no decoding) in its own process: ${fmtInt(ceilingRate)} events/s (${fmtInt(n)} in ${fmtMs(ceiling.ms)} ms after ${fmtMs(ceiling.startupMs)} ms start-up)\n`,
@@ -186,6 +193,8 @@ export async function benchKafkaProcessing(ctx: BenchContext): Promise<void> {
       // each run needs its own checkpoints (else the second would resume where the first ended)
       const env = { ...ns.env(group), KEYFLOW_KEY_PREFIX: `${ns.keyPrefix}-${group}` };
       const r = await drain(
+        ctx,
+        `${processes} processor(s)`,
         n,
         () => spawnChild('node', { args: ['processor'], env, nodeArgs: ctx.childNodeArgs }),
         processes,
@@ -283,6 +292,7 @@ export async function benchKafkaLatency(ctx: BenchContext): Promise<void> {
     const inFlight = new Set<Promise<unknown>>();
     const start = performance.now();
     measureFrom = start + warmMs;
+    const from = monotonicUs() + BigInt(warmMs * 1000);
     await openLoop({
       rate: rate / batch,
       durationMs: warmMs + durationMs,
@@ -303,6 +313,7 @@ export async function benchKafkaLatency(ctx: BenchContext): Promise<void> {
     await Promise.all(inFlight);
     const expected = Math.floor((durationMs / 1000) * rate);
     await waitUntil(() => samples.length >= expected, 30_000, 50);
+    printProfileWindow(ctx.childNodeArgs.length > 0, `latency (gateway pid ${gateway.pid}, processor pid ${processor.pid})`, from);
     const l = summarize(samples);
     process.stdout.write(
       `kafka latency: publishEvents (batches of ${batch}) at ${fmtInt(rate)} events/s open loop for ${durationMs / 1000} s after ${warmMs / 1000} s warm-up; gateway process + processor process; ` +
@@ -342,7 +353,8 @@ export async function benchKafkaRecovery(ctx: BenchContext): Promise<void> {
         return { key, value: JSON.stringify({ ...e, eventId: `${runId}-r-${seq + i}`, timestamp: new Date().toISOString() }), partition: partitionForKey(key, IOT_PARTITIONS) };
       });
       seq += messages.length;
-      await producer!.send({ topic, messages, acks: 1 });
+      // a topic this new may not be in every metadata cache yet: skip a round rather than fail
+      await producer!.send({ topic, messages, acks: 1 }).catch(() => sleep(200));
       t += 100;
       await sleep(Math.max(0, t - Date.now()));
     }

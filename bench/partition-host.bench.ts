@@ -2,7 +2,10 @@
  * PartitionHost hot path: 1M iot.sensor events over 10k keys through one host with the 5 default
  * windows, in batches of 500 (as the consumer delivers them). Prints events/s. Not a test.
  *
- *   npx tsx bench/partition-host.bench.ts [events] [keys]
+ *   npx tsx bench/partition-host.bench.ts [events] [keys] [modes]
+ *
+ * `modes`: comma-separated `updates` (emitUpdates=true) / `finals` (emitUpdates=false), run in
+ * that order; default `updates,finals,updates,finals`.
  */
 import { createPartitionHost } from '../src/actors/index.ts';
 import type { LogRecord } from '../src/log/port.ts';
@@ -57,20 +60,20 @@ const host = createPartitionHost({
   },
 });
 host.restore(null, new Map());
+  const us0 = process.hrtime.bigint() / 1000n;
   const cpu0 = process.cpuUsage();
   const start = performance.now();
   for (let i = 0; i < records.length; i += BATCH) await host.processBatch(records.slice(i, i + BATCH));
   const ms = performance.now() - start;
   const cpu = process.cpuUsage(cpu0);
+  const us1 = process.hrtime.bigint() / 1000n;
   const cpuMs = (cpu.user + cpu.system) / 1000;
   const rate = Math.round((EVENTS / ms) * 1000);
   const cpuRate = Math.round((EVENTS / cpuMs) * 1000);
   console.log(
-    `partition-host: ${EVENTS} events, ${KEYS} keys, 5 default windows, batch ${BATCH}, emitUpdates=${emitUpdates}: ${ms.toFixed(0)} ms, ${rate.toLocaleString('en-US')} events/s wall, ${cpuRate.toLocaleString('en-US')} events per CPU-second (${results} results emitted, ${finals} final, ${host.actorCount} actors)`,
+    `partition-host: ${EVENTS} events, ${KEYS} keys, 5 default windows, batch ${BATCH}, emitUpdates=${emitUpdates}: ${ms.toFixed(0)} ms, ${rate.toLocaleString('en-US')} events/s wall, ${cpuRate.toLocaleString('en-US')} events per CPU-second (${results} results emitted, ${finals} final, ${host.actorCount} actors) [profile section: --from ${us0} --to ${us1}]`,
   );
 }
 
-await run(true);
-await run(false);
-await run(true);
-await run(false);
+const modes = (process.argv[4] ?? 'updates,finals,updates,finals').split(',');
+for (const m of modes) await run(m === 'updates');

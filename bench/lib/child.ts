@@ -110,7 +110,7 @@ export async function stopChild(c: Child, graceMs = 15_000): Promise<void> {
 
 /** In a child: sends a message to the parent bench (no-op without IPC). */
 export function tell(m: ChildMessage): void {
-  process.send?.(m);
+  if (process.connected) process.send?.(m);
 }
 
 /** In a child: runs `onStop` when the parent asks, or when the IPC channel closes (parent died). */

@@ -51,3 +51,16 @@ export function fmtMiB(bytes: number): string {
 export function verdict(ok: boolean): string {
   return ok ? 'PASS' : 'MISS';
 }
+
+/** Now on the system-wide monotonic clock, µs: the clock of V8 .cpuprofile timestamps in every process. */
+export function monotonicUs(): bigint {
+  return process.hrtime.bigint() / 1000n;
+}
+
+/**
+ * When profiling, prints the measured section's window so that `bench/profile-summary.ts
+ * --from/--to` leaves out start-up and set-up (child profiles share the same clock).
+ */
+export function printProfileWindow(profiling: boolean, label: string, from: bigint): void {
+  if (profiling) process.stdout.write(`  (profile window of ${label}: --from ${from} --to ${monotonicUs()})\n`);
+}
