@@ -3,6 +3,7 @@
  * /health, /ready, /metrics) and graphql-ws over WebSocket on the same path, with one set of
  * envelop plugins (query limits, metrics) for both transports and one error mapping.
  */
+import type { Tracer } from '@opentelemetry/api';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { ExecutionArgs, ExecutionResult, GraphQLError } from 'graphql';
@@ -40,6 +41,8 @@ export interface GraphQLServerOptions {
   maxRequestBodyBytes?: number;
   /** Extra yoga/envelop plugins, appended after the built-in ones. */
   plugins?: Plugin[];
+  /** When given, every operation runs in a span of its own (see useTracing). */
+  tracer?: Tracer;
 }
 
 export interface GraphQLServer {
@@ -92,6 +95,7 @@ export function createGraphQLServer(services: ApiServices, options: GraphQLServe
     }),
     metrics && 'graphqlRequests' in metrics && useMetrics({ requests: metrics.graphqlRequests, duration: metrics.graphqlDuration }),
     useErrorCodes({ logger }),
+    options.tracer && useTracing({ tracer: options.tracer }),
     ...(options.plugins ?? []),
   ].filter((p): p is Plugin => Boolean(p));
 

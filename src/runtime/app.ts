@@ -195,7 +195,10 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
             metrics,
             logger: logger.child({ component: 'graphql' }),
           };
-          const gql = createGraphQLServer(services, { apiTokens: config.KEYFLOW_API_TOKENS?.split(',').map((t) => t.trim()) });
+          const gql = createGraphQLServer(services, {
+            apiTokens: config.KEYFLOW_API_TOKENS?.split(',').map((t) => t.trim()),
+            tracer: tracing.enabled ? tracing.tracer : undefined,
+          });
           http = createServer(gql.handler);
           closeGraphQL = gql.attach(http);
           await new Promise<void>((resolve, reject) => {
