@@ -19,6 +19,7 @@ import { useMetrics } from './plugins/use-metrics.ts';
 import { useOpsRoutes } from './plugins/use-ops-routes.ts';
 import { useQueryLimits } from './plugins/use-query-limits.ts';
 import { newRequestId, requestIdOf, useRequestId } from './plugins/use-request-id.ts';
+import { useTracing } from './plugins/use-tracing.ts';
 import { type GraphQLContext, buildSchema } from './schema/index.ts';
 import type { ApiServices } from './services.ts';
 

@@ -5,6 +5,7 @@
  * to the publishing request.
  */
 import { type Tracer, SpanKind, SpanStatusCode, context, trace } from '@opentelemetry/api';
+import type { DefinitionNode, OperationDefinitionNode } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 
 export interface TracingOptions {
@@ -16,7 +17,8 @@ export function useTracing(options: TracingOptions): Plugin {
   const { tracer } = options;
   return {
     onExecute({ args, executeFn, setExecuteFn }) {
-      const name = args.operationName ?? args.document.definitions.find((d) => d.kind === 'OperationDefinition')?.name?.value ?? 'anonymous';
+      const operation = args.document.definitions.find((d: DefinitionNode): d is OperationDefinitionNode => d.kind === 'OperationDefinition');
+      const name = args.operationName ?? operation?.name?.value ?? 'anonymous';
       const span = tracer.startSpan(`graphql.execute ${name}`, {
         kind: SpanKind.SERVER,
         attributes: { 'graphql.operation.name': name },
