@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { appendFile, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { crc32, crc32Portable } from '../../src/log/embedded/crc32.ts';
+import { crc32, crc32Portable } from '../../src/model/crc32.ts';
 import { createFileLog, type EmbeddedEventLog, type FileLogOptions } from '../../src/log/embedded/file-log.ts';
 import type { LogRecord, RecordBatch } from '../../src/log/port.ts';
 import { ErrorCode, hasCode } from '../../src/model/errors.ts';
