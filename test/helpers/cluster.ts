@@ -51,6 +51,8 @@ export interface ClusterOptions {
   env?: Record<string, string>;
   /** Redis URL of this cluster. @default requireRedis().url */
   redisUrl?: string;
+  /** Kafka brokers of this cluster. @default requireKafka().brokers */
+  brokers?: string[];
 }
 
 export interface Cluster {
@@ -87,7 +89,7 @@ export function freePort(): Promise<number> {
 }
 
 export async function createCluster(options: ClusterOptions = {}): Promise<Cluster> {
-  const { brokers } = requireKafka();
+  const brokers = options.brokers ?? requireKafka().brokers;
   const redisUrl = options.redisUrl ?? requireRedis().url;
   const natsUrl = requireNats().url;
   const id = uniqueName('kfd');

@@ -6,6 +6,8 @@
  * model recomputed from the raw events.
  */
 import type { Producer } from 'kafkajs';
+import { createKafkaLog } from '../../src/log/kafka/index.ts';
+import { withTopicPrefix } from '../../src/log/prefixed.ts';
 import { DEFAULT_EVENT_TYPES } from '../../src/model/event-types.ts';
 import type { WindowResult } from '../../src/windows/types.ts';
 import type { Cluster } from './cluster.ts';
@@ -40,6 +42,8 @@ export interface Workload {
   readonly keys: string[];
   /** Every event generated so far, in generation order. */
   readonly events: TestEvent[];
+  /** Ids of the events {@link stream} published through the gateway (the others went straight into Kafka). */
+  readonly viaGateway: Set<string>;
   /** The next `n` events: event time advances 50 ms per event, with up to 2 s of jitter backwards. */
   next(n: number): TestEvent[];
 }
@@ -52,6 +56,7 @@ export function createWorkload(opts: { seed: number; keys: number; idPrefix: str
   return {
     keys,
     events,
+    viaGateway: new Set(),
     next(n) {
       const out: TestEvent[] = [];
       for (let i = 0; i < n; i++) {
@@ -166,6 +171,7 @@ export async function stream(cluster: Cluster, producer: Producer, gatewayUrl: s
       await new Promise((r) => setTimeout(r, o.pauseMs ?? 100));
       continue;
     }
+    for (let i = 1; i < batch.length; i += 2) workload.viaGateway.add(batch[i]!.eventId);
     await Promise.all([
       produceDirect(
         cluster,
@@ -196,6 +202,42 @@ export async function expectExact(cluster: Cluster, url: string, workload: Workl
     }
     if (Date.now() > deadline) throw new Error(`windows not exact after ${timeoutMs} ms; first differences:\n${diff.slice(0, 20).join('\n')}`);
     await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+/**
+ * Every event of the workload as it stands in the cluster's event topic (read back from Kafka, in
+ * log order): the raw input the platform must have counted exactly once, duplicates a producer
+ * retry wrote included.
+ */
+export async function eventsInLog(cluster: Cluster, idPrefix: string): Promise<TestEvent[]> {
+  const log = withTopicPrefix(createKafkaLog({ brokers: cluster.brokers, clientId: 'keyflow-test-reader', logLevel: 'nothing' }), cluster.topicPrefix);
+  await log.start();
+  try {
+    const [begin, end] = await Promise.all([log.beginOffsets(TOPIC), log.endOffsets(TOPIC)]);
+    const out: TestEvent[] = [];
+    const decoder = new TextDecoder();
+    for (let p = 0; p < end.length; p++) {
+      for (let at = begin[p] ?? 0; at < end[p]!; ) {
+        const records = await log.read(TOPIC, p, at, 1000);
+        if (records.length === 0) break;
+        for (const r of records) {
+          at = r.offset + 1;
+          try {
+            const e = JSON.parse(decoder.decode(r.value)) as TestEvent;
+            if (typeof e.eventId === 'string' && e.eventId.startsWith(idPrefix)) out.push(e);
+          } catch {
+            // not an event of the workload
+          }
+        }
+      }
+    }
+    // in generation order (duplicates side by side): the reference model's watermark spans the
+    // input, so partition-by-partition order would make later partitions' first events look late
+    const seq = (e: TestEvent) => Number(e.eventId.slice(e.eventId.lastIndexOf('-e') + 2));
+    return out.sort((a, b) => seq(a) - seq(b));
+  } finally {
+    await log.close();
   }
 }
 
