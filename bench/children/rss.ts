@@ -4,6 +4,7 @@
  * default windows), generating records batch by batch so that only the actors' state stays
  * alive, then reports RSS and heap after a full GC to the parent as `{type:'result', …}`.
  */
+import { writeHeapSnapshot } from 'node:v8';
 import { createPartitionHost, type PartitionHost } from '../../src/actors/index.ts';
 import type { LogRecord } from '../../src/log/port.ts';
 import { createEventTypeRegistry } from '../../src/model/index.ts';
@@ -14,6 +15,8 @@ import { tell } from '../lib/child.ts';
 import { IOT_PARTITIONS, IOT_TOPIC, T0 } from '../lib/records.ts';
 
 const keys = Number(process.argv[2] ?? 1_000_000);
+const snapshotAt = process.argv.indexOf('--heap-snapshot');
+const snapshotFile = snapshotAt >= 0 ? process.argv[snapshotAt + 1] : undefined;
 const gc = (globalThis as { gc?: () => void }).gc;
 if (!gc) throw new Error('run with node --expose-gc');
 
@@ -65,6 +68,7 @@ for (let base = 0; base < keys; base += CHUNK) {
 }
 fullGc();
 const after = process.memoryUsage();
+if (snapshotFile) writeHeapSnapshot(snapshotFile);
 tell({
   type: 'result',
   rss: after.rss,
@@ -73,4 +77,5 @@ tell({
   heap0: before.heapUsed,
   actors: hosts.reduce((a, h) => a + h.actorCount, 0),
 });
-process.disconnect?.();
+if (process.connected) process.disconnect();
+else process.stdout.write(`${JSON.stringify({ rss: after.rss, heapUsed: after.heapUsed, keys, hostsAlive: hosts.length })}\n`);
