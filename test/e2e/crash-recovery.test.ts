@@ -137,9 +137,9 @@ describe('crash recovery over HTTP (Node): SIGKILL mid-stream and restart', () =
         let killing: Promise<unknown> | undefined;
         let delay = 0;
         if (killAt.has(b)) {
-          // anywhere from before the server reads the request to after it answers
+          // anywhere from before the server reads the request to about when it answers
           const typical = durations.length > 0 ? durations.reduce((x, y) => x + y, 0) / durations.length : 50;
-          delay = Math.floor(r() * typical * 1.3);
+          delay = Math.floor(r() * typical * 0.9);
           killing = new Promise((res) => setTimeout(res, delay)).then(() => s.kill('SIGKILL'));
         }
         const sent = Date.now();
