@@ -84,7 +84,7 @@ describe('distributed: poison pills', () => {
     const undecodableOffset = await sent(Buffer.from([0xff, 0xfe, 0x00, 0x81, 0x7b]));
     const invalidOffset = await sent(JSON.stringify({ eventId: `${key}-bad`, timestamp: 'not a date', eventType: EVENT_TYPE, payload: 42 }));
     const poison: TestEvent = {
-      eventId: `${cluster.keyPrefix}-poison`,
+      eventId: `${cluster.keyPrefix}-x-poison`,
       timestamp: workload.events.at(-1)!.timestamp,
       eventType: EVENT_TYPE,
       deviceId: key,

@@ -10,9 +10,8 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type Cluster, type ClusterNode, createCluster } from '../helpers/cluster.ts';
-import { createWorkload, diffAgainstReference, produceDirect, publishViaGateway, readWindows, rng, WINDOWS } from '../helpers/reference-recompute.ts';
 import { diffResults } from '../helpers/reference-model.ts';
-import { expectedWindows } from '../helpers/reference-recompute.ts';
+import { createWorkload, eventsInLog, expectedWindows, expectExact, readWindows, rng, stream, WINDOWS } from '../helpers/reference-recompute.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -51,54 +50,33 @@ describe('distributed: processor killed mid-stream', () => {
     const rand = rng(seed);
     const workload = createWorkload({ seed, keys: 24, idPrefix: cluster.keyPrefix });
     const producer = await cluster.producer();
-    const rounds = 24;
     const killAt = new Set([3 + Math.floor(rand() * 4), 10 + Math.floor(rand() * 4), 17 + Math.floor(rand() * 4)]);
     let restarting: Promise<void> | undefined;
     let kills = 0;
-    for (let round = 0; round < rounds; round++) {
-      const batch = workload.next(80);
-      // half straight into Kafka, half through the API, interleaved by key
-      await Promise.all([
-        produceDirect(
-          cluster,
-          producer,
-          batch.filter((_, i) => i % 2 === 0),
-        ),
-        publishViaGateway(
-          cluster,
-          gateway.url,
-          batch.filter((_, i) => i % 2 === 1),
-        ),
-      ]);
-      if (killAt.has(round)) {
+    // half of each round straight into Kafka, half through the API
+    await stream(cluster, producer, gateway.url, workload, {
+      rounds: 24,
+      perRound: 80,
+      after: async (round) => {
+        if (!killAt.has(round)) return;
         await restarting;
         await sleep(Math.floor(rand() * 600));
         await processor.kill('SIGKILL');
         kills++;
         restarting = processor.restart();
-      }
-      await sleep(100);
-    }
+      },
+    });
     await restarting;
     expect(kills).toBe(3);
-
-    const diff = await waitFor(
-      async () => {
-        const d = await diffAgainstReference(cluster, gateway.url, workload.events, workload.keys);
-        return d.length === 0 ? d : undefined;
-      },
-      { timeoutMs: 60_000, intervalMs: 1000, message: `windows exact (seed ${seed})` },
-    ).catch(async (e: unknown) => {
-      const d = await diffAgainstReference(cluster, gateway.url, workload.events, workload.keys);
-      throw new Error(`${(e as Error).message}\nseed ${seed}; first differences:\n${d.slice(0, 20).join('\n')}`);
+    await expectExact(cluster, gateway.url, workload).catch((e: unknown) => {
+      throw new Error(`seed ${seed}: ${(e as Error).message}`);
     });
-    expect(diff).toEqual([]);
     // the processor really went through the restarts and replayed from checkpoints
     expect(processor.grep(/exited code=null signal=SIGKILL/).length).toBe(3);
     expect(processor.grep(/keyflow started/).length).toBe(4);
 
     // ---- queries through the gateway reach the owner over NATS ----
-    const expected = expectedWindows(workload.events);
+    const expected = expectedWindows(await eventsInLog(cluster, workload.idPrefix));
     const before = gateway.lines.length;
     expect(diffResults(await readWindows(cluster, gateway.url, workload.keys), expected, { final: false })).toEqual([]);
     expect(gateway.grep(CHECKPOINT_FALLBACK, before)).toEqual([]);

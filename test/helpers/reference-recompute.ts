@@ -39,6 +39,8 @@ export function rng(seed: number): () => number {
 }
 
 export interface Workload {
+  /** Every event id starts with it. */
+  readonly idPrefix: string;
   readonly keys: string[];
   /** Every event generated so far, in generation order. */
   readonly events: TestEvent[];
@@ -54,6 +56,7 @@ export function createWorkload(opts: { seed: number; keys: number; idPrefix: str
   const events: TestEvent[] = [];
   let t = opts.base ?? Date.UTC(2026, 0, 1, 12, 0, 0);
   return {
+    idPrefix: opts.idPrefix,
     keys,
     events,
     viaGateway: new Set(),
@@ -189,13 +192,26 @@ export async function stream(cluster: Cluster, producer: Producer, gatewayUrl: s
   }
 }
 
-/** Waits until every window of the workload's keys equals the reference; throws with the first differences. */
+/**
+ * Waits until every window of the workload's keys equals the reference recomputed from the
+ * workload's records as they stand in the log (a plain producer's retry may have written one
+ * twice; the platform must count the log exactly once). Also checks that no event is missing
+ * from the log and that no event published through the API is in it twice. Throws with the
+ * first differences.
+ */
 export async function expectExact(cluster: Cluster, url: string, workload: Workload, timeoutMs = 60_000): Promise<void> {
+  const logged = await eventsInLog(cluster, workload.idPrefix);
+  const seen = new Map<string, number>();
+  for (const e of logged) seen.set(e.eventId, (seen.get(e.eventId) ?? 0) + 1);
+  const missing = workload.events.filter((e) => !seen.has(e.eventId)).map((e) => e.eventId);
+  if (missing.length > 0) throw new Error(`events missing from the log: ${missing.slice(0, 20).join(', ')}`);
+  const twiceViaApi = [...seen].filter(([id, n]) => n > 1 && workload.viaGateway.has(id)).map(([id]) => id);
+  if (twiceViaApi.length > 0) throw new Error(`events published through the API are in the log twice: ${twiceViaApi.slice(0, 20).join(', ')}`);
   const deadline = Date.now() + timeoutMs;
   let diff: string[] = [];
   for (;;) {
     try {
-      diff = await diffAgainstReference(cluster, url, workload.events, workload.keys);
+      diff = await diffAgainstReference(cluster, url, logged, workload.keys);
       if (diff.length === 0) return;
     } catch (e) {
       diff = [`query failed: ${(e as Error).message}`];
@@ -225,7 +241,7 @@ export async function eventsInLog(cluster: Cluster, idPrefix: string): Promise<T
           at = r.offset + 1;
           try {
             const e = JSON.parse(decoder.decode(r.value)) as TestEvent;
-            if (typeof e.eventId === 'string' && e.eventId.startsWith(idPrefix)) out.push(e);
+            if (typeof e.eventId === 'string' && e.eventId.startsWith(`${idPrefix}-e`)) out.push(e);
           } catch {
             // not an event of the workload
           }
