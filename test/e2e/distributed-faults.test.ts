@@ -51,7 +51,7 @@ describe('distributed: poison pills', () => {
     });
     gateway = await cluster.startNode('gateway', 'gw');
     processor = await cluster.startNode('processor', 'p1');
-  });
+  }, 240_000);
 
   afterEach((ctx) => {
     if (ctx.task.result?.state === 'fail') failed = true;
@@ -60,7 +60,7 @@ describe('distributed: poison pills', () => {
   afterAll(async () => {
     if (failed && cluster) console.error(cluster.dumpLogs());
     await cluster?.cleanup();
-  });
+  }, 120_000);
 
   async function deadLetters(): Promise<DeadLetterView[]> {
     const r = await cluster.graphql<{ deadLetters: DeadLetterView[] }>(gateway.url, DEAD_LETTERS);
@@ -171,7 +171,7 @@ describe('distributed: Redis killed and restarted mid-stream', () => {
     });
     gateway = await cluster.startNode('gateway', 'gw');
     await cluster.startNode('processor', 'p1');
-  });
+  }, 240_000);
 
   afterEach((ctx) => {
     if (ctx.task.result?.state === 'fail') failed = true;
@@ -182,7 +182,7 @@ describe('distributed: Redis killed and restarted mid-stream', () => {
     await cluster?.cleanup();
     await killRedis();
     if (redisDir) await rm(redisDir.dir, { recursive: true, force: true });
-  });
+  }, 120_000);
 
   it('recovers by itself and every window is exact', async () => {
     const workload = createWorkload({ seed: 13, keys: 16, idPrefix: `${cluster.keyPrefix}-r` });

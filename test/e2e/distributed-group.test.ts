@@ -35,7 +35,7 @@ describe('distributed: two processors', () => {
     p2 = await cluster.startNode('processor', 'p2');
     // p1 gave half of its partitions to p2
     await p1.waitForLine(/"msg":"released \d+ partitions"/, { timeoutMs: 30_000 });
-  });
+  }, 240_000);
 
   afterEach((ctx) => {
     if (ctx.task.result?.state === 'fail') failed = true;
@@ -44,7 +44,7 @@ describe('distributed: two processors', () => {
   afterAll(async () => {
     if (failed && cluster) console.error(cluster.dumpLogs());
     await cluster?.cleanup();
-  });
+  }, 120_000);
 
   it('one SIGKILLed mid-stream: the survivor takes its partitions and results are exact', async () => {
     const workload = createWorkload({ seed: 7, keys: 24, idPrefix: `${cluster.keyPrefix}-a` });

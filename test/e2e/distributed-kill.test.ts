@@ -34,7 +34,7 @@ describe('distributed: processor killed mid-stream', () => {
     });
     gateway = await cluster.startNode('gateway', 'gw', { KEYFLOW_LOG_LEVEL: 'debug' });
     processor = await cluster.startNode('processor', 'p1');
-  });
+  }, 240_000);
 
   afterEach((ctx) => {
     if (ctx.task.result?.state === 'fail') failed = true;
@@ -43,7 +43,7 @@ describe('distributed: processor killed mid-stream', () => {
   afterAll(async () => {
     if (failed && cluster) console.error(cluster.dumpLogs());
     await cluster?.cleanup();
-  });
+  }, 120_000);
 
   it('SIGKILLed at random points and restarted, every window ends exact (Kafka producer + API events)', async () => {
     const seed = Date.now() % 1_000_000;
