@@ -119,6 +119,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     idleTimeoutMs: config.KEYFLOW_IDLE_TIMEOUT_MS,
     resultRetentionMs: config.KEYFLOW_RESULT_RETENTION,
     passivateAfterMs: config.KEYFLOW_PASSIVATE_AFTER_MS,
+    emitUpdates: config.KEYFLOW_EMIT_UPDATES,
     retry: { maxRetries: config.KEYFLOW_MAX_RETRIES, baseDelayMs: config.KEYFLOW_RETRY_BASE_MS },
   };
 
