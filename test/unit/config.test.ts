@@ -1,0 +1,69 @@
+/** Configuration: defaults, parsing, and a clear INVALID_CONFIG naming the variable for every bad value. */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { KeyflowError } from '../../src/model/errors.ts';
+import { configSchema, loadConfig } from '../../src/runtime/config.ts';
+
+function invalid(env: Record<string, string>): KeyflowError {
+  try {
+    loadConfig(env);
+  } catch (e) {
+    expect(e).toBeInstanceOf(KeyflowError);
+    return e as KeyflowError;
+  }
+  throw new Error(`accepted ${JSON.stringify(env)}`);
+}
+
+describe('configuration', () => {
+  it('runs embedded with the documented defaults when nothing is set', () => {
+    const c = loadConfig({});
+    expect(c.mode).toBe('embedded');
+    expect(c.KEYFLOW_PORT).toBe(4000);
+    expect(c.KEYFLOW_DATA_DIR).toBe('./data');
+    expect(c.KEYFLOW_LATE_POLICY).toBe('side-output');
+    expect(c.KEYFLOW_MAX_OUT_OF_ORDER_MS).toBe(10_000);
+    expect(c.KEYFLOW_IDLE_TIMEOUT_MS).toBe(30_000);
+    expect(c.KEYFLOW_RESULT_RETENTION).toBe(86_400_000);
+    expect(c.KEYFLOW_CHECKPOINT_INTERVAL_MS).toBe(1000);
+    expect(c.KEYFLOW_MAX_EVENT_BYTES).toBe(65_536);
+    expect(c.KEYFLOW_MAX_BATCH).toBe(1000);
+    expect(c.KEYFLOW_WINDOWS).toBe('tumbling-1m,tumbling-5m,tumbling-15m,sliding-5m-1m,session-30m');
+  });
+
+  it('parses durations, booleans and numbers from strings', () => {
+    const c = loadConfig({ KEYFLOW_RESULT_RETENTION: '2h', KEYFLOW_IDLE_TIMEOUT_MS: '1500ms', KEYFLOW_DYNAMIC_TOPICS: 'yes', KEYFLOW_MAX_BATCH: '500' });
+    expect(c.KEYFLOW_RESULT_RETENTION).toBe(7_200_000);
+    expect(c.KEYFLOW_IDLE_TIMEOUT_MS).toBe(1500);
+    expect(c.KEYFLOW_DYNAMIC_TOPICS).toBe(true);
+    expect(c.KEYFLOW_MAX_BATCH).toBe(500);
+  });
+
+  it.each([
+    [{ KEYFLOW_PORT: 'abc' }, 'KEYFLOW_PORT'],
+    [{ KEYFLOW_PORT: '70000' }, 'KEYFLOW_PORT'],
+    [{ KEYFLOW_RESULT_RETENTION: '7 weeks' }, 'KEYFLOW_RESULT_RETENTION'],
+    [{ KEYFLOW_LATE_POLICY: 'ignore' }, 'KEYFLOW_LATE_POLICY'],
+    [{ KEYFLOW_MAX_BATCH: '0' }, 'KEYFLOW_MAX_BATCH'],
+    [{ KEYFLOW_DYNAMIC_TOPICS: 'maybe' }, 'KEYFLOW_DYNAMIC_TOPICS'],
+    [{ KAFKA_BROKERS: '127.0.0.1:9092' }, 'REDIS_URL'],
+    [{ KAFKA_BROKERS: 'k:9092', REDIS_URL: 'redis://r', NATS_URL: 'nats://n', KAFKA_SASL_MECHANISM: 'plain' }, 'KAFKA_SASL_USERNAME'],
+  ])('rejects %j naming %s', (env, variable) => {
+    const e = invalid(env as Record<string, string>);
+    expect(e.code).toBe('INVALID_CONFIG');
+    expect(e.message).toContain(variable);
+  });
+
+  it('takes values from KEYFLOW_CONFIG_FILE, with the environment winning', () => {
+    const file = `${process.env.TMPDIR ?? '/tmp'}/keyflow-config-${process.pid}.json`;
+    writeFileSync(file, JSON.stringify({ KEYFLOW_PORT: 5000, KEYFLOW_MAX_BATCH: 10 }));
+    const c = loadConfig({ KEYFLOW_CONFIG_FILE: file, KEYFLOW_MAX_BATCH: '20' });
+    expect(c.KEYFLOW_PORT).toBe(5000);
+    expect(c.KEYFLOW_MAX_BATCH).toBe(20);
+    expect(invalid({ KEYFLOW_CONFIG_FILE: `${file}.missing` }).message).toContain('KEYFLOW_CONFIG_FILE');
+  });
+
+  it('documents every setting in the README', () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    for (const name of Object.keys(configSchema.shape)) expect(readme, name).toContain(`\`${name}\``);
+  });
+});
