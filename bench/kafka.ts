@@ -160,8 +160,8 @@ async function drain(
     printProfileWindow(ctx.childNodeArgs.length > 0, `${label} (pids ${children.map((c) => c.pid).join(', ')})`, from);
     let committedMs: number | undefined;
     if (commitCheck) {
-      await waitUntil(async () => (await commitCheck()) >= n, 60_000, 100);
-      committedMs = performance.now() - first;
+      const all = await waitUntil(async () => (await commitCheck()) >= n, 30_000, 100);
+      committedMs = all ? performance.now() - first : Number.NaN;
     }
     return { ms: last - first, startupMs: first - t0, committedMs };
   } finally {
@@ -173,7 +173,7 @@ async function drain(
 
 export async function benchKafkaProcessing(ctx: BenchContext): Promise<void> {
   await setup();
-  const n = ctx.quick ? 50_000 : 500_000;
+  const n = ctx.quick ? 50_000 : 200_000;
   const inputs = iotInputs(n, 10_000, 21).map((e, i) => ({ ...e, eventId: `${runId}-p-${i}` }));
   const ns = namespace('proc');
   cleanupLater(ns);
@@ -204,7 +204,7 @@ export async function benchKafkaProcessing(ctx: BenchContext): Promise<void> {
       const perProcess = rate / processes;
       process.stdout.write(
         `kafka processing: ${processes} processor process${processes > 1 ? 'es' : ''} (Redis checkpoints every 1 s, NATS bus, 5 default windows), ${fmtInt(n)} pre-filled iot.sensor events, 10k keys: ` +
-          `${fmtInt(rate)} events/s (${fmtInt(perProcess)} per process; ${fmtMs(r.ms)} ms from first to last processed event, ${fmtMs(r.committedMs ?? Number.NaN)} ms until all offsets were committed, start-up ${fmtMs(r.startupMs)} ms); ` +
+          `${fmtInt(rate)} events/s (${fmtInt(perProcess)} per process; ${fmtMs(r.ms)} ms from first to last processed event, ${Number.isNaN(r.committedMs ?? Number.NaN) ? 'offsets NOT all committed within 30 s after the last event' : `${fmtMs(r.committedMs!)} ms until all offsets were committed`}, start-up ${fmtMs(r.startupMs)} ms); ` +
           `${(rate / ceilingRate).toFixed(2)} of the client ceiling — target ≥ 100,000/process and ≥ 0.8 of ceiling: ${verdict(perProcess >= 100_000 && rate >= 0.8 * ceilingRate)}\n`,
       );
     }
