@@ -234,6 +234,21 @@ export function createKeyActorLogic(cfg: KeyActorConfig): KeyActorLogic {
     };
   }
 
+  /**
+   * Index in `arr` of the window starting at `start` (>= 0), or −(insertion point) − 1. `from`:
+   * −1 to search, else a position known to hold no start >= `start` before it, whose window (if
+   * any) starts at or after `start` unless it is the end — the successor of the previous window
+   * of the same sliding assignment. Starts of one spec are multiples of its slide, so the next
+   * start of an assignment is either that window or not present at all.
+   */
+  function locate(arr: WindowState[], start: number, from: number): number {
+    if (from < 0) return findStart(arr, start);
+    return from < arr.length && arr[from]!.start === start ? from : -from - 1;
+  }
+
+  /** Index of the last window touched by `applyFixed` (−1 when the event was late for it). */
+  let lastIdx = -1;
+
   /** Adds the event to the fixed window [start, end) of spec i; returns 1 when rejected as late. */
   function applyFixed(
     st: KeyActorState,
@@ -244,11 +259,15 @@ export function createKeyActorLogic(cfg: KeyActorConfig): KeyActorLogic {
     value: number | undefined,
     userId: string | null,
     sink: WindowChangeSink,
+    from: number,
   ): number {
     const arr = st.windows[i]!;
     const late = end + L <= wm;
-    if (late && (!update || end < wm - R)) return 1;
-    let idx = findStart(arr, start);
+    if (late && (!update || end < wm - R)) {
+      lastIdx = -1;
+      return 1;
+    }
+    let idx = locate(arr, start, from);
     let w: WindowState;
     if (idx >= 0) {
       w = arr[idx]!;
@@ -269,6 +288,7 @@ export function createKeyActorLogic(cfg: KeyActorConfig): KeyActorLogic {
     }
     addTo(w, value, userId);
     sink.changed(st, i, w);
+    lastIdx = idx;
     return 0;
   }
 
@@ -399,14 +419,17 @@ export function createKeyActorLogic(cfg: KeyActorConfig): KeyActorLogic {
       if (kind === 0) {
         const size = sizes[i]!;
         const start = Math.floor(t / size) * size;
-        late += applyFixed(st, i, start, start + size, wm, value, userId, sink);
+        late += applyFixed(st, i, start, start + size, wm, value, userId, sink, -1);
       } else if (kind === 1) {
         const size = sizes[i]!;
         const slide = slides[i]!;
-        // oldest first keeps inserts at the end of the sorted array for in-order events
+        // oldest first keeps inserts at the end of the sorted array for in-order events; after
+        // the first window, each next one is the successor of the previous (or inserted there)
         let k = Math.floor((t - size) / slide) + 1;
+        let from = -1;
         for (let start = k * slide; start <= t; start = ++k * slide) {
-          late += applyFixed(st, i, start, start + size, wm, value, userId, sink);
+          late += applyFixed(st, i, start, start + size, wm, value, userId, sink, from);
+          from = lastIdx < 0 ? -1 : lastIdx + 1;
         }
       } else {
         late += applySession(st, i, t, wm, value, userId, sink);
