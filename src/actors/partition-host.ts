@@ -321,11 +321,18 @@ class PartitionHostImpl implements PartitionHost, WindowChangeSink {
     const n = this.emitWin.length;
     if (n > 0) {
       const results: WindowResult[] = [];
+      // a batch is nearly always of one event type: look its logic up once per run of that type
+      let type: string | undefined;
+      let logic: KeyActorLogic | undefined;
       for (let i = 0; i < n; i++) {
         const w = this.emitWin[i]!;
         if (w.dead) continue;
         const st = this.emitStates[i]!;
-        results.push(this.ctxFor(st.eventType)!.logic.toResult(st, this.emitSpec[i]!, w));
+        if (st.eventType !== type) {
+          type = st.eventType;
+          logic = this.ctxFor(type)!.logic;
+        }
+        results.push(logic!.toResult(st, this.emitSpec[i]!, w));
       }
       this.emitStates.length = 0;
       this.emitSpec.length = 0;
