@@ -95,6 +95,12 @@ interface Owned {
 export function createProcessor(options: ProcessorOptions): Processor {
   const { log, checkpoints, bus, sinks, logger, metrics, clock } = options;
   const owned = new Map<string, Owned>();
+  /**
+   * Partitions fenced away from this node while its consumer may still hold them: a later group
+   * generation can leave them here ("kept", so no onAssigned), and their batches must then take the
+   * partition back from its checkpoint instead of being skipped.
+   */
+  const lost = new Set<string>();
   const publishEvents = options.publishEvents ?? true;
   const tracer = options.tracer;
   let consumer: GroupConsumer | undefined;
@@ -160,6 +166,7 @@ export function createProcessor(options: ProcessorOptions): Processor {
 
   async function assign(tp: TopicPartition): Promise<number> {
     const { topic, partition } = tp;
+    lost.delete(tpKey(topic, partition));
     const epoch = await checkpoints.acquire(topic, partition);
     const cp = await checkpoints.load(topic, partition);
     const actors = cp ? await checkpoints.loadActors(topic, partition) : new Map<string, string>();
@@ -208,6 +215,7 @@ export function createProcessor(options: ProcessorOptions): Processor {
         o.fenced = true;
         o.unrespond?.();
         owned.delete(tpKey(topic, partition));
+        lost.add(tpKey(topic, partition));
         metrics?.partitionsOwned.dec({ topic });
         metrics?.checkpointFailures.inc({ reason: 'fenced' });
         logger.warn({ event: LifecycleEvent.partitionFenced, topic, partition, epoch: o.epoch }, 'checkpoint fenced: another node owns this partition now; stopped processing it');
@@ -247,6 +255,7 @@ export function createProcessor(options: ProcessorOptions): Processor {
 
   async function release(tp: TopicPartition, commit: boolean): Promise<void> {
     const k = tpKey(tp.topic, tp.partition);
+    lost.delete(k);
     const o = owned.get(k);
     if (!o) return;
     if (commit) await enqueue(o, () => checkpoint(o));
@@ -260,7 +269,18 @@ export function createProcessor(options: ProcessorOptions): Processor {
   }
 
   async function onBatch(batch: RecordBatch): Promise<void> {
-    const o = owned.get(tpKey(batch.topic, batch.partition));
+    const k = tpKey(batch.topic, batch.partition);
+    const o = owned.get(k);
+    if (!o && lost.has(k)) {
+      // The group still gives this member the partition it was fenced from: own it again (new epoch,
+      // state from the checkpoint) and re-read from the checkpoint's offset; this batch is dropped.
+      lost.delete(k);
+      const tp = { topic: batch.topic, partition: batch.partition };
+      const begin = await assign(tp);
+      logger.info({ event: LifecycleEvent.partitionAssigned, topic: tp.topic, partition: tp.partition, nextOffset: begin }, 'fenced partition still assigned here: taken back from its checkpoint');
+      consumer?.seek(tp, begin);
+      return;
+    }
     if (!o || o.fenced || batch.records.length === 0) return;
     await enqueue(o, async () => {
       const first = batch.records[0]!;
