@@ -90,5 +90,7 @@ describe('distributed: two processors', () => {
     await victim.waitForLine(/"event":"partition\.fenced"/, { from: victimMark, timeoutMs: 30_000 });
     await expectExact(cluster, gateway.url, workload);
     expect(victim.alive()).toBe(true);
+    const takenBack = [p1, p2].map((n) => `${n.name}: ${n.grep(/taken back from its checkpoint/).length}`).join(', ');
+    console.info(`fenced: ${victim.grep(/"event":"partition\.fenced"/, victimMark).length} on ${victim.name}; fenced partitions taken back — ${takenBack}`);
   }, 180_000);
 });
