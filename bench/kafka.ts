@@ -17,6 +17,7 @@ import { partitionForKey } from '../src/model/partitioner.ts';
 import type { BenchContext } from './embedded.ts';
 import { type Child, spawnChild, stopChild } from './lib/child.ts';
 import { openLoop, sleep, waitUntil } from './lib/pace.ts';
+import { createEventGenerator } from '../src/runtime/produce.ts';
 import { IOT_PARTITIONS, IOT_TOPIC, iotInputs } from './lib/records.ts';
 import { BROKERS, NATS_URL, REDIS_URL, holdBroker } from './lib/services.ts';
 import { fmtInt, fmtLatency, fmtMs, monotonicUs, printProfileWindow, summarize, verdict } from './lib/stats.ts';
@@ -348,52 +349,64 @@ export async function benchKafkaRecovery(ctx: BenchContext): Promise<void> {
   cleanupLater(ns);
   const sessionTimeoutMs = 6000; // the broker's group.min.session.timeout.ms default
   const env = { ...ns.env(), KAFKA_SESSION_TIMEOUT_MS: String(sessionTimeoutMs) };
-  const topic = ns.topicPrefix + IOT_TOPIC;
-  const allPartitions = DEFAULT_EVENT_TYPES.reduce((n, t) => n + t.partitions, 0);
-  await admin!.createTopics({ topics: [{ topic, numPartitions: IOT_PARTITIONS, replicationFactor: 1 }], waitForLeaders: true });
+  // load on every event topic: the assignment may give one processor whole topics
+  const types = DEFAULT_EVENT_TYPES.map((t) => ({ ...t, topic: ns.topicPrefix + t.topic }));
+  const topics = types.map((t) => t.topic);
+  const allPartitions = types.reduce((n, t) => n + t.partitions, 0);
+  await admin!.createTopics({ topics: types.map((t) => ({ topic: t.topic, numPartitions: t.partitions, replicationFactor: 1 })), waitForLeaders: true });
   const a = spawnChild('node', { args: ['processor'], env, nodeArgs: ctx.childNodeArgs });
   const b = spawnChild('node', { args: ['processor'], env, nodeArgs: ctx.childNodeArgs });
-  // steady load straight into Kafka: 2,000 events/s over every partition
-  let seq = 0;
+  // steady load straight into Kafka: 2,000 events/s over every partition of the three topics
   let producing = true;
+  const gen = createEventGenerator({ keys: 2000, seed: 99 });
   const feeder = (async () => {
     let t = Date.now();
     while (producing) {
-      const messages = iotInputs(200, 1000, seq).map((e, i) => {
-        const key = String(e.deviceId);
-        return { key, value: JSON.stringify({ ...e, eventId: `${runId}-r-${seq + i}`, timestamp: new Date().toISOString() }), partition: partitionForKey(key, IOT_PARTITIONS) };
-      });
-      seq += messages.length;
+      const byTopic = new Map<string, { key: string; value: string; partition: number }[]>();
+      for (let i = 0; i < 200; i++) {
+        const e = gen.next();
+        const spec = types.find((x) => x.eventType === e.eventType)!;
+        const key = String(e.deviceId ?? e.userId ?? e.eventId);
+        const list = byTopic.get(spec.topic) ?? [];
+        list.push({ key, value: JSON.stringify({ ...e, eventId: `${runId}-${e.eventId}` }), partition: partitionForKey(key, spec.partitions) });
+        byTopic.set(spec.topic, list);
+      }
       // a topic this new may not be in every metadata cache yet: skip a round rather than fail
-      await producer!.send({ topic, messages, acks: 1 }).catch(() => sleep(200));
+      await producer!
+        .sendBatch({ topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })), acks: 1 })
+        .catch(() => sleep(200));
       t += 100;
       await sleep(Math.max(0, t - Date.now()));
     }
   })();
+  const committedNow = async (): Promise<Map<string, number>> => {
+    const r = await admin!.fetchOffsets({ groupId: `bench-${ns.id}-p`, topics });
+    const m = new Map<string, number>();
+    for (const tp of r) for (const p of tp.partitions) m.set(`${tp.topic}/${p.partition}`, Number(p.offset));
+    return m;
+  };
   try {
     await Promise.all([a.next('ready', 120_000), b.next('ready', 120_000)]);
     // both own partitions and both process
     const steady = await waitUntil(
-      () => Number(a.latest('stats')?.owned ?? 0) > 0 && Number(b.latest('stats')?.owned ?? 0) > 0 && Number(a.latest('stats')?.processed ?? 0) > 0,
+      () => Number(a.latest('stats')?.processed ?? 0) > 0 && Number(b.latest('stats')?.processed ?? 0) > 0,
       120_000,
     );
     if (!steady) throw new Error('the two processors never shared the partitions');
     await sleep(3000);
-    const group = `bench-${ns.id}-p`;
     const ownedBefore = Number(a.latest('stats')?.owned ?? 0);
     const killedAt = performance.now();
     a.kill('SIGKILL');
     await a.exited;
     // read after the death: the victim's last commits are in, the survivor cannot own its partitions yet
-    const atKill = await admin!.fetchOffsets({ groupId: group, topics: [topic] });
-    const committedAtKill = new Map(atKill[0]!.partitions.map((p) => [p.partition, Number(p.offset)]));
+    const committedAtKill = await committedNow();
     // processing again: every partition's committed offset (advanced after each checkpoint) moves past where it was at the kill
     let takeoverMs = Number.NaN;
     const recovered = await waitUntil(
       async () => {
         if (Number.isNaN(takeoverMs) && Number(b.latest('stats')?.owned ?? 0) >= allPartitions) takeoverMs = performance.now() - killedAt;
-        const now = await admin!.fetchOffsets({ groupId: group, topics: [topic] });
-        return now[0]!.partitions.every((p) => Number(p.offset) > (committedAtKill.get(p.partition) ?? Number.POSITIVE_INFINITY));
+        const now = await committedNow();
+        return [...committedAtKill].every(([k, at]) => (now.get(k) ?? -1) > at);
       },
       120_000,
       50,
@@ -401,7 +414,7 @@ export async function benchKafkaRecovery(ctx: BenchContext): Promise<void> {
     const ms = performance.now() - killedAt;
     process.stdout.write(
       `kafka recovery: SIGKILL of 1 of 2 processor processes (it owned ${ownedBefore} partitions; KAFKA_SESSION_TIMEOUT_MS=${sessionTimeoutMs}) under 2,000 events/s: ` +
-        `${recovered ? `every ${IOT_TOPIC} partition processed and checkpointed again after ${fmtMs(ms)} ms` : 'NOT recovered within 120 s'} ` +
+        `${recovered ? `every partition of the 3 event topics processed and checkpointed again after ${fmtMs(ms)} ms` : 'NOT recovered within 120 s'} ` +
         `(survivor owned all partitions after ${fmtMs(takeoverMs)} ms) — target < 5 s: ${verdict(recovered && ms < 5000)}\n`,
     );
   } finally {
