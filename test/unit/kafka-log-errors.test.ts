@@ -1,4 +1,5 @@
 /** Kafka log behaviour beyond the port contract: error codes, compression, onAssigned retries. */
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LogRecord } from '../../src/log/port.ts';
 import { tpKey } from '../../src/log/port.ts';
@@ -29,6 +30,27 @@ describe('Kafka log: errors, compression, assignment retries', () => {
     await expect(fx.log.append(t, [{ key: 'k', value: 'v', partition: 2 }])).rejects.toMatchObject({ code: ErrorCode.BAD_USER_INPUT });
     await expect(fx.log.append(t, [{ key: null, value: 'v' }])).rejects.toMatchObject({ code: ErrorCode.BAD_USER_INPUT });
     expect(await fx.log.endOffsets(t)).toEqual([0, 0]);
+  });
+
+  it('splits an append larger than the broker message limit into several requests, offsets in input order', async () => {
+    const t = `${fx.topicPrefix}.large`;
+    await fx.log.ensureTopics([{ name: t, partitions: 2 }]);
+    // ~3 MiB of incompressible values: one produce request would exceed message.max.bytes (1 MiB).
+    const values = Array.from({ length: 1500 }, () => randomBytes(1536).toString('base64'));
+    const results = await fx.log.append(
+      t,
+      values.map((value, i) => ({ key: null, value, partition: i % 2 })),
+    );
+    expect(results.map((r) => r.partition)).toEqual(values.map((_, i) => i % 2));
+    expect(results.filter((r) => r.partition === 0).map((r) => r.offset)).toEqual(Array.from({ length: 750 }, (_, i) => i));
+    expect(results.filter((r) => r.partition === 1).map((r) => r.offset)).toEqual(Array.from({ length: 750 }, (_, i) => i));
+    const back: LogRecord[] = [];
+    while (back.length < 750) {
+      const batch = await fx.log.read(t, 1, back.length, 500);
+      if (batch.length === 0) break;
+      back.push(...batch);
+    }
+    expect(back.map((r) => new TextDecoder().decode(r.value))).toEqual(values.filter((_, i) => i % 2 === 1));
   });
 
   it('round-trips GZIP-compressed batches', async () => {

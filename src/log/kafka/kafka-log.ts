@@ -101,6 +101,9 @@ export interface KafkaLogOptions {
   logLevel?: KafkaLogLevel;
 }
 
+/** Bounds of one produce request, well below the broker's default message.max.bytes (1 MiB). */
+const MAX_BYTES_PER_REQUEST = 512 * 1024;
+const MAX_RECORDS_PER_REQUEST = 2000;
 const encoder = new TextEncoder();
 /** How long a topic's partition count is trusted before it is read again, ms (as Kafka clients refresh metadata). */
 const PARTITION_COUNT_TTL_MS = 60_000;
@@ -360,24 +363,39 @@ export function createKafkaLog(options: KafkaLogOptions): EventLog {
       partitions[i] = partition;
       return { key: r.key, value: toBuffer(r.value), headers: r.headers, partition };
     });
-    let meta: Awaited<ReturnType<Producer['send']>>;
-    try {
-      meta = await producer.send({ topic, messages, acks: -1, compression });
-    } catch (e) {
-      if (isUnknownTopic(e)) {
-        throw new KeyflowError(ErrorCode.UNKNOWN_TOPIC, `topic ${topic} does not exist; create it with ensureTopics first`, { cause: e });
+    const results = new Array<AppendResult>(records.length);
+    // One produce request per chunk, sent in order: a request larger than the broker's
+    // message.max.bytes (1 MiB by default) would be refused on every retry, so a large append
+    // (e.g. a checkpoint's pending finals) is split.
+    let from = 0;
+    while (from < messages.length) {
+      let to = from;
+      let bytes = 0;
+      while (to < messages.length && to - from < MAX_RECORDS_PER_REQUEST && (to === from || bytes + messages[to]!.value.length <= MAX_BYTES_PER_REQUEST)) {
+        bytes += messages[to]!.value.length;
+        to++;
       }
-      throw e;
+      let meta: Awaited<ReturnType<Producer['send']>>;
+      try {
+        meta = await producer.send({ topic, messages: messages.slice(from, to), acks: -1, compression });
+      } catch (e) {
+        if (isUnknownTopic(e)) {
+          throw new KeyflowError(ErrorCode.UNKNOWN_TOPIC, `topic ${topic} does not exist; create it with ensureTopics first`, { cause: e });
+        }
+        throw e;
+      }
+      const next = new Map<number, number>();
+      for (const m of meta) next.set(m.partition, Number(m.baseOffset));
+      // kafkajs keeps each partition's messages in input order within one produce request
+      for (let i = from; i < to; i++) {
+        const partition = partitions[i]!;
+        const offset = next.get(partition) ?? -1;
+        next.set(partition, offset + 1);
+        results[i] = { topic, partition, offset };
+      }
+      from = to;
     }
-    const base = new Map<number, number>();
-    for (const m of meta) base.set(m.partition, Number(m.baseOffset));
-    // kafkajs keeps each partition's messages in input order within one produce request
-    const next = new Map<number, number>();
-    return partitions.map((partition) => {
-      const offset = next.get(partition) ?? base.get(partition) ?? -1;
-      next.set(partition, offset + 1);
-      return { topic, partition, offset };
-    });
+    return results;
   }
 
   const log: EventLog = {
