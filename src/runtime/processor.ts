@@ -87,6 +87,8 @@ interface Owned {
   pendingDeadLetters: ProduceRecord[];
   pendingLate: ProduceRecord[];
   committedOffset: number;
+  /** Processing time of the last commit (or of the assignment). */
+  committedAt: number;
   fenced: boolean;
   /** Stops answering bus queries for this partition. */
   unrespond?: Unsubscribe;
@@ -102,6 +104,8 @@ export function createProcessor(options: ProcessorOptions): Processor {
    */
   const lost = new Set<string>();
   const publishEvents = options.publishEvents ?? true;
+  /** Longest an owned partition goes without a (fenced) commit, even when idle, ms. */
+  const fenceProbeMs = Math.max(5000, options.checkpointIntervalMs * 5);
   const tracer = options.tracer;
   let consumer: GroupConsumer | undefined;
   let timers: Timer[] = [];
@@ -183,6 +187,7 @@ export function createProcessor(options: ProcessorOptions): Processor {
       pendingDeadLetters: [],
       pendingLate: [],
       committedOffset: begin,
+      committedAt: clock.now(),
       fenced: false,
     };
     ref.owned = o;
@@ -200,7 +205,10 @@ export function createProcessor(options: ProcessorOptions): Processor {
     const write = o.host.checkpoint();
     const nothingNew =
       write.nextOffset === o.committedOffset && write.dirty.size === 0 && (write.deleted?.length ?? 0) === 0 && o.pendingFinals.length === 0;
-    if (nothingNew) return;
+    // An idle partition still commits now and then: the commit is what finds out that another node
+    // took the partition over (a stale owner would otherwise keep answering queries and emitting
+    // finals from state that misses the new owner's records).
+    if (nothingNew && clock.now() - o.committedAt < fenceProbeMs) return;
     const started = performance.now();
     const finals = o.pendingFinals;
     const dead = o.pendingDeadLetters;
@@ -231,6 +239,7 @@ export function createProcessor(options: ProcessorOptions): Processor {
     o.pendingLate = o.pendingLate === late ? [] : o.pendingLate.slice(late.length);
     o.host.markCommitted();
     o.committedOffset = write.nextOffset;
+    o.committedAt = clock.now();
     metrics?.checkpointDuration.observe({ store: checkpoints.kind }, (performance.now() - started) / 1000);
     logger.debug({ event: LifecycleEvent.checkpointCommitted, topic, partition, nextOffset: write.nextOffset, dirty: write.dirty.size }, 'checkpoint committed');
     const passivated = o.host.passivateIdle();
