@@ -2,16 +2,28 @@
  * Shapes of the messages on the live bus, shared by the publisher (the processor runtime) and the
  * subscriber (the GraphQL subscriptions). JSON-safe, because NATS carries them as JSON.
  *
- * - `subjects.events(topic)` carries an {@link EventMessage} for every record of the topic, in
- *   log order per partition, published after the record is read from the log.
- * - `subjects.windowResults(eventType)` carries a {@link WindowResult} (times as epoch ms) for
- *   every emitted window result, updates (final = false) and finals alike.
+ * One message per processed batch, not per item: per-item messages made publishing most of the
+ * processor's work in distributed mode (about 8 NATS messages per event with the default windows).
  *
- * Subscribers validate with {@link parseEventMessage} / {@link parseWindowResultMessage} and drop
- * what does not parse: a bus message is untrusted input like any other.
+ * - `subjects.events(topic)` carries an {@link EventBatchMessage}: the processed records of one
+ *   batch of one partition, in log order, published after they are read from the log.
+ * - `subjects.windowResults(eventType)` carries a {@link WindowResultBatchMessage}: the window
+ *   results of that event type a batch (or tick) emitted, updates (final = false) and finals alike,
+ *   in emission order.
+ *
+ * A large batch is split into several messages of at most {@link MAX_BATCH_ITEMS} items (and, for
+ * events, about {@link MAX_BATCH_BYTES} of record values), in order, so a message stays well below
+ * NATS's default 1 MiB payload limit.
+ *
+ * Subscribers validate with {@link parseEventBatch} / {@link parseWindowResultBatch}: a message
+ * that is not a batch is dropped whole, an element that does not parse is dropped alone. A bus
+ * message is untrusted input like any other.
  */
 import { z } from 'zod';
+import type { LogRecord } from '../log/port.ts';
 import type { EventEnvelope } from '../model/event.ts';
+import type { LiveBus } from './port.ts';
+import { subjects } from './port.ts';
 import type { WindowResult } from '../windows/types.ts';
 
 /** The event as on the log (the record value's JSON form: camelCase, timestamp ISO-8601 UTC). */
@@ -37,8 +49,23 @@ export interface EventMessage {
   event: EventMessageBody;
 }
 
-/** One window result, on `subjects.windowResults(eventType)`. */
+/** One window result, an element of a {@link WindowResultBatchMessage}. */
 export type WindowResultMessage = WindowResult;
+
+/** What `subjects.events(topic)` carries: records of one partition, in log order. */
+export interface EventBatchMessage {
+  events: EventMessage[];
+}
+
+/** What `subjects.windowResults(eventType)` carries: results of that event type, in emission order. */
+export interface WindowResultBatchMessage {
+  results: WindowResultMessage[];
+}
+
+/** Most items in one bus message; larger batches are split, in order. */
+export const MAX_BATCH_ITEMS = 256;
+/** Record value bytes after which an event batch message is cut (an estimate of its JSON size). */
+export const MAX_BATCH_BYTES = 256 * 1024;
 
 /** Builds the bus message for a record the publisher has decoded. */
 export function eventMessage(
@@ -61,6 +88,73 @@ export function eventMessage(
       metadata: e.metadata,
     },
   };
+}
+
+/**
+ * Publishes the processed records of one batch of one partition on `subjects.events(topic)`: one
+ * message, or a few in order when the batch is large.
+ */
+export function publishEventBatch(bus: LiveBus, topic: string, items: readonly { event: EventEnvelope; record: LogRecord }[]): void {
+  const subject = subjects.events(topic);
+  let events: EventMessage[] = [];
+  let bytes = 0;
+  for (let i = 0; i < items.length; i++) {
+    const { event, record } = items[i]!;
+    const size = record.value.byteLength;
+    if (events.length > 0 && (events.length >= MAX_BATCH_ITEMS || bytes + size > MAX_BATCH_BYTES)) {
+      bus.publish(subject, { events } satisfies EventBatchMessage);
+      events = [];
+      bytes = 0;
+    }
+    events.push(eventMessage(record, record.key ?? event.eventId, event));
+    bytes += size;
+  }
+  if (events.length > 0) bus.publish(subject, { events } satisfies EventBatchMessage);
+}
+
+/**
+ * Publishes the window results one batch (or tick) emitted: one message per event type on
+ * `subjects.windowResults(eventType)` (split in order when large), each type's results in emission
+ * order. The results are published by reference, not copied: nobody may mutate them afterwards.
+ */
+export function publishWindowResults(bus: LiveBus, results: readonly WindowResult[]): void {
+  const n = results.length;
+  if (n === 0) return;
+  // A batch is nearly always of one event type: publish it without grouping when it is.
+  const first = results[0]!.eventType;
+  let single = true;
+  for (let i = 1; i < n; i++) {
+    if (results[i]!.eventType !== first) {
+      single = false;
+      break;
+    }
+  }
+  if (single) {
+    publishResultsOfType(bus, first, results);
+    return;
+  }
+  const byType = new Map<string, WindowResult[]>();
+  for (let i = 0; i < n; i++) {
+    const r = results[i]!;
+    let group = byType.get(r.eventType);
+    if (group === undefined) {
+      group = [];
+      byType.set(r.eventType, group);
+    }
+    group.push(r);
+  }
+  for (const [eventType, group] of byType) publishResultsOfType(bus, eventType, group);
+}
+
+function publishResultsOfType(bus: LiveBus, eventType: string, results: readonly WindowResult[]): void {
+  const subject = subjects.windowResults(eventType);
+  if (results.length <= MAX_BATCH_ITEMS) {
+    bus.publish(subject, { results: results as WindowResult[] } satisfies WindowResultBatchMessage);
+    return;
+  }
+  for (let i = 0; i < results.length; i += MAX_BATCH_ITEMS) {
+    bus.publish(subject, { results: results.slice(i, i + MAX_BATCH_ITEMS) } satisfies WindowResultBatchMessage);
+  }
 }
 
 const jsonObject = z.record(z.string(), z.unknown());
@@ -99,13 +193,43 @@ const windowResultSchema = z.object({
   revision: z.number().int(),
 });
 
-/** The message as an {@link EventMessage}, or null when it is not one. */
+/** The elements of an {@link EventBatchMessage} that parse, in order; null when the message is not one. */
+export function parseEventBatch(message: unknown): EventMessage[] | null {
+  const items = arrayField(message, 'events');
+  if (items === null) return null;
+  const out: EventMessage[] = [];
+  for (let i = 0; i < items.length; i++) {
+    const r = eventMessageSchema.safeParse(items[i]);
+    if (r.success) out.push(r.data);
+  }
+  return out;
+}
+
+/** The elements of a {@link WindowResultBatchMessage} that parse, in order; null when the message is not one. */
+export function parseWindowResultBatch(message: unknown): WindowResultMessage[] | null {
+  const items = arrayField(message, 'results');
+  if (items === null) return null;
+  const out: WindowResultMessage[] = [];
+  for (let i = 0; i < items.length; i++) {
+    const r = windowResultSchema.safeParse(items[i]);
+    if (r.success) out.push(r.data);
+  }
+  return out;
+}
+
+function arrayField(message: unknown, field: string): readonly unknown[] | null {
+  if (typeof message !== 'object' || message === null || Array.isArray(message)) return null;
+  const v = (message as Record<string, unknown>)[field];
+  return Array.isArray(v) ? v : null;
+}
+
+/** One element as an {@link EventMessage}, or null when it is not one. */
 export function parseEventMessage(message: unknown): EventMessage | null {
   const r = eventMessageSchema.safeParse(message);
   return r.success ? r.data : null;
 }
 
-/** The message as a {@link WindowResult}, or null when it is not one. */
+/** One element as a {@link WindowResult}, or null when it is not one. */
 export function parseWindowResultMessage(message: unknown): WindowResultMessage | null {
   const r = windowResultSchema.safeParse(message);
   return r.success ? r.data : null;

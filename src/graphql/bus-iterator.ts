@@ -2,16 +2,24 @@
 import type { LiveBus } from '../bus/port.ts';
 import { ErrorCode, KeyflowError } from '../model/errors.ts';
 
-export interface BusIteratorOptions<T> {
+interface BusIteratorCommon<T> {
   bus: LiveBus;
   subject: string;
-  /** Validates a message; null drops it. */
-  parse: (message: unknown) => T | null;
-  /** Keeps only matching messages. */
+  /** Keeps only matching items. */
   filter?: (item: T) => boolean;
-  /** Messages buffered for a slow client before the subscription ends with RATE_LIMITED. @default 10_000 */
+  /** Items buffered for a slow client before the subscription ends with RATE_LIMITED. @default 10_000 */
   maxBuffered?: number;
 }
+
+/**
+ * How bus messages become items: `parse` for one item per message (null drops it), `parseBatch`
+ * for messages carrying several (null or [] drops the message; the items are yielded in order).
+ */
+export type BusIteratorOptions<T> = BusIteratorCommon<T> &
+  (
+    | { parse: (message: unknown) => T | null; parseBatch?: never }
+    | { parseBatch: (message: unknown) => readonly T[] | null; parse?: never }
+  );
 
 /**
  * What the iterator yields: bus items, and at most one KeyflowError as the very last item when the
@@ -27,7 +35,7 @@ export type BusItem<T> = T | KeyflowError;
  * buffer overflows.
  */
 export function busIterator<T>(options: BusIteratorOptions<T>): AsyncIterableIterator<BusItem<T>> {
-  const { bus, subject, parse, filter } = options;
+  const { bus, subject, parse, parseBatch, filter } = options;
   const maxBuffered = options.maxBuffered ?? 10_000;
   const buffer: BusItem<T>[] = [];
   let waiting: ((r: IteratorResult<BusItem<T>>) => void) | null = null;
@@ -35,8 +43,18 @@ export function busIterator<T>(options: BusIteratorOptions<T>): AsyncIterableIte
 
   const unsubscribe = bus.subscribe(subject, (message) => {
     if (done) return;
-    const item = parse(message);
-    if (item === null || (filter && !filter(item))) return;
+    if (parseBatch) {
+      const items = parseBatch(message);
+      if (items === null) return;
+      for (let i = 0; i < items.length && !done; i++) offer(items[i]!);
+      return;
+    }
+    const item = parse!(message);
+    if (item !== null) offer(item);
+  });
+
+  function offer(item: T): void {
+    if (filter && !filter(item)) return;
     if (waiting) {
       const w = waiting;
       waiting = null;
@@ -54,7 +72,7 @@ export function busIterator<T>(options: BusIteratorOptions<T>): AsyncIterableIte
       return;
     }
     buffer.push(item);
-  });
+  }
 
   function finish(): void {
     if (done) return;

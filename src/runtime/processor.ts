@@ -9,8 +9,7 @@ import { type Link, SpanKind, SpanStatusCode, type Tracer, isSpanContextValid } 
 import type { Logger } from 'pino';
 import { createPartitionHost, type PartitionHost, type PartitionHostOptions } from '../actors/index.ts';
 import type { LiveBus, Unsubscribe } from '../bus/port.ts';
-import { eventMessage } from '../bus/messages.ts';
-import { subjects } from '../bus/port.ts';
+import { publishEventBatch, publishWindowResults } from '../bus/messages.ts';
 import type { EventLog, GroupConsumer, LogRecord, ProduceRecord, RecordBatch, TopicPartition } from '../log/port.ts';
 import { tpKey } from '../log/port.ts';
 import {
@@ -136,17 +135,13 @@ export function createProcessor(options: ProcessorOptions): Processor {
       loadActor: (key: string) => checkpoints.loadActor(topic, partition, key),
       output: {
         onEvents: publishEvents
-          ? (events: { event: EventEnvelope; record: LogRecord }[]) => {
-              const subject = subjects.events(topic);
-              for (const { event, record } of events) bus.publish(subject, eventMessage(record, record.key ?? event.eventId, event));
-            }
+          ? (events: { event: EventEnvelope; record: LogRecord }[]) => publishEventBatch(bus, topic, events)
           : undefined,
         onResults(results: WindowResult[]) {
           const o = ref.owned;
-          for (const r of results) {
-            bus.publish(subjects.windowResults(r.eventType), r);
-            if (r.final && o) o.pendingFinals.push(r);
-          }
+          // One bus message per event type per batch (not one per result): publishing was most of the work.
+          publishWindowResults(bus, results);
+          if (o) for (const r of results) if (r.final) o.pendingFinals.push(r);
           metrics?.windowResultsEmitted.inc({ event_type: results[0]?.eventType ?? '', final: 'mixed' }, results.length);
         },
         onLate(records: LogRecord[]) {

@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInProcessBus, createInProcessHub } from '../../src/bus/in-process/in-process-bus.ts';
-import { eventMessage } from '../../src/bus/messages.ts';
+import { type EventMessage, eventMessage } from '../../src/bus/messages.ts';
 import { type LiveBus, subjects } from '../../src/bus/port.ts';
 import { createIngest } from '../../src/graphql/ingest.ts';
 import { type GraphQLServer, type GraphQLServerOptions, createGraphQLServer } from '../../src/graphql/server.ts';
@@ -21,7 +21,7 @@ import { type MemoryLog, createMemoryLog } from './memory-log.ts';
 
 export interface HarnessOptions extends GraphQLServerOptions, Partial<ApiLimits> {
   dynamic?: boolean;
-  /** Publish every appended record on the bus, as the processor runtime does. @default true */
+  /** Publish the records of every append on the bus as one `{ events }` message, as the processor runtime does per batch. @default true */
   feedBus?: boolean;
 }
 
@@ -91,10 +91,12 @@ async function wire<L extends EventLog>(log: L, options: HarnessOptions, cleanup
         return async (topic: string, records: ProduceRecord[]): Promise<AppendResult[]> => {
           const results = await target.append(topic, records);
           if (registry.byTopic(topic)) {
-            results.forEach((r, i) => {
+            // One message per append, like the processor's one per batch ({ events } in log order).
+            const events: EventMessage[] = results.map((r, i) => {
               const e = decodeEnvelope(records[i]!.value);
-              bus.publish(subjects.events(topic), eventMessage(r, records[i]!.key ?? e.eventId, e));
+              return eventMessage(r, records[i]!.key ?? e.eventId, e);
             });
+            if (events.length > 0) bus.publish(subjects.events(topic), { events });
           }
           return results;
         };

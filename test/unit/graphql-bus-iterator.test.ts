@@ -53,4 +53,37 @@ describe('busIterator', () => {
     expect(items[3]).toBeInstanceOf(KeyflowError);
     expect((items[3] as KeyflowError).code).toBe(ErrorCode.RATE_LIMITED);
   });
+
+  it('parseBatch: each message\'s items come out one by one, in order, filtered; a null message is dropped', async () => {
+    const { bus } = setup();
+    const parseBatch = (m: unknown) => (Array.isArray(m) ? m.filter((x): x is number => typeof x === 'number') : null);
+    const it = busIterator({ bus, subject: 's', parseBatch, filter: (n) => n !== 0 });
+    const pending = it.next();
+    bus.publish('s', [1, 'x', 2, 0]);
+    bus.publish('s', 'not a batch');
+    bus.publish('s', []);
+    bus.publish('s', [3, 4]);
+    expect(await pending).toEqual({ value: 1, done: false });
+    const rest = [(await it.next()).value, (await it.next()).value, (await it.next()).value];
+    expect(rest).toEqual([2, 3, 4]);
+    await it.return!();
+  });
+
+  it('parseBatch: the buffer limit counts items, not messages', async () => {
+    const { bus, count } = setup();
+    const it = busIterator({ bus, subject: 's', parseBatch: (m) => m as number[], maxBuffered: 3 });
+    bus.publish('s', [0, 1]);
+    expect(count('s')).toBe(1);
+    bus.publish('s', [2, 3, 4]);
+    expect(count('s')).toBe(0);
+    const items: unknown[] = [];
+    for (;;) {
+      const r = await it.next();
+      if (r.done) break;
+      items.push(r.value);
+    }
+    expect(items.slice(0, 3)).toEqual([0, 1, 2]);
+    expect(items).toHaveLength(4);
+    expect((items[3] as KeyflowError).code).toBe(ErrorCode.RATE_LIMITED);
+  });
 });

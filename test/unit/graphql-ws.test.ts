@@ -167,19 +167,29 @@ describe('graphql-ws subscriptions', () => {
           'subscription { windowResults(eventType: "iot.sensor", key: "dev-1", window: "tumbling-1m", finalOnly: true) { key window windowStart count final } }',
       });
       await waitFor(() => run.h.subscriberCount(subject) === 1, 'the subscription');
-      run.h.bus.publish(subject, result({ count: 1 }));
-      run.h.bus.publish(subject, result({ key: 'dev-2', final: true }));
-      run.h.bus.publish(subject, result({ window: 'tumbling-5m', final: true }));
-      run.h.bus.publish(subject, { not: 'a window result' });
-      run.h.bus.publish(subject, result({ count: 3, final: true }));
-      const next = await it.next();
-      expect(next.value.data.windowResults).toEqual({
+      // One message per batch: the matching elements come out one by one, in order; a malformed
+      // element is dropped alone, a message that is not a batch is dropped whole.
+      run.h.bus.publish(subject, {
+        results: [
+          result({ count: 1 }),
+          result({ key: 'dev-2', final: true }),
+          { not: 'a window result' },
+          result({ window: 'tumbling-5m', final: true }),
+          result({ count: 3, final: true }),
+        ],
+      });
+      run.h.bus.publish(subject, result({ count: 9, final: true }));
+      run.h.bus.publish(subject, { results: 'not an array' });
+      run.h.bus.publish(subject, { results: [result({ count: 4, final: true, revision: 1 })] });
+      const expected = (count: number) => ({
         key: 'dev-1',
         window: 'tumbling-1m',
         windowStart: '2024-01-15T10:30:00.000Z',
-        count: 3,
+        count,
         final: true,
       });
+      expect((await it.next()).value.data.windowResults).toEqual(expected(3));
+      expect((await it.next()).value.data.windowResults).toEqual(expected(4));
       await it.return?.();
       await waitFor(() => run.h.subscriberCount(subject) === 0, 'the bus unsubscribe');
     } finally {

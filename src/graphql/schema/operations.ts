@@ -1,5 +1,5 @@
 /** Query, Mutation and Subscription of the contract. */
-import { parseEventMessage, parseWindowResultMessage } from '../../bus/messages.ts';
+import { parseEventBatch, parseWindowResultBatch } from '../../bus/messages.ts';
 import { subjects } from '../../bus/port.ts';
 import { ErrorCode, KeyflowError } from '../../model/errors.ts';
 import type { EventTypeSpec } from '../../model/event-types.ts';
@@ -173,14 +173,19 @@ builder.subscriptionType({
         return busIterator<EventView>({
           bus: ctx.services.bus,
           subject: subjects.events(a.topic),
-          parse: (m) => {
-            const msg = parseEventMessage(m);
-            if (!msg || msg.topic !== a.topic) return null;
-            const timestamp = Date.parse(msg.event.timestamp);
-            if (!Number.isFinite(timestamp)) return null;
-            return { ...msg.event, timestamp, key: msg.key, topic: msg.topic, partition: msg.partition, offset: msg.offset };
+          // One bus message per processed batch: its events, in log order, become one item each.
+          parseBatch: (m) => {
+            const msgs = parseEventBatch(m);
+            if (msgs === null) return null;
+            const out: EventView[] = [];
+            for (const msg of msgs) {
+              if (msg.topic !== a.topic || (key !== null && msg.key !== key)) continue;
+              const timestamp = Date.parse(msg.event.timestamp);
+              if (!Number.isFinite(timestamp)) continue;
+              out.push({ ...msg.event, timestamp, key: msg.key, topic: msg.topic, partition: msg.partition, offset: msg.offset });
+            }
+            return out;
           },
-          filter: key === null ? undefined : (e) => e.key === key,
         });
       },
       resolve: raiseOrPass,
@@ -205,7 +210,7 @@ builder.subscriptionType({
         return busIterator({
           bus: ctx.services.bus,
           subject: subjects.windowResults(eventType),
-          parse: parseWindowResultMessage,
+          parseBatch: parseWindowResultBatch,
           filter: (w) =>
             w.eventType === eventType &&
             (key === null || w.key === key) &&

@@ -1,0 +1,130 @@
+/** Live-bus messages: one per batch per subject, split in order when large; parsers drop what does not parse. */
+import { describe, expect, it } from 'vitest';
+import { createInProcessBus, createInProcessHub } from '../../src/bus/in-process/in-process-bus.ts';
+import {
+  MAX_BATCH_BYTES,
+  MAX_BATCH_ITEMS,
+  eventMessage,
+  parseEventBatch,
+  parseWindowResultBatch,
+  publishEventBatch,
+  publishWindowResults,
+} from '../../src/bus/messages.ts';
+import { subjects } from '../../src/bus/port.ts';
+import type { LogRecord } from '../../src/log/port.ts';
+import { type EventEnvelope, encodeEnvelope } from '../../src/model/event.ts';
+import type { WindowResult } from '../../src/windows/types.ts';
+
+function recorder() {
+  const bus = createInProcessBus({ hub: createInProcessHub() });
+  const got = new Map<string, unknown[]>();
+  const listen = (subject: string) => {
+    got.set(subject, []);
+    bus.subscribe(subject, (m) => got.get(subject)!.push(m));
+  };
+  return { bus, got, listen };
+}
+
+function item(i: number, payload: Record<string, unknown> = { value: i }): { event: EventEnvelope; record: LogRecord } {
+  const event: EventEnvelope = {
+    eventId: `e${i}`,
+    timestamp: Date.UTC(2024, 0, 15, 10, 30) + i,
+    eventType: 'iot.sensor',
+    userId: null,
+    deviceId: `d${i % 3}`,
+    payload,
+    metadata: null,
+  };
+  const record: LogRecord = {
+    topic: 'events.iot.sensors',
+    partition: 2,
+    offset: 100 + i,
+    key: event.deviceId,
+    value: new TextEncoder().encode(encodeEnvelope(event)),
+    headers: {},
+    appendTime: 0,
+  };
+  return { event, record };
+}
+
+function result(eventType: string, i: number): WindowResult {
+  return {
+    eventType,
+    key: `k${i}`,
+    window: 'tumbling-1m',
+    windowStart: 0,
+    windowEnd: 60_000,
+    count: i,
+    valueCount: i,
+    sum: i,
+    avg: 1,
+    min: 1,
+    max: 1,
+    distinctUsers: 0,
+    final: i % 2 === 0,
+    revision: 0,
+  };
+}
+
+describe('bus messages', () => {
+  it('a batch of events is one { events } message, in log order, and parses back', () => {
+    const { bus, got, listen } = recorder();
+    const subject = subjects.events('events.iot.sensors');
+    listen(subject);
+    const items = Array.from({ length: 10 }, (_, i) => item(i));
+    publishEventBatch(bus, 'events.iot.sensors', items);
+    const msgs = got.get(subject)!;
+    expect(msgs).toHaveLength(1);
+    const parsed = parseEventBatch(JSON.parse(JSON.stringify(msgs[0])));
+    expect(parsed).toEqual(items.map(({ event, record }) => eventMessage(record, record.key!, event)));
+  });
+
+  it('a large batch of events is split in order by item count and by bytes', () => {
+    const { bus, got, listen } = recorder();
+    const subject = subjects.events('events.iot.sensors');
+    listen(subject);
+    const n = MAX_BATCH_ITEMS * 2 + 5;
+    publishEventBatch(bus, 'events.iot.sensors', Array.from({ length: n }, (_, i) => item(i)));
+    const sizes = got.get(subject)!.map((m) => (m as { events: unknown[] }).events.length);
+    expect(sizes).toEqual([MAX_BATCH_ITEMS, MAX_BATCH_ITEMS, 5]);
+    const offsets = got.get(subject)!.flatMap((m) => parseEventBatch(m)!.map((e) => e.offset));
+    expect(offsets).toEqual(Array.from({ length: n }, (_, i) => 100 + i));
+
+    got.set(subject, []);
+    const big = 'x'.repeat(Math.ceil(MAX_BATCH_BYTES / 3));
+    publishEventBatch(bus, 'events.iot.sensors', Array.from({ length: 7 }, (_, i) => item(i, { big })));
+    const bySize = got.get(subject)!.map((m) => (m as { events: unknown[] }).events.length);
+    expect(bySize.reduce((a, b) => a + b, 0)).toBe(7);
+    expect(Math.max(...bySize)).toBeLessThan(3);
+  });
+
+  it('window results go out one message per event type, each in emission order, split when large', () => {
+    const { bus, got, listen } = recorder();
+    const a = subjects.windowResults('iot.sensor');
+    const b = subjects.windowResults('clickstream');
+    listen(a);
+    listen(b);
+    const mixed = [result('iot.sensor', 0), result('clickstream', 1), result('iot.sensor', 2), result('clickstream', 3)];
+    publishWindowResults(bus, mixed);
+    expect(got.get(a)).toEqual([{ results: [mixed[0], mixed[2]] }]);
+    expect(got.get(b)).toEqual([{ results: [mixed[1], mixed[3]] }]);
+
+    got.set(a, []);
+    const many = Array.from({ length: MAX_BATCH_ITEMS + 1 }, (_, i) => result('iot.sensor', i));
+    publishWindowResults(bus, many);
+    expect(got.get(a)!.flatMap((m) => parseWindowResultBatch(m)!)).toEqual(many);
+    expect(got.get(a)).toHaveLength(2);
+    publishWindowResults(bus, []);
+    expect(got.get(a)).toHaveLength(2);
+  });
+
+  it('parsers drop a malformed message whole and a malformed element alone', () => {
+    const good = result('iot.sensor', 1);
+    for (const bad of [null, 1, 'x', [good], { results: good }, { results: null }, {}]) expect(parseWindowResultBatch(bad)).toBeNull();
+    expect(parseWindowResultBatch({ results: [good, { ...good, count: 'x' }, null, good] })).toEqual([good, good]);
+    const e = item(1);
+    const msg = eventMessage(e.record, 'd1', e.event);
+    for (const bad of [null, [msg], { events: msg }, { results: [msg] }]) expect(parseEventBatch(bad)).toBeNull();
+    expect(parseEventBatch({ events: [{ ...msg, offset: -1 }, msg, { ...msg, event: {} }] })).toEqual([msg]);
+  });
+});
