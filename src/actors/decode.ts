@@ -99,7 +99,7 @@ export function decodeRecordValue(value: Uint8Array): EventEnvelope {
     return decodeEnvelope(value);
   }
   let ts = parseIsoUtcMillis(timestamp);
-  if (ts !== ts) {
+  if (Number.isNaN(ts)) {
     // not the common layout: the model's own rule
     if (!ISO_DATE_TIME.test(timestamp)) return decodeEnvelope(value);
     ts = Date.parse(timestamp);
