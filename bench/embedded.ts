@@ -209,7 +209,7 @@ export async function benchLatency(ctx: BenchContext): Promise<void> {
   const server = await startServer(ctx, 'latency');
   const agent = new Agent({ keepAlive: true, maxSockets: 256 });
   try {
-    const fire = (offset: number, count: number, samples: number[] | null) => {
+    const fire = (offset: number, count: number, samples: number[] | null, rate = 2000, pool = bodies) => {
       let failed = 0;
       let outstanding = 0;
       let done!: () => void;
@@ -222,7 +222,7 @@ export async function benchLatency(ctx: BenchContext): Promise<void> {
         durationMs: (count / rate) * 1000,
         send(scheduledAt, i) {
           outstanding++;
-          post(agent, server.url, bodies[offset + i]!).then(
+          post(agent, server.url, pool[offset + i]!).then(
             (text) => {
               if (!text.includes('"ACCEPTED"')) failed++;
               else samples?.push(performance.now() - scheduledAt);
@@ -264,6 +264,16 @@ export async function benchLatency(ctx: BenchContext): Promise<void> {
       `latency: publishEvent at ${fmtInt(rate)} req/s open loop for ${durationMs / 1000} s (after ${warmMs / 1000} s warm-up), keep-alive, from scheduled send time, child-process embedded node (gateway+processor): ` +
         `${fmtLatency(l)}, ${failed} failed — target p99 < 5 ms: ${verdict(l.p99 < 5 && failed === 0)}\n` +
         `latency: closed-loop capacity of the same node just before (16 in flight, 3 s): ${fmtInt(capacity)} publishEvent req/s\n`,
+    );
+    // and at a rate far below that capacity: the service latency without a queue
+    const lowRate = 100;
+    const lowMs = ctx.quick ? 3000 : 10_000;
+    const lowBodies = withFreshIds(iotInputs((lowRate * lowMs) / 1000, 10_000, 19), `${run}l`).map((input) => JSON.stringify({ query: PUBLISH_ONE, variables: { input } }));
+    await sleep(3000);
+    const lowSamples: number[] = [];
+    const lowFailed = await fire(0, lowBodies.length, lowSamples, lowRate, lowBodies);
+    process.stdout.write(
+      `latency: publishEvent at ${lowRate} req/s open loop for ${lowMs / 1000} s on the same node (below saturation, no target): ${fmtLatency(summarize(lowSamples))}, ${lowFailed} failed\n`,
     );
   } finally {
     agent.destroy();
