@@ -13,19 +13,24 @@ import {
 
 const TOPICS = ['a', 'b', 'c'];
 
-/** A group: partition counts, the members, and what each owned before (possibly stale or conflicting). */
+/**
+ * A group: partition counts, the members with their subscriptions (all topics, or some), and what
+ * each owned before (possibly stale, conflicting, or for a topic it no longer subscribes to).
+ */
 const groupArb = fc
   .record({
-    counts: fc.tuple(fc.integer({ min: 0, max: 13 }), fc.integer({ min: 0, max: 13 }), fc.integer({ min: 1, max: 13 })),
+    counts: fc.tuple(fc.integer({ min: 0, max: 13 }), fc.integer({ min: 0, max: 25 }), fc.integer({ min: 1, max: 13 })),
     memberIds: fc.uniqueArray(fc.string({ minLength: 1, maxLength: 6 }), { minLength: 1, maxLength: 7 }),
+    // per member: subscribes to everything, or to a subset (possibly empty)
+    subs: fc.array(fc.option(fc.subarray(TOPICS), { nil: undefined, freq: 3 }), { minLength: 7, maxLength: 7 }),
     // previous owner per partition: an index into memberIds (owner may have left: index beyond the list) or none
-    owners: fc.array(fc.option(fc.integer({ min: 0, max: 9 }), { nil: undefined }), { minLength: 40, maxLength: 40 }),
+    owners: fc.array(fc.option(fc.integer({ min: 0, max: 9 }), { nil: undefined }), { minLength: 51, maxLength: 51 }),
     // extra stale claims: partitions that no longer exist, or claimed twice
-    stale: fc.array(fc.record({ member: fc.integer({ min: 0, max: 6 }), topic: fc.constantFrom(...TOPICS), partition: fc.integer({ min: 0, max: 20 }) }), {
+    stale: fc.array(fc.record({ member: fc.integer({ min: 0, max: 6 }), topic: fc.constantFrom(...TOPICS), partition: fc.integer({ min: 0, max: 30 }) }), {
       maxLength: 5,
     }),
   })
-  .map(({ counts, memberIds, owners, stale }) => {
+  .map(({ counts, memberIds, subs, owners, stale }) => {
     const partitionCounts = new Map(TOPICS.map((t, i) => [t, counts[i]!] as const));
     const owned = memberIds.map(() => ({}) as TopicAssignment);
     let i = 0;
@@ -38,9 +43,15 @@ const groupArb = fc
     for (const s of stale) {
       if (s.member < memberIds.length) (owned[s.member]![s.topic] ??= []).push(s.partition);
     }
-    const members: StickyMember[] = memberIds.map((memberId, k) => ({ memberId, topics: TOPICS, owned: owned[k]! }));
+    const members: StickyMember[] = memberIds.map((memberId, k) => ({ memberId, topics: subs[k] ?? TOPICS, owned: owned[k]! }));
     return { partitionCounts, members };
   });
+
+/** The same, but every member subscribes to every topic. */
+const uniformGroupArb = groupArb.map(({ partitionCounts, members }) => ({
+  partitionCounts,
+  members: members.map((m) => ({ ...m, topics: TOPICS })),
+}));
 
 function flatten(a: TopicAssignment | undefined): string[] {
   const out: string[] = [];
@@ -48,18 +59,26 @@ function flatten(a: TopicAssignment | undefined): string[] {
   return out;
 }
 
-/** Valid, de-duplicated prior ownership, as the assigner must interpret it (first claimer in memberId order wins). */
-function validOwned(members: StickyMember[], counts: Map<string, number>): Map<string, Set<string>> {
+function byMemberId(x: StickyMember, y: StickyMember): number {
+  return x.memberId < y.memberId ? -1 : x.memberId > y.memberId ? 1 : 0;
+}
+
+/**
+ * Valid, de-duplicated prior ownership per member and topic, as the assigner must interpret it:
+ * only subscribed topics, only existing partitions, first claimer in memberId order wins.
+ */
+function validOwned(members: StickyMember[], counts: Map<string, number>): Map<string, Map<string, Set<number>>> {
   const seen = new Set<string>();
-  const result = new Map<string, Set<string>>();
-  for (const m of [...members].sort((x, y) => (x.memberId < y.memberId ? -1 : x.memberId > y.memberId ? 1 : 0))) {
-    const mine = new Set<string>();
+  const result = new Map<string, Map<string, Set<number>>>();
+  for (const m of [...members].sort(byMemberId)) {
+    const mine = new Map<string, Set<number>>([...counts.keys()].map((t) => [t, new Set<number>()]));
     for (const [t, ps] of Object.entries(m.owned)) {
+      if (!m.topics.includes(t)) continue;
       for (const p of ps) {
         const id = `${t}/${p}`;
         if (p >= (counts.get(t) ?? 0) || seen.has(id)) continue;
         seen.add(id);
-        mine.add(id);
+        mine.get(t)!.add(p);
       }
     }
     result.set(m.memberId, mine);
@@ -67,50 +86,131 @@ function validOwned(members: StickyMember[], counts: Map<string, number>): Map<s
   return result;
 }
 
+/**
+ * Checks the guarantees of `assignSticky` for one group; throws (via expect) on a violation. Shared
+ * by the properties and the concrete cases so both check the same thing.
+ */
+function checkPlan(members: StickyMember[], partitionCounts: Map<string, number>, plan: Map<string, TopicAssignment>): void {
+  const before = validOwned(members, partitionCounts);
+  for (const t of partitionCounts.keys()) {
+    const count = partitionCounts.get(t)!;
+    const subscribers = members.filter((m) => m.topics.includes(t));
+    const got = new Map(members.map((m) => [m.memberId, plan.get(m.memberId)?.[t] ?? []] as const));
+
+    // exactly once: every partition of a subscribed topic has one owner, a subscriber; no strays
+    const all = [...got.values()].flat();
+    expect(new Set(all).size).toBe(all.length);
+    for (const p of all) {
+      expect(Number.isInteger(p) && p >= 0 && p < count).toBe(true);
+    }
+    expect(all.length).toBe(subscribers.length === 0 ? 0 : count);
+    for (const m of members) if (!m.topics.includes(t)) expect(got.get(m.memberId)).toEqual([]);
+    if (subscribers.length === 0) continue;
+
+    // per-topic balance across the subscribers: max − min ≤ 1
+    const sizes = subscribers.map((m) => got.get(m.memberId)!.length);
+    expect(Math.max(...sizes) - Math.min(...sizes)).toBeLessThanOrEqual(1);
+
+    // stickiness: an owner keeps everything it had of the topic when that fits its new quota
+    // (the number it now holds), and otherwise keeps a full quota of its own partitions
+    const base = Math.floor(count / subscribers.length);
+    const extra = count % subscribers.length;
+    let moved = 0;
+    let over = 0;
+    let overMembers = 0;
+    for (const m of subscribers) {
+      const had = before.get(m.memberId)!.get(t)!;
+      const now = got.get(m.memberId)!;
+      const kept = now.filter((p) => had.has(p)).length;
+      if (had.size <= now.length) expect(kept).toBe(had.size);
+      expect(kept).toBe(Math.min(had.size, now.length));
+      moved += had.size - kept;
+      if (had.size > base) {
+        over += had.size - base;
+        overMembers++;
+      }
+    }
+    // minimal movement: the `+1` quotas go to owners above base first, so exactly this many move
+    expect(moved).toBe(over - Math.min(extra, overMembers));
+  }
+}
+
+function totals(members: StickyMember[], plan: Map<string, TopicAssignment>): number[] {
+  return members.map((m) => flatten(plan.get(m.memberId)).length);
+}
+
 describe('sticky partition assigner', () => {
-  it('assigns every partition exactly once, balanced (max − min ≤ 1), with the fewest moves', () => {
-    // Feature: keyflow, Property 18: Rebalancing data integrity (every partition has exactly one owner after a rebalance; owners keep what they can)
+  it('assigns every partition exactly once, balanced per topic (max − min ≤ 1), moving the fewest', () => {
+    // Feature: keyflow, Property 18: Rebalancing data integrity (every partition has exactly one owner after a rebalance; each topic is balanced across its subscribers; owners keep what fits their quota)
     fc.assert(
       fc.property(groupArb, ({ partitionCounts, members }) => {
-        const plan = assignSticky(members, partitionCounts);
-        const total = [...partitionCounts.values()].reduce((s, n) => s + n, 0);
-
-        // exactly once
-        const all = members.flatMap((m) => flatten(plan.get(m.memberId)));
-        expect(all.length).toBe(total);
-        expect(new Set(all).size).toBe(total);
-        for (const id of all) {
-          const [t, p] = id.split('/');
-          expect(Number(p)).toBeLessThan(partitionCounts.get(t!)!);
-        }
-
-        // balanced
-        const sizes = members.map((m) => flatten(plan.get(m.memberId)).length);
-        expect(Math.max(...sizes) - Math.min(...sizes)).toBeLessThanOrEqual(1);
-
-        // minimal movement: a remaining owner loses partitions only beyond its fair share, and the
-        // number moved equals the least any balanced assignment needs
-        const base = Math.floor(total / members.length);
-        const extra = total % members.length;
-        const before = validOwned(members, partitionCounts);
-        let moved = 0;
-        let over = 0;
-        let overMembers = 0;
-        for (const m of members) {
-          const had = before.get(m.memberId)!;
-          const now = new Set(flatten(plan.get(m.memberId)));
-          const keptCount = [...had].filter((id) => now.has(id)).length;
-          expect(keptCount).toBeGreaterThanOrEqual(Math.min(had.size, base));
-          moved += had.size - keptCount;
-          if (had.size > base) {
-            over += had.size - base;
-            overMembers++;
-          }
-        }
-        expect(moved).toBe(over - Math.min(extra, overMembers));
+        checkPlan(members, partitionCounts, assignSticky(members, partitionCounts));
       }),
-      { numRuns: 300 },
+      { numRuns: 500 },
     );
+  });
+
+  it('from scratch with equal subscriptions, per-member totals are balanced too (the +1s are spread)', () => {
+    // Feature: keyflow, Property 18: Rebalancing data integrity (a fresh group gets per-topic and total balance: max − min ≤ 1)
+    fc.assert(
+      fc.property(uniformGroupArb, ({ partitionCounts, members }) => {
+        const fresh = members.map((m) => ({ ...m, owned: {} }));
+        const plan = assignSticky(fresh, partitionCounts);
+        checkPlan(fresh, partitionCounts, plan);
+        const sizes = totals(fresh, plan);
+        expect(Math.max(...sizes) - Math.min(...sizes)).toBeLessThanOrEqual(1);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('the three event topics (12/24/12) over two processors: 6/12/6 each, whatever they owned before', () => {
+    const counts = new Map([
+      ['events.iot.sensors', 12],
+      ['events.clickstream', 24],
+      ['events.transactions', 12],
+    ]);
+    const topics = [...counts.keys()];
+    const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+    const expectSplit = (plan: Map<string, TopicAssignment>) => {
+      for (const id of ['p1', 'p2']) {
+        const a = plan.get(id)!;
+        expect(a['events.iot.sensors']).toHaveLength(6);
+        expect(a['events.clickstream']).toHaveLength(12);
+        expect(a['events.transactions']).toHaveLength(6);
+      }
+    };
+
+    const fresh: StickyMember[] = [
+      { memberId: 'p1', topics, owned: {} },
+      { memberId: 'p2', topics, owned: {} },
+    ];
+    const freshPlan = assignSticky(fresh, counts);
+    expectSplit(freshPlan);
+    checkPlan(fresh, counts, freshPlan);
+
+    // the split a total-count balancer produced (24 + 24, one topic each side): p1 keeps its 12
+    // clickstream halves, p2 keeps 6 sensors and 6 transactions, and only the 24 others move
+    const skewed: StickyMember[] = [
+      { memberId: 'p1', topics, owned: { 'events.clickstream': range(24) } },
+      { memberId: 'p2', topics, owned: { 'events.iot.sensors': range(12), 'events.transactions': range(12) } },
+    ];
+    const plan = assignSticky(skewed, counts);
+    expectSplit(plan);
+    checkPlan(skewed, counts, plan);
+    const moved = ['p1', 'p2'].reduce((n, id) => n + flatten(plan.get(id)).filter((x) => !flatten(skewed.find((m) => m.memberId === id)!.owned).includes(x)).length, 0);
+    expect(moved).toBe(24);
+
+    // a second processor joining a single one that owns everything takes half of each topic
+    const solo = assignSticky([{ memberId: 'p1', topics, owned: {} }], counts);
+    const joined = assignSticky(
+      [
+        { memberId: 'p1', topics, owned: solo.get('p1')! },
+        { memberId: 'p2', topics, owned: {} },
+      ],
+      counts,
+    );
+    expectSplit(joined);
   });
 
   it('is stable: assigning again from its own result moves nothing', () => {
@@ -186,6 +286,11 @@ describe('sticky partition assigner', () => {
       }),
       { numRuns: 100 },
     );
+    // `__proto__` is a legal Kafka topic name; it must stay an ordinary key
+    const proto = decodeOwned(Buffer.from('{"__proto__":[1,2],"a":[3]}'));
+    expect(Object.keys(proto).sort()).toEqual(['__proto__', 'a']);
+    const plan = assignSticky([{ memberId: 'm', topics: ['__proto__', 'toString'], owned: proto }], new Map([['__proto__', 2], ['toString', 1]]));
+    expect(Object.keys(plan.get('m')!).sort()).toEqual(['__proto__', 'toString']);
     expect(decodeOwned(Buffer.from('not json'))).toEqual({});
     expect(decodeOwned(Buffer.from('[1,2]'))).toEqual({});
     expect(decodeOwned(null)).toEqual({});
