@@ -265,7 +265,7 @@ export function createKafkaLog(options: KafkaLogOptions): EventLog {
         const offsets = await admin.fetchTopicOffsets(topic);
         return offsets.sort((a, b) => a.partition - b.partition);
       } catch (e) {
-        if (attempt >= 20 || (e as { retriable?: boolean }).retriable !== true) throw e;
+        if (attempt >= 40 || (e as { retriable?: boolean }).retriable !== true) throw e;
         await new Promise((r) => setTimeout(r, Math.min(50 * 2 ** attempt, 1000)));
       }
     }
@@ -276,15 +276,21 @@ export function createKafkaLog(options: KafkaLogOptions): EventLog {
     const existing = new Set(await admin.listTopics());
     const missing = topics.filter((t) => !existing.has(t.name));
     if (missing.length === 0) return;
-    try {
-      await admin.createTopics({
-        waitForLeaders: true,
-        topics: missing.map((t) => ({ topic: t.name, numPartitions: t.partitions, replicationFactor: options.replicationFactor ?? 1 })),
-      });
-    } catch (e) {
-      // a concurrent creator won the race: fine, the topic exists
-      const errors = (e as { errors?: Array<{ type?: string }> }).errors;
-      if (!(Array.isArray(errors) && errors.every((x) => x.type === 'TOPIC_ALREADY_EXISTS'))) throw e;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await admin.createTopics({
+          waitForLeaders: true,
+          topics: missing.map((t) => ({ topic: t.name, numPartitions: t.partitions, replicationFactor: options.replicationFactor ?? 1 })),
+        });
+        break;
+      } catch (e) {
+        // a concurrent creator (or our own earlier attempt) won the race: fine, the topic exists
+        const errors = (e as { errors?: Array<{ type?: string }> }).errors;
+        if (Array.isArray(errors) && errors.every((x) => x.type === 'TOPIC_ALREADY_EXISTS')) break;
+        // a broker that has just started may not know the new partitions' leaders yet
+        if (attempt >= 5 || (e as { retriable?: boolean }).retriable !== true) throw e;
+        await new Promise((r) => setTimeout(r, 500 * (attempt + 1)));
+      }
     }
     // a new topic is usable once every partition answers an offset request from its leader
     for (const t of missing) await topicOffsets(t.name);
