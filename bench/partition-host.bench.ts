@@ -6,6 +6,29 @@
  *
  * `modes`: comma-separated `updates` (emitUpdates=true) / `finals` (emitUpdates=false), run in
  * that order; default `updates,finals,updates,finals`.
+ *
+ * Measurements (Node 20, 2 vCPUs shared with other jobs, so compare events per CPU-second —
+ * process.cpuUsage, GC threads included — and repeat; wall figures follow the load):
+ * - Before the 2026-11-24 optimisation round (commit 8e9b43c), load 13-17, 1M events:
+ *   finals only 149k per CPU-second (40-71k/s wall); updates 98-104k per CPU-second (29-31k/s wall).
+ *   Updates were bimodal: in about half of the processes that had run finals-only batches first,
+ *   they fell to 35-50k per CPU-second (V8 allocation-site pretenuring of the result literal).
+ * - After (commit 712439f), same-process A/B against the old src, 1M events, 4 alternating runs
+ *   each, medians, load 7-10: finals only 151k -> 154k per CPU-second (spread 131-171k, i.e. the
+ *   gain is within noise; 300k-event A/Bs showed +6..+24%); updates 37k (old, pretenured mode in
+ *   that process) -> 102k per CPU-second; in runs where the old code was in its fast mode,
+ *   updates 102-115k -> 113-122k. Full bench at load ~7.5: 110-113k/s wall 72-76k updates,
+ *   142-151k per CPU-second (73-75k/s wall) finals.
+ * - Kept: sliding windows located from their predecessor (one search per spec, not five);
+ *   arithmetic parse of YYYY-MM-DDTHH:MM:SS.sssZ; KeyActorLogic looked up once per event type in
+ *   flush; WindowResults built by a constructor (no allocation site, so never pretenured).
+ *   Dropped: decoding each record right before applying it instead of the batch up front
+ *   (10-15% slower in A/B).
+ * - Remaining limit (profile, 1M events, finals only): decodeRecordValue ~42% self time (it is
+ *   JSON.parse; + decodeUTF8 3%), KeyActor applyFixed/applyEvent/applySession/advance ~28%, GC
+ *   ~10%, runBatch ~7%. With updates: GC ~25% (~9.4 result objects per event, six boxed doubles
+ *   each), decode ~27%, KeyActor ~23%, flush ~7%. The issue's 500k events/s per core is out of
+ *   reach while each record is JSON.parse'd: parsing alone measures 500-730k per CPU-second here.
  */
 import { createPartitionHost } from '../src/actors/index.ts';
 import type { LogRecord } from '../src/log/port.ts';
