@@ -17,8 +17,8 @@
  *   each, medians, load 7-10: finals only 151k -> 154k per CPU-second (spread 131-171k, i.e. the
  *   gain is within noise; 300k-event A/Bs showed +6..+24%); updates 37k (old, pretenured mode in
  *   that process) -> 102k per CPU-second; in runs where the old code was in its fast mode,
- *   updates 102-115k -> 113-122k. Full bench at load ~7.5: 110-113k/s wall 72-76k updates,
- *   142-151k per CPU-second (73-75k/s wall) finals.
+ *   updates 102-115k -> 113-122k. Full bench (this file) at load ~7.5: updates 72-76k/s wall,
+ *   112-113k per CPU-second; finals 73-75k/s wall, 142-151k per CPU-second.
  * - Kept: sliding windows located from their predecessor (one search per spec, not five);
  *   arithmetic parse of YYYY-MM-DDTHH:MM:SS.sssZ; KeyActorLogic looked up once per event type in
  *   flush; WindowResults built by a constructor (no allocation site, so never pretenured).
