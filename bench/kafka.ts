@@ -358,6 +358,8 @@ export async function benchKafkaRecovery(ctx: BenchContext): Promise<void> {
   const b = spawnChild('node', { args: ['processor'], env, nodeArgs: ctx.childNodeArgs });
   // steady load straight into Kafka: 2,000 events/s over every partition of the three topics
   let producing = true;
+  let sentRounds = 0;
+  let failedRounds = 0;
   const gen = createEventGenerator({ keys: 2000, seed: 99 });
   const feeder = (async () => {
     let t = Date.now();
@@ -374,7 +376,13 @@ export async function benchKafkaRecovery(ctx: BenchContext): Promise<void> {
       // a topic this new may not be in every metadata cache yet: skip a round rather than fail
       await producer!
         .sendBatch({ topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })), acks: 1 })
-        .catch(() => sleep(200));
+        .then(
+          () => sentRounds++,
+          () => {
+            failedRounds++;
+            return sleep(200);
+          },
+        );
       t += 100;
       await sleep(Math.max(0, t - Date.now()));
     }
@@ -392,7 +400,10 @@ export async function benchKafkaRecovery(ctx: BenchContext): Promise<void> {
       () => Number(a.latest('stats')?.processed ?? 0) > 0 && Number(b.latest('stats')?.processed ?? 0) > 0,
       120_000,
     );
-    if (!steady) throw new Error('the two processors never shared the partitions');
+    if (!steady) {
+      const st = (c: Child) => `owned ${String(c.latest('stats')?.owned)}, processed ${String(c.latest('stats')?.processed)}`;
+      throw new Error(`the two processors never both processed within 120 s (A: ${st(a)}; B: ${st(b)}; ${sentRounds} feeder rounds sent, ${failedRounds} failed)`);
+    }
     await sleep(3000);
     const ownedBefore = Number(a.latest('stats')?.owned ?? 0);
     const killedAt = performance.now();
