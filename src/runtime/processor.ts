@@ -32,6 +32,8 @@ import { LifecycleEvent, SpanAttr } from './telemetry/names.ts';
 
 const partitionsOf = (name: string) => SYSTEM_TOPICS.find((t) => t.name === name)?.partitions ?? 1;
 const DLQ_PARTITIONS = partitionsOf(DLQ_TOPIC);
+/** Re-reads of one gap before it is taken as missing from the log. */
+const MAX_GAP_SEEKS = 3;
 const LATE_PARTITIONS = partitionsOf(LATE_TOPIC);
 
 /** Options of {@link createProcessor}. */
@@ -89,6 +91,9 @@ interface Owned {
   /** Processing time of the last commit (or of the assignment). */
   committedAt: number;
   fenced: boolean;
+  /** Next offset at which a gap was last seen, and how many times it was re-read (see onBatch). */
+  gapAt: number;
+  gapSeeks: number;
   /** Stops answering bus queries for this partition. */
   unrespond?: Unsubscribe;
 }
@@ -184,6 +189,8 @@ export function createProcessor(options: ProcessorOptions): Processor {
       committedOffset: begin,
       committedAt: clock.now(),
       fenced: false,
+      gapAt: -1,
+      gapSeeks: 0,
     };
     ref.owned = o;
     owned.set(tpKey(topic, partition), o);
@@ -290,6 +297,21 @@ export function createProcessor(options: ProcessorOptions): Processor {
       const first = batch.records[0]!;
       // A batch may overlap what the checkpoint already covers (redelivery after a seek): skip those records.
       const from = o.host.nextOffset;
+      if (first.offset > from) {
+        // Records between the state's next offset and this batch were never processed here (a seek
+        // that did not take during a rebalance, a stale fetch): processing on would lose them, so
+        // read them again. A gap that persists is really missing from the log (retention, a damaged
+        // embedded record): after a few tries it is logged and skipped.
+        if (o.gapAt !== from || o.gapSeeks < MAX_GAP_SEEKS) {
+          o.gapSeeks = o.gapAt === from ? o.gapSeeks + 1 : 1;
+          o.gapAt = from;
+          logger.warn({ topic: batch.topic, partition: batch.partition, expected: from, got: first.offset }, 'batch starts past the next offset; reading the gap again');
+          consumer?.seek(o.tp, from);
+          return;
+        }
+        logger.error({ topic: batch.topic, partition: batch.partition, from, to: first.offset }, 'offsets missing from the log; skipping them');
+      }
+      o.gapAt = -1;
       const records = first.offset < from ? batch.records.filter((r) => r.offset >= from) : batch.records;
       if (records.length === 0) return;
       if (tracer) {
