@@ -4,14 +4,14 @@
  * WebSocket), telemetry, and their lifecycle. `main.ts` only parses the command line and calls it.
  */
 import { mkdirSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { LiveBus } from '../bus/port.ts';
 import { createInProcessBus, createNatsBus } from '../bus/index.ts';
 import { createIngest } from '../graphql/ingest.ts';
 import { createGraphQLServer } from '../graphql/server.ts';
-import { type ApiServices, createHealthCheck } from '../graphql/services.ts';
+import { type ApiServices, type Health, createHealthCheck } from '../graphql/services.ts';
 import type { EventLog } from '../log/port.ts';
 import {
   DEFAULT_EVENT_TYPES,
@@ -39,6 +39,23 @@ import { LifecycleEvent } from './telemetry/names.ts';
 import { createTracing } from './telemetry/tracing.ts';
 
 export type Role = 'gateway' | 'processor';
+
+/** /health, /ready and /metrics for a node without the GraphQL server (same answers as the gateway's routes). */
+async function serveOps(url: string, res: ServerResponse, health: () => Promise<Health>, metrics: Metrics): Promise<void> {
+  const path = url.split('?')[0];
+  if (path === '/metrics') {
+    res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(await metrics.registry.metrics());
+    return;
+  }
+  if (path !== '/health' && path !== '/ready') {
+    res.writeHead(404).end();
+    return;
+  }
+  const h = await health();
+  const ok = path === '/health' ? h.status === 'ok' : h.components.every((c) => c.connected);
+  const body = path === '/health' ? h : { ready: ok, components: h.components };
+  res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(body));
+}
 
 export interface AppOptions {
   /** @default ['gateway', 'processor'] */
@@ -210,6 +227,14 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
           url = `http://localhost:${port}/graphql`;
         }
         await processor?.start();
+        if (!roles.has('gateway') && config.KEYFLOW_OPS_PORT !== undefined) {
+          // A processor has no GraphQL, but operators still scrape and probe it.
+          http = createServer((req, res) => void serveOps(req.url ?? '/', res, health, metrics));
+          await new Promise<void>((resolve, reject) => {
+            http!.once('error', reject);
+            http!.listen(config.KEYFLOW_OPS_PORT, config.KEYFLOW_HOST, () => resolve());
+          });
+        }
         logger.info({ event: LifecycleEvent.nodeStarted, mode: config.mode, url, runtime: `${platform.runtime} ${platform.version}` }, `keyflow started${url ? ` — GraphQL at ${url}` : ''}`);
         if (options.demo && url) {
           demo = new AbortController();

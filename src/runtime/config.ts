@@ -32,6 +32,7 @@ const optionalString = z
 export const configSchema = z
   .object({
     KEYFLOW_PORT: int(0, 65535).default(4000).describe('HTTP port for GraphQL, /health, /ready, /metrics'),
+    KEYFLOW_OPS_PORT: int(0, 65535).optional().describe('a processor-only node serves /health, /ready and /metrics on this port (gateways serve them on KEYFLOW_PORT)'),
     KEYFLOW_HOST: z.string().default('0.0.0.0').describe('interface to listen on'),
     KEYFLOW_DATA_DIR: z.string().min(1).default('./data').describe('directory of the embedded log and file checkpoints'),
     KEYFLOW_NODE_ID: optionalString.describe('node id in logs and health (default: hostname-pid)'),
