@@ -347,7 +347,7 @@ export async function benchKafkaRecovery(ctx: BenchContext): Promise<void> {
   await setup();
   const ns = namespace('rec');
   cleanupLater(ns);
-  const sessionTimeoutMs = 6000; // the broker's group.min.session.timeout.ms default
+  const sessionTimeoutMs = 3000; // allowed by the dev broker's group.min.session.timeout.ms=1000 (infra/kafka/kafka.sh)
   const env = { ...ns.env(), KAFKA_SESSION_TIMEOUT_MS: String(sessionTimeoutMs) };
   // load on every event topic: the assignment may give one processor whole topics
   const types = DEFAULT_EVENT_TYPES.map((t) => ({ ...t, topic: ns.topicPrefix + t.topic }));

@@ -98,6 +98,9 @@ share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 # tests create many groups and want the first member to get its partitions at once
 group.initial.rebalance.delay.ms=0
+# let consumers ask for a short session timeout (KAFKA_SESSION_TIMEOUT_MS): a SIGKILLed processor's
+# partitions move within seconds; the broker default floor is 6 s
+group.min.session.timeout.ms=1000
 # small segments and quick cleanup: test topics are short-lived
 log.segment.bytes=16777216
 log.retention.hours=24
