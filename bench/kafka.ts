@@ -361,6 +361,10 @@ export async function benchKafkaRecovery(ctx: BenchContext): Promise<void> {
   let sentRounds = 0;
   let failedRounds = 0;
   const gen = createEventGenerator({ keys: 2000, seed: 99 });
+  // A producer of its own: the shared one may hold metadata of the earlier stages' deleted topics.
+  const feedProducer = kafka.producer({ allowAutoTopicCreation: false });
+  await feedProducer.connect();
+  let lastFeedError = '';
   const feeder = (async () => {
     let t = Date.now();
     while (producing) {
@@ -374,12 +378,13 @@ export async function benchKafkaRecovery(ctx: BenchContext): Promise<void> {
         byTopic.set(spec.topic, list);
       }
       // a topic this new may not be in every metadata cache yet: skip a round rather than fail
-      await producer!
+      await feedProducer
         .sendBatch({ topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })), acks: 1 })
         .then(
           () => sentRounds++,
-          () => {
+          (e: unknown) => {
             failedRounds++;
+            lastFeedError = e instanceof Error ? e.message : String(e);
             return sleep(200);
           },
         );
@@ -402,7 +407,7 @@ export async function benchKafkaRecovery(ctx: BenchContext): Promise<void> {
     );
     if (!steady) {
       const st = (c: Child) => `owned ${String(c.latest('stats')?.owned)}, processed ${String(c.latest('stats')?.processed)}`;
-      throw new Error(`the two processors never both processed within 120 s (A: ${st(a)}; B: ${st(b)}; ${sentRounds} feeder rounds sent, ${failedRounds} failed)`);
+      throw new Error(`the two processors never both processed within 120 s (A: ${st(a)}; B: ${st(b)}; ${sentRounds} feeder rounds sent, ${failedRounds} failed${lastFeedError ? `: ${lastFeedError}` : ''})`);
     }
     await sleep(3000);
     const ownedBefore = Number(a.latest('stats')?.owned ?? 0);
@@ -431,6 +436,7 @@ export async function benchKafkaRecovery(ctx: BenchContext): Promise<void> {
   } finally {
     producing = false;
     await feeder.catch(() => {});
+    await feedProducer.disconnect().catch(() => {});
     await Promise.all([stopChild(a), stopChild(b)]);
     await teardownAll();
   }
