@@ -2,7 +2,7 @@
  * The embedded-mode benchmarks: processing throughput, publishEvents ingest, publishEvent
  * latency, RSS with 1M keys. Each prints one result line (and a PASS/MISS against its target).
  */
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +12,7 @@ import type { EventInput } from '../src/model/event.ts';
 import { createSimulatedClock } from '../src/runtime/clock.ts';
 import { DEFAULT_WINDOWS } from '../src/windows/index.ts';
 import { type Child, spawnChild, stopChild } from './lib/child.ts';
+import { PUBLISH_MANY, post } from './lib/http.ts';
 import { openLoop, sleep } from './lib/pace.ts';
 import { IOT_PARTITIONS, IOT_TOPIC, iotInputs, toBatches, toPartitionedRecords } from './lib/records.ts';
 import { fmtInt, fmtLatency, fmtMiB, monotonicUs, printProfileWindow, summarize, verdict } from './lib/stats.ts';
@@ -123,27 +124,6 @@ async function startServer(ctx: BenchContext, label: string): Promise<{ child: C
   };
 }
 
-/** POSTs a GraphQL body over a keep-alive agent; resolves with the response text. */
-function post(agent: Agent, url: URL, body: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      { agent, host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => {
-          text += c;
-        });
-        res.on('end', () => (res.statusCode === 200 ? resolve(text) : reject(new Error(`HTTP ${res.statusCode}: ${text.slice(0, 300)}`))));
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
-const PUBLISH_MANY = 'mutation Bench($inputs: [EventInput!]!) { publishEvents(inputs: $inputs) { status } }';
 const PUBLISH_ONE = 'mutation BenchOne($input: EventInput!) { publishEvent(input: $input) { status } }';
 
 function withFreshIds(inputs: EventInput[], run: string): EventInput[] {

@@ -4,7 +4,7 @@
  * NATS key prefix (KEYFLOW_KEY_PREFIX), and deletes its topics and Redis keys at the end.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient } from 'graphql-ws';
@@ -16,6 +16,7 @@ import { DEFAULT_EVENT_TYPES } from '../src/model/event-types.ts';
 import { partitionForKey } from '../src/model/partitioner.ts';
 import type { BenchContext } from './embedded.ts';
 import { type Child, spawnChild, stopChild } from './lib/child.ts';
+import { PUBLISH_MANY, post } from './lib/http.ts';
 import { openLoop, sleep, waitUntil } from './lib/pace.ts';
 import { createEventGenerator } from '../src/runtime/produce.ts';
 import { IOT_PARTITIONS, IOT_TOPIC, iotInputs } from './lib/records.ts';
@@ -216,26 +217,6 @@ export async function benchKafkaProcessing(ctx: BenchContext): Promise<void> {
 
 // ------------------------------------------------------------------ publish → subscription latency
 
-function post(agent: Agent, url: URL, body: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      { agent, host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => {
-          text += c;
-        });
-        res.on('end', () => (res.statusCode === 200 ? resolve(text) : reject(new Error(`HTTP ${res.statusCode}: ${text.slice(0, 300)}`))));
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
-const PUBLISH_MANY = 'mutation Bench($inputs: [EventInput!]!) { publishEvents(inputs: $inputs) { status } }';
 
 export async function benchKafkaLatency(ctx: BenchContext): Promise<void> {
   await setup();

@@ -72,33 +72,25 @@ if metaEpoch == ARGV[1] then
 end
 local chunk = tonumber(ARGV[5])
 local nDirty = tonumber(ARGV[6])
+-- ARGV[from..to] to one hash command in slices: unpack() of thousands of arguments overflows Lua's stack
+local function sliced(command, from, to, width)
+  local i = from
+  while i <= to do
+    local stop = math.min(i + width - 1, to)
+    local args = {}
+    local n = 0
+    for j = i, stop do
+      n = n + 1
+      args[n] = ARGV[j]
+    end
+    redis.call(command, KEYS[3], unpack(args))
+    i = stop + 1
+  end
+end
 local first = 7
 local last = first + 2 * nDirty - 1
-local i = first
-while i <= last do
-  local stop = math.min(i + 2 * chunk - 1, last)
-  local args = {}
-  local n = 0
-  for j = i, stop do
-    n = n + 1
-    args[n] = ARGV[j]
-  end
-  redis.call('HSET', KEYS[3], unpack(args))
-  i = stop + 1
-end
-local nArgs = #ARGV
-i = last + 1
-while i <= nArgs do
-  local stop = math.min(i + 2 * chunk - 1, nArgs)
-  local args = {}
-  local n = 0
-  for j = i, stop do
-    n = n + 1
-    args[n] = ARGV[j]
-  end
-  redis.call('HDEL', KEYS[3], unpack(args))
-  i = stop + 1
-end
+sliced('HSET', first, last, 2 * chunk)
+sliced('HDEL', last + 1, #ARGV, 2 * chunk)
 redis.call('HSET', KEYS[2], 'nextOffset', ARGV[3], 'partitionState', ARGV[4], 'epoch', ARGV[1], 'seq', ARGV[2])
 return {1}
 `;
