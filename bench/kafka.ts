@@ -18,7 +18,7 @@ import type { BenchContext } from './embedded.ts';
 import { type Child, spawnChild, stopChild } from './lib/child.ts';
 import { PUBLISH_MANY, post } from './lib/http.ts';
 import { openLoop, sleep, waitUntil } from './lib/pace.ts';
-import { createEventGenerator } from '../src/runtime/produce.ts';
+import { createEventGenerator } from '../src/loadgen/index.ts';
 import { IOT_PARTITIONS, IOT_TOPIC, iotInputs } from './lib/records.ts';
 import { BROKERS, NATS_URL, REDIS_URL, holdBroker } from './lib/services.ts';
 import { fmtInt, fmtLatency, fmtMs, monotonicUs, printProfileWindow, summarize, verdict } from './lib/stats.ts';

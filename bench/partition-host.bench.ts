@@ -33,7 +33,7 @@
 import { createPartitionHost } from '../src/actors/index.ts';
 import type { LogRecord } from '../src/log/port.ts';
 import { createEventTypeRegistry } from '../src/model/index.ts';
-import { createSimulatedClock } from '../src/runtime/clock.ts';
+import { createSimulatedClock } from '../src/core/clock.ts';
 
 const EVENTS = Number(process.argv[2] ?? 1_000_000);
 const KEYS = Number(process.argv[3] ?? 10_000);

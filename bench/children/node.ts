@@ -5,9 +5,9 @@
  * 100 ms, `{type:'stats', processed, owned}` (events processed by this node's actors, partitions
  * owned), so the bench needs no HTTP listener on a processor-only node.
  */
-import type { Role } from '../../src/runtime/app.ts';
-import { buildApp } from '../../src/runtime/app.ts';
-import { loadConfig } from '../../src/runtime/config.ts';
+import type { Role } from '../../src/app/app.ts';
+import { buildApp } from '../../src/app/app.ts';
+import { loadConfig } from '../../src/app/config.ts';
 import { onParentStop, tell } from '../lib/child.ts';
 
 const command = process.argv[2] ?? 'start';

@@ -9,8 +9,8 @@ import { createPartitionHost, type PartitionHost } from '../../src/actors/index.
 import type { LogRecord } from '../../src/log/port.ts';
 import { createEventTypeRegistry } from '../../src/model/index.ts';
 import { partitionForKey } from '../../src/model/partitioner.ts';
-import { createSimulatedClock } from '../../src/runtime/clock.ts';
-import { DEFAULT_WINDOWS } from '../../src/windows/index.ts';
+import { createSimulatedClock } from '../../src/core/clock.ts';
+import { DEFAULT_WINDOWS } from '../../src/actors/windows/index.ts';
 import { tell } from '../lib/child.ts';
 import { IOT_PARTITIONS, IOT_TOPIC, T0 } from '../lib/records.ts';
 

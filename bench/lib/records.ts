@@ -2,7 +2,7 @@
 import type { LogRecord } from '../../src/log/port.ts';
 import type { EventInput } from '../../src/model/event.ts';
 import { partitionForKey } from '../../src/model/partitioner.ts';
-import { createEventGenerator } from '../../src/runtime/produce.ts';
+import { createEventGenerator } from '../../src/loadgen/index.ts';
 
 export const IOT_TOPIC = 'events.iot.sensors';
 export const IOT_PARTITIONS = 12;

@@ -5,8 +5,8 @@
  * `decodeEnvelope`, so acceptance, output and error messages stay exactly those of the model.
  * `test/unit/properties.test.ts` checks the two agree.
  */
-import type { EventEnvelope } from '../model/event.ts';
-import { decodeEnvelope } from '../model/event.ts';
+import type { EventEnvelope } from '../model/index.ts';
+import { decodeEnvelope } from '../model/index.ts';
 
 const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/;
 const utf8 = new TextDecoder('utf-8', { fatal: true });

@@ -4,3 +4,4 @@ export { createInProcessBus, createInProcessHub } from './in-process/in-process-
 export type { BusLogger, InProcessBusOptions, InProcessHub } from './in-process/in-process-bus.ts';
 export { createNatsBus } from './nats/nats-bus.ts';
 export type { NatsBusOptions } from './nats/nats-bus.ts';
+export * from './messages.ts';

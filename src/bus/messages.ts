@@ -20,11 +20,11 @@
  * message is untrusted input like any other.
  */
 import { z } from 'zod';
-import type { LogRecord } from '../log/port.ts';
-import type { EventEnvelope } from '../model/event.ts';
+import type { LogRecord } from '../log/index.ts';
+import type { EventEnvelope } from '../model/index.ts';
 import type { LiveBus } from './port.ts';
 import { subjects } from './port.ts';
-import type { WindowResult } from '../windows/types.ts';
+import type { WindowResult } from '../model/index.ts';
 
 /** The event as on the log (the record value's JSON form: camelCase, timestamp ISO-8601 UTC). */
 export interface EventMessageBody {

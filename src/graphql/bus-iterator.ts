@@ -1,6 +1,6 @@
 /** Turns live-bus messages into the async iterator a GraphQL subscription resolver returns. */
-import type { LiveBus } from '../bus/port.ts';
-import { ErrorCode, KeyflowError } from '../model/errors.ts';
+import type { LiveBus } from '../bus/index.ts';
+import { ErrorCode, KeyflowError } from '../model/index.ts';
 
 interface BusIteratorCommon<T> {
   bus: LiveBus;

@@ -13,8 +13,8 @@
  * - Anything else → INTERNAL with a generic message (logged with its stack, never sent).
  */
 import { GraphQLError } from 'graphql';
-import { ErrorCode, isKeyflowError } from '../model/errors.ts';
-import type { Logger } from '../runtime/logging.ts';
+import { ErrorCode, isKeyflowError } from '../model/index.ts';
+import type { Logger } from '../core/index.ts';
 
 /** The codes a client can see. */
 export const CONTRACT_CODES = [

@@ -1,8 +1,6 @@
 /** Public exports of the GraphQL layer. */
 export { createGraphQLServer, GRAPHQL_WS_PROTOCOL, WS_CLOSE_UNAUTHENTICATED } from './server.ts';
 export type { GraphQLServer, GraphQLServerOptions } from './server.ts';
-export { createIngest } from './ingest.ts';
-export type { EventReceipt, Ingest, IngestOptions, InputError, ReceiptStatus } from './ingest.ts';
 export { createHealthCheck } from './services.ts';
 export type { ApiLimits, ApiServices, ComponentHealth, Health, HealthCheckOptions } from './services.ts';
 export { buildSchema } from './schema/index.ts';

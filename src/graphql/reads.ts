@@ -1,9 +1,9 @@
 /** Reads for the query resolvers: the newest records of a topic, merged across partitions. */
-import type { EventLog, LogRecord } from '../log/port.ts';
-import { deadLetterSchema } from '../model/dead-letter.ts';
-import { ErrorCode, KeyflowError } from '../model/errors.ts';
-import { actorKey, decodeEnvelope } from '../model/event.ts';
-import { DLQ_TOPIC, type EventTypeRegistry } from '../model/event-types.ts';
+import type { EventLog, LogRecord } from '../log/index.ts';
+import { deadLetterSchema } from '../model/index.ts';
+import { ErrorCode, KeyflowError } from '../model/index.ts';
+import { actorKey, decodeEnvelope } from '../model/index.ts';
+import { DLQ_TOPIC, type EventTypeRegistry } from '../model/index.ts';
 import type { DeadLetterView, EventView } from './schema/types.ts';
 
 /** Bounds of every `limit` argument. */

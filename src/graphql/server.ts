@@ -11,7 +11,7 @@ import { type Plugin, type YogaServerInstance, createYoga } from 'graphql-yoga';
 import { useServer } from 'graphql-ws/use/ws';
 import { Registry } from 'prom-client';
 import { WebSocketServer } from 'ws';
-import type { Logger } from '../runtime/logging.ts';
+import type { Logger } from '../core/index.ts';
 import { toContractError } from './errors.ts';
 import { tokenAccepted, useBearerAuth } from './plugins/use-bearer-auth.ts';
 import { mapResultErrors, useErrorCodes } from './plugins/use-error-codes.ts';

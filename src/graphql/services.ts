@@ -3,13 +3,13 @@
  * and hands it to {@link createGraphQLServer}; nothing here knows which adapters are behind it.
  */
 import type { Registry } from 'prom-client';
-import type { LiveBus } from '../bus/port.ts';
-import type { EventLog } from '../log/port.ts';
-import type { EventTypeRegistry } from '../model/event-types.ts';
-import type { Logger } from '../runtime/logging.ts';
-import type { Metrics } from '../runtime/telemetry/metrics.ts';
-import type { WindowReader } from '../windows/types.ts';
-import type { Ingest } from './ingest.ts';
+import type { LiveBus } from '../bus/index.ts';
+import type { EventLog } from '../log/index.ts';
+import type { EventTypeRegistry } from '../model/index.ts';
+import type { Logger } from '../core/index.ts';
+import type { Metrics } from '../core/index.ts';
+import type { WindowReader } from '../model/index.ts';
+import type { Ingest } from '../ingest/index.ts';
 
 export interface ComponentHealth {
   /** broker, checkpoints, bus, … */

@@ -15,3 +15,4 @@ export { createFileLog } from './embedded/file-log.ts';
 export type { EmbeddedEventLog, FileLogOptions, AdapterLogger } from './embedded/file-log.ts';
 export { createKafkaLog } from './kafka/index.ts';
 export type { KafkaLogOptions } from './kafka/index.ts';
+export * from './prefixed.ts';

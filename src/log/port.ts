@@ -3,7 +3,7 @@
  * groups. Implemented by the embedded file-backed log and by Kafka; both pass
  * `test/contract/event-log.contract.ts`. Nothing above this port knows which one it runs on.
  */
-import type { TopicSpec } from '../model/event-types.ts';
+import type { TopicSpec } from '../model/index.ts';
 
 export type Headers = Record<string, string>;
 

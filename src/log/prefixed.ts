@@ -5,7 +5,7 @@
  * several keyflow deployments (tenants, test runs) can share one Kafka cluster, and nothing
  * above the port — registry, processor, GraphQL reads — knows the prefix exists.
  */
-import type { TopicSpec } from '../model/event-types.ts';
+import type { TopicSpec } from '../model/index.ts';
 import type { ConsumerHandlers, EventLog, GroupConsumer, LogRecord, RecordBatch, TopicPartition } from './port.ts';
 import { tpKey } from './port.ts';
 

@@ -3,7 +3,7 @@
  * every sink upserts by (eventType, key, window, windowStart) so it holds exactly one row per
  * window (the newest revision).
  */
-import type { WindowResult } from '../windows/types.ts';
+import type { WindowResult } from '../model/index.ts';
 
 export interface Sink {
   readonly name: string;

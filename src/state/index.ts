@@ -3,7 +3,4 @@ export { createFileCheckpoints } from './file/file-checkpoints.ts';
 export type { FileCheckpointStore, FileCheckpointsOptions } from './file/file-checkpoints.ts';
 export { createRedisCheckpoints } from './redis/checkpoints.ts';
 export type { RedisCheckpointsOptions } from './redis/checkpoints.ts';
-export { createRedisDedupe } from './redis/dedupe.ts';
-export type { RedisDedupeOptions } from './redis/dedupe.ts';
-export type { Dedupe } from './dedupe.ts';
-export { createMemoryDedupe } from './dedupe-memory.ts';
+export * from './redis/client.ts';

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createFileLog } from '../../src/log/embedded/file-log.ts';
 import { partitionForKey } from '../../src/model/partitioner.ts';
 import { createLogTopicSink } from '../../src/sinks/log-topic/log-topic-sink.ts';
-import type { WindowResult } from '../../src/windows/types.ts';
+import type { WindowResult } from '../../src/model/window-result.ts';
 import { tempDir } from '../helpers/wait.ts';
 import { finalResult } from './sink.contract.ts';
 

@@ -6,7 +6,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sink } from '../../src/sinks/port.ts';
-import type { WindowResult } from '../../src/windows/types.ts';
+import type { WindowResult } from '../../src/model/window-result.ts';
 import { uniqueName } from '../helpers/wait.ts';
 
 export interface SinkFixture {

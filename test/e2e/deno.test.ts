@@ -1,6 +1,6 @@
 /**
  * The CI smoke, run twice — the same test function against the server on Node and on Deno 2
- * (`deno run -A --node-modules-dir=manual src/main.ts start`, as `npm run start:deno`): publish over
+ * (`deno run -A --node-modules-dir=manual src/cli/main.ts start`, as `npm run start:deno`): publish over
  * HTTP, receive the window result over a graphql-ws subscription, read the window back.
  */
 import { afterAll, describe, expect, it } from 'vitest';

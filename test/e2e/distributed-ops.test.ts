@@ -4,9 +4,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type App, buildApp } from '../../src/runtime/app.ts';
-import { loadConfig } from '../../src/runtime/config.ts';
-import { silentLogger } from '../../src/runtime/logging.ts';
+import { type App, buildApp } from '../../src/app/app.ts';
+import { loadConfig } from '../../src/app/config.ts';
+import { silentLogger } from '../../src/core/logger.ts';
 import { freePort } from '../helpers/e2e.ts';
 import { deleteTopicsWithPrefix } from '../helpers/kafka.ts';
 import { requireKafka, requireNats, requireRedis } from '../helpers/services.ts';

@@ -1,6 +1,6 @@
 /**
  * A distributed keyflow cluster for e2e tests: gateway and processor nodes as child processes
- * (`node --import tsx src/main.ts <role>`) on the run's Kafka broker, Redis and NATS, isolated
+ * (`node --import tsx src/cli/main.ts <role>`) on the run's Kafka broker, Redis and NATS, isolated
  * from every other suite by a unique topic prefix, Redis key prefix, NATS subject prefix and
  * consumer group. Nodes can be killed (SIGKILL), frozen (SIGSTOP) and thawed (SIGCONT); their
  * logs are kept for assertions and printed when a test fails. `cleanup()` stops every node and
@@ -116,7 +116,7 @@ export async function createCluster(options: ClusterOptions = {}): Promise<Clust
   };
 
   function startProcess(role: NodeRole, name: string, env: Record<string, string>, lines: string[]): ChildProcess {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', role], {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', role], {
       cwd: repo,
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env, KEYFLOW_NODE_ID: name },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -19,8 +19,8 @@ export type Runtime = 'node' | 'deno';
 /** The command line that starts keyflow on a runtime (arguments after `main.ts` are appended). */
 export function commandFor(runtime: Runtime): { cmd: string; args: string[] } {
   return runtime === 'deno'
-    ? { cmd: join(REPO_ROOT, 'node_modules/.bin/deno'), args: ['run', '-A', '--node-modules-dir=manual', 'src/main.ts'] }
-    : { cmd: process.execPath, args: ['--import', 'tsx', 'src/main.ts'] };
+    ? { cmd: join(REPO_ROOT, 'node_modules/.bin/deno'), args: ['run', '-A', '--node-modules-dir=manual', 'src/cli/main.ts'] }
+    : { cmd: process.execPath, args: ['--import', 'tsx', 'src/cli/main.ts'] };
 }
 
 /** A port nobody listens on right now: bind port 0, read it, close. */

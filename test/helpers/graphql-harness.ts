@@ -5,18 +5,18 @@ import { join } from 'node:path';
 import { createInProcessBus, createInProcessHub } from '../../src/bus/in-process/in-process-bus.ts';
 import { type EventMessage, eventMessage } from '../../src/bus/messages.ts';
 import { type LiveBus, subjects } from '../../src/bus/port.ts';
-import { createIngest } from '../../src/graphql/ingest.ts';
+import { createIngest } from '../../src/ingest/ingest.ts';
 import { type GraphQLServer, type GraphQLServerOptions, createGraphQLServer } from '../../src/graphql/server.ts';
 import { type ApiLimits, type ApiServices, createHealthCheck } from '../../src/graphql/services.ts';
 import { createFileLog } from '../../src/log/embedded/file-log.ts';
 import type { AppendResult, EventLog, LogRecord, ProduceRecord } from '../../src/log/port.ts';
 import { decodeEnvelope } from '../../src/model/event.ts';
 import { DEFAULT_EVENT_TYPES, SYSTEM_TOPICS, createEventTypeRegistry } from '../../src/model/event-types.ts';
-import { systemClock } from '../../src/runtime/clock.ts';
-import { silentLogger } from '../../src/runtime/logging.ts';
-import { createMetrics } from '../../src/runtime/telemetry/metrics.ts';
-import { createMemoryDedupe } from '../../src/state/dedupe-memory.ts';
-import type { KeyStateView, WindowQuery, WindowReader, WindowResult } from '../../src/windows/types.ts';
+import { systemClock } from '../../src/core/clock.ts';
+import { silentLogger } from '../../src/core/logger.ts';
+import { createMetrics } from '../../src/core/telemetry/metrics.ts';
+import { createMemoryDedupe } from '../../src/ingest/dedupe/memory.ts';
+import type { KeyStateView, WindowQuery, WindowReader, WindowResult } from '../../src/model/window-result.ts';
 import { type MemoryLog, createMemoryLog } from './memory-log.ts';
 
 export interface HarnessOptions extends GraphQLServerOptions, Partial<ApiLimits> {

@@ -7,12 +7,12 @@
 import type { LogRecord } from '../../src/log/port.ts';
 import { actorKey, createEventTypeRegistry, encodeEnvelope, parseEventInput, partitionForKey } from '../../src/model/index.ts';
 import type { DeadLetterMessage, EventEnvelope, EventInput, EventTypeRegistry } from '../../src/model/index.ts';
-import { createSimulatedClock } from '../../src/runtime/clock.ts';
-import type { SimulatedClock } from '../../src/runtime/clock.ts';
+import { createSimulatedClock } from '../../src/core/clock.ts';
+import type { SimulatedClock } from '../../src/core/clock.ts';
 import type { PartitionCheckpoint } from '../../src/state/port.ts';
 import { createPartitionHost } from '../../src/actors/index.ts';
 import type { PartitionHost, PartitionHostOptions } from '../../src/actors/index.ts';
-import type { WindowResult } from '../../src/windows/index.ts';
+import type { WindowResult } from '../../src/actors/windows/index.ts';
 
 export type DriverHostOptions = Partial<Omit<PartitionHostOptions, 'topic' | 'partition' | 'registry' | 'clock' | 'output' | 'loadActor'>>;
 

@@ -9,8 +9,8 @@
  * model does not support late session events: `referenceWindows` throws if an event would be
  * late for a session spec, so tests with late events use tumbling and sliding specs only.
  */
-import { aggregateOf, assignWindows, parseWindowSpec } from '../../src/windows/index.ts';
-import type { LatePolicy, WindowResult, WindowSpec } from '../../src/windows/index.ts';
+import { aggregateOf, assignWindows, parseWindowSpec } from '../../src/actors/windows/index.ts';
+import type { LatePolicy, WindowResult, WindowSpec } from '../../src/actors/windows/index.ts';
 
 export interface RefEvent {
   eventType: string;

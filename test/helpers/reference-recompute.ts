@@ -9,7 +9,7 @@ import type { Producer } from 'kafkajs';
 import { createKafkaLog } from '../../src/log/kafka/index.ts';
 import { withTopicPrefix } from '../../src/log/prefixed.ts';
 import { DEFAULT_EVENT_TYPES } from '../../src/model/event-types.ts';
-import type { WindowResult } from '../../src/windows/types.ts';
+import type { WindowResult } from '../../src/model/window-result.ts';
 import type { Cluster } from './cluster.ts';
 import { diffResults, type RefEvent, referenceWindows } from './reference-model.ts';
 

@@ -3,7 +3,7 @@ import { actorIdFor, createPartitionHost, POISON_MARKER, readPartitionState } fr
 import type { FailurePolicy } from '../../src/actors/index.ts';
 import { createEventTypeRegistry, deadLetterSchema } from '../../src/model/index.ts';
 import type { EventInput } from '../../src/model/index.ts';
-import { createSimulatedClock } from '../../src/runtime/clock.ts';
+import { createSimulatedClock } from '../../src/core/clock.ts';
 import { createPartitionDriver } from '../helpers/partition-driver.ts';
 import type { DriverOptions } from '../helpers/partition-driver.ts';
 import { diffResults } from '../helpers/reference-model.ts';

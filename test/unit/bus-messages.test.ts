@@ -13,7 +13,7 @@ import {
 import { subjects } from '../../src/bus/port.ts';
 import type { LogRecord } from '../../src/log/port.ts';
 import { type EventEnvelope, encodeEnvelope } from '../../src/model/event.ts';
-import type { WindowResult } from '../../src/windows/types.ts';
+import type { WindowResult } from '../../src/model/window-result.ts';
 
 function recorder() {
   const bus = createInProcessBus({ hub: createInProcessHub() });

@@ -2,7 +2,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { KeyflowError } from '../../src/model/errors.ts';
-import { configSchema, loadConfig } from '../../src/runtime/config.ts';
+import { configSchema, loadConfig } from '../../src/app/config.ts';
 
 function invalid(env: Record<string, string>): KeyflowError {
   try {

@@ -1,7 +1,7 @@
 /** The memory dedupe adapter: claim / complete / release semantics, TTLs and LRU bound. */
 import { describe, expect, it } from 'vitest';
-import { createSimulatedClock } from '../../src/runtime/clock.ts';
-import { createMemoryDedupe } from '../../src/state/dedupe-memory.ts';
+import { createSimulatedClock } from '../../src/core/clock.ts';
+import { createMemoryDedupe } from '../../src/ingest/dedupe/memory.ts';
 
 const receipt = { topic: 't', partition: 1, offset: 7, timestamp: 1000 };
 

@@ -6,7 +6,7 @@ import { crc32, crc32Portable } from '../../src/model/crc32.ts';
 import { createFileLog, type EmbeddedEventLog, type FileLogOptions } from '../../src/log/embedded/file-log.ts';
 import type { LogRecord, RecordBatch } from '../../src/log/port.ts';
 import { ErrorCode, hasCode } from '../../src/model/errors.ts';
-import { createSimulatedClock } from '../../src/runtime/clock.ts';
+import { createSimulatedClock } from '../../src/core/clock.ts';
 import { tempDir, waitFor } from '../helpers/wait.ts';
 
 const text = new TextDecoder();

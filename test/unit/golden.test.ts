@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { actorKey, createEventTypeRegistry, parseEventInput, partitionForKey } from '../../src/model/index.ts';
 import type { EventInput } from '../../src/model/index.ts';
-import type { WindowResult } from '../../src/windows/index.ts';
+import type { WindowResult } from '../../src/actors/windows/index.ts';
 import { createPartitionDriver } from '../helpers/partition-driver.ts';
 import { diffResults } from '../helpers/reference-model.ts';
 

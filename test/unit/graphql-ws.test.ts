@@ -8,7 +8,7 @@ import WebSocket from 'ws';
 import { subjects } from '../../src/bus/port.ts';
 import { WS_CLOSE_UNAUTHENTICATED } from '../../src/graphql/server.ts';
 import { DEFAULT_EVENT_TYPES } from '../../src/model/event-types.ts';
-import type { WindowResult } from '../../src/windows/types.ts';
+import type { WindowResult } from '../../src/model/window-result.ts';
 import type { EventLog } from '../../src/log/port.ts';
 import { type Harness, PUBLISH, PUBLISH_MANY, createEmbeddedHarness, sensorEvent } from '../helpers/graphql-harness.ts';
 

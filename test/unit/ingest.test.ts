@@ -1,11 +1,11 @@
 /** Ingest over the in-memory log: routing, headers, all-or-nothing batches, idempotency under concurrency, retries, dynamic topics. */
 import { type ContextManager, ROOT_CONTEXT, context, trace } from '@opentelemetry/api';
 import { describe, expect, it } from 'vitest';
-import { createIngest } from '../../src/graphql/ingest.ts';
+import { createIngest } from '../../src/ingest/ingest.ts';
 import { DEFAULT_EVENT_TYPES, createEventTypeRegistry } from '../../src/model/event-types.ts';
 import { ErrorCode, KeyflowError } from '../../src/model/errors.ts';
-import { createMemoryDedupe } from '../../src/state/dedupe-memory.ts';
-import type { Dedupe } from '../../src/state/dedupe.ts';
+import { createMemoryDedupe } from '../../src/ingest/dedupe/memory.ts';
+import type { Dedupe } from '../../src/ingest/dedupe/port.ts';
 import { sensorEvent } from '../helpers/graphql-harness.ts';
 import { createMemoryLog } from '../helpers/memory-log.ts';
 

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode, KeyflowError } from '../../src/model/errors.ts';
 import type { Sink } from '../../src/sinks/port.ts';
 import { createPostgresSink, type PostgresSinkOptions, readPostgresWindowResults } from '../../src/sinks/postgres/postgres-sink.ts';
-import type { WindowResult } from '../../src/windows/types.ts';
+import type { WindowResult } from '../../src/model/window-result.ts';
 import { assertReachable, hostPortOf, requirePostgres } from '../helpers/services.ts';
 
 const { url } = requirePostgres();

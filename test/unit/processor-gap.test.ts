@@ -11,9 +11,9 @@ import { createInProcessBus } from '../../src/bus/index.ts';
 import { createFileLog } from '../../src/log/index.ts';
 import type { ConsumerHandlers, EventLog, GroupConsumer, LogRecord, TopicPartition } from '../../src/log/port.ts';
 import { createEventTypeRegistry, encodeEnvelope, partitionForKey } from '../../src/model/index.ts';
-import { systemClock } from '../../src/runtime/clock.ts';
-import { silentLogger } from '../../src/runtime/logging.ts';
-import { type Processor, createProcessor } from '../../src/runtime/processor.ts';
+import { systemClock } from '../../src/core/clock.ts';
+import { silentLogger } from '../../src/core/logger.ts';
+import { type Processor, createProcessor } from '../../src/actors/processor/processor.ts';
 import { createFileCheckpoints } from '../../src/state/index.ts';
 
 const TOPIC = 'events.iot.sensors';

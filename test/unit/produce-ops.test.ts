@@ -6,8 +6,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { describeConfig, loadConfig } from '../../src/runtime/config.ts';
-import { MetricName } from '../../src/runtime/telemetry/names.ts';
+import { describeConfig, loadConfig } from '../../src/app/config.ts';
+import { MetricName } from '../../src/core/telemetry/names.ts';
 
 const root = new URL('../../', import.meta.url);
 const read = (path: string) => readFileSync(new URL(path, root), 'utf8');

@@ -15,7 +15,7 @@ import {
   parseProduceArgs,
   runProduceCli,
   runProducer,
-} from '../../src/runtime/produce.ts';
+} from '../../src/loadgen/index.ts';
 
 function invalidConfig(fn: () => unknown): KeyflowError {
   try {

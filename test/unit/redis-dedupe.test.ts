@@ -2,9 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode, KeyflowError } from '../../src/model/errors.ts';
-import type { Dedupe, StoredReceipt } from '../../src/state/dedupe.ts';
+import type { Dedupe, StoredReceipt } from '../../src/ingest/dedupe/port.ts';
 import { deleteRedisKeysWithPrefix } from '../../src/state/redis/checkpoints.ts';
-import { createRedisDedupe, type RedisDedupeOptions } from '../../src/state/redis/dedupe.ts';
+import { createRedisDedupe, type RedisDedupeOptions } from '../../src/ingest/dedupe/redis.ts';
 import { assertReachable, hostPortOf, requireRedis } from '../helpers/services.ts';
 
 const { url } = requireRedis();

@@ -18,9 +18,9 @@ import {
   parseEventInput,
   partitionForKey,
 } from '../../src/model/index.ts';
-import { loadConfig } from '../../src/runtime/config.ts';
-import { silentLogger } from '../../src/runtime/logging.ts';
-import { parseReplayArgs, runReplay } from '../../src/runtime/replay.ts';
+import { loadConfig } from '../../src/app/config.ts';
+import { silentLogger } from '../../src/core/logger.ts';
+import { parseReplayArgs, runReplay } from '../../src/cli/replay.ts';
 import { createDataLakeSink } from '../../src/sinks/index.ts';
 
 function golden(file: string): Record<string, unknown>[] {

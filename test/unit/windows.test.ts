@@ -15,8 +15,8 @@ import {
   parseWindowSpec,
   parseWindowSpecs,
   touchPartition,
-} from '../../src/windows/index.ts';
-import type { KeyActorConfig, KeyActorState, WindowResult } from '../../src/windows/index.ts';
+} from '../../src/actors/windows/index.ts';
+import type { KeyActorConfig, KeyActorState, WindowResult } from '../../src/actors/windows/index.ts';
 
 const MIN = 60_000;
 

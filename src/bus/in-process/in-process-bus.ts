@@ -13,7 +13,7 @@
  * Messages are passed by reference, not serialised: publishers and subscribers must treat them
  * as immutable (the NATS adapter gives each subscriber its own copy).
  */
-import { ErrorCode, KeyflowError, isKeyflowError } from '../../model/errors.ts';
+import { ErrorCode, KeyflowError, isKeyflowError } from '../../model/index.ts';
 import type { LiveBus, Unsubscribe } from '../port.ts';
 
 /** Minimal pino-compatible logger for handler failures. */

@@ -18,7 +18,7 @@ import {
   type NatsError,
   type Subscription,
 } from 'nats';
-import { ErrorCode, isKeyflowError, KeyflowError } from '../../model/errors.ts';
+import { ErrorCode, isKeyflowError, KeyflowError } from '../../model/index.ts';
 import type { LiveBus, Unsubscribe } from '../port.ts';
 
 export interface NatsBusOptions {

@@ -6,7 +6,7 @@
  */
 import { GraphQLError } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
-import { ErrorCode, KeyflowError } from '../../model/errors.ts';
+import { ErrorCode, KeyflowError } from '../../model/index.ts';
 
 export interface BearerAuthOptions {
   /** Accepted tokens; empty disables authentication. */

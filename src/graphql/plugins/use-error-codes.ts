@@ -7,7 +7,7 @@
  */
 import type { ExecutionResult, GraphQLError } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
-import type { Logger } from '../../runtime/logging.ts';
+import type { Logger } from '../../core/index.ts';
 import { httpStatusFor, toContractError } from '../errors.ts';
 import { requestIdOf } from './use-request-id.ts';
 

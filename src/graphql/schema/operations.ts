@@ -1,10 +1,10 @@
 /** Query, Mutation and Subscription of the contract. */
-import { parseEventBatch, parseWindowResultBatch } from '../../bus/messages.ts';
-import { subjects } from '../../bus/port.ts';
-import { ErrorCode, KeyflowError } from '../../model/errors.ts';
-import type { EventTypeSpec } from '../../model/event-types.ts';
+import { parseEventBatch, parseWindowResultBatch } from '../../bus/index.ts';
+import { subjects } from '../../bus/index.ts';
+import { ErrorCode, KeyflowError } from '../../model/index.ts';
+import type { EventTypeSpec } from '../../model/index.ts';
 import { busIterator } from '../bus-iterator.ts';
-import type { EventReceipt } from '../ingest.ts';
+import type { EventReceipt } from '../../ingest/index.ts';
 import { checkLimit, deadLetters, latestEvents, requireEventTopic } from '../reads.ts';
 import type { ApiServices } from '../services.ts';
 import { builder } from './builder.ts';

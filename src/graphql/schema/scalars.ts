@@ -1,7 +1,7 @@
 /** DateTime (ISO-8601, UTC ms out, any offset in) and JSON scalars. */
 import { Kind, type ValueNode, valueFromASTUntyped } from 'graphql';
-import { ErrorCode, KeyflowError } from '../../model/errors.ts';
-import { isoTimestamp } from '../../model/event.ts';
+import { ErrorCode, KeyflowError } from '../../model/index.ts';
+import { isoTimestamp } from '../../model/index.ts';
 import { type DateTimeOutput, builder } from './builder.ts';
 
 function invalidDateTime(value: unknown): KeyflowError {

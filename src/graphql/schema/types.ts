@@ -1,7 +1,7 @@
 /** Object, input and enum types of the contract. */
-import type { DeadLetterMessage } from '../../model/dead-letter.ts';
-import type { KeyStateView, WindowResult } from '../../windows/types.ts';
-import type { EventReceipt } from '../ingest.ts';
+import type { DeadLetterMessage } from '../../model/index.ts';
+import type { KeyStateView, WindowResult } from '../../model/index.ts';
+import type { EventReceipt } from '../../ingest/index.ts';
 import type { ComponentHealth, Health } from '../services.ts';
 import { builder } from './builder.ts';
 import './scalars.ts';

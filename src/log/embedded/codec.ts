@@ -14,7 +14,7 @@
  * they are JS numbers everywhere else; both are exact up to 2^53.
  */
 import type { LogRecord, ProduceRecord } from '../port.ts';
-import { crc32 } from '../../model/crc32.ts';
+import { crc32 } from '../../model/index.ts';
 
 export const FRAME_HEADER = 8;
 export const MAGIC = 1;

@@ -34,10 +34,10 @@
  */
 import * as fsp from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { ErrorCode, KeyflowError } from '../../model/errors.ts';
-import type { TopicSpec } from '../../model/event-types.ts';
-import { partitionForKey } from '../../model/partitioner.ts';
-import type { Clock, Timer } from '../../runtime/clock.ts';
+import { ErrorCode, KeyflowError } from '../../model/index.ts';
+import type { TopicSpec } from '../../model/index.ts';
+import { partitionForKey } from '../../model/index.ts';
+import type { Clock, Timer } from '../../core/index.ts';
 import type {
   AppendResult,
   ConsumerOptions,

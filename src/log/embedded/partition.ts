@@ -8,7 +8,7 @@
 import * as fsp from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ErrorCode, KeyflowError } from '../../model/errors.ts';
+import { ErrorCode, KeyflowError } from '../../model/index.ts';
 import type { AppendResult, LogRecord, ProduceRecord } from '../port.ts';
 import { FrameStatus, checkFrame, decodeFrame, frameSize, writeFrame } from './codec.ts';
 

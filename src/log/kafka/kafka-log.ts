@@ -39,9 +39,9 @@ import {
   type RetryOptions,
   type SASLOptions,
 } from 'kafkajs';
-import type { TopicSpec } from '../../model/event-types.ts';
-import { ErrorCode, KeyflowError, toError } from '../../model/errors.ts';
-import { partitionForKey } from '../../model/partitioner.ts';
+import type { TopicSpec } from '../../model/index.ts';
+import { ErrorCode, KeyflowError, toError } from '../../model/index.ts';
+import { partitionForKey } from '../../model/index.ts';
 import type {
   AppendResult,
   ConsumerOptions,

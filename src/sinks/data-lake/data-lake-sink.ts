@@ -16,7 +16,7 @@
  */
 import * as fsp from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import type { WindowResult } from '../../windows/types.ts';
+import type { WindowResult } from '../../model/index.ts';
 import type { Sink } from '../port.ts';
 
 export interface DataLakeSinkOptions {

@@ -7,9 +7,9 @@
  * window identity in its headers, so a consumer upserts by (eventType, key, window, windowStart)
  * keeping the highest `revision`, exactly as the other sinks do.
  */
-import { AGGREGATED_TOPIC } from '../../model/event-types.ts';
-import type { EventLog, ProduceRecord } from '../../log/port.ts';
-import type { WindowResult } from '../../windows/types.ts';
+import { AGGREGATED_TOPIC } from '../../model/index.ts';
+import type { EventLog, ProduceRecord } from '../../log/index.ts';
+import type { WindowResult } from '../../model/index.ts';
 import type { Sink } from '../port.ts';
 
 export interface LogTopicSinkOptions {

@@ -7,8 +7,8 @@
  */
 import pg from 'pg';
 import type { PoolConfig } from 'pg';
-import { ErrorCode, KeyflowError } from '../../model/errors.ts';
-import type { WindowResult } from '../../windows/types.ts';
+import { ErrorCode, KeyflowError } from '../../model/index.ts';
+import type { WindowResult } from '../../model/index.ts';
 import type { Sink } from '../port.ts';
 
 export interface PostgresSinkOptions {

@@ -24,9 +24,9 @@
 import * as fsp from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { ErrorCode, FencedError, KeyflowError } from '../../model/errors.ts';
+import { ErrorCode, FencedError, KeyflowError } from '../../model/index.ts';
 import type { CheckpointStore, CheckpointWrite, PartitionCheckpoint } from '../port.ts';
-import { crc32 } from '../../model/crc32.ts';
+import { crc32 } from '../../model/index.ts';
 
 export interface FileCheckpointsOptions {
   /** Directory holding all data; checkpoints live in `<dataDir>/checkpoints`. */

@@ -12,7 +12,7 @@
  * as durably as it is configured: run it with AOF (`appendonly yes`, `appendfsync everysec`).
  */
 import type { Cluster, Redis } from 'ioredis';
-import { ErrorCode, FencedError, KeyflowError } from '../../model/errors.ts';
+import { ErrorCode, FencedError, KeyflowError } from '../../model/index.ts';
 import type { CheckpointStore, CheckpointWrite, PartitionCheckpoint } from '../port.ts';
 import {
   buildRedis,

@@ -4,7 +4,7 @@
  * failures into {@link KeyflowError}s with a stable code.
  */
 import { type Cluster, Redis, type RedisOptions } from 'ioredis';
-import { ErrorCode, KeyflowError, isKeyflowError } from '../../model/errors.ts';
+import { ErrorCode, KeyflowError, isKeyflowError } from '../../model/index.ts';
 
 /** How to reach Redis and how long to wait for it. Shared by the Redis adapters. */
 export interface RedisConnectionOptions {

@@ -1,5 +1,5 @@
 /** Window semantics: specs, assigners, aggregates, watermark, late policies and the KeyActor reducer. Pure, no I/O. */
-export type { KeyStateView, LatePolicy, WindowQuery, WindowReader, WindowResult } from './types.ts';
+export type { KeyStateView, LatePolicy, WindowQuery, WindowReader, WindowResult } from '../../model/index.ts';
 export type { WindowKind, WindowSpec } from './spec.ts';
 export { DEFAULT_WINDOWS, parseDuration, parseWindowSpec, parseWindowSpecs } from './spec.ts';
 export type { TimeWindow } from './assign.ts';
@@ -16,5 +16,5 @@ export type {
   TransitionResult,
   WindowChangeSink,
   WindowState,
-} from './key-actor.ts';
-export { POISON_MARKER, createKeyActorLogic } from './key-actor.ts';
+} from '../key-actor/key-actor.ts';
+export { POISON_MARKER, createKeyActorLogic } from '../key-actor/key-actor.ts';

@@ -9,15 +9,15 @@
  * first.
  */
 import { createPartitionHost } from '../actors/index.ts';
-import type { LogRecord } from '../log/port.ts';
+import type { LogRecord } from '../log/index.ts';
 import { DEFAULT_EVENT_TYPES, ErrorCode, KeyflowError, createEventTypeRegistry } from '../model/index.ts';
 import { createDataLakeSink, createLogTopicSink, createPostgresSink, type Sink } from '../sinks/index.ts';
-import { parseWindowSpecs, type WindowResult } from '../windows/index.ts';
-import { createEventLog } from './adapters.ts';
-import { systemClock } from './clock.ts';
-import type { Config } from './config.ts';
-import type { Logger } from './logging.ts';
-import { detectPlatform } from './platform.ts';
+import { parseWindowSpecs, type WindowResult } from '../actors/index.ts';
+import { createEventLog } from '../app/index.ts';
+import { systemClock } from '../core/index.ts';
+import type { Config } from '../app/index.ts';
+import type { Logger } from '../core/index.ts';
+import { detectPlatform } from '../app/index.ts';
 
 export interface ReplayOptions {
   /** Which sink to rebuild. */

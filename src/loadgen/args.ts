@@ -1,5 +1,5 @@
 /** Command-line parsing for `keyflow produce`: every bad flag is an INVALID_CONFIG naming it. */
-import { ErrorCode, KeyflowError } from '../../model/errors.ts';
+import { ErrorCode, KeyflowError } from '../model/index.ts';
 import { GENERATED_EVENT_TYPES, type GeneratedEventType, isGeneratedEventType } from './generator.ts';
 
 /** Everything the load generator needs; {@link parseProduceArgs} fills every field. */

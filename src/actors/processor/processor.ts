@@ -7,11 +7,11 @@
  */
 import { type Link, SpanKind, SpanStatusCode, type Tracer, isSpanContextValid } from '@opentelemetry/api';
 import type { Logger } from 'pino';
-import { createPartitionHost, type PartitionHost, type PartitionHostOptions } from '../actors/index.ts';
-import type { LiveBus, Unsubscribe } from '../bus/port.ts';
-import { publishEventBatch, publishWindowResults } from '../bus/messages.ts';
-import type { EventLog, GroupConsumer, LogRecord, ProduceRecord, RecordBatch, TopicPartition } from '../log/port.ts';
-import { tpKey } from '../log/port.ts';
+import { createPartitionHost, type PartitionHost, type PartitionHostOptions } from '../partition-host/partition-host.ts';
+import type { LiveBus, Unsubscribe } from '../../bus/index.ts';
+import { publishEventBatch, publishWindowResults } from '../../bus/index.ts';
+import type { EventLog, GroupConsumer, LogRecord, ProduceRecord, RecordBatch, TopicPartition } from '../../log/index.ts';
+import { tpKey } from '../../log/index.ts';
 import {
   DLQ_TOPIC,
   type DeadLetterMessage,
@@ -21,14 +21,16 @@ import {
   SYSTEM_TOPICS,
   isFenced,
   partitionForKey,
-} from '../model/index.ts';
-import type { Sink } from '../sinks/port.ts';
-import type { CheckpointStore } from '../state/port.ts';
-import type { KeyStateView, WindowQuery, WindowResult } from '../windows/types.ts';
-import type { Clock, Timer } from './clock.ts';
-import type { Metrics } from './telemetry/metrics.ts';
-import { respondToQueries } from './reader.ts';
-import { LifecycleEvent, SpanAttr } from './telemetry/names.ts';
+} from '../../model/index.ts';
+import type { Sink } from '../../sinks/index.ts';
+import type { CheckpointStore } from '../../state/index.ts';
+import type { KeyStateView, WindowQuery, WindowResult } from '../../model/index.ts';
+import type { Clock, Timer } from '../../core/index.ts';
+import type { Metrics } from '../../core/index.ts';
+import { type LocalReader, type SharedHostOptions, respondToQueries } from './query-router.ts';
+
+export type { LocalReader, SharedHostOptions };
+import { LifecycleEvent, SpanAttr } from '../../core/index.ts';
 
 const partitionsOf = (name: string) => SYSTEM_TOPICS.find((t) => t.name === name)?.partitions ?? 1;
 const DLQ_PARTITIONS = partitionsOf(DLQ_TOPIC);
@@ -48,7 +50,7 @@ export interface ProcessorOptions {
   /** Event topics to consume. */
   topics: string[];
   /** PartitionHost settings shared by every partition (windows, lateness, retries, …). */
-  host: Omit<PartitionHostOptions, 'topic' | 'partition' | 'output' | 'loadActor' | 'clock' | 'registry' | 'metrics'>;
+  host: SharedHostOptions;
   clock: Clock;
   /** Checkpoint interval, ms. @default 1000 */
   checkpointIntervalMs: number;
@@ -72,11 +74,6 @@ export interface Processor {
   checkpointAll(): Promise<void>;
 }
 
-export interface LocalReader {
-  owns(topic: string, partition: number): boolean;
-  windows(topic: string, partition: number, q: WindowQuery): Promise<WindowResult[] | null>;
-  keyState(topic: string, partition: number, eventType: string, key: string): Promise<KeyStateView | null | undefined>;
-}
 
 interface Owned {
   readonly tp: TopicPartition;

@@ -11,10 +11,10 @@
  * mutation; the mutation phase is arithmetic and Set operations only. A record whose processing
  * throws therefore leaves the state as if it never came.
  */
-import { ErrorCode, KeyflowError } from '../model/errors.ts';
-import type { EventEnvelope } from '../model/event.ts';
-import type { WindowSpec } from './spec.ts';
-import type { LatePolicy, WindowResult } from './types.ts';
+import { ErrorCode, KeyflowError } from '../../model/index.ts';
+import type { EventEnvelope } from '../../model/index.ts';
+import type { WindowSpec } from '../windows/spec.ts';
+import type { LatePolicy, WindowResult } from '../../model/index.ts';
 
 /** One window's working state and result. Mutable: owned by exactly one actor. */
 export interface WindowState {

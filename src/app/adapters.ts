@@ -4,11 +4,11 @@
  * replay command.
  */
 import { createFileLog, createKafkaLog } from '../log/index.ts';
-import type { EventLog } from '../log/port.ts';
-import { withTopicPrefix } from '../log/prefixed.ts';
-import type { Clock } from './clock.ts';
+import type { EventLog } from '../log/index.ts';
+import { withTopicPrefix } from '../log/index.ts';
+import type { Clock } from '../core/index.ts';
 import type { Config } from './config.ts';
-import type { Logger } from './logging.ts';
+import type { Logger } from '../core/index.ts';
 
 export function createEventLog(config: Config, deps: { logger: Logger; clock: Clock; nodeId: string }): EventLog {
   const { logger, clock, nodeId } = deps;

@@ -5,19 +5,29 @@
  * in the log, instead of failing.
  */
 import type { Logger } from 'pino';
-import { createPartitionHost } from '../actors/index.ts';
-import type { LiveBus, Unsubscribe } from '../bus/port.ts';
-import { subjects } from '../bus/port.ts';
-import { ErrorCode, KeyflowError, hasCode } from '../model/errors.ts';
-import type { EventTypeRegistry } from '../model/event-types.ts';
-import { partitionForKey } from '../model/partitioner.ts';
-import type { CheckpointStore } from '../state/port.ts';
-import type { KeyStateView, WindowQuery, WindowReader, WindowResult } from '../windows/types.ts';
-import type { Clock } from './clock.ts';
-import type { LocalReader, ProcessorOptions } from './processor.ts';
+import { createPartitionHost } from '../partition-host/partition-host.ts';
+import type { LiveBus, Unsubscribe } from '../../bus/index.ts';
+import { subjects } from '../../bus/index.ts';
+import { ErrorCode, KeyflowError, hasCode } from '../../model/index.ts';
+import type { EventTypeRegistry } from '../../model/index.ts';
+import { partitionForKey } from '../../model/index.ts';
+import type { CheckpointStore } from '../../state/index.ts';
+import type { KeyStateView, WindowQuery, WindowReader, WindowResult } from '../../model/index.ts';
+import type { Clock } from '../../core/index.ts';
+import type { PartitionHostOptions } from '../partition-host/partition-host.ts';
 
 type QueryRequest = { op: 'windows'; q: WindowQuery } | { op: 'keyState'; eventType: string; key: string };
 type QueryReply = { ok: true; value: unknown } | { ok: false; code: string; message: string };
+
+/** PartitionHost settings shared by every partition of a processor (windows, lateness, retries, …). */
+export type SharedHostOptions = Omit<PartitionHostOptions, 'topic' | 'partition' | 'output' | 'loadActor' | 'clock' | 'registry' | 'metrics'>;
+
+/** Reads window state of the partitions this node owns; answers `null` for others. */
+export interface LocalReader {
+  owns(topic: string, partition: number): boolean;
+  windows(topic: string, partition: number, q: WindowQuery): Promise<WindowResult[] | null>;
+  keyState(topic: string, partition: number, eventType: string, key: string): Promise<KeyStateView | null | undefined>;
+}
 
 export interface WindowReaderOptions {
   registry: EventTypeRegistry;
@@ -26,7 +36,7 @@ export interface WindowReaderOptions {
   bus: LiveBus;
   checkpoints: CheckpointStore;
   /** Window settings, to rebuild an actor from its checkpoint. */
-  host: ProcessorOptions['host'];
+  host: SharedHostOptions;
   clock: Clock;
   /** How long to wait for the owner, ms. @default 2000 */
   timeoutMs?: number;

@@ -7,12 +7,12 @@ import { mkdirSync } from 'node:fs';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import type { LiveBus } from '../bus/port.ts';
+import type { LiveBus } from '../bus/index.ts';
 import { createInProcessBus, createNatsBus } from '../bus/index.ts';
-import { createIngest } from '../graphql/ingest.ts';
-import { createGraphQLServer } from '../graphql/server.ts';
-import { type ApiServices, type Health, createHealthCheck } from '../graphql/services.ts';
-import type { EventLog } from '../log/port.ts';
+import { createIngest } from '../ingest/index.ts';
+import { createGraphQLServer } from '../graphql/index.ts';
+import { type ApiServices, type Health, createHealthCheck } from '../graphql/index.ts';
+import type { EventLog } from '../log/index.ts';
 import {
   DEFAULT_EVENT_TYPES,
   ErrorCode,
@@ -22,21 +22,21 @@ import {
   isKeyflowError,
 } from '../model/index.ts';
 import { type Sink, createDataLakeSink, createLogTopicSink, createPostgresSink } from '../sinks/index.ts';
-import type { Dedupe } from '../state/dedupe.ts';
-import { createMemoryDedupe } from '../state/dedupe-memory.ts';
-import { type CheckpointStore, createFileCheckpoints, createRedisCheckpoints, createRedisDedupe } from '../state/index.ts';
-import { parseWindowSpecs } from '../windows/index.ts';
-import { type Clock, systemClock } from './clock.ts';
+import type { Dedupe } from '../ingest/index.ts';
+import { createMemoryDedupe, createRedisDedupe } from '../ingest/index.ts';
+import { type CheckpointStore, createFileCheckpoints, createRedisCheckpoints } from '../state/index.ts';
+import { parseWindowSpecs } from '../actors/index.ts';
+import { type Clock, systemClock } from '../core/index.ts';
 import { createEventLog } from './adapters.ts';
 import type { Config } from './config.ts';
-import { type Logger, createLogger } from './logging.ts';
+import { type Logger, createLogger } from '../core/index.ts';
 import { type Platform, detectPlatform } from './platform.ts';
-import { type Processor, type ProcessorOptions, createProcessor } from './processor.ts';
-import { runProducer } from './produce.ts';
-import { createWindowReader } from './reader.ts';
-import { createMetrics, type Metrics } from './telemetry/metrics.ts';
-import { LifecycleEvent } from './telemetry/names.ts';
-import { createTracing } from './telemetry/tracing.ts';
+import { type Processor, type ProcessorOptions, createProcessor } from '../actors/index.ts';
+import { runProducer } from '../loadgen/index.ts';
+import { createWindowReader } from '../actors/index.ts';
+import { createMetrics, type Metrics } from '../core/index.ts';
+import { LifecycleEvent } from '../core/index.ts';
+import { createTracing } from '../core/index.ts';
 
 export type Role = 'gateway' | 'processor';
 

@@ -3,21 +3,21 @@
  * supervision, passivation and checkpoints. The runtime feeds it batches of log records, calls
  * `tick()` on a timer, checkpoints it and wires its output to the bus, the log and the sinks.
  */
-import type { EventEnvelope } from '../model/event.ts';
-import { actorKey } from '../model/event.ts';
-import { decodeRecordValue } from './decode.ts';
-import type { EventTypeRegistry, EventTypeSpec } from '../model/event-types.ts';
-import { ErrorCode, KeyflowError, toError } from '../model/errors.ts';
-import type { DeadLetterMessage } from '../model/dead-letter.ts';
-import { originalMessageText } from '../model/dead-letter.ts';
-import type { LogRecord } from '../log/port.ts';
-import type { CheckpointWrite, PartitionCheckpoint } from '../state/port.ts';
-import type { Clock } from '../runtime/clock.ts';
-import type { KeyStateView, LatePolicy, WindowQuery, WindowResult } from '../windows/types.ts';
+import type { EventEnvelope } from '../../model/index.ts';
+import { actorKey } from '../../model/index.ts';
+import { decodeRecordValue } from '../decode.ts';
+import type { EventTypeRegistry, EventTypeSpec } from '../../model/index.ts';
+import { ErrorCode, KeyflowError, toError } from '../../model/index.ts';
+import type { DeadLetterMessage } from '../../model/index.ts';
+import { originalMessageText } from '../../model/index.ts';
+import type { LogRecord } from '../../log/index.ts';
+import type { CheckpointWrite, PartitionCheckpoint } from '../../state/index.ts';
+import type { Clock } from '../../core/index.ts';
+import type { KeyStateView, LatePolicy, WindowQuery, WindowResult } from '../../model/index.ts';
 import type { WindowSpec } from '../windows/spec.ts';
 import { DEFAULT_WINDOWS, parseWindowSpec } from '../windows/spec.ts';
-import type { KeyActorLogic, KeyActorState, WindowChangeSink, WindowState } from '../windows/key-actor.ts';
-import { createKeyActorLogic } from '../windows/key-actor.ts';
+import type { KeyActorLogic, KeyActorState, WindowChangeSink, WindowState } from '../key-actor/key-actor.ts';
+import { createKeyActorLogic } from '../key-actor/key-actor.ts';
 import type { WatermarkState } from '../windows/watermark.ts';
 import { advanceIdle, initialWatermark, observeEventTime, touchPartition } from '../windows/watermark.ts';
 import type { FailureDecision, FailurePolicy, FailureStage, RetryOptions } from './supervision.ts';

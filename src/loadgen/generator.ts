@@ -3,7 +3,7 @@
  * drain their battery, clickstream sessions, and transactions with log-normal amounts. Pure given
  * a seed and a clock, so the bench and the tests reproduce the same data.
  */
-import type { EventInput } from '../../model/event.ts';
+import type { EventInput } from '../model/index.ts';
 
 /** The event types this generator knows how to make. */
 export const GENERATED_EVENT_TYPES = ['iot.sensor', 'clickstream', 'transaction'] as const;

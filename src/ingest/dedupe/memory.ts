@@ -1,12 +1,12 @@
 /** In-memory {@link Dedupe}: an LRU map with a TTL per entry. One gateway process only. */
-import { type Clock, systemClock } from '../runtime/clock.ts';
+import { type Clock, systemClock } from '../../core/index.ts';
 import {
   type ClaimResult,
   DEFAULT_DEDUPE_TTL_MS,
   DEFAULT_PENDING_TTL_MS,
   type Dedupe,
   type StoredReceipt,
-} from './dedupe.ts';
+} from './port.ts';
 
 export interface MemoryDedupeOptions {
   /** Most eventIds remembered; the least recently used go first. @default 1_000_000 */

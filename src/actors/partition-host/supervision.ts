@@ -2,8 +2,8 @@
  * Supervision of record processing: a small pluggable failure policy returning a decision, and
  * the exponential backoff with jitter between retries.
  */
-import { ErrorCode, KeyflowError } from '../model/errors.ts';
-import type { LogRecord } from '../log/port.ts';
+import { ErrorCode, KeyflowError } from '../../model/index.ts';
+import type { LogRecord } from '../../log/index.ts';
 
 /** What to do with a record whose processing failed. */
 export type FailureDecision = 'retry' | 'dead-letter' | 'fail';

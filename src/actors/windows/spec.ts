@@ -2,7 +2,7 @@
  * Window specs by name: `tumbling-<size>`, `sliding-<size>-<slide>`, `session-<gap>`.
  * Parsed once at the edge (configuration, API arguments); the hot path only sees {@link WindowSpec}.
  */
-import { ErrorCode, KeyflowError } from '../model/errors.ts';
+import { ErrorCode, KeyflowError } from '../../model/index.ts';
 
 export type WindowKind = 'tumbling' | 'sliding' | 'session';
 

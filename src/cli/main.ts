@@ -8,13 +8,13 @@
  *   keyflow produce …        load generator publishing through the GraphQL API
  *   keyflow replay …         rebuild a sink from the log
  */
-import { isKeyflowError } from './model/errors.ts';
-import { type Role, buildApp } from './runtime/app.ts';
-import { loadConfig } from './runtime/config.ts';
-import { detectPlatform } from './runtime/platform.ts';
-import { createLogger } from './runtime/logging.ts';
-import { runProduceCli } from './runtime/produce.ts';
-import { parseReplayArgs, runReplay } from './runtime/replay.ts';
+import { isKeyflowError } from '../model/index.ts';
+import { type Role, buildApp } from '../app/index.ts';
+import { loadConfig } from '../app/index.ts';
+import { detectPlatform } from '../app/index.ts';
+import { createLogger } from '../core/index.ts';
+import { runProduceCli } from '../loadgen/index.ts';
+import { parseReplayArgs, runReplay } from './replay.ts';
 
 const USAGE = `usage: keyflow <command> [options]
 

@@ -4,13 +4,13 @@
  * producer in the process that wants the same rules).
  */
 import { isSpanContextValid, context as otelContext, trace } from '@opentelemetry/api';
-import type { EventLog, Headers, ProduceRecord } from '../log/port.ts';
-import { ErrorCode, KeyflowError, isKeyflowError } from '../model/errors.ts';
-import { type EventEnvelope, type ValidationIssue, actorKey, encodeEnvelope, parseEventInput } from '../model/event.ts';
-import type { EventTypeRegistry, EventTypeSpec } from '../model/event-types.ts';
-import { partitionForKey } from '../model/partitioner.ts';
-import { type Clock, systemClock } from '../runtime/clock.ts';
-import type { Dedupe, StoredReceipt } from '../state/dedupe.ts';
+import type { EventLog, Headers, ProduceRecord } from '../log/index.ts';
+import { ErrorCode, KeyflowError, isKeyflowError } from '../model/index.ts';
+import { type EventEnvelope, type ValidationIssue, actorKey, encodeEnvelope, parseEventInput } from '../model/index.ts';
+import type { EventTypeRegistry, EventTypeSpec } from '../model/index.ts';
+import { partitionForKey } from '../model/index.ts';
+import { type Clock, systemClock } from '../core/index.ts';
+import type { Dedupe, StoredReceipt } from './dedupe/port.ts';
 
 export type ReceiptStatus = 'ACCEPTED' | 'DUPLICATE';
 

@@ -4,10 +4,10 @@
  * every second and statistics at the end. It speaks only HTTP + GraphQL, so it measures the
  * platform exactly as a partner system sees it.
  */
-import { ErrorCode, KeyflowError, isKeyflowError } from '../model/errors.ts';
-import { PRODUCE_USAGE, type ProducerOptions, defaultProducerOptions, parseProduceArgs } from './produce/args.ts';
-import { corruptEvent, createEventGenerator, createRandom } from './produce/generator.ts';
-import { type LatencySummary, createLatencyHistogram } from './produce/histogram.ts';
+import { ErrorCode, KeyflowError, isKeyflowError } from '../model/index.ts';
+import { PRODUCE_USAGE, type ProducerOptions, defaultProducerOptions, parseProduceArgs } from './args.ts';
+import { corruptEvent, createEventGenerator, createRandom } from './generator.ts';
+import { type LatencySummary, createLatencyHistogram } from './histogram.ts';
 
 export { PRODUCE_USAGE, parseProduceArgs, defaultProducerOptions };
 export type { ProducerOptions };
@@ -20,8 +20,8 @@ export {
   type EventGenerator,
   type EventGeneratorOptions,
   type GeneratedEventType,
-} from './produce/generator.ts';
-export { createLatencyHistogram, type LatencyHistogram, type LatencySummary } from './produce/histogram.ts';
+} from './generator.ts';
+export { createLatencyHistogram, type LatencyHistogram, type LatencySummary } from './histogram.ts';
 
 /** What the run needs from its environment; tests inject a fake server or clock. */
 export interface ProducerDeps {

@@ -6,15 +6,15 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
-import { ErrorCode, KeyflowError } from '../../model/errors.ts';
+import { ErrorCode, KeyflowError } from '../../model/index.ts';
 import {
   type ClaimResult,
   DEFAULT_DEDUPE_TTL_MS,
   DEFAULT_PENDING_TTL_MS,
   type Dedupe,
   type StoredReceipt,
-} from '../dedupe.ts';
-import { buildRedis, closeRedis, type RedisConnectionOptions, toStoreError } from './client.ts';
+} from './port.ts';
+import { buildRedis, closeRedis, type RedisConnectionOptions, toStoreError } from '../../state/index.ts';
 
 export interface RedisDedupeOptions extends RedisConnectionOptions {
   /** Prefix of every key; the dedupe keys are `<keyPrefix>:dedupe:<eventId>`. @default 'keyflow' */

@@ -1,0 +1,5 @@
+/** Ingest: validation of published events, idempotency (dedupe), append to the log. */
+export * from './dedupe/memory.ts';
+export * from './dedupe/port.ts';
+export * from './dedupe/redis.ts';
+export * from './ingest.ts';
