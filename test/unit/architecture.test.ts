@@ -15,7 +15,7 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SRC = join(ROOT, 'src');
 
 /** Area → floor. An area may import areas on strictly lower floors only. */
-export const FLOORS: Record<string, number> = {
+const FLOORS: Record<string, number> = {
   model: 0,
   core: 1,
   log: 2,

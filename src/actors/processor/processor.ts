@@ -7,7 +7,7 @@
  */
 import { type Link, SpanKind, SpanStatusCode, type Tracer, isSpanContextValid } from '@opentelemetry/api';
 import type { Logger } from 'pino';
-import { createPartitionHost, type PartitionHost, type PartitionHostOptions } from '../partition-host/partition-host.ts';
+import { createPartitionHost, type PartitionHost } from '../partition-host/partition-host.ts';
 import type { LiveBus, Unsubscribe } from '../../bus/index.ts';
 import { publishEventBatch, publishWindowResults } from '../../bus/index.ts';
 import type { EventLog, GroupConsumer, LogRecord, ProduceRecord, RecordBatch, TopicPartition } from '../../log/index.ts';
@@ -24,7 +24,7 @@ import {
 } from '../../model/index.ts';
 import type { Sink } from '../../sinks/index.ts';
 import type { CheckpointStore } from '../../state/index.ts';
-import type { KeyStateView, WindowQuery, WindowResult } from '../../model/index.ts';
+import type { KeyStateView, WindowResult } from '../../model/index.ts';
 import type { Clock, Timer } from '../../core/index.ts';
 import type { Metrics } from '../../core/index.ts';
 import { type LocalReader, type SharedHostOptions, respondToQueries } from './query-router.ts';
