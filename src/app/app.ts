@@ -112,7 +112,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
 
   const log = createEventLog(config, { logger, clock, nodeId });
   const checkpoints: CheckpointStore = distributed
-    ? createRedisCheckpoints({ url: config.REDIS_URL!, keyPrefix: prefix })
+    ? createRedisCheckpoints({ url: config.REDIS_URL!, keyPrefix: prefix, resultRetentionMs: config.KEYFLOW_RESULT_RETENTION })
     : createFileCheckpoints({ dataDir: config.KEYFLOW_DATA_DIR });
   const bus: LiveBus = distributed
     ? createNatsBus({ servers: config.NATS_URL!, prefix })
@@ -137,6 +137,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     resultRetentionMs: config.KEYFLOW_RESULT_RETENTION,
     passivateAfterMs: config.KEYFLOW_PASSIVATE_AFTER_MS,
     emitUpdates: config.KEYFLOW_EMIT_UPDATES,
+    honourPoisonMarker: config.KEYFLOW_TEST_HOOKS,
     retry: { maxRetries: config.KEYFLOW_MAX_RETRIES, baseDelayMs: config.KEYFLOW_RETRY_BASE_MS },
   };
 

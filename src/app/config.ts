@@ -66,6 +66,7 @@ export const configSchema = z
     KEYFLOW_DEDUPE_HORIZON: duration.pipe(z.number().int().min(0)).default(86_400_000).describe('idempotent publish horizon, ms'),
     KEYFLOW_DEDUPE_MAX_ENTRIES: int(1, 100_000_000).default(1_000_000).describe('embedded dedupe LRU size'),
     KEYFLOW_EMIT_UPDATES: bool.default(true).describe('emit non-final window results to live subscribers (false: finals only, faster)'),
+    KEYFLOW_TEST_HOOKS: bool.default(false).describe('test hooks: an event whose payload has `__keyflowPoison: true` makes the reducer throw (supervision and dead-letter tests only; never in production)'),
     KEYFLOW_DYNAMIC_TOPICS: bool.default(false).describe('create a topic for an unknown event type instead of rejecting it'),
     KEYFLOW_MAX_RETRIES: int(0, 20).default(3).describe('retries of a failing record before it is dead-lettered'),
     KEYFLOW_RETRY_BASE_MS: duration.pipe(z.number().int().min(0)).default(100).describe('first retry delay, ms (doubles, with jitter)'),

@@ -1,4 +1,4 @@
-export type { CheckpointStore, CheckpointWrite, PartitionCheckpoint } from './port.ts';
+export type { CheckpointStore, CheckpointWrite, FinalWrite, PartitionCheckpoint } from './port.ts';
 export { createFileCheckpoints } from './file/file-checkpoints.ts';
 export type { FileCheckpointStore, FileCheckpointsOptions } from './file/file-checkpoints.ts';
 export { createRedisCheckpoints } from './redis/checkpoints.ts';

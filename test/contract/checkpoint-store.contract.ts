@@ -140,6 +140,33 @@ export function describeCheckpointStoreContract(name: string, makeStore: () => P
       expect(await owner.load(t, 0)).toEqual({ nextOffset: 7, partitionState: 'new', epoch: current });
     });
 
+    it('finals are written with the commit, read back per actor, replaced by id, and gone with their actor', async () => {
+      const t = topic();
+      const epoch = await store.acquire(t, 0);
+      const f = (actor: string, id: string, data: string) => ({ actor, id, windowEnd: 60_000, data });
+      expect(await store.loadFinals(t, 0, 'dev-1')).toEqual([]);
+      await store.commit(t, 0, epoch, {
+        nextOffset: 5,
+        partitionState: '{}',
+        dirty: new Map([['dev-1', '{}']]),
+        finals: [f('dev-1', 'tumbling-1m|0', '["a",0]'), f('dev-1', 'tumbling-5m|0', '["b",0]'), f('__proto__', 'tumbling-1m|0', '["p",0]')],
+      });
+      expect((await store.loadFinals(t, 0, 'dev-1')).sort()).toEqual(['["a",0]', '["b",0]']);
+      expect(await store.loadFinals(t, 0, '__proto__')).toEqual(['["p",0]']);
+      // a later revision of the same window replaces its row
+      await store.commit(t, 0, epoch, { nextOffset: 6, partitionState: '{}', dirty: new Map(), finals: [f('dev-1', 'tumbling-1m|0', '["a",1]')] });
+      const restarted = await another();
+      expect((await restarted.loadFinals(t, 0, 'dev-1')).sort()).toEqual(['["a",1]', '["b",0]']);
+      // a zombie's finals never land
+      const newer = await store.acquire(t, 0);
+      await expect(store.commit(t, 0, epoch, { nextOffset: 7, partitionState: '{}', dirty: new Map(), finals: [f('dev-9', 'x|0', '["z",0]')] })).rejects.toSatisfy(isFenced);
+      expect(await store.loadFinals(t, 0, 'dev-9')).toEqual([]);
+      // an actor deleted (everything it held expired) takes its finals with it
+      await store.commit(t, 0, newer, { nextOffset: 8, partitionState: '{}', dirty: new Map(), deleted: ['dev-1'] });
+      expect(await store.loadFinals(t, 0, 'dev-1')).toEqual([]);
+      expect(await (await another()).loadFinals(t, 0, 'dev-1')).toEqual([]);
+    });
+
     it('a restarted store (new instance on the same backing) sees the committed data', async () => {
       const t = topic();
       const epoch = await store.acquire(t, 3);

@@ -112,6 +112,7 @@ export async function createCluster(options: ClusterOptions = {}): Promise<Clust
     KEYFLOW_DATA_DIR: dataDir,
     KEYFLOW_LOG_LEVEL: 'info',
     KEYFLOW_HOST: '127.0.0.1',
+    KEYFLOW_TEST_HOOKS: 'true',
     ...options.env,
   };
 

@@ -160,7 +160,7 @@ export async function startServer(options: StartOptions = {}): Promise<E2eServer
   const ownDir = options.env?.KEYFLOW_DATA_DIR === undefined;
   const dataDir = options.env?.KEYFLOW_DATA_DIR ?? mkdtempSync(join(tmpdir(), 'keyflow-e2e-'));
   const port = options.env?.KEYFLOW_PORT !== undefined ? Number(options.env.KEYFLOW_PORT) : await freePort();
-  const env = childEnv({ KEYFLOW_HOST: '127.0.0.1', KEYFLOW_LOG_LEVEL: 'info', ...options.env, KEYFLOW_DATA_DIR: dataDir, KEYFLOW_PORT: String(port) });
+  const env = childEnv({ KEYFLOW_HOST: '127.0.0.1', KEYFLOW_LOG_LEVEL: 'info', KEYFLOW_TEST_HOOKS: 'true', ...options.env, KEYFLOW_DATA_DIR: dataDir, KEYFLOW_PORT: String(port) });
   const { cmd, args } = commandFor(runtime);
   const argv = [...args, ...(options.args ?? ['start'])];
   const baseUrl = `http://127.0.0.1:${port}`;

@@ -14,7 +14,7 @@ import { createPartitionHost } from '../../src/actors/index.ts';
 import type { PartitionHost, PartitionHostOptions } from '../../src/actors/index.ts';
 import type { WindowResult } from '../../src/actors/windows/index.ts';
 
-export type DriverHostOptions = Partial<Omit<PartitionHostOptions, 'topic' | 'partition' | 'registry' | 'clock' | 'output' | 'loadActor'>>;
+export type DriverHostOptions = Partial<Omit<PartitionHostOptions, 'topic' | 'partition' | 'registry' | 'clock' | 'output' | 'loadActor' | 'loadFinals'>>;
 
 export interface DriverOptions extends DriverHostOptions {
   registry?: EventTypeRegistry;
@@ -27,6 +27,10 @@ export interface DriverOptions extends DriverHostOptions {
 interface StoredPartition {
   cp: PartitionCheckpoint | null;
   actors: Map<string, string>;
+  /** The results store: actor → window id → data. */
+  finals: Map<string, Map<string, string>>;
+  /** How many times each (actor, window id, data) row was written (finals are written once). */
+  finalWrites: Map<string, number>;
 }
 
 const te = new TextEncoder();
@@ -69,6 +73,7 @@ export class PartitionDriver {
       clock: this.clock,
       retry: { baseDelayMs: 1, maxDelayMs: 2, ...(hostOpts.retry ?? {}), sleep: hostOpts.retry?.sleep ?? (async () => {}) },
       loadActor: async (id) => this.store.get(tp)?.actors.get(id) ?? null,
+      loadFinals: async (id) => [...(this.store.get(tp)?.finals.get(id)?.values() ?? [])],
       output: {
         onEvents: (evs) => void this.events.push(...evs),
         onResults: (rs) => void this.emitted.push(...rs),
@@ -142,9 +147,19 @@ export class PartitionDriver {
     for (const [tp, h] of this.hosts) {
       const w = h.checkpoint();
       let s = this.store.get(tp);
-      if (!s) this.store.set(tp, (s = { cp: null, actors: new Map() }));
+      if (!s) this.store.set(tp, (s = { cp: null, actors: new Map(), finals: new Map(), finalWrites: new Map() }));
       for (const [id, data] of w.dirty) s.actors.set(id, data);
-      for (const id of w.deleted ?? []) s.actors.delete(id);
+      for (const f of w.finals ?? []) {
+        let m = s.finals.get(f.actor);
+        if (!m) s.finals.set(f.actor, (m = new Map()));
+        m.set(f.id, f.data);
+        const row = `${f.actor}|${f.id}|${f.data}`;
+        s.finalWrites.set(row, (s.finalWrites.get(row) ?? 0) + 1);
+      }
+      for (const id of w.deleted ?? []) {
+        s.actors.delete(id);
+        s.finals.delete(id);
+      }
       s.cp = { nextOffset: w.nextOffset, partitionState: w.partitionState, epoch: ++this.epoch };
       h.markCommitted();
     }

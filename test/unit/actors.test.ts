@@ -23,7 +23,8 @@ function sensor(i: number, t: number, extra: Partial<EventInput> = {}): EventInp
 }
 
 function driver(o: DriverOptions = {}) {
-  return createPartitionDriver({ registry: registry(), ...o });
+  // the poison marker is a test hook, off unless a test turns it on
+  return createPartitionDriver({ registry: registry(), honourPoisonMarker: true, ...o });
 }
 
 describe('supervision', () => {

@@ -325,6 +325,11 @@ describe('exactly-once state across crashes', () => {
           }
           // at-least-once finals: an upserting sink ends with the no-crash finals
           expect(diffResults(a.sinkView(), b.sinkView())).toEqual([]);
+          // the results store: every final row was written by exactly one committed checkpoint
+          a.checkpoint();
+          for (const stored of a.store.values()) {
+            expect([...stored.finalWrites].filter(([, n]) => n !== 1)).toEqual([]);
+          }
         },
       ),
       RUNS,

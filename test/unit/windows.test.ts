@@ -175,24 +175,33 @@ describe('KeyActor reducer', () => {
     expect(emitted.at(-1)).toMatchObject({ windowStart: 0, windowEnd: 25_000, count: 3 });
   });
 
-  it('emits a final once when the watermark passes end + lateness, and seals its user set', () => {
+  it('emits a final once when the watermark passes end + lateness, and evicts it from the hot state', () => {
     const l = logic(['tumbling-1m'], { allowedLatenessMs: 5000 });
     const { st, emitted } = run(l, [ev(1000), ev(64_000), ev(66_000)]);
     const finals = emitted.filter((r) => r.final);
     expect(finals).toHaveLength(1);
     expect(finals[0]).toMatchObject({ windowStart: 0, count: 1, revision: 0 });
-    expect(st.windows[0]![0]!.sealed).toBe(true);
-    expect(st.windows[0]![0]!.user1).toBeNull();
+    // only the open window is held; the final's end is remembered for the actor's retention
+    expect(st.windows[0]!.map((w) => [w.start, w.final])).toEqual([[60_000, false]]);
+    expect(st.finalUntil).toBe(60_000);
     expect(st.openWindows).toBe(1);
+    // under update the final stays held (a late event may still revise it), its user set kept
+    const u = logic(['tumbling-1m'], { allowedLatenessMs: 5000, latePolicy: 'update' });
+    const held = run(u, [ev(1000), ev(64_000), ev(66_000)]).st;
+    expect(held.windows[0]!.map((w) => [w.start, w.final, w.user1])).toEqual([
+      [0, true, 'u1'],
+      [60_000, false, 'u1'],
+    ]);
   });
 
   it('late events: drop and side-output reject them, update re-emits the final with revision + 1', () => {
     const events = [ev(1000), ev(70_000), ev(2000), ev(3000)];
     for (const latePolicy of ['drop', 'side-output'] as const) {
       const l = logic(['tumbling-1m'], { latePolicy });
-      const { st, late } = run(l, events);
+      const { st, late, emitted } = run(l, events);
       expect(late).toBe(2);
-      expect(l.results(st)[0]).toMatchObject({ windowStart: 0, count: 1, final: true, revision: 0 });
+      expect(emitted.filter((r) => r.windowStart === 0 && r.final).map((r) => [r.count, r.revision])).toEqual([[1, 0]]);
+      expect(l.results(st).map((r) => r.windowStart)).toEqual([60_000]);
     }
     const l = logic(['tumbling-1m'], { latePolicy: 'update' });
     const { st, emitted, late } = run(l, events);
@@ -227,10 +236,10 @@ describe('KeyActor reducer', () => {
     // under drop the same late event is rejected and the final session stays as it was
     const dropped = run(logic(['session-10s'], { latePolicy: 'drop' }), [...base, ev(5000)], 0);
     expect(dropped.late).toBe(1);
-    expect(shape(dropped.st)).toEqual([
-      [0, 10_000, 1, true, 0],
-      [30_000, 40_000, 1, false, 0],
-    ]);
+    expect(shape(dropped.st)).toEqual([[30_000, 40_000, 1, false, 0]]);
+    // the final session left the hot state; its extent is kept so an overlapping event stays late
+    expect(dropped.st.sessionTail).toEqual([0, 10_000]);
+    expect(dropped.emitted.filter((r) => r.final).map((r) => [r.windowStart, r.windowEnd, r.count])).toEqual([[0, 10_000, 1]]);
   });
 
   it('drops results once windowEnd < watermark - retention, and treats their late events as dropped', () => {
@@ -242,13 +251,13 @@ describe('KeyActor reducer', () => {
     expect(l.results(later.st).map((r) => r.windowStart)).toEqual([3 * MIN]);
   });
 
-  it('the poison marker throws before any mutation', () => {
-    const l = logic(DEFAULT_WINDOWS as string[]);
+  it('the poison marker throws before any mutation, and only when the test hook is on (off by default)', () => {
+    const l = logic(DEFAULT_WINDOWS as string[], { honourPoisonMarker: true });
     const st = run(l, [ev(1000), ev(2000)]).st;
     const snap = l.toCheckpoint(st);
     expect(() => l.applyEvent(st, ev(3000, { payload: { [POISON_MARKER]: true, value: 5 } }), 1000, { changed() {} })).toThrow(/poison/);
     expect(l.toCheckpoint(st)).toBe(snap);
-    const off = logic(['tumbling-1m'], { honourPoisonMarker: false });
+    const off = logic(['tumbling-1m']);
     expect(off.transition(off.initial('d1'), { type: 'event', event: ev(1, { payload: { [POISON_MARKER]: true } }), watermark: null }).results).toHaveLength(1);
   });
 

@@ -15,46 +15,10 @@ import { ErrorCode, KeyflowError } from '../../model/index.ts';
 import type { EventEnvelope } from '../../model/index.ts';
 import type { WindowSpec } from '../windows/spec.ts';
 import type { LatePolicy, WindowResult } from '../../model/index.ts';
+import { decodeSnapshot, encodeSnapshot } from './snapshot-codec.ts';
+import { type KeyActorState, type WindowState, newKeyState, newWindow, windowResultOf } from './window-state.ts';
 
-/** One window's working state and result. Mutable: owned by exactly one actor. */
-export interface WindowState {
-  start: number;
-  end: number;
-  count: number;
-  valueCount: number;
-  sum: number;
-  min: number;
-  max: number;
-  /** The first distinct user; a Set is allocated only when a second one appears (most keys are one user). */
-  user1: string | null;
-  users: Set<string> | null;
-  distinct: number;
-  /** The working state (user set) was dropped after the window became final. */
-  sealed: boolean;
-  final: boolean;
-  revision: number;
-  /** Emission bookkeeping of the host (dedupes a window within one batch); not persisted. */
-  mark: number;
-  /** Merged into another session window; not to be emitted any more. Not persisted. */
-  dead: boolean;
-}
-
-export interface KeyActorState {
-  readonly eventType: string;
-  readonly key: string;
-  /** Per spec (same index as the config's specs), sorted by start; windows of one spec never share a start. */
-  readonly windows: WindowState[][];
-  eventsProcessed: number;
-  /** Latest event time seen for this key (epoch ms), null before the first event. */
-  lastEventTime: number | null;
-  /** Windows not final yet. */
-  openWindows: number;
-  /**
-   * Derived, not persisted: a lower bound of the earliest watermark at which something changes
-   * (a window becomes final, or a final result expires). `+Infinity` when nothing is pending.
-   */
-  nextTimer: number;
-}
+export type { KeyActorState, WindowState };
 
 export interface KeyActorConfig {
   eventType: string;
@@ -69,7 +33,8 @@ export interface KeyActorConfig {
   resultRetentionMs?: number;
   /**
    * When true, an event whose `payload.__keyflowPoison === true` makes the reducer throw (a test
-   * hook for supervision and DLQ tests). @default true
+   * hook for supervision and DLQ tests; a production process never sets it, so no payload field
+   * can make it throw — `KEYFLOW_TEST_HOOKS` turns it on). @default false
    */
   honourPoisonMarker?: boolean;
 }
@@ -109,72 +74,10 @@ export interface KeyActorLogic {
   results(state: KeyActorState): WindowResult[];
 }
 
-/**
- * A window result. Built by a constructor, not an object literal: V8 tracks an allocation site
- * per literal and, when a run of finals-only batches happens to see many of them survive a
- * scavenge, starts allocating that literal's objects straight in the old generation ("allocation
- * site pretenuring"). Updates, ~9 per event, then cost 2-3x as much (old-space allocation plus a
- * write barrier per field). Constructed objects carry no allocation site. Own enumerable fields
- * only, in the order of the interface, so they serialise and compare like the literal did.
- */
-class Result implements WindowResult {
-  eventType: string;
-  key: string;
-  window: string;
-  windowStart: number;
-  windowEnd: number;
-  count: number;
-  valueCount: number;
-  sum: number | null;
-  avg: number | null;
-  min: number | null;
-  max: number | null;
-  distinctUsers: number;
-  final: boolean;
-  revision: number;
-  constructor(st: KeyActorState, window: string, w: WindowState) {
-    const has = w.valueCount > 0;
-    this.eventType = st.eventType;
-    this.key = st.key;
-    this.window = window;
-    this.windowStart = w.start;
-    this.windowEnd = w.end;
-    this.count = w.count;
-    this.valueCount = w.valueCount;
-    this.sum = has ? w.sum : null;
-    this.avg = has ? w.sum / w.valueCount : null;
-    this.min = has ? w.min : null;
-    this.max = has ? w.max : null;
-    this.distinctUsers = w.distinct;
-    this.final = w.final;
-    this.revision = w.revision;
-  }
-}
-
 /** The marker that makes the reducer throw when `honourPoisonMarker` is on. */
 export const POISON_MARKER = '__keyflowPoison';
 
 const NO_SINK: WindowChangeSink = { changed() {} };
-
-function newWindow(start: number, end: number): WindowState {
-  return {
-    start,
-    end,
-    count: 0,
-    valueCount: 0,
-    sum: 0,
-    min: Number.POSITIVE_INFINITY,
-    max: Number.NEGATIVE_INFINITY,
-    user1: null,
-    users: null,
-    distinct: 0,
-    sealed: false,
-    final: false,
-    revision: 0,
-    mark: 0,
-    dead: false,
-  };
-}
 
 function addUser(w: WindowState, u: string): void {
   if (w.sealed) return;
@@ -250,7 +153,7 @@ export function createKeyActorLogic(cfg: KeyActorConfig): KeyActorLogic {
     allowedLatenessMs: Math.max(0, Math.floor(cfg.allowedLatenessMs ?? 0)),
     latePolicy: cfg.latePolicy ?? 'side-output',
     resultRetentionMs: Math.max(0, Math.floor(cfg.resultRetentionMs ?? 86_400_000)),
-    honourPoisonMarker: cfg.honourPoisonMarker ?? true,
+    honourPoisonMarker: cfg.honourPoisonMarker ?? false,
   };
   const specs = config.specs;
   const nSpecs = specs.length;
@@ -263,17 +166,7 @@ export function createKeyActorLogic(cfg: KeyActorConfig): KeyActorLogic {
   const slides = specs.map((s) => s.slide);
 
   function initial(key: string): KeyActorState {
-    const windows: WindowState[][] = [];
-    for (let i = 0; i < nSpecs; i++) windows.push([]);
-    return {
-      eventType: config.eventType,
-      key,
-      windows,
-      eventsProcessed: 0,
-      lastEventTime: null,
-      openWindows: 0,
-      nextTimer: Number.POSITIVE_INFINITY,
-    };
+    return newKeyState(config.eventType, key, nSpecs);
   }
 
   /**
@@ -345,6 +238,9 @@ export function createKeyActorLogic(cfg: KeyActorConfig): KeyActorLogic {
   ): number {
     const arr = st.windows[i]!;
     const cEnd = t + sizes[i]!;
+    // Overlapping the newest session that became final and left the hot state: late, as it was
+    // while that session was held (an older one could only be overlapped by a late candidate).
+    if (!update && st.sessionTail[2 * i + 1]! > t && st.sessionTail[2 * i]! < cEnd) return 1;
     // Windows of one spec are disjoint and sorted, so the ones overlapping [t, cEnd) are contiguous.
     let hi = arr.length - 1;
     while (hi >= 0 && arr[hi]!.start >= cEnd) hi--;
@@ -407,6 +303,11 @@ export function createKeyActorLogic(cfg: KeyActorConfig): KeyActorLogic {
     return 0;
   }
 
+  /**
+   * Finalises the windows due at `watermark` (emitting each once) and, under `drop` /
+   * `side-output`, evicts them from the hot state: nothing can change them any more. Under
+   * `update` finals stay (a late event may still revise them) until their retention ends.
+   */
   function advance(st: KeyActorState, watermark: number | null, sink: WindowChangeSink): void {
     const wm = watermark ?? Number.NEGATIVE_INFINITY;
     let next = Number.POSITIVE_INFINITY;
@@ -415,25 +316,41 @@ export function createKeyActorLogic(cfg: KeyActorConfig): KeyActorLogic {
       // Finality is monotone in the window end and ends are sorted, so the open windows are a suffix.
       let p = arr.length;
       while (p > 0 && !arr[p - 1]!.final) p--;
-      for (; p < arr.length; p++) {
-        const w = arr[p]!;
+      let q = p;
+      for (; q < arr.length; q++) {
+        const w = arr[q]!;
         if (w.end + L > wm) break;
         w.final = true;
         st.openWindows--;
         if (!update) seal(w);
+        if (w.end > st.finalUntil) st.finalUntil = w.end;
         sink.changed(st, i, w);
       }
-      if (p < arr.length) {
-        const due = arr[p]!.end + L;
+      if (!update && q > p) {
+        if (kinds[i] === 2) {
+          const tail = arr[q - 1]!;
+          st.sessionTail[2 * i] = tail.start;
+          st.sessionTail[2 * i + 1] = tail.end;
+        }
+        arr.splice(p, q - p);
+        q = p;
+      }
+      if (q < arr.length) {
+        const due = arr[q]!.end + L;
         if (due < next) next = due;
       }
+      // finals still held (under `update`, or from a v1 snapshot) expire after the retention
       let e = 0;
-      while (e < p && arr[e]!.end < wm - R) e++;
+      while (e < q && arr[e]!.end < wm - R) e++;
       if (e > 0) arr.splice(0, e);
       if (arr.length > 0 && arr[0]!.final) {
         const due = arr[0]!.end + R + 1;
         if (due < next) next = due;
       }
+    }
+    if (next === Number.POSITIVE_INFINITY && st.finalUntil !== Number.NEGATIVE_INFINITY && st.finalUntil + R + 1 > wm) {
+      // nothing held any more, but the actor's last final is still retained: keep the actor until then
+      next = st.finalUntil + R + 1;
     }
     st.nextTimer = next;
   }
@@ -483,7 +400,7 @@ export function createKeyActorLogic(cfg: KeyActorConfig): KeyActorLogic {
   }
 
   function toResult(st: KeyActorState, i: number, w: WindowState): WindowResult {
-    return new Result(st, specs[i]!.name, w);
+    return windowResultOf(st, specs[i]!.name, w);
   }
 
   function results(st: KeyActorState): WindowResult[] {
@@ -494,7 +411,7 @@ export function createKeyActorLogic(cfg: KeyActorConfig): KeyActorLogic {
   }
 
   function cloneState(st: KeyActorState): KeyActorState {
-    return { ...st, windows: st.windows.map((arr) => arr.map(cloneWindow)) };
+    return { ...st, windows: st.windows.map((arr) => arr.map(cloneWindow)), sessionTail: [...st.sessionTail] };
   }
 
   function transition(state: KeyActorState, message: KeyActorMessage): TransitionResult {
@@ -509,78 +426,18 @@ export function createKeyActorLogic(cfg: KeyActorConfig): KeyActorLogic {
     return { state: st, results: out, lateWindows };
   }
 
-  type Row = [number, number, number, number, number, number | null, number | null, number, string[] | null, 0 | 1, number, 0 | 1];
-
   function toCheckpoint(st: KeyActorState): string {
-    const w: Record<string, Row[]> = {};
-    for (let i = 0; i < nSpecs; i++) {
-      const arr = st.windows[i]!;
-      if (arr.length === 0) continue;
-      w[specs[i]!.name] = arr.map((x) => [
-        x.start,
-        x.end,
-        x.count,
-        x.valueCount,
-        x.sum,
-        x.valueCount ? x.min : null,
-        x.valueCount ? x.max : null,
-        x.distinct,
-        x.sealed ? null : x.users !== null ? [...x.users] : x.user1 !== null ? [x.user1] : [],
-        x.final ? 1 : 0,
-        x.revision,
-        x.sealed ? 1 : 0,
-      ]);
-    }
-    return JSON.stringify({ v: 1, t: st.eventType, k: st.key, n: st.eventsProcessed, l: st.lastEventTime, w });
+    return encodeSnapshot(specs, st);
   }
 
   function fromCheckpoint(data: string): KeyActorState {
-    let raw: { v: number; t: string; k: string; n: number; l: number | null; w: Record<string, Row[]> };
-    try {
-      raw = JSON.parse(data);
-    } catch (cause) {
-      throw new KeyflowError(ErrorCode.CORRUPT_RECORD, 'actor snapshot is not JSON; the actor cannot be restored', { cause });
-    }
-    if (raw === null || typeof raw !== 'object' || raw.v !== 1 || typeof raw.k !== 'string') {
-      throw new KeyflowError(ErrorCode.CORRUPT_RECORD, 'actor snapshot has an unknown format; the actor cannot be restored');
-    }
-    const st = initial(raw.k);
-    st.eventsProcessed = raw.n;
-    st.lastEventTime = raw.l;
-    for (let i = 0; i < nSpecs; i++) {
-      // specs removed from the configuration are dropped; new ones start empty
-      const rows = raw.w[specs[i]!.name];
-      if (!rows) continue;
-      const arr = st.windows[i]!;
-      for (const r of rows) {
-        const w = newWindow(r[0], r[1]);
-        w.count = r[2];
-        w.valueCount = r[3];
-        w.sum = r[4];
-        if (w.valueCount) {
-          w.min = r[5] ?? Number.POSITIVE_INFINITY;
-          w.max = r[6] ?? Number.NEGATIVE_INFINITY;
-        }
-        w.distinct = r[7];
-        const users = r[8];
-        if (users && users.length === 1) w.user1 = users[0]!;
-        else if (users && users.length > 1) w.users = new Set(users);
-        w.final = r[9] === 1;
-        w.revision = r[10];
-        w.sealed = r[11] === 1;
-        if (!w.final) st.openWindows++;
-        arr.push(w);
-      }
-    }
-    // recompute the derived timer without emitting anything
-    const open = st.openWindows;
-    advanceNoFinalise(st);
-    st.openWindows = open;
+    const st = decodeSnapshot(specs, config.eventType, data);
+    recomputeTimer(st);
     return st;
   }
 
-  /** Computes `nextTimer` from the windows as they are (used after restore). */
-  function advanceNoFinalise(st: KeyActorState): void {
+  /** Computes `nextTimer` from the windows as they are, without finalising anything (after restore). */
+  function recomputeTimer(st: KeyActorState): void {
     let next = Number.POSITIVE_INFINITY;
     for (let i = 0; i < nSpecs; i++) {
       for (const w of st.windows[i]!) {
@@ -588,6 +445,7 @@ export function createKeyActorLogic(cfg: KeyActorConfig): KeyActorLogic {
         if (due < next) next = due;
       }
     }
+    if (next === Number.POSITIVE_INFINITY && st.finalUntil !== Number.NEGATIVE_INFINITY) next = st.finalUntil + R + 1;
     st.nextTimer = next;
   }
 

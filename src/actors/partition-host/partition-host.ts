@@ -6,7 +6,7 @@
 import type { EventEnvelope } from '../../model/index.ts';
 import { actorKey } from '../../model/index.ts';
 import { decodeRecordValue } from '../decode.ts';
-import type { EventTypeRegistry, EventTypeSpec } from '../../model/index.ts';
+import type { EventTypeRegistry } from '../../model/index.ts';
 import { ErrorCode, KeyflowError, toError } from '../../model/index.ts';
 import type { DeadLetterMessage } from '../../model/index.ts';
 import { originalMessageText } from '../../model/index.ts';
@@ -16,13 +16,15 @@ import type { Clock } from '../../core/index.ts';
 import type { KeyStateView, LatePolicy, WindowQuery, WindowResult } from '../../model/index.ts';
 import type { WindowSpec } from '../windows/spec.ts';
 import { DEFAULT_WINDOWS, parseWindowSpec } from '../windows/spec.ts';
-import type { KeyActorLogic, KeyActorState, WindowChangeSink, WindowState } from '../key-actor/key-actor.ts';
-import { createKeyActorLogic } from '../key-actor/key-actor.ts';
+import { decodeFinal } from '../key-actor/snapshot-codec.ts';
+import { ActorTable, type Slot, type TypeCtx } from './actor-table.ts';
+import { encodePartitionState, readPartitionState } from './checkpoint-codec.ts';
+import { EmitBuffer } from './emit-buffer.ts';
+import { FinalsLedger } from './finals-ledger.ts';
 import type { WatermarkState } from '../windows/watermark.ts';
 import { advanceIdle, initialWatermark, observeEventTime, touchPartition } from '../windows/watermark.ts';
 import type { FailureDecision, FailurePolicy, FailureStage, RetryOptions } from './supervision.ts';
 import { backoffDelay, defaultFailurePolicy } from './supervision.ts';
-import { TimerHeap } from './timer-heap.ts';
 
 /** Callbacks the runtime wires to the live bus, the log and the sinks. Called synchronously, batched. */
 export interface PartitionOutput {
@@ -77,9 +79,11 @@ export interface PartitionHostOptions {
   passivateAfterMs?: number;
   /** Loads an actor snapshot by actor id (the `dirty` map key of `checkpoint()`), for reactivation. */
   loadActor?: (actorId: string) => Promise<string | null>;
+  /** Loads an actor's committed finals (`FinalWrite.data`) from the results store, for queries. */
+  loadFinals?: (actorId: string) => Promise<string[]>;
   output: PartitionOutput;
   metrics?: PartitionMetrics;
-  /** Whether `payload.__keyflowPoison === true` makes the reducer throw (test hook for supervision). @default true */
+  /** Whether `payload.__keyflowPoison === true` makes the reducer throw (test hook for supervision; off in production). @default false */
   honourPoisonMarker?: boolean;
   /** Test hook called before the reducer for each attempt; whatever it throws counts as a processing failure. */
   failureInjector?: (event: EventEnvelope, record: LogRecord, attempt: number) => void;
@@ -117,25 +121,6 @@ export interface PartitionHost {
   passivateIdle(): number;
 }
 
-interface TypeCtx {
-  spec: EventTypeSpec;
-  logic: KeyActorLogic;
-  actors: Map<string, Slot>;
-  primary: boolean;
-}
-
-interface Slot {
-  id: string;
-  ctx: TypeCtx;
-  state: KeyActorState;
-  /** 0 when clean; else the change sequence number of its last change. */
-  dirtySeq: number;
-  lastTouched: number;
-  active: boolean;
-}
-
-const ID_SEP = '\u001f';
-
 function recordIdOf(e: unknown): string {
   return e instanceof KeyflowError ? e.code : e instanceof Error ? e.name : 'Error';
 }
@@ -151,41 +136,33 @@ export function createPartitionHost(options: PartitionHostOptions): PartitionHos
   return new PartitionHostImpl(options);
 }
 
-class PartitionHostImpl implements PartitionHost, WindowChangeSink {
+class PartitionHostImpl implements PartitionHost {
   readonly topic: string;
   readonly partition: number;
   private readonly o: PartitionHostOptions;
-  private readonly specs: readonly WindowSpec[];
   private readonly specNames: ReadonlySet<string>;
   private readonly ooo: number;
-  private readonly lateness: number;
   private readonly policy: LatePolicy;
   private readonly idleTimeout: number;
   private readonly retention: number;
   private readonly passivateAfter: number;
-  emitUpdates: boolean;
   private readonly retry: Required<Omit<RetryOptions, 'sleep'>> & { sleep: (ms: number) => Promise<void> };
   private readonly failurePolicy: FailurePolicy;
-  private readonly primaryType: string | undefined;
 
-  private types = new Map<string, TypeCtx>();
+  private readonly table: ActorTable;
+  private readonly emit: EmitBuffer;
+  private readonly finals = new FinalsLedger();
   private wm: WatermarkState;
   private next = 0;
-  private count = 0;
-  private heap = new TimerHeap<Slot>();
   private dirty = new Set<Slot>();
   private deleted = new Map<string, number>();
   private passivated = new Map<string, number>();
   private loading = new Map<string, Promise<Slot | undefined>>();
   private seq = 0;
   private cpSeq = -1;
-  private mark = 0;
   private busy = false;
 
   // per batch / tick output buffers (reused)
-  private emitStates: KeyActorState[] = [];
-  private emitSpec: number[] = [];
-  private emitWin: WindowState[] = [];
   private lateBuf: LogRecord[] = [];
   private dlqBuf: DeadLetterMessage[] = [];
   private lateDropped = 0;
@@ -195,15 +172,24 @@ class PartitionHostImpl implements PartitionHost, WindowChangeSink {
     this.o = o;
     this.topic = o.topic;
     this.partition = o.partition;
-    this.specs = (o.windows ?? DEFAULT_WINDOWS).map((w) => (typeof w === 'string' ? parseWindowSpec(w) : w));
-    this.specNames = new Set(this.specs.map((s) => s.name));
+    const specs = (o.windows ?? DEFAULT_WINDOWS).map((w) => (typeof w === 'string' ? parseWindowSpec(w) : w));
+    this.specNames = new Set(specs.map((s) => s.name));
     this.ooo = Math.max(0, Math.floor(o.maxOutOfOrderMs ?? 10_000));
-    this.lateness = Math.max(0, Math.floor(o.allowedLatenessMs ?? 0));
     this.policy = o.latePolicy ?? 'side-output';
     this.idleTimeout = Math.max(0, o.idleTimeoutMs ?? 30_000);
     this.retention = Math.max(0, Math.floor(o.resultRetentionMs ?? 86_400_000));
     this.passivateAfter = Math.max(0, o.passivateAfterMs ?? 600_000);
-    this.emitUpdates = o.emitUpdates ?? true;
+    this.table = new ActorTable(o.registry, o.topic, {
+      specs,
+      allowedLatenessMs: Math.max(0, Math.floor(o.allowedLatenessMs ?? 0)),
+      latePolicy: this.policy,
+      resultRetentionMs: this.retention,
+      honourPoisonMarker: o.honourPoisonMarker ?? false,
+    });
+    this.emit = new EmitBuffer(
+      specs.map((s) => s.name),
+      o.emitUpdates ?? true,
+    );
     const clock = o.clock;
     this.retry = {
       maxRetries: Math.max(0, o.retry?.maxRetries ?? 3),
@@ -214,7 +200,6 @@ class PartitionHostImpl implements PartitionHost, WindowChangeSink {
       sleep: o.retry?.sleep ?? ((ms) => clock.sleep(ms)),
     };
     this.failurePolicy = o.failurePolicy ?? defaultFailurePolicy;
-    this.primaryType = o.registry.byTopic(o.topic)?.eventType;
     this.wm = initialWatermark(clock.now());
   }
 
@@ -225,53 +210,16 @@ class PartitionHostImpl implements PartitionHost, WindowChangeSink {
     return this.wm.watermark;
   }
   get actorCount(): number {
-    return this.count;
+    return this.table.count;
+  }
+  get emitUpdates(): boolean {
+    return this.emit.emitUpdates;
+  }
+  set emitUpdates(on: boolean) {
+    this.emit.emitUpdates = on;
   }
 
   // ------------------------------------------------------------------ helpers
-
-  private ctxFor(eventType: string): TypeCtx | undefined {
-    let ctx = this.types.get(eventType);
-    if (ctx) return ctx;
-    const spec = this.o.registry.resolve(eventType);
-    if (!spec) return undefined;
-    ctx = {
-      spec,
-      logic: createKeyActorLogic({
-        eventType,
-        specs: this.specs,
-        valueField: spec.valueField,
-        allowedLatenessMs: this.lateness,
-        latePolicy: this.policy,
-        resultRetentionMs: this.retention,
-        honourPoisonMarker: this.o.honourPoisonMarker ?? true,
-      }),
-      actors: new Map(),
-      primary: eventType === this.primaryType,
-    };
-    this.types.set(eventType, ctx);
-    return ctx;
-  }
-
-  /** Actor id in the checkpoint store: the key for the topic's own type, `eventType␟key` otherwise. */
-  private idOf(ctx: TypeCtx, key: string): string {
-    return ctx.primary ? key : `${ctx.spec.eventType}${ID_SEP}${key}`;
-  }
-
-  private typeOfId(id: string): { eventType: string | undefined; key: string } {
-    const i = id.indexOf(ID_SEP);
-    return i < 0 ? { eventType: this.primaryType, key: id } : { eventType: id.slice(0, i), key: id.slice(i + 1) };
-  }
-
-  /** WindowChangeSink: collects changed windows once per batch/tick. */
-  changed(state: KeyActorState, specIndex: number, w: WindowState): void {
-    if (w.mark === this.mark) return;
-    if (!w.final && !this.emitUpdates) return;
-    w.mark = this.mark;
-    this.emitStates.push(state);
-    this.emitSpec.push(specIndex);
-    this.emitWin.push(w);
-  }
 
   private touch(slot: Slot): void {
     if (slot.dirtySeq === 0) this.dirty.add(slot);
@@ -279,17 +227,12 @@ class PartitionHostImpl implements PartitionHost, WindowChangeSink {
   }
 
   private insert(slot: Slot): void {
-    slot.active = true;
-    slot.ctx.actors.set(slot.state.key, slot);
-    this.count++;
+    this.table.insert(slot);
     if (this.deleted.size > 0) this.deleted.delete(slot.id);
-    if (slot.state.nextTimer !== Number.POSITIVE_INFINITY) this.heap.push(slot.state.nextTimer, slot);
   }
 
   private remove(slot: Slot): void {
-    slot.active = false;
-    slot.ctx.actors.delete(slot.state.key);
-    this.count--;
+    this.table.remove(slot);
     if (slot.dirtySeq !== 0) {
       this.dirty.delete(slot);
       slot.dirtySeq = 0;
@@ -299,16 +242,16 @@ class PartitionHostImpl implements PartitionHost, WindowChangeSink {
   private fireDue(): void {
     const wm = this.wm.watermark;
     if (wm === null) return;
-    const heap = this.heap;
+    const heap = this.table.heap;
     while (heap.size > 0 && heap.peekTime() <= wm) {
       const time = heap.peekTime();
       const slot = heap.pop();
       if (!slot.active || slot.state.nextTimer !== time) continue;
-      slot.ctx.logic.advance(slot.state, wm, this);
+      slot.ctx.logic.advance(slot.state, wm, this.emit);
       this.touch(slot);
       const nt = slot.state.nextTimer;
       if (nt === Number.POSITIVE_INFINITY) {
-        // every window expired: nothing left to keep for this key
+        // every window and every retained final expired: nothing left to keep for this key
         this.remove(slot);
         this.deleted.set(slot.id, ++this.seq);
       } else heap.push(nt, slot);
@@ -318,25 +261,13 @@ class PartitionHostImpl implements PartitionHost, WindowChangeSink {
   private flush(lastRecord: LogRecord | undefined, processed: number, events: { event: EventEnvelope; record: LogRecord }[] | null): void {
     const out = this.o.output;
     const m = this.o.metrics;
-    const n = this.emitWin.length;
-    if (n > 0) {
-      const results: WindowResult[] = [];
-      // a batch is nearly always of one event type: look its logic up once per run of that type
-      let type: string | undefined;
-      let logic: KeyActorLogic | undefined;
-      for (let i = 0; i < n; i++) {
-        const w = this.emitWin[i]!;
-        if (w.dead) continue;
-        const st = this.emitStates[i]!;
-        if (st.eventType !== type) {
-          type = st.eventType;
-          logic = this.ctxFor(type)!.logic;
-        }
-        results.push(logic!.toResult(st, this.emitSpec[i]!, w));
+    if (this.emit.size > 0) {
+      const results = this.emit.drain();
+      for (const r of results) {
+        if (!r.final) continue;
+        const ctx = this.table.ctxFor(r.eventType);
+        if (ctx) this.finals.add(this.table.idOf(ctx, r.key), r);
       }
-      this.emitStates.length = 0;
-      this.emitSpec.length = 0;
-      this.emitWin.length = 0;
       if (results.length > 0) out.onResults(results);
     }
     if (events !== null && events.length > 0) out.onEvents?.(events);
@@ -359,7 +290,7 @@ class PartitionHostImpl implements PartitionHost, WindowChangeSink {
     if (m) {
       if (processed > 0) m.processed?.(processed);
       if (lastRecord) m.processingLatency?.(Math.max(0, this.o.clock.now() - lastRecord.appendTime));
-      m.activeActors?.(this.count);
+      m.activeActors?.(this.table.count);
     }
   }
 
@@ -396,7 +327,7 @@ class PartitionHostImpl implements PartitionHost, WindowChangeSink {
   private async reactivate(ctx: TypeCtx, key: string): Promise<Slot | undefined> {
     const existing = ctx.actors.get(key);
     if (existing) return existing;
-    const id = this.idOf(ctx, key);
+    const id = this.table.idOf(ctx, key);
     if (!this.passivated.has(id) || !this.o.loadActor) return undefined;
     let p = this.loading.get(id);
     if (!p) {
@@ -457,17 +388,18 @@ class PartitionHostImpl implements PartitionHost, WindowChangeSink {
       for (let i = 0; i < n; i++) {
         const d = decoded[i];
         if (d === undefined || d instanceof Error) continue;
-        const ctx = this.ctxFor(d.eventType);
+        const ctx = this.table.ctxFor(d.eventType);
         if (!ctx) continue;
         const key = actorKey(d);
-        if (!ctx.actors.has(key) && this.passivated.has(this.idOf(ctx, key))) (loads ??= []).push(this.reactivate(ctx, key));
+        if (!ctx.actors.has(key) && this.passivated.has(this.table.idOf(ctx, key))) (loads ??= []).push(this.reactivate(ctx, key));
       }
       if (loads) await Promise.all(loads);
     }
-    this.mark++;
+    this.emit.open();
     const events = this.o.output.onEvents ? ([] as { event: EventEnvelope; record: LogRecord }[]) : null;
     const injector = this.o.failureInjector;
     const sideOutput = this.policy === 'side-output';
+    const heap = this.table.heap;
     let processed = 0;
     let last: LogRecord | undefined;
     for (let i = 0; i < n; i++) {
@@ -477,14 +409,13 @@ class PartitionHostImpl implements PartitionHost, WindowChangeSink {
       const d = decoded[i];
       decoded[i] = undefined; // release the envelope
       if (d === undefined) continue;
-      let ctx: TypeCtx | undefined;
       if (d instanceof Error) {
         if (this.decide(d, rec, 'decode', 1) === 'fail') return this.abort(rec, d, events, processed);
         this.deadLetter(rec, d, 0, clock.now());
         this.next = rec.offset + 1;
         continue;
       }
-      ctx = this.ctxFor(d.eventType);
+      const ctx = this.table.ctxFor(d.eventType);
       if (!ctx) {
         const err = new KeyflowError(ErrorCode.UNKNOWN_EVENT_TYPE, `event type "${d.eventType}" is not registered; the record goes to the dead-letter topic`);
         if (this.decide(err, rec, 'route', 1) === 'fail') return this.abort(rec, err, events, processed);
@@ -496,7 +427,7 @@ class PartitionHostImpl implements PartitionHost, WindowChangeSink {
       let slot = ctx.actors.get(key);
       const isNew = slot === undefined;
       if (slot === undefined) {
-        slot = { id: this.idOf(ctx, key), ctx, state: ctx.logic.initial(key), dirtySeq: 0, lastTouched: now, active: false };
+        slot = { id: this.table.idOf(ctx, key), ctx, state: ctx.logic.initial(key), dirtySeq: 0, lastTouched: now, active: false };
       }
       const st = slot.state;
       const timerBefore = st.nextTimer;
@@ -506,7 +437,7 @@ class PartitionHostImpl implements PartitionHost, WindowChangeSink {
       for (let attempt = 1; ; attempt++) {
         try {
           if (injector !== undefined) injector(d, rec, attempt);
-          late = ctx.logic.applyEvent(st, d, this.wm.watermark, this);
+          late = ctx.logic.applyEvent(st, d, this.wm.watermark, this.emit);
           break;
         } catch (e) {
           if (attempt === 1) firstAt = clock.now();
@@ -524,7 +455,7 @@ class PartitionHostImpl implements PartitionHost, WindowChangeSink {
       this.next = rec.offset + 1;
       if (!ok) continue;
       if (isNew) this.insert(slot);
-      else if (st.nextTimer < timerBefore) this.heap.push(st.nextTimer, slot);
+      else if (st.nextTimer < timerBefore) heap.push(st.nextTimer, slot);
       slot.lastTouched = now;
       this.touch(slot);
       if (late > 0) {
@@ -532,7 +463,7 @@ class PartitionHostImpl implements PartitionHost, WindowChangeSink {
         else this.lateDropped++;
       }
       observeEventTime(this.wm, d.timestamp, this.ooo);
-      if (this.heap.peekTime() <= this.wm.watermark!) this.fireDue();
+      if (heap.peekTime() <= this.wm.watermark!) this.fireDue();
       processed++;
       if (events !== null) events.push({ event: d, record: rec });
     }
@@ -552,8 +483,8 @@ class PartitionHostImpl implements PartitionHost, WindowChangeSink {
     if (advanceIdle(this.wm, now, this.idleTimeout)) {
       // whole milliseconds keep window arithmetic exact
       this.wm.watermark = Math.floor(this.wm.watermark!);
-      this.mark++;
-      if (this.heap.peekTime() <= this.wm.watermark) this.fireDue();
+      this.emit.open();
+      if (this.table.heap.peekTime() <= this.wm.watermark) this.fireDue();
       this.flush(undefined, 0, null);
     }
   }
@@ -564,12 +495,10 @@ class PartitionHostImpl implements PartitionHost, WindowChangeSink {
     const dirty = new Map<string, string>();
     for (const slot of this.dirty) dirty.set(slot.id, slot.ctx.logic.toCheckpoint(slot.state));
     this.cpSeq = this.seq;
-    const write: CheckpointWrite = {
-      nextOffset: this.next,
-      partitionState: JSON.stringify({ v: 1, watermark: this.wm.watermark, maxEventTime: this.wm.maxEventTime }),
-      dirty,
-    };
+    const write: CheckpointWrite = { nextOffset: this.next, partitionState: encodePartitionState(this.wm), dirty };
     if (this.deleted.size > 0) write.deleted = [...this.deleted.keys()];
+    if (this.finals.size > 0) write.finals = this.finals.take();
+    if (this.wm.watermark !== null) write.retainFinalsFrom = this.wm.watermark - this.retention;
     return write;
   }
 
@@ -583,41 +512,36 @@ class PartitionHostImpl implements PartitionHost, WindowChangeSink {
       }
     }
     for (const [id, s] of this.deleted) if (s <= upTo) this.deleted.delete(id);
+    this.finals.committed();
     this.cpSeq = -1;
   }
 
   restore(cp: PartitionCheckpoint | null, actors: ReadonlyMap<string, string>): void {
     const now = this.o.clock.now();
-    this.types.clear();
-    this.heap.clear();
+    this.table.clear();
     this.dirty.clear();
     this.deleted.clear();
     this.passivated.clear();
-    this.count = 0;
+    this.finals.clear();
     this.cpSeq = -1;
     this.wm = initialWatermark(now);
     this.next = cp?.nextOffset ?? 0;
     if (cp) {
-      let ps: { v?: number; watermark?: number | null; maxEventTime?: number | null };
-      try {
-        ps = JSON.parse(cp.partitionState);
-      } catch (cause) {
-        throw new KeyflowError(ErrorCode.CORRUPT_RECORD, `partition state of ${this.topic}/${this.partition} is not JSON; the partition cannot be restored`, { cause });
-      }
-      this.wm.watermark = typeof ps.watermark === 'number' ? ps.watermark : null;
-      this.wm.maxEventTime = typeof ps.maxEventTime === 'number' ? ps.maxEventTime : null;
+      const ps = readPartitionState(cp.partitionState, `${this.topic}/${this.partition}`);
+      this.wm.watermark = ps.watermark;
+      this.wm.maxEventTime = ps.maxEventTime;
     }
     for (const [id, data] of actors) {
-      const { eventType, key } = this.typeOfId(id);
-      const ctx = eventType === undefined ? undefined : this.ctxFor(eventType);
+      const { eventType, key } = this.table.split(id);
+      const ctx = eventType === undefined ? undefined : this.table.ctxFor(eventType);
       if (!ctx) continue;
       const state = ctx.logic.fromCheckpoint(data);
       if (state.key !== key) continue;
       this.insert({ id, ctx, state, dirtySeq: 0, lastTouched: now, active: false });
     }
     // A snapshot is consistent with its watermark, but finalise anything due to be safe.
-    this.mark++;
-    if (this.wm.watermark !== null && this.heap.peekTime() <= this.wm.watermark) {
+    this.emit.open();
+    if (this.wm.watermark !== null && this.table.heap.peekTime() <= this.wm.watermark) {
       this.fireDue();
       this.flush(undefined, 0, null);
     }
@@ -626,30 +550,47 @@ class PartitionHostImpl implements PartitionHost, WindowChangeSink {
   // ------------------------------------------------------------------ queries
 
   private async slotFor(eventType: string, key: string): Promise<Slot | undefined> {
-    const ctx = this.ctxFor(eventType);
+    const ctx = this.table.ctxFor(eventType);
     if (!ctx) return undefined;
     const slot = ctx.actors.get(key) ?? (await this.reactivate(ctx, key));
     if (slot) slot.lastTouched = this.o.clock.now();
     return slot;
   }
 
+  /** Open windows (and finals still held) of the actor, its uncommitted finals, and its stored finals: one row per window. */
   async windows(q: WindowQuery): Promise<WindowResult[]> {
     if (q.window !== undefined && q.window !== null) parseWindowSpec(q.window);
     if (q.window && !this.specNames.has(q.window)) return [];
     const slot = await this.slotFor(q.eventType, q.key);
     if (!slot) return [];
+    const byWindow = new Map<string, WindowResult>();
+    const put = (r: WindowResult) => {
+      const id = `${r.window}|${r.windowStart}`;
+      const had = byWindow.get(id);
+      if (had === undefined || r.revision >= had.revision) byWindow.set(id, r);
+    };
+    if (this.o.loadFinals) {
+      for (const data of await this.o.loadFinals(slot.id)) put(decodeFinal(slot.state.eventType, slot.state.key, data));
+    }
+    for (const r of this.finals.of(slot.state.eventType, slot.state.key)) put(r);
+    // held windows last: an open window or a final held under `update` is the newest state of its window
+    for (const r of slot.ctx.logic.results(slot.state)) byWindow.set(`${r.window}|${r.windowStart}`, r);
     const wm = this.wm.watermark;
     const oldestEnd = wm === null ? Number.NEGATIVE_INFINITY : wm - this.retention;
-    return slot.ctx.logic
-      .results(slot.state)
-      .filter(
-        (r) =>
-          (!q.window || r.window === q.window) &&
-          (q.from === undefined || q.from === null || r.windowStart >= q.from) &&
-          (q.to === undefined || q.to === null || r.windowStart < q.to) &&
-          (!q.finalOnly || r.final) &&
-          r.windowEnd >= oldestEnd,
-      );
+    const out: WindowResult[] = [];
+    for (const r of byWindow.values()) {
+      if (
+        (!q.window || r.window === q.window) &&
+        (q.from === undefined || q.from === null || r.windowStart >= q.from) &&
+        (q.to === undefined || q.to === null || r.windowStart < q.to) &&
+        (!q.finalOnly || r.final) &&
+        r.windowEnd >= oldestEnd
+      ) {
+        out.push(r);
+      }
+    }
+    out.sort((a, b) => a.windowStart - b.windowStart || a.windowEnd - b.windowEnd || (a.window < b.window ? -1 : a.window > b.window ? 1 : 0));
+    return out;
   }
 
   async keyState(eventType: string, key: string): Promise<KeyStateView | null> {
@@ -683,12 +624,12 @@ class PartitionHostImpl implements PartitionHost, WindowChangeSink {
       }
     }
     let n = 0;
-    for (const ctx of this.types.values()) {
+    for (const ctx of this.table.contexts()) {
       for (const slot of ctx.actors.values()) {
         const st = slot.state;
         if (slot.dirtySeq !== 0 || st.openWindows > 0 || now - slot.lastTouched < this.passivateAfter) continue;
         if (this.loading.has(slot.id)) continue;
-        let expiresAt = Number.NEGATIVE_INFINITY;
+        let expiresAt = st.finalUntil + this.retention + 1;
         for (const arr of st.windows) {
           const lastW = arr[arr.length - 1];
           if (lastW && lastW.end + this.retention + 1 > expiresAt) expiresAt = lastW.end + this.retention + 1;
@@ -698,32 +639,11 @@ class PartitionHostImpl implements PartitionHost, WindowChangeSink {
         n++;
       }
     }
-    if (n > 0) this.o.metrics?.activeActors?.(this.count);
+    if (n > 0) this.o.metrics?.activeActors?.(this.table.count);
     return n;
   }
 }
 
-/** The partition-level state inside `CheckpointWrite.partitionState` / `PartitionCheckpoint.partitionState`. */
-export interface PartitionStateView {
-  /** Watermark at the checkpoint, epoch ms; null before the first event. */
-  watermark: number | null;
-  maxEventTime: number | null;
-}
 
-/** Reads a checkpoint's partition state (e.g. to answer queries from the latest checkpoint during a rebalance). */
-export function readPartitionState(partitionState: string): PartitionStateView {
-  const ps = JSON.parse(partitionState) as { watermark?: unknown; maxEventTime?: unknown };
-  return {
-    watermark: typeof ps.watermark === 'number' ? ps.watermark : null,
-    maxEventTime: typeof ps.maxEventTime === 'number' ? ps.maxEventTime : null,
-  };
-}
-
-/**
- * The actor id under which a PartitionHost stores a key's snapshot (`CheckpointStore.loadActor`):
- * the key itself for the topic's own event type, `eventType + '\u001f' + key` for any other type
- * found on the topic.
- */
-export function actorIdFor(registry: Pick<EventTypeRegistry, 'byTopic'>, topic: string, eventType: string, key: string): string {
-  return registry.byTopic(topic)?.eventType === eventType ? key : `${eventType}${ID_SEP}${key}`;
-}
+export { actorIdFor, readPartitionState } from './checkpoint-codec.ts';
+export type { PartitionStateView } from './checkpoint-codec.ts';

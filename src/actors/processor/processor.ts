@@ -134,7 +134,8 @@ export function createProcessor(options: ProcessorOptions): Processor {
             processingLatency: (ms) => metrics.processingLatency.observe({ topic }, ms / 1000),
           }
         : undefined,
-      loadActor: (key: string) => checkpoints.loadActor(topic, partition, key),
+      loadActor: (id: string) => checkpoints.loadActor(topic, partition, id),
+      loadFinals: (id: string) => checkpoints.loadFinals(topic, partition, id),
       output: {
         onEvents: publishEvents
           ? (events: { event: EventEnvelope; record: LogRecord }[]) => publishEventBatch(bus, topic, events)

@@ -5,7 +5,7 @@
  * in the log, instead of failing.
  */
 import type { Logger } from 'pino';
-import { createPartitionHost } from '../partition-host/partition-host.ts';
+import { actorIdFor, createPartitionHost } from '../partition-host/partition-host.ts';
 import type { LiveBus, Unsubscribe } from '../../bus/index.ts';
 import { subjects } from '../../bus/index.ts';
 import { ErrorCode, KeyflowError, hasCode } from '../../model/index.ts';
@@ -20,7 +20,7 @@ type QueryRequest = { op: 'windows'; q: WindowQuery } | { op: 'keyState'; eventT
 type QueryReply = { ok: true; value: unknown } | { ok: false; code: string; message: string };
 
 /** PartitionHost settings shared by every partition of a processor (windows, lateness, retries, …). */
-export type SharedHostOptions = Omit<PartitionHostOptions, 'topic' | 'partition' | 'output' | 'loadActor' | 'clock' | 'registry' | 'metrics'>;
+export type SharedHostOptions = Omit<PartitionHostOptions, 'topic' | 'partition' | 'output' | 'loadActor' | 'loadFinals' | 'clock' | 'registry' | 'metrics'>;
 
 /** Reads window state of the partitions this node owns; answers `null` for others. */
 export interface LocalReader {
@@ -54,17 +54,25 @@ export function createWindowReader(options: WindowReaderOptions): WindowReader {
   }
 
   /** Rebuilds the key's actor from the last checkpoint and asks it. */
-  async function fromCheckpoint<T>(topic: string, partition: number, key: string, ask: (h: ReturnType<typeof createPartitionHost>) => Promise<T>): Promise<T> {
-    const [cp, snapshot] = await Promise.all([checkpoints.load(topic, partition), checkpoints.loadActor(topic, partition, key)]);
+  async function fromCheckpoint<T>(
+    topic: string,
+    partition: number,
+    eventType: string,
+    key: string,
+    ask: (h: ReturnType<typeof createPartitionHost>) => Promise<T>,
+  ): Promise<T> {
+    const id = actorIdFor(registry, topic, eventType, key);
+    const [cp, snapshot] = await Promise.all([checkpoints.load(topic, partition), checkpoints.loadActor(topic, partition, id)]);
     const host = createPartitionHost({
       ...options.host,
       topic,
       partition,
       registry,
       clock: options.clock,
+      loadFinals: (actor) => checkpoints.loadFinals(topic, partition, actor),
       output: { onResults() {}, onLate() {}, onDeadLetter() {} },
     });
-    host.restore(cp, snapshot === null ? new Map() : new Map([[key, snapshot]]));
+    host.restore(cp, snapshot === null ? new Map() : new Map([[id, snapshot]]));
     logger.debug({ topic, partition, key }, 'query answered from the latest checkpoint (owner not reachable)');
     return ask(host);
   }
@@ -90,7 +98,7 @@ export function createWindowReader(options: WindowReaderOptions): WindowReader {
       }
       const answer = await remote<WindowResult[]>(topic, partition, { op: 'windows', q });
       if (answer) return answer.value;
-      return fromCheckpoint(topic, partition, q.key, (h) => h.windows(q));
+      return fromCheckpoint(topic, partition, q.eventType, q.key, (h) => h.windows(q));
     },
     async keyState(eventType, key) {
       const { topic, partition } = locate(eventType, key);
@@ -100,7 +108,7 @@ export function createWindowReader(options: WindowReaderOptions): WindowReader {
       }
       const answer = await remote<KeyStateView | null>(topic, partition, { op: 'keyState', eventType, key });
       if (answer) return answer.value;
-      return fromCheckpoint(topic, partition, key, (h) => h.keyState(eventType, key));
+      return fromCheckpoint(topic, partition, eventType, key, (h) => h.keyState(eventType, key));
     },
   };
 }

@@ -48,12 +48,16 @@ export interface FileCheckpointStore extends CheckpointStore {
   stats(topic: string, partition: number): Promise<{ generation: number; journalBytes: number; actors: number }>;
 }
 
+/** A stored final: actor, window id, window end, data. */
+type FinalRow = [string, string, number, string];
+
 interface SnapshotFrame {
   t: 's';
   e: number;
   o: number;
   p: string;
   a: [string, string][];
+  f?: FinalRow[];
 }
 interface DeltaFrame {
   t: 'd';
@@ -62,6 +66,7 @@ interface DeltaFrame {
   p: string;
   d: [string, string][];
   x?: string[];
+  f?: FinalRow[];
 }
 type Frame = SnapshotFrame | DeltaFrame;
 
@@ -74,7 +79,29 @@ interface PartitionFiles {
   snapshotBytes: number;
   checkpoint: PartitionCheckpoint | null;
   actors: Map<string, string>;
+  /** The results store: actor → window id → [window end, data]. */
+  finals: Map<string, Map<string, [number, string]>>;
+  /** Finals ending before this are past retention: left out of the next snapshot. */
+  retainFrom: number;
   writer: FileHandle | null;
+}
+
+function putFinal(finals: PartitionFiles['finals'], row: FinalRow): void {
+  let m = finals.get(row[0]);
+  if (!m) finals.set(row[0], (m = new Map()));
+  m.set(row[1], [row[2], row[3]]);
+}
+
+/** Applies one commit's changes to the in-memory view. */
+function applyChanges(p: PartitionFiles, dirty: Iterable<[string, string]>, deleted: readonly string[] | undefined, finals: readonly FinalRow[] | undefined): void {
+  for (const [k, v] of dirty) p.actors.set(k, v);
+  if (finals) for (const f of finals) putFinal(p.finals, f);
+  if (deleted) {
+    for (const k of deleted) {
+      p.actors.delete(k);
+      p.finals.delete(k);
+    }
+  }
 }
 
 const JOURNAL_SUFFIX = '.ckpt';
@@ -176,7 +203,18 @@ export function createFileCheckpoints(options: FileCheckpointsOptions): FileChec
     const dir = join(root, encodeURIComponent(topic), String(partition));
     let p = parts.get(dir);
     if (!p) {
-      p = { dir, loaded: false, generation: 0, journalBytes: 0, snapshotBytes: 0, checkpoint: null, actors: new Map(), writer: null };
+      p = {
+        dir,
+        loaded: false,
+        generation: 0,
+        journalBytes: 0,
+        snapshotBytes: 0,
+        checkpoint: null,
+        actors: new Map(),
+        finals: new Map(),
+        retainFrom: Number.NEGATIVE_INFINITY,
+        writer: null,
+      };
       parts.set(dir, p);
     }
     return p;
@@ -187,6 +225,7 @@ export function createFileCheckpoints(options: FileCheckpointsOptions): FileChec
     p.writer = null;
     p.loaded = false;
     p.actors = new Map();
+    p.finals = new Map();
     p.checkpoint = null;
   }
 
@@ -213,19 +252,19 @@ export function createFileCheckpoints(options: FileCheckpointsOptions): FileChec
         await fsp.rename(path, `${path}.corrupt`);
         continue;
       }
-      const actors = new Map<string, string>(first.a);
+      p.actors = new Map<string, string>(first.a);
+      p.finals = new Map();
+      applyChanges(p, [], undefined, first.f);
       let last: Frame = first;
       for (let i = 1; i < frames.length; i++) {
         const f = frames[i] as DeltaFrame;
-        for (const [k, v] of f.d) actors.set(k, v);
-        if (f.x) for (const k of f.x) actors.delete(k);
+        applyChanges(p, f.d, f.x, f.f);
         last = f;
       }
       if (validEnd < buf.length) await fsp.truncate(path, validEnd);
       p.generation = gen;
       p.journalBytes = validEnd;
       p.snapshotBytes = 8 + Buffer.byteLength(JSON.stringify(first));
-      p.actors = actors;
       p.checkpoint = { nextOffset: last.o, partitionState: last.p, epoch: last.e };
       break;
     }
@@ -239,7 +278,15 @@ export function createFileCheckpoints(options: FileCheckpointsOptions): FileChec
   /** Writes the full state as generation+1 (temp, fsync, rename, fsync dir), then drops the old journal. */
   async function compact(p: PartitionFiles, e: number, o: number, state: string): Promise<void> {
     const next = p.generation + 1;
-    const frame = encodeFrame({ t: 's', e, o, p: state, a: [...p.actors] });
+    const finals: FinalRow[] = [];
+    for (const [actor, m] of p.finals) {
+      for (const [id, [end, data]] of m) {
+        if (end >= p.retainFrom) finals.push([actor, id, end, data]);
+        else m.delete(id);
+      }
+      if (m.size === 0) p.finals.delete(actor);
+    }
+    const frame = encodeFrame({ t: 's', e, o, p: state, a: [...p.actors], ...(finals.length > 0 ? { f: finals } : {}) });
     const path = join(p.dir, genName(next));
     const tmp = `${path}.tmp`;
     const fh = await fsp.open(tmp, 'w');
@@ -308,6 +355,13 @@ export function createFileCheckpoints(options: FileCheckpointsOptions): FileChec
       return p.actors.get(key) ?? null;
     },
 
+    async loadFinals(topic, partition, actor) {
+      const p = filesOf(topic, partition);
+      await ensureLoaded(p);
+      const m = p.finals.get(actor);
+      return m ? [...m.values()].map((v) => v[1]) : [];
+    },
+
     async loadActors(topic, partition) {
       const p = filesOf(topic, partition);
       await ensureLoaded(p);
@@ -325,10 +379,11 @@ export function createFileCheckpoints(options: FileCheckpointsOptions): FileChec
           const st = await fsp.stat(join(p.dir, genName(p.generation))).catch(() => null);
           if (!st || st.size !== p.journalBytes) await load(p);
         }
+        const finals: FinalRow[] | undefined = write.finals?.map((f) => [f.actor, f.id, f.windowEnd, f.data]);
+        if (write.retainFinalsFrom !== undefined && write.retainFinalsFrom > p.retainFrom) p.retainFrom = write.retainFinalsFrom;
         try {
           if (p.generation === 0) {
-            for (const [k, v] of write.dirty) p.actors.set(k, v);
-            if (write.deleted) for (const k of write.deleted) p.actors.delete(k);
+            applyChanges(p, write.dirty, write.deleted, finals);
             await compact(p, epoch, write.nextOffset, write.partitionState);
           } else {
             const frame = encodeFrame({
@@ -338,13 +393,13 @@ export function createFileCheckpoints(options: FileCheckpointsOptions): FileChec
               p: write.partitionState,
               d: [...write.dirty],
               ...(write.deleted && write.deleted.length > 0 ? { x: [...write.deleted] } : {}),
+              ...(finals && finals.length > 0 ? { f: finals } : {}),
             });
             if (!p.writer) p.writer = await fsp.open(join(p.dir, genName(p.generation)), 'a');
             await p.writer.write(frame);
             if (fsync) await p.writer.datasync();
             p.journalBytes += frame.length;
-            for (const [k, v] of write.dirty) p.actors.set(k, v);
-            if (write.deleted) for (const k of write.deleted) p.actors.delete(k);
+            applyChanges(p, write.dirty, write.deleted, finals);
             if (p.journalBytes > compactBytes && p.journalBytes > 2 * p.snapshotBytes) {
               await compact(p, epoch, write.nextOffset, write.partitionState);
             }

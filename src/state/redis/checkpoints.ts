@@ -5,6 +5,8 @@
  * - `<keyPrefix>:{<topic>:<partition>}:epoch`  — string, INCR'd by every `acquire`
  * - `<keyPrefix>:{<topic>:<partition>}:meta`   — hash: nextOffset, partitionState, epoch, seq
  * - `<keyPrefix>:{<topic>:<partition>}:actors` — hash: actor key → snapshot
+ * - `<keyPrefix>:{<topic>:<partition>}:fin:<actor>` — hash: window id → final result (the results
+ *   store), one per actor, expiring `resultRetentionMs` after its last write
  *
  * `commit` is one Lua script: it compares the caller's epoch with the current one and only
  * then writes the actor snapshots, the deletions and the meta hash, so a zombie owner can never
@@ -43,13 +45,17 @@ export interface RedisCheckpointsOptions extends RedisConnectionOptions {
    * @default 50_000
    */
   atomicLoadMax?: number;
+  /** Expiry of an actor's stored finals after their last write, ms (the result retention). @default 86400000 */
+  resultRetentionMs?: number;
 }
 
 /**
- * Checks the epoch, then writes dirty actors, deletions and meta — all or nothing.
+ * Checks the epoch, then writes dirty actors, deletions, finals and meta — all or nothing.
  *
- * KEYS: epoch, meta, actors. ARGV: epoch, seq, nextOffset, partitionState, chunk, nDirty,
- * then nDirty (key, snapshot) pairs, then the deleted keys.
+ * KEYS: epoch, meta, actors, finals key prefix (`…:fin:`, the actor id is appended; same hash
+ * tag, so same slot). ARGV: epoch, seq, nextOffset, partitionState, chunk, nDirty, nDeleted,
+ * nFinals, finals TTL ms, then nDirty (key, snapshot) pairs, then nDeleted keys, then nFinals
+ * (actor, window id, data) triples grouped by actor.
  *
  * Returns {1} on success, {0, current epoch or ''} when fenced, {2, stored seq} when a newer
  * commit of the same epoch already landed (a late duplicate, e.g. resent after a reconnect).
@@ -72,6 +78,9 @@ if metaEpoch == ARGV[1] then
 end
 local chunk = tonumber(ARGV[5])
 local nDirty = tonumber(ARGV[6])
+local nDeleted = tonumber(ARGV[7])
+local nFinals = tonumber(ARGV[8])
+local ttl = ARGV[9]
 -- ARGV[from..to] to one hash command in slices: unpack() of thousands of arguments overflows Lua's stack
 local function sliced(command, from, to, width)
   local i = from
@@ -87,10 +96,25 @@ local function sliced(command, from, to, width)
     i = stop + 1
   end
 end
-local first = 7
+local first = 10
 local last = first + 2 * nDirty - 1
 sliced('HSET', first, last, 2 * chunk)
-sliced('HDEL', last + 1, #ARGV, 2 * chunk)
+local lastDeleted = last + nDeleted
+sliced('HDEL', last + 1, lastDeleted, 2 * chunk)
+for j = last + 1, lastDeleted do
+  redis.call('DEL', KEYS[4] .. ARGV[j])
+end
+local prev = nil
+local j = lastDeleted + 1
+for _ = 1, nFinals do
+  local key = KEYS[4] .. ARGV[j]
+  redis.call('HSET', key, ARGV[j + 1], ARGV[j + 2])
+  if key ~= prev then
+    redis.call('PEXPIRE', key, ttl)
+    prev = key
+  end
+  j = j + 3
+end
 redis.call('HSET', KEYS[2], 'nextOffset', ARGV[3], 'partitionState', ARGV[4], 'epoch', ARGV[1], 'seq', ARGV[2])
 return {1}
 `;
@@ -100,7 +124,7 @@ const LOAD_ACTORS_LUA = `return redis.call('HGETALL', KEYS[1])`;
 
 interface CheckpointCommands {
   // ioredis flattens array arguments one level, so a 40k-element ARGV never hits the spread limit.
-  kfCommit(epochKey: string, metaKey: string, actorsKey: string, argv: string[]): Promise<[number, string?]>;
+  kfCommit(epochKey: string, metaKey: string, actorsKey: string, finalsPrefix: string, argv: string[]): Promise<[number, string?]>;
   kfLoadActors(key: string): Promise<string[]>;
 }
 
@@ -122,7 +146,8 @@ export function createRedisCheckpoints(opts: RedisCheckpointsOptions = {}): Chec
   const atomicLoadMax = opts.atomicLoadMax ?? 50_000;
   const conn = buildRedis(opts);
   const redis = conn.redis as (Redis | Cluster) & CheckpointCommands;
-  redis.defineCommand('kfCommit', { numberOfKeys: 3, lua: COMMIT_LUA });
+  redis.defineCommand('kfCommit', { numberOfKeys: 4, lua: COMMIT_LUA });
+  const finalsTtl = String(Math.max(1, Math.floor(opts.resultRetentionMs ?? 86_400_000)));
   redis.defineCommand('kfLoadActors', { numberOfKeys: 1, lua: LOAD_ACTORS_LUA });
   // Orders commits of one epoch: the script drops a commit older than the last one applied, so
   // a write resent after a reconnect can never roll a checkpoint back. Microseconds of wall
@@ -132,7 +157,7 @@ export function createRedisCheckpoints(opts: RedisCheckpointsOptions = {}): Chec
 
   const keysOf = (topic: string, partition: number) => {
     const base = `${keyPrefix}:{${topic}:${partition}}`;
-    return { epoch: `${base}:epoch`, meta: `${base}:meta`, actors: `${base}:actors` };
+    return { epoch: `${base}:epoch`, meta: `${base}:meta`, actors: `${base}:actors`, finals: `${base}:fin:` };
   };
 
   const where = (topic: string, partition: number) => `Redis checkpoint store ${topic}/${partition}`;
@@ -176,6 +201,14 @@ export function createRedisCheckpoints(opts: RedisCheckpointsOptions = {}): Chec
       }
     },
 
+    async loadFinals(topic, partition, actor) {
+      try {
+        return await redis.hvals(keysOf(topic, partition).finals + actor);
+      } catch (e) {
+        throw toStoreError(e, `${where(topic, partition)}: loadFinals failed`);
+      }
+    },
+
     async loadActors(topic, partition) {
       const key = keysOf(topic, partition).actors;
       const out = new Map<string, string>();
@@ -207,8 +240,10 @@ export function createRedisCheckpoints(opts: RedisCheckpointsOptions = {}): Chec
       }
       const k = keysOf(topic, partition);
       const deleted = write.deleted ?? [];
+      // grouped by actor, so the script sets each actor's expiry once
+      const finals = write.finals ? [...write.finals].sort((a, b) => (a.actor < b.actor ? -1 : a.actor > b.actor ? 1 : 0)) : [];
       // Flattened so the whole checkpoint travels as one EVALSHA, whatever its size.
-      const argv: string[] = new Array(6 + 2 * write.dirty.size + deleted.length);
+      const argv: string[] = new Array(9 + 2 * write.dirty.size + deleted.length + 3 * finals.length);
       seq = Math.max(seq + 1, Math.floor((performance.timeOrigin + performance.now()) * 1000));
       argv[0] = String(epoch);
       argv[1] = String(seq);
@@ -216,16 +251,24 @@ export function createRedisCheckpoints(opts: RedisCheckpointsOptions = {}): Chec
       argv[3] = write.partitionState;
       argv[4] = String(chunk);
       argv[5] = String(write.dirty.size);
-      let i = 6;
+      argv[6] = String(deleted.length);
+      argv[7] = String(finals.length);
+      argv[8] = finalsTtl;
+      let i = 9;
       for (const [key, snapshot] of write.dirty) {
         argv[i++] = key;
         argv[i++] = snapshot;
       }
       for (const key of deleted) argv[i++] = key;
+      for (const f of finals) {
+        argv[i++] = f.actor;
+        argv[i++] = f.id;
+        argv[i++] = f.data;
+      }
 
       let reply: [number, string?];
       try {
-        reply = await redis.kfCommit(k.epoch, k.meta, k.actors, argv);
+        reply = await redis.kfCommit(k.epoch, k.meta, k.actors, k.finals, argv);
       } catch (e) {
         throw toStoreError(e, `${where(topic, partition)}: commit under epoch ${epoch} failed; it may or may not have been applied, and retrying it is safe`);
       }
