@@ -11,7 +11,7 @@ const DURATION = /^([1-9][0-9]{0,9})(ms|s|m|h|d)$/;
 export const MAX_DURATION_MS = 366 * 86_400_000;
 
 /** Examples for error messages: what a valid duration looks like. */
-export const DURATION_EXAMPLES = '500ms, 30s, 5m, 1h, 1d';
+export const DURATION_EXAMPLES = '500ms, 30s, 1m, 1h, 1d';
 
 /** Parses a duration such as `500ms`, `30s`, `5m`, `1h`, `1d` to milliseconds; undefined when malformed or out of range. */
 export function parseDuration(text: string): number | undefined {
