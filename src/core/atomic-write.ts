@@ -14,8 +14,6 @@ export interface AtomicWriteOptions {
   fsync?: boolean;
 }
 
-let seq = 0;
-
 /** Flushes a directory's entries (a rename in it) to disk; a no-op where a directory cannot be opened. */
 export async function fsyncDir(dir: string): Promise<void> {
   let fh: fsp.FileHandle;
@@ -35,10 +33,27 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-/** Replaces `path` with `data` atomically (see the module comment); the temporary file is removed on failure. */
+/** Writes in progress per path: writes of one path in this process run one after another, in call order. */
+const inFlight = new Map<string, Promise<void>>();
+
+/**
+ * Replaces `path` with `data` atomically (see the module comment). Writes of one path from this
+ * process run in call order, so the last call's content wins; other processes use their own
+ * temporary file (its name carries the pid). The temporary file is removed on failure.
+ */
 export async function writeFileAtomic(path: string, data: string | Uint8Array, options: AtomicWriteOptions = {}): Promise<void> {
-  const fsync = options.fsync ?? true;
-  const tmp = `${path}.tmp-${process.pid}-${seq++}`;
+  const previous = inFlight.get(path);
+  const run = previous === undefined ? replace(path, data, options.fsync ?? true) : previous.catch(() => undefined).then(() => replace(path, data, options.fsync ?? true));
+  inFlight.set(path, run);
+  try {
+    await run;
+  } finally {
+    if (inFlight.get(path) === run) inFlight.delete(path);
+  }
+}
+
+async function replace(path: string, data: string | Uint8Array, fsync: boolean): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}`;
   try {
     const fh = await fsp.open(tmp, 'w');
     try {

@@ -22,12 +22,22 @@ describe('writeFileAtomic', () => {
     expect(await fsp.readdir(dir)).toEqual(['state.json']);
   });
 
-  it('keeps concurrent writers of one file apart: the result is one complete version', async () => {
+  it('runs concurrent writes of one file in call order: every one succeeds and the last one wins', async () => {
     const path = join(dir, 'f');
     const bodies = Array.from({ length: 20 }, (_, i) => `version-${i}-`.repeat(1000));
     await Promise.all(bodies.map((b) => writeFileAtomic(path, b)));
-    expect(bodies).toContain(await fsp.readFile(path, 'utf8'));
+    expect(await fsp.readFile(path, 'utf8')).toBe(bodies[19]);
     expect(await fsp.readdir(dir)).toEqual(['f']);
+  });
+
+  it('a failed write removes its temporary file and does not stop the next write of the same file', async () => {
+    const path = join(dir, 'g');
+    const failing = writeFileAtomic(path, 42 as unknown as string); // not writable data: fails after the temp file is created
+    const next = writeFileAtomic(path, 'kept');
+    await expect(failing).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_TYPE' });
+    await next;
+    expect(await fsp.readFile(path, 'utf8')).toBe('kept');
+    expect(await fsp.readdir(dir)).toEqual(['g']);
   });
 
   it('leaves the old content and no temporary file when the rename fails', async () => {
