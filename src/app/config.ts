@@ -5,21 +5,19 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { parseDuration } from '../core/index.ts';
 import { ErrorCode, KeyflowError } from '../model/index.ts';
 
-const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/;
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
-/** A duration like `24h`, `30s`, `1500ms`, or a plain number of milliseconds. */
+/** A duration like `24h`, `30s`, `1500ms` (core's grammar), or a plain number of milliseconds. */
 const duration = z.union([z.number(), z.string()]).transform((v, ctx) => {
   if (typeof v === 'number') return v;
   if (/^\d+$/.test(v)) return Number(v);
-  const m = DURATION.exec(v.trim());
-  if (!m) {
+  const ms = parseDuration(v.trim());
+  if (ms === undefined) {
     ctx.addIssue({ code: 'custom', message: `expected a duration like 1500ms, 30s, 5m, 24h or a number of ms, got "${v}"` });
     return z.NEVER;
   }
-  return Number(m[1]) * UNIT_MS[m[2]!]!;
+  return ms;
 });
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);

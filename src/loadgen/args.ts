@@ -1,4 +1,5 @@
 /** Command-line parsing for `keyflow produce`: every bad flag is an INVALID_CONFIG naming it. */
+import { parseDuration } from '../core/index.ts';
 import { ErrorCode, KeyflowError } from '../model/index.ts';
 import { GENERATED_EVENT_TYPES, type GeneratedEventType, isGeneratedEventType } from './generator.ts';
 
@@ -57,7 +58,7 @@ at a target rate and prints statistics at the end.
 
   --url <url>               GraphQL endpoint (default http://localhost:4000/graphql)
   --rate <n>                target events per second, 0 = as fast as possible (default 100)
-  --duration <d>            run time: seconds, or with a unit: 500ms, 30s, 5m, 1h (default 60s)
+  --duration <d>            run time: seconds, or with a unit: 500ms, 30s, 5m, 1h, 1d (default 60s)
   --count <n>               stop after n events (no default time limit then)
   --batch <n>               events per request; 1 uses publishEvent (default 10)
   --types <list>            comma-separated types, each optionally :weight
@@ -105,16 +106,15 @@ function number(flag: string, raw: string, min: number, max: number, integer: bo
   return v;
 }
 
-const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/;
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const SECONDS = /^\d+(?:\.\d+)?$/;
 
-/** `30` (seconds), `500ms`, `30s`, `5m`, `1h` → milliseconds. */
+/** `30` (seconds, fractions allowed) or core's duration grammar (`500ms`, `30s`, `5m`, `1h`, `1d`) → milliseconds. */
 function duration(flag: string, raw: string, allowZero: boolean): number {
-  const m = DURATION.exec(raw.trim());
-  if (!m) throw invalid(flag, `expects a duration such as 30, 500ms, 30s, 5m or 1h, got "${raw}"`);
-  const ms = Number(m[1]) * UNIT_MS[m[2] ?? 's']!;
+  const text = raw.trim();
+  const ms = SECONDS.test(text) ? Math.round(Number(text) * 1000) : parseDuration(text);
+  if (ms === undefined) throw invalid(flag, `expects a duration such as 30, 500ms, 30s, 5m or 1h, got "${raw}"`);
   if (!allowZero && ms <= 0) throw invalid(flag, `must be greater than 0, got "${raw}"`);
-  return Math.round(ms);
+  return ms;
 }
 
 function parseTypes(raw: string): { types: GeneratedEventType[]; weights: number[] } {

@@ -86,7 +86,8 @@ describe('parseProduceArgs', () => {
     expect(d).toMatchObject({ rate: 100, durationMs: 60_000, batch: 10, keys: 100, url: 'http://localhost:4000/graphql' });
     expect(d.types).toEqual([...GENERATED_EVENT_TYPES]);
     expect(parseProduceArgs(['--duration', '2']).durationMs).toBe(2000);
-    expect(parseProduceArgs(['--duration', '1.5m']).durationMs).toBe(90_000);
+    expect(parseProduceArgs(['--duration', '1.5']).durationMs).toBe(1500);
+    expect(parseProduceArgs(['--duration', '2m']).durationMs).toBe(120_000);
     expect(parseProduceArgs(['--count', '500'])).toMatchObject({ count: 500, durationMs: null });
     expect(parseProduceArgs(['--count', '500', '--duration', '5s'])).toMatchObject({ count: 500, durationMs: 5000 });
     expect(parseProduceArgs(['--help']).help).toBe(true);
@@ -102,6 +103,8 @@ describe('parseProduceArgs', () => {
     [['--batch', '2.5'], '--batch'],
     [['--duration', '0'], '--duration'],
     [['--duration', 'soon'], '--duration'],
+    [['--duration', '1.5m'], '--duration'],
+    [['--duration', '400d'], '--duration'],
     [['--count', '-1'], '--count'],
     [['--types', 'iot.sensor,weather'], '--types'],
     [['--types', ','], '--types'],

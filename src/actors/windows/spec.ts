@@ -2,7 +2,11 @@
  * Window specs by name: `tumbling-<size>`, `sliding-<size>-<slide>`, `session-<gap>`.
  * Parsed once at the edge (configuration, API arguments); the hot path only sees {@link WindowSpec}.
  */
+import { DURATION_EXAMPLES, parseDuration } from '../../core/index.ts';
 import { ErrorCode, KeyflowError } from '../../model/index.ts';
+
+/** Window sizes, slides and gaps use the one duration grammar of core (up to 366 days). */
+export { parseDuration };
 
 export type WindowKind = 'tumbling' | 'sliding' | 'session';
 
@@ -22,25 +26,12 @@ export interface WindowSpec {
 /** The default specs of DESIGN.md. */
 export const DEFAULT_WINDOWS: readonly string[] = ['tumbling-1m', 'tumbling-5m', 'tumbling-15m', 'sliding-5m-1m', 'session-30m'];
 
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-const DURATION = /^([1-9][0-9]{0,9})(ms|s|m|h|d)$/;
-/** The longest window or gap accepted: 366 days, so window arithmetic stays far inside safe integers. */
-const MAX_DURATION_MS = 366 * 86_400_000;
-
 function unknownWindow(name: string, why: string): KeyflowError {
   return new KeyflowError(
     ErrorCode.UNKNOWN_WINDOW,
-    `unknown window "${name}": ${why}; expected tumbling-<size>, sliding-<size>-<slide> or session-<gap> with sizes like 500ms, 30s, 1m, 1h, 1d`,
+    `unknown window "${name}": ${why}; expected tumbling-<size>, sliding-<size>-<slide> or session-<gap> with sizes like ${DURATION_EXAMPLES}`,
     { details: { window: name } },
   );
-}
-
-/** Parses a duration such as `500ms`, `30s`, `5m`, `1h`, `1d` to milliseconds; undefined when malformed. */
-export function parseDuration(text: string): number | undefined {
-  const m = DURATION.exec(text);
-  if (!m) return undefined;
-  const ms = Number(m[1]) * UNIT_MS[m[2]!]!;
-  return ms > 0 && ms <= MAX_DURATION_MS ? ms : undefined;
 }
 
 /** Parses one spec name. Throws KeyflowError UNKNOWN_WINDOW for anything else. */

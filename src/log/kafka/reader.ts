@@ -6,7 +6,12 @@
  * `kafkajs` is pinned to ^2.2.4 in package.json.
  */
 import { createRequire } from 'node:module';
-import type { Logger, RetryOptions } from 'kafkajs';
+import type { Logger } from 'kafkajs';
+import type { LogRecord } from '../port.ts';
+import { type LazyConnection, lazyConnection } from './connect-once.ts';
+import { isUnknownTopic } from './errors.ts';
+import type { ConnectionSettings } from './options.ts';
+import { type FetchedMessage, toLogRecord } from './records.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -19,15 +24,6 @@ interface InternalBroker {
     isolationLevel: number;
     topics: Array<{ topic: string; partitions: Array<{ partition: number; fetchOffset: string; maxBytes: number }> }>;
   }): Promise<{ responses: Array<{ topicName: string; partitions: FetchedPartition[] }> }>;
-}
-
-export interface FetchedMessage {
-  offset: string;
-  key: Buffer | null;
-  value: Buffer | null;
-  timestamp: string;
-  headers?: Record<string, Buffer | string | Array<Buffer | string> | undefined>;
-  isControlRecord?: boolean;
 }
 
 export interface FetchedPartition {
@@ -48,15 +44,8 @@ interface InternalCluster {
 
 type ClusterCtor = new (options: Record<string, unknown>) => InternalCluster;
 
-export interface ReaderOptions {
-  brokers: string[];
-  clientId: string;
-  ssl?: unknown;
-  sasl?: unknown;
-  connectionTimeout: number;
-  requestTimeout: number;
+export interface ReaderOptions extends ConnectionSettings {
   logger: Logger;
-  retry: RetryOptions;
 }
 
 const STALE_METADATA = new Set(['LEADER_NOT_AVAILABLE', 'NOT_LEADER_FOR_PARTITION', 'FENCED_LEADER_EPOCH', 'UNKNOWN_LEADER_EPOCH']);
@@ -66,7 +55,7 @@ const READ_COMMITTED = 1;
 
 export class PartitionReader {
   readonly #cluster: InternalCluster;
-  #connected: Promise<void> | undefined;
+  readonly #connection: LazyConnection;
 
   constructor(options: ReaderOptions) {
     const Cluster = require('kafkajs/src/cluster/index.js') as ClusterCtor;
@@ -85,14 +74,55 @@ export class PartitionReader {
       allowAutoTopicCreation: false,
       offsets: new Map(),
     });
+    const cluster = this.#cluster;
+    this.#connection = lazyConnection(() => cluster.connect());
   }
 
-  async #connect(): Promise<void> {
-    this.#connected ??= this.#cluster.connect().catch((e: unknown) => {
-      this.#connected = undefined;
-      throw e;
-    });
-    await this.#connected;
+  /**
+   * Reads up to `max` records of one partition from `fromOffset` (inclusive), skipping control
+   * records; stops at the end of the partition. An offset below the partition's begin (retention
+   * deleted it) continues from `beginOffset()`.
+   */
+  async read(topic: string, partition: number, fromOffset: number, max: number, beginOffset: () => Promise<number>): Promise<LogRecord[]> {
+    const out: LogRecord[] = [];
+    let offset = fromOffset;
+    let maxBytes = 1 << 20;
+    while (out.length < max) {
+      let data: FetchedPartition | undefined;
+      try {
+        data = await this.fetch(topic, partition, offset, maxBytes);
+      } catch (e) {
+        if ((e as { name?: string }).name === 'KafkaJSOffsetOutOfRange') {
+          const begin = await beginOffset();
+          if (offset < begin) {
+            offset = begin;
+            continue;
+          }
+          return out;
+        }
+        if (isUnknownTopic(e)) return out;
+        throw e;
+      }
+      if (data === undefined) return out;
+      let progressed = false;
+      for (const m of data.messages) {
+        const o = Number(m.offset);
+        if (o < offset) continue;
+        offset = o + 1;
+        progressed = true;
+        if (m.isControlRecord === true) continue;
+        out.push(toLogRecord(topic, partition, m));
+        if (out.length >= max) break;
+      }
+      const high = Number(data.highWatermark);
+      if (offset >= high) break;
+      if (!progressed) {
+        // a record batch larger than maxBytes: ask for more
+        if (maxBytes >= 64 << 20) break;
+        maxBytes *= 4;
+      }
+    }
+    return out;
   }
 
   /** Fetches records of one partition from `fromOffset` (inclusive); at most `maxBytes` per request. */
@@ -111,7 +141,7 @@ export class PartitionReader {
   }
 
   async #fetchOnce(topic: string, partition: number, fromOffset: number, maxBytes: number): Promise<FetchedPartition | undefined> {
-    await this.#connect();
+    await this.#connection.ensure();
     await this.#cluster.addTargetTopic(topic);
     let meta = this.#cluster.findTopicPartitionMetadata(topic).find((p) => p.partitionId === partition);
     if (meta === undefined) {
@@ -132,8 +162,8 @@ export class PartitionReader {
   }
 
   async close(): Promise<void> {
-    if (this.#connected === undefined) return;
-    this.#connected = undefined;
+    if (!this.#connection.opened()) return;
+    this.#connection.forget();
     await this.#cluster.disconnect();
   }
 }

@@ -16,6 +16,7 @@
  */
 import * as fsp from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
+import { writeFileAtomic } from '../../core/index.ts';
 import type { WindowResult } from '../../model/index.ts';
 import type { Sink } from '../port.ts';
 
@@ -204,15 +205,7 @@ export function createDataLakeSink(options: DataLakeSinkOptions): DataLakeSink {
     const rows = new Map<string, WindowResult>();
     dedupe(text, rows);
     const sorted = [...rows.values()].sort((a, b) => a.windowStart - b.windowStart || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-    const tmp = `${file}.tmp`;
-    const fh = await fsp.open(tmp, 'w');
-    try {
-      await fh.writeFile(sorted.map(rowOf).join('\n') + (sorted.length > 0 ? '\n' : ''));
-      if (fsync) await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await fsp.rename(tmp, file);
+    await writeFileAtomic(file, sorted.map(rowOf).join('\n') + (sorted.length > 0 ? '\n' : ''), { fsync });
     appended.set(file, 0);
     checked.add(file);
   }

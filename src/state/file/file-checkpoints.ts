@@ -24,6 +24,7 @@
 import * as fsp from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { writeFileAtomic } from '../../core/index.ts';
 import { ErrorCode, FencedError, KeyflowError } from '../../model/index.ts';
 import type { CheckpointStore, CheckpointWrite, PartitionCheckpoint } from '../port.ts';
 import { crc32 } from '../../model/index.ts';
@@ -154,20 +155,6 @@ function genName(gen: number): string {
   return String(gen).padStart(12, '0') + JOURNAL_SUFFIX;
 }
 
-async function fsyncDir(dir: string): Promise<void> {
-  // Directory fsync makes a rename durable; some platforms cannot open a dir, which is fine there.
-  try {
-    const fh = await fsp.open(dir, 'r');
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-  } catch {
-    /* not supported on this platform */
-  }
-}
-
 async function readInt(path: string): Promise<number> {
   try {
     const n = Number((await fsp.readFile(path, 'utf8')).trim());
@@ -287,17 +274,7 @@ export function createFileCheckpoints(options: FileCheckpointsOptions): FileChec
       if (m.size === 0) p.finals.delete(actor);
     }
     const frame = encodeFrame({ t: 's', e, o, p: state, a: [...p.actors], ...(finals.length > 0 ? { f: finals } : {}) });
-    const path = join(p.dir, genName(next));
-    const tmp = `${path}.tmp`;
-    const fh = await fsp.open(tmp, 'w');
-    try {
-      await fh.writeFile(frame);
-      if (fsync) await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await fsp.rename(tmp, path);
-    if (fsync) await fsyncDir(p.dir);
+    await writeFileAtomic(join(p.dir, genName(next)), frame, { fsync });
     await p.writer?.close().catch(() => undefined);
     p.writer = null;
     const old = p.generation;
@@ -329,16 +306,7 @@ export function createFileCheckpoints(options: FileCheckpointsOptions): FileChec
         // Reload: another owner (instance) may have committed since this instance last looked.
         await load(p);
         const epoch = Math.max(await readInt(path), p.checkpoint?.epoch ?? 0) + 1;
-        const tmp = `${path}.tmp`;
-        const fh = await fsp.open(tmp, 'w');
-        try {
-          await fh.writeFile(String(epoch));
-          if (fsync) await fh.sync();
-        } finally {
-          await fh.close();
-        }
-        await fsp.rename(tmp, path);
-        if (fsync) await fsyncDir(p.dir);
+        await writeFileAtomic(path, String(epoch), { fsync });
         return epoch;
       });
     },

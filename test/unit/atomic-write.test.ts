@@ -1,0 +1,62 @@
+import * as fsp from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { fsyncDir, writeFileAtomic } from '../../src/core/atomic-write.ts';
+
+let dir: string;
+beforeEach(async () => {
+  dir = await fsp.mkdtemp(join(tmpdir(), 'keyflow-atomic-'));
+});
+afterEach(async () => {
+  await fsp.rm(dir, { recursive: true, force: true });
+});
+
+describe('writeFileAtomic', () => {
+  it('creates and replaces a file, leaving no temporary file behind', async () => {
+    const path = join(dir, 'state.json');
+    await writeFileAtomic(path, '{"v":1}');
+    expect(await fsp.readFile(path, 'utf8')).toBe('{"v":1}');
+    await writeFileAtomic(path, new TextEncoder().encode('{"v":2}'), { fsync: false });
+    expect(await fsp.readFile(path, 'utf8')).toBe('{"v":2}');
+    expect(await fsp.readdir(dir)).toEqual(['state.json']);
+  });
+
+  it('runs concurrent writes of one file in call order: every one succeeds and the last one wins', async () => {
+    const path = join(dir, 'f');
+    const bodies = Array.from({ length: 20 }, (_, i) => `version-${i}-`.repeat(1000));
+    await Promise.all(bodies.map((b) => writeFileAtomic(path, b)));
+    expect(await fsp.readFile(path, 'utf8')).toBe(bodies[19]);
+    expect(await fsp.readdir(dir)).toEqual(['f']);
+  });
+
+  it('a failed write removes its temporary file and does not stop the next write of the same file', async () => {
+    const path = join(dir, 'g');
+    const failing = writeFileAtomic(path, 42 as unknown as string); // not writable data: fails after the temp file is created
+    const next = writeFileAtomic(path, 'kept');
+    await expect(failing).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_TYPE' });
+    await next;
+    expect(await fsp.readFile(path, 'utf8')).toBe('kept');
+    expect(await fsp.readdir(dir)).toEqual(['g']);
+  });
+
+  it('leaves the old content and no temporary file when the rename fails', async () => {
+    const path = join(dir, 'target');
+    await fsp.mkdir(path); // a non-empty directory cannot be replaced by a file
+    await fsp.writeFile(join(path, 'inside'), 'x');
+    await expect(writeFileAtomic(path, 'new')).rejects.toMatchObject({ code: expect.stringMatching(/^E/) });
+    expect((await fsp.readdir(dir)).sort()).toEqual(['target']);
+    expect(await fsp.readFile(join(path, 'inside'), 'utf8')).toBe('x');
+  });
+
+  it('fails when the directory does not exist', async () => {
+    await expect(writeFileAtomic(join(dir, 'missing', 'f'), 'x')).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+});
+
+describe('fsyncDir', () => {
+  it('flushes an existing directory and tolerates one that cannot be opened', async () => {
+    await expect(fsyncDir(dir)).resolves.toBeUndefined();
+    await expect(fsyncDir(join(dir, 'nope'))).resolves.toBeUndefined();
+  });
+});
