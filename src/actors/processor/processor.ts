@@ -23,7 +23,7 @@ import {
   partitionForKey,
 } from '../../model/index.ts';
 import type { Sink } from '../../sinks/index.ts';
-import type { CheckpointStore } from '../../state/index.ts';
+import type { CheckpointStore, CheckpointWrite } from '../../state/index.ts';
 import type { KeyStateView, WindowResult } from '../../model/index.ts';
 import type { Clock, Timer } from '../../core/index.ts';
 import type { Metrics } from '../../core/index.ts';
@@ -61,6 +61,14 @@ export interface ProcessorOptions {
   tracer?: Tracer;
   /** Publish every consumed event on the live bus (for `events` subscriptions). @default true */
   publishEvents?: boolean;
+  /**
+   * Records a partition may process beyond its last committed checkpoint. Past it (the checkpoint
+   * store is slow or down) consumption of the partition waits, heartbeating, until a checkpoint
+   * commits: memory stays bounded and nothing is skipped. @default 200000
+   */
+  maxUncommittedRecords?: number;
+  /** Batches of one partition queued behind the one being processed before `onBatch` waits. @default 4 */
+  maxQueuedBatches?: number;
 }
 
 export interface Processor {
@@ -93,6 +101,34 @@ interface Owned {
   gapSeeks: number;
   /** Stops answering bus queries for this partition. */
   unrespond?: Unsubscribe;
+  /** The checkpoint in flight (one at a time per partition; its I/O runs beside the processing). */
+  committing: Promise<void> | null;
+  /** Batches enqueued and not yet processed. */
+  queued: number;
+  /** The last processing error of a batch that was not awaited; thrown to the consumer by the next batch. */
+  error: unknown;
+  /** Consecutive failed commits (for the log line). */
+  failures: number;
+  /** Consumption is held back by the uncommitted-records bound. */
+  throttled: boolean;
+  /** Bumped by every seek this processor makes: batches queued before it are dropped (re-read). */
+  seekGen: number;
+}
+
+/** What one checkpoint commits: taken between batches, written while processing goes on. */
+interface CommitJob {
+  write: CheckpointWrite;
+  finals: WindowResult[];
+  dead: ProduceRecord[];
+  late: ProduceRecord[];
+}
+
+function checkpointBytes(w: CheckpointWrite): number {
+  let n = w.partitionState.length;
+  for (const [k, v] of w.dirty) n += k.length + v.length;
+  if (w.finals) for (const f of w.finals) n += f.actor.length + f.id.length + f.data.length;
+  if (w.deleted) for (const k of w.deleted) n += k.length;
+  return n;
 }
 
 export function createProcessor(options: ProcessorOptions): Processor {
@@ -107,6 +143,8 @@ export function createProcessor(options: ProcessorOptions): Processor {
   const publishEvents = options.publishEvents ?? true;
   /** Longest an owned partition goes without a (fenced) commit, even when idle, ms. */
   const fenceProbeMs = Math.max(5000, options.checkpointIntervalMs * 5);
+  const maxUncommitted = Math.max(1, options.maxUncommittedRecords ?? 200_000);
+  const maxQueued = Math.max(0, options.maxQueuedBatches ?? 4);
   const tracer = options.tracer;
   let consumer: GroupConsumer | undefined;
   let timers: Timer[] = [];
@@ -189,6 +227,12 @@ export function createProcessor(options: ProcessorOptions): Processor {
       fenced: false,
       gapAt: -1,
       gapSeeks: 0,
+      committing: null,
+      queued: 0,
+      error: undefined,
+      failures: 0,
+      throttled: false,
+      seekGen: 0,
     };
     ref.owned = o;
     owned.set(tpKey(topic, partition), o);
@@ -198,21 +242,43 @@ export function createProcessor(options: ProcessorOptions): Processor {
     return begin;
   }
 
-  /** Makes everything the host emitted durable, then commits the checkpoint under the epoch. */
-  async function checkpoint(o: Owned): Promise<void> {
-    if (o.fenced) return;
-    const { topic, partition } = o.tp;
+  /**
+   * Checkpoints a partition: takes the host's changes between two batches, then makes everything
+   * it emitted durable and commits under the epoch while later batches go on (changes they make
+   * stay dirty for the next round). One checkpoint per partition at a time.
+   */
+  function checkpoint(o: Owned): Promise<void> {
+    if (o.committing) return o.committing;
+    const run = (async () => {
+      let job: CommitJob | null = null;
+      await enqueue(o, () => {
+        job = prepare(o);
+      });
+      if (job) await commitJob(o, job);
+    })();
+    o.committing = run;
+    void run.finally(() => {
+      if (o.committing === run) o.committing = null;
+    });
+    return run;
+  }
+
+  function prepare(o: Owned): CommitJob | null {
+    if (o.fenced) return null;
     const write = o.host.checkpoint();
     const nothingNew =
-      write.nextOffset === o.committedOffset && write.dirty.size === 0 && (write.deleted?.length ?? 0) === 0 && o.pendingFinals.length === 0;
+      write.nextOffset === o.committedOffset && write.dirty.size === 0 && (write.deleted?.length ?? 0) === 0 && (write.finals?.length ?? 0) === 0 && o.pendingFinals.length === 0;
     // An idle partition still commits now and then: the commit is what finds out that another node
     // took the partition over (a stale owner would otherwise keep answering queries and emitting
     // finals from state that misses the new owner's records).
-    if (nothingNew && clock.now() - o.committedAt < fenceProbeMs) return;
+    if (nothingNew && clock.now() - o.committedAt < fenceProbeMs) return null;
+    return { write, finals: o.pendingFinals, dead: o.pendingDeadLetters, late: o.pendingLate };
+  }
+
+  async function commitJob(o: Owned, job: CommitJob): Promise<void> {
+    const { topic, partition } = o.tp;
+    const { write, finals, dead, late } = job;
     const started = performance.now();
-    const finals = o.pendingFinals;
-    const dead = o.pendingDeadLetters;
-    const late = o.pendingLate;
     try {
       if (dead.length > 0) await log.append(DLQ_TOPIC, dead);
       if (late.length > 0) await log.append(LATE_TOPIC, late);
@@ -230,18 +296,29 @@ export function createProcessor(options: ProcessorOptions): Processor {
         return;
       }
       // Nothing is lost: the pending outputs stay queued and the dirty states stay dirty; the next round tries again.
+      o.failures++;
       metrics?.checkpointFailures.inc({ reason: 'error' });
-      logger.error({ event: LifecycleEvent.checkpointFailed, topic, partition, err: error }, 'checkpoint failed; retrying next interval');
+      logger.error(
+        { event: LifecycleEvent.checkpointFailed, topic, partition, failures: o.failures, uncommitted: o.host.nextOffset - o.committedOffset, err: error },
+        'checkpoint failed; retrying next interval',
+      );
       return;
     }
     o.pendingFinals = o.pendingFinals === finals ? [] : o.pendingFinals.slice(finals.length);
     o.pendingDeadLetters = o.pendingDeadLetters === dead ? [] : o.pendingDeadLetters.slice(dead.length);
     o.pendingLate = o.pendingLate === late ? [] : o.pendingLate.slice(late.length);
     o.host.markCommitted();
+    if (o.failures > 0) logger.info({ topic, partition, after: o.failures }, 'checkpoint committed again after failures');
+    o.failures = 0;
     o.committedOffset = write.nextOffset;
     o.committedAt = clock.now();
     metrics?.checkpointDuration.observe({ store: checkpoints.kind }, (performance.now() - started) / 1000);
-    logger.debug({ event: LifecycleEvent.checkpointCommitted, topic, partition, nextOffset: write.nextOffset, dirty: write.dirty.size }, 'checkpoint committed');
+    metrics?.checkpointBytes.observe({ store: checkpoints.kind }, checkpointBytes(write));
+    metrics?.checkpointBacklog.set({ topic, partition: String(partition) }, Math.max(0, o.host.nextOffset - o.committedOffset));
+    logger.debug(
+      { event: LifecycleEvent.checkpointCommitted, topic, partition, nextOffset: write.nextOffset, dirty: write.dirty.size, finals: write.finals?.length ?? 0 },
+      'checkpoint committed',
+    );
     const passivated = o.host.passivateIdle();
     if (passivated > 0) logger.debug({ event: LifecycleEvent.actorPassivated, topic, partition, count: passivated }, 'actors passivated');
     metrics?.activeActors.set({ topic }, sumActors(topic));
@@ -252,6 +329,31 @@ export function createProcessor(options: ProcessorOptions): Processor {
     }
   }
 
+  /**
+   * Holds consumption of a partition back while it is more than `maxUncommitted` records past its
+   * last committed checkpoint (the checkpoint store is slow or down), heartbeating so the group
+   * keeps the member; resumes by itself once a checkpoint commits.
+   */
+  async function throttle(o: Owned, batch: RecordBatch): Promise<void> {
+    const { topic, partition } = o.tp;
+    while (!stopping && !o.fenced && owned.get(tpKey(topic, partition)) === o && o.host.nextOffset - o.committedOffset > maxUncommitted) {
+      if (!o.throttled) {
+        o.throttled = true;
+        logger.warn(
+          { event: LifecycleEvent.checkpointBackpressure, topic, partition, uncommitted: o.host.nextOffset - o.committedOffset, bound: maxUncommitted },
+          'too many records past the last committed checkpoint: consumption of this partition waits until a checkpoint commits',
+        );
+      }
+      metrics?.checkpointBacklog.set({ topic, partition: String(partition) }, o.host.nextOffset - o.committedOffset);
+      await Promise.race([checkpoint(o), clock.sleep(Math.max(50, options.checkpointIntervalMs))]);
+      await batch.heartbeat();
+    }
+    if (o.throttled) {
+      o.throttled = false;
+      logger.info({ event: LifecycleEvent.checkpointBackpressure, topic, partition }, 'checkpoint backlog below the bound again: consumption resumes');
+    }
+  }
+
   function sumActors(topic: string): number {
     let n = 0;
     for (const o of owned.values()) if (o.tp.topic === topic) n += o.host.actorCount;
@@ -259,7 +361,7 @@ export function createProcessor(options: ProcessorOptions): Processor {
   }
 
   async function checkpointAll(): Promise<void> {
-    await Promise.all([...owned.values()].map((o) => enqueue(o, () => checkpoint(o))));
+    await Promise.all([...owned.values()].map((o) => checkpoint(o)));
   }
 
   async function release(tp: TopicPartition, commit: boolean): Promise<void> {
@@ -267,7 +369,8 @@ export function createProcessor(options: ProcessorOptions): Processor {
     lost.delete(k);
     const o = owned.get(k);
     if (!o) return;
-    if (commit) await enqueue(o, () => checkpoint(o));
+    if (o.committing) await o.committing.catch(() => undefined);
+    if (commit) await checkpoint(o);
     else await o.chain;
     o.unrespond?.();
     if (owned.get(k) === o) {
@@ -291,7 +394,33 @@ export function createProcessor(options: ProcessorOptions): Processor {
       return;
     }
     if (!o || o.fenced || batch.records.length === 0) return;
-    await enqueue(o, async () => {
+    if (o.error !== undefined) {
+      // a batch that was not awaited failed: hand the failure to the consumer now
+      const error = o.error;
+      o.error = undefined;
+      throw error;
+    }
+    if (o.host.nextOffset - o.committedOffset > maxUncommitted) await throttle(o, batch);
+    // Pipelined: the batch is queued behind the partition's current work and the consumer goes on
+    // fetching (and other partitions processing) meanwhile; in order per partition, bounded.
+    const seekGen = o.seekGen;
+    o.queued++;
+    const done = enqueue(o, async () => {
+      try {
+        // fetched before a seek of this partition: the seek re-reads it
+        if (seekGen === o.seekGen) await processQueued(o, batch);
+      } finally {
+        o.queued--;
+      }
+    });
+    done.catch((error: unknown) => {
+      o.error ??= error;
+    });
+    if (o.queued > maxQueued) await o.chain;
+  }
+
+  async function processQueued(o: Owned, batch: RecordBatch): Promise<void> {
+    {
       const first = batch.records[0]!;
       // A batch may overlap what the checkpoint already covers (redelivery after a seek): skip those records.
       const from = o.host.nextOffset;
@@ -304,6 +433,7 @@ export function createProcessor(options: ProcessorOptions): Processor {
           o.gapSeeks = o.gapAt === from ? o.gapSeeks + 1 : 1;
           o.gapAt = from;
           logger.warn({ topic: batch.topic, partition: batch.partition, expected: from, got: first.offset }, 'batch starts past the next offset; reading the gap again');
+          o.seekGen++;
           consumer?.seek(o.tp, from);
           return;
         }
@@ -337,7 +467,7 @@ export function createProcessor(options: ProcessorOptions): Processor {
         await o.host.processBatch(records);
       }
       metrics?.consumerLag.set({ topic: batch.topic, partition: String(batch.partition) }, Math.max(0, batch.highWatermark - o.host.nextOffset));
-    });
+    }
   }
 
   const local: LocalReader = {

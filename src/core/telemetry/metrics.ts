@@ -12,6 +12,8 @@ export interface Metrics {
   readonly activeActors: Gauge<'topic'>;
   readonly checkpointDuration: Histogram<'store'>;
   readonly checkpointFailures: Counter<'reason'>;
+  readonly checkpointBytes: Histogram<'store'>;
+  readonly checkpointBacklog: Gauge<'topic' | 'partition'>;
   readonly consumerLag: Gauge<'topic' | 'partition'>;
   readonly windowResultsEmitted: Counter<'event_type' | 'final'>;
   readonly graphqlRequests: Counter<'operation' | 'status'>;
@@ -44,6 +46,19 @@ export function createMetrics(registry: Registry = new Registry(), options: { de
       registers: r,
     }),
     checkpointFailures: new Counter({ name: MetricName.checkpointFailures, help: 'Failed checkpoint commits', labelNames: ['reason'], registers: r }),
+    checkpointBytes: new Histogram({
+      name: MetricName.checkpointBytes,
+      help: 'Size of one checkpoint commit (actor snapshots, finals, partition state), bytes',
+      labelNames: ['store'],
+      buckets: [256, 1024, 4096, 16_384, 65_536, 262_144, 1_048_576, 4_194_304, 16_777_216],
+      registers: r,
+    }),
+    checkpointBacklog: new Gauge({
+      name: MetricName.checkpointBacklog,
+      help: 'Records processed but not yet covered by a committed checkpoint',
+      labelNames: ['topic', 'partition'],
+      registers: r,
+    }),
     consumerLag: new Gauge({ name: MetricName.consumerLag, help: 'Records on the log not yet processed', labelNames: ['topic', 'partition'], registers: r }),
     windowResultsEmitted: new Counter({ name: MetricName.windowResultsEmitted, help: 'Window results emitted', labelNames: ['event_type', 'final'], registers: r }),
     graphqlRequests: new Counter({ name: MetricName.graphqlRequests, help: 'GraphQL operations', labelNames: ['operation', 'status'], registers: r }),
