@@ -6,3 +6,4 @@ export * from './event-types.ts';
 export * from './event.ts';
 export * from './partitioner.ts';
 export * from './window-result.ts';
+export * from './shape.ts';
