@@ -32,6 +32,9 @@ export type WindowResult = z.infer<typeof windowResultSchema>;
 /** The fields of {@link windowResultSchema}, in declaration order. */
 export const WINDOW_RESULT_FIELDS = fieldsOf(windowResultSchema);
 
+/** The field names of {@link windowResultSchema}, in order: e.g. a `JSON.stringify` replacer that writes exactly the shape. */
+export const WINDOW_RESULT_KEYS: readonly (keyof WindowResult)[] = WINDOW_RESULT_FIELDS.map((f) => f.name);
+
 /** The fields that identify a window: every sink keeps one row per identity (the newest revision). */
 export const WINDOW_IDENTITY_FIELDS = ['eventType', 'key', 'window', 'windowStart'] as const satisfies readonly (keyof WindowResult)[];
 
