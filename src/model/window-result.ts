@@ -45,18 +45,24 @@ export function windowIdentity(r: Pick<WindowResult, (typeof WINDOW_IDENTITY_FIE
 
 export type LatePolicy = 'drop' | 'side-output' | 'update';
 
-/** What the actor for a key holds now (the contract's KeyState). */
-export interface KeyStateView {
-  eventType: string;
-  key: string;
-  topic: string;
-  partition: number;
+/** What the actor for a key holds now (the contract's KeyState): the one declaration of the shape. */
+export const keyStateSchema = z.object({
+  eventType: field.string(),
+  key: field.string(),
+  topic: field.string(),
+  partition: field.int(),
   /** Partition watermark, epoch ms; null before the first event. */
-  watermark: number | null;
-  lastEventTime: number | null;
-  eventsProcessed: number;
-  openWindows: number;
-}
+  watermark: field.epochMs("The partition's current watermark, null before the first event.").nullable(),
+  lastEventTime: field.epochMs().nullable(),
+  eventsProcessed: field.int(),
+  openWindows: field.int(),
+});
+
+/** What the actor for a key holds now (the contract's KeyState). Times are epoch ms (UTC). */
+export type KeyStateView = z.infer<typeof keyStateSchema>;
+
+/** The fields of {@link keyStateSchema}, in declaration order. */
+export const KEY_STATE_FIELDS = fieldsOf(keyStateSchema);
 
 export interface WindowQuery {
   eventType: string;

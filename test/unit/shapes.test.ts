@@ -19,7 +19,14 @@ import { GRAPHQL_TYPE_OF_KIND } from '../../src/graphql/schema/shape-fields.ts';
 import { createFileLog } from '../../src/log/embedded/file-log.ts';
 import { EVENT_ENVELOPE_FIELDS, EVENT_INPUT_FIELDS, type EventEnvelope, eventEnvelopeSchema } from '../../src/model/event.ts';
 import type { FieldSpec } from '../../src/model/shape.ts';
-import { WINDOW_IDENTITY_FIELDS, WINDOW_RESULT_FIELDS, type WindowResult, windowResultSchema } from '../../src/model/window-result.ts';
+import {
+  KEY_STATE_FIELDS,
+  type KeyStateView,
+  WINDOW_IDENTITY_FIELDS,
+  WINDOW_RESULT_FIELDS,
+  type WindowResult,
+  windowResultSchema,
+} from '../../src/model/window-result.ts';
 import { LAKE_COLUMNS, createDataLakeSink } from '../../src/sinks/data-lake/data-lake-sink.ts';
 import { createLogTopicSink } from '../../src/sinks/log-topic/log-topic-sink.ts';
 import { PG_COLUMNS, createTableSql, upsertStatement } from '../../src/sinks/postgres/postgres-sink.ts';
@@ -71,6 +78,16 @@ describe('the model schemas', () => {
       readonly deviceId: string | null;
       readonly payload: Record<string, unknown>;
       readonly metadata: Record<string, unknown> | null;
+    }>();
+    expectTypeOf<KeyStateView>().toEqualTypeOf<{
+      eventType: string;
+      key: string;
+      topic: string;
+      partition: number;
+      watermark: number | null;
+      lastEventTime: number | null;
+      eventsProcessed: number;
+      openWindows: number;
     }>();
     expect(names(WINDOW_RESULT_FIELDS)).toEqual(WINDOW_RESULT_NAMES);
     expect(Object.keys(windowResultSchema.shape)).toEqual(WINDOW_RESULT_NAMES);
@@ -181,6 +198,12 @@ describe('consumers list exactly the schema fields', () => {
       expect(Object.keys(t.getFields())).toEqual(WINDOW_RESULT_NAMES);
       expectFields(t.getFields(), WINDOW_RESULT_FIELDS, false);
       for (const f of WINDOW_RESULT_FIELDS) expect(t.getFields()[f.name]!.description ?? undefined).toBe(f.description);
+    });
+
+    it('KeyState has exactly the schema fields', () => {
+      const t = schema.getType('KeyState') as GraphQLObjectType;
+      expect(Object.keys(t.getFields())).toEqual(names(KEY_STATE_FIELDS));
+      expectFields(t.getFields(), KEY_STATE_FIELDS, false);
     });
 
     it('Event has every envelope field plus where it lives; EventInput has exactly the input fields', () => {

@@ -1,5 +1,5 @@
 /** Object, input and enum types of the contract. */
-import { EVENT_ENVELOPE_FIELDS, EVENT_INPUT_FIELDS, WINDOW_RESULT_FIELDS } from '../../model/index.ts';
+import { EVENT_ENVELOPE_FIELDS, EVENT_INPUT_FIELDS, KEY_STATE_FIELDS, WINDOW_RESULT_FIELDS } from '../../model/index.ts';
 import type { DeadLetterMessage, EventEnvelope, KeyStateView, WindowResult } from '../../model/index.ts';
 import type { EventReceipt } from '../../ingest/index.ts';
 import type { ComponentHealth, Health } from '../services.ts';
@@ -71,21 +71,7 @@ export const WindowResultRef = builder.objectRef<WindowResult>('WindowResult').i
 });
 
 export const KeyStateRef = builder.objectRef<KeyStateView>('KeyState').implement({
-  fields: (t) => ({
-    eventType: t.exposeString('eventType'),
-    key: t.exposeString('key'),
-    topic: t.exposeString('topic'),
-    partition: t.exposeInt('partition'),
-    watermark: t.field({
-      type: 'DateTime',
-      nullable: true,
-      description: "The partition's current watermark, null before the first event.",
-      resolve: (k) => k.watermark,
-    }),
-    lastEventTime: t.field({ type: 'DateTime', nullable: true, resolve: (k) => k.lastEventTime }),
-    eventsProcessed: t.exposeInt('eventsProcessed'),
-    openWindows: t.exposeInt('openWindows'),
-  }),
+  fields: (t) => exposeShapeFields(t, KEY_STATE_FIELDS),
 });
 
 export const ComponentHealthRef = builder.objectRef<ComponentHealth>('ComponentHealth').implement({
