@@ -1,7 +1,9 @@
 /**
  * PostgreSQL sink: final window results upserted into one table, one row per
- * (event_type, key, window, window_start). A batch is one `INSERT … SELECT FROM unnest(…)`
- * statement — 14 array parameters whatever the batch size — with `ON CONFLICT DO UPDATE … WHERE`
+ * (event_type, key, window, window_start). The columns are the WindowResult schema's fields
+ * ({@link PG_COLUMNS}, snake_case; times as timestamptz, sent as epoch ms and converted in SQL).
+ * A batch is one `INSERT … SELECT FROM unnest(…)` statement — one array parameter per column
+ * whatever the batch size — with `ON CONFLICT DO UPDATE … WHERE`
  * the incoming revision is not older, so a replayed older revision never overwrites a newer one
  * and redelivery (at least once) leaves exactly one row per window.
  */
