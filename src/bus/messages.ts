@@ -21,22 +21,9 @@
  */
 import { z } from 'zod';
 import type { LogRecord } from '../log/index.ts';
-import type { EventEnvelope } from '../model/index.ts';
+import { type EventEnvelope, type WindowResult, eventEnvelopeSchema, windowResultSchema } from '../model/index.ts';
 import type { LiveBus } from './port.ts';
 import { subjects } from './port.ts';
-import type { WindowResult } from '../model/index.ts';
-
-/** The event as on the log (the record value's JSON form: camelCase, timestamp ISO-8601 UTC). */
-export interface EventMessageBody {
-  eventId: string;
-  /** ISO-8601 UTC, e.g. 2024-01-15T10:30:00.000Z. */
-  timestamp: string;
-  eventType: string;
-  userId: string | null;
-  deviceId: string | null;
-  payload: Record<string, unknown>;
-  metadata: Record<string, unknown> | null;
-}
 
 /** One record of an event topic, on `subjects.events(topic)`. */
 export interface EventMessage {
@@ -46,7 +33,8 @@ export interface EventMessage {
   offset: number;
   /** The actor key (the record key). */
   key: string;
-  event: EventMessageBody;
+  /** The envelope as the actors decoded it (timestamp epoch ms), published by reference. */
+  event: EventEnvelope;
 }
 
 /** One window result, an element of a {@link WindowResultBatchMessage}. */
@@ -78,15 +66,7 @@ export function eventMessage(
     partition: record.partition,
     offset: record.offset,
     key,
-    event: {
-      eventId: e.eventId,
-      timestamp: new Date(e.timestamp).toISOString(),
-      eventType: e.eventType,
-      userId: e.userId,
-      deviceId: e.deviceId,
-      payload: e.payload,
-      metadata: e.metadata,
-    },
+    event: e,
   };
 }
 
@@ -157,70 +137,35 @@ function publishResultsOfType(bus: LiveBus, eventType: string, results: readonly
   }
 }
 
-const jsonObject = z.record(z.string(), z.unknown());
-
 const eventMessageSchema = z.object({
   topic: z.string(),
   partition: z.number().int().min(0),
   offset: z.number().int().min(0),
   key: z.string(),
-  event: z.object({
-    eventId: z.string(),
-    timestamp: z.string(),
-    eventType: z.string(),
-    userId: z.string().nullable(),
-    deviceId: z.string().nullable(),
-    payload: jsonObject,
-    metadata: jsonObject.nullable(),
-  }),
-});
-
-const nullableNumber = z.number().nullable();
-const windowResultSchema = z.object({
-  eventType: z.string(),
-  key: z.string(),
-  window: z.string(),
-  windowStart: z.number(),
-  windowEnd: z.number(),
-  count: z.number().int(),
-  valueCount: z.number().int(),
-  sum: nullableNumber,
-  avg: nullableNumber,
-  min: nullableNumber,
-  max: nullableNumber,
-  distinctUsers: z.number().int(),
-  final: z.boolean(),
-  revision: z.number().int(),
+  event: eventEnvelopeSchema,
 });
 
 /** The elements of an {@link EventBatchMessage} that parse, in order; null when the message is not one. */
 export function parseEventBatch(message: unknown): EventMessage[] | null {
-  const items = arrayField(message, 'events');
-  if (items === null) return null;
-  const out: EventMessage[] = [];
-  for (let i = 0; i < items.length; i++) {
-    const r = eventMessageSchema.safeParse(items[i]);
-    if (r.success) out.push(r.data);
-  }
-  return out;
+  return parseElements(message, 'events', eventMessageSchema);
 }
 
 /** The elements of a {@link WindowResultBatchMessage} that parse, in order; null when the message is not one. */
 export function parseWindowResultBatch(message: unknown): WindowResultMessage[] | null {
-  const items = arrayField(message, 'results');
-  if (items === null) return null;
-  const out: WindowResultMessage[] = [];
+  return parseElements(message, 'results', windowResultSchema);
+}
+
+/** The elements of `message[field]` that `schema` accepts, in order; null when that is not an array. */
+function parseElements<T>(message: unknown, field: string, schema: z.ZodType<T>): T[] | null {
+  if (typeof message !== 'object' || message === null || Array.isArray(message)) return null;
+  const items = (message as Record<string, unknown>)[field];
+  if (!Array.isArray(items)) return null;
+  const out: T[] = [];
   for (let i = 0; i < items.length; i++) {
-    const r = windowResultSchema.safeParse(items[i]);
+    const r = schema.safeParse(items[i]);
     if (r.success) out.push(r.data);
   }
   return out;
-}
-
-function arrayField(message: unknown, field: string): readonly unknown[] | null {
-  if (typeof message !== 'object' || message === null || Array.isArray(message)) return null;
-  const v = (message as Record<string, unknown>)[field];
-  return Array.isArray(v) ? v : null;
 }
 
 /** One element as an {@link EventMessage}, or null when it is not one. */

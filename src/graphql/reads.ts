@@ -102,7 +102,12 @@ export async function deadLetters(log: EventLog, limit: number): Promise<DeadLet
       continue;
     }
     const d = deadLetterSchema.safeParse(parsed);
-    if (d.success) out.push({ ...d.data, id: `${DLQ_TOPIC}/${r.partition}/${r.offset}` });
+    if (!d.success) continue;
+    // The record value's ISO-8601 times become epoch ms here, where they leave the log.
+    const firstAttemptTime = Date.parse(d.data.firstAttemptTime);
+    const lastAttemptTime = Date.parse(d.data.lastAttemptTime);
+    if (!Number.isFinite(firstAttemptTime) || !Number.isFinite(lastAttemptTime)) continue;
+    out.push({ ...d.data, firstAttemptTime, lastAttemptTime, id: `${DLQ_TOPIC}/${r.partition}/${r.offset}` });
   }
   return out;
 }

@@ -82,7 +82,7 @@ const encoder = new TextEncoder();
 
 /**
  * @example
- * const ingest = createIngest({ log, registry, dedupe: createMemoryDedupe(), limits: { maxEventBytes: 65_536, maxBatch: 1000 } });
+ * const ingest = createIngest({ log, registry, dedupe: createMemoryDedupe({ maxEntries: 100_000, ttlMs: 3_600_000 }), limits: { maxEventBytes: 65_536, maxBatch: 1000 } });
  * const receipt = await ingest.publish({ eventType: 'iot.sensor', timestamp: '2024-01-15T10:30:00Z', deviceId: 'd1', payload: { value: 1 } });
  */
 export function createIngest(options: IngestOptions): Ingest {

@@ -1,43 +1,56 @@
 /**
  * The event envelope: what a client publishes, what a record's value holds on the log, and what
- * the actors consume. Validation is zod; the wire form is camelCase JSON exactly as `EventInput`.
+ * the actors consume. {@link eventEnvelopeSchema} is the one declaration of the shape (timestamp
+ * as epoch ms, as everywhere inside the system); the client input and the record value are its
+ * wire form (camelCase JSON, timestamp ISO-8601), {@link eventInputSchema}.
  */
 import { z } from 'zod';
 import { ErrorCode, KeyflowError } from './errors.ts';
+import { field, fieldsOf } from './shape.ts';
 
 /** ISO-8601 date-time with an explicit offset (`Z` or `±hh:mm`), any precision. */
-const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/;
+export const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/;
 
 export const isoTimestamp = z
   .string()
   .regex(ISO_DATE_TIME, 'must be an ISO-8601 date-time with a time zone, e.g. 2024-01-15T10:30:00.000Z')
   .refine((s) => Number.isFinite(Date.parse(s)), 'is not a valid date-time');
 
-const jsonObject = z.record(z.string(), z.unknown());
+/** A validated event with its id assigned and its timestamp normalised to UTC milliseconds. */
+export const eventEnvelopeSchema = z.object({
+  eventId: field.id(),
+  /** Event time, epoch milliseconds (UTC). */
+  timestamp: field.epochMs(),
+  eventType: field.as(z.string().min(1).max(100), 'string'),
+  userId: field.as(z.string().min(1).max(256), 'string').nullable(),
+  deviceId: field.as(z.string().min(1).max(256), 'string').nullable(),
+  payload: field.json(),
+  metadata: field.json().nullable(),
+});
 
-/** The envelope as a client sends it (eventId optional) — mirrors the contract's `EventInput`. */
-export const eventInputSchema = z.object({
-  eventId: z.string().min(1).max(256).optional(),
-  timestamp: isoTimestamp,
-  eventType: z.string().min(1).max(100),
-  userId: z.string().min(1).max(256).nullish(),
-  deviceId: z.string().min(1).max(256).nullish(),
-  payload: jsonObject,
-  metadata: jsonObject.nullish(),
+/** A validated event with its id assigned and its timestamp normalised to UTC milliseconds. */
+export type EventEnvelope = Readonly<z.infer<typeof eventEnvelopeSchema>>;
+
+/** The fields of {@link eventEnvelopeSchema}, in declaration order. */
+export const EVENT_ENVELOPE_FIELDS = fieldsOf(eventEnvelopeSchema);
+
+const envelope = eventEnvelopeSchema.shape;
+
+/**
+ * The envelope as a client sends it — mirrors the contract's `EventInput`: the same fields, with
+ * the timestamp as ISO-8601, eventId optional (the server assigns one) and absent ids allowed.
+ */
+export const eventInputSchema = eventEnvelopeSchema.extend({
+  eventId: envelope.eventId.optional(),
+  timestamp: field.as(isoTimestamp, 'time'),
+  userId: envelope.userId.unwrap().nullish(),
+  deviceId: envelope.deviceId.unwrap().nullish(),
+  metadata: envelope.metadata.unwrap().nullish(),
 });
 export type EventInput = z.input<typeof eventInputSchema>;
 
-/** A validated event with its id assigned and its timestamp normalised to UTC milliseconds. */
-export interface EventEnvelope {
-  readonly eventId: string;
-  /** Event time, epoch milliseconds (UTC). */
-  readonly timestamp: number;
-  readonly eventType: string;
-  readonly userId: string | null;
-  readonly deviceId: string | null;
-  readonly payload: Record<string, unknown>;
-  readonly metadata: Record<string, unknown> | null;
-}
+/** The fields of {@link eventInputSchema}, in declaration order. */
+export const EVENT_INPUT_FIELDS = fieldsOf(eventInputSchema);
 
 /** The actor key and partition key: `deviceId ?? userId ?? eventId`. */
 export function actorKey(e: Pick<EventEnvelope, 'deviceId' | 'userId' | 'eventId'>): string {
@@ -89,7 +102,7 @@ export function encodeEnvelope(e: EventEnvelope): string {
     deviceId: e.deviceId,
     payload: e.payload,
     metadata: e.metadata,
-  });
+  } satisfies Record<keyof EventEnvelope, unknown>);
 }
 
 const decoder = new TextDecoder('utf-8', { fatal: true });

@@ -1,8 +1,9 @@
-/** The shapes every area shares: events, event types, window results, dead letters, errors, the partitioner. */
+/** The shapes every area shares, each declared once as a zod schema (events, window results, key state, dead letters), plus event types, errors and the partitioner. */
 export * from './crc32.ts';
 export * from './dead-letter.ts';
 export * from './errors.ts';
 export * from './event-types.ts';
 export * from './event.ts';
 export * from './partitioner.ts';
+export * from './shape.ts';
 export * from './window-result.ts';

@@ -113,7 +113,7 @@ async function wire<L extends EventLog>(log: L, options: HarnessOptions, cleanup
     maxCost: options.maxCost,
     maxTokens: options.maxTokens,
   };
-  const ingest = createIngest({ log: servedLog, registry, dedupe: createMemoryDedupe(), limits, retryBaseDelayMs: 1 });
+  const ingest = createIngest({ log: servedLog, registry, dedupe: createMemoryDedupe({ maxEntries: 10_000, ttlMs: 3_600_000 }), limits, retryBaseDelayMs: 1 });
   const windowResults: WindowResult[] = [];
   const keyStates = new Map<string, KeyStateView>();
   const reader: WindowReader = {

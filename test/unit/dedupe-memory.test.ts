@@ -7,7 +7,7 @@ const receipt = { topic: 't', partition: 1, offset: 7, timestamp: 1000 };
 
 describe('memory dedupe', () => {
   it('one claim wins; others see pending until it completes, then the receipt', async () => {
-    const d = createMemoryDedupe();
+    const d = createMemoryDedupe({ maxEntries: 1000, ttlMs: 60_000 });
     expect(await d.claim('e')).toEqual({ status: 'claimed' });
     expect(await d.claim('e')).toEqual({ status: 'pending' });
     await d.complete('e', receipt);
@@ -15,7 +15,7 @@ describe('memory dedupe', () => {
   });
 
   it('release gives a pending claim back but never removes a completed receipt', async () => {
-    const d = createMemoryDedupe();
+    const d = createMemoryDedupe({ maxEntries: 1000, ttlMs: 60_000 });
     await d.claim('e');
     await d.release('e');
     expect(await d.claim('e')).toEqual({ status: 'claimed' });
@@ -26,7 +26,7 @@ describe('memory dedupe', () => {
 
   it('a receipt is forgotten after the horizon and a pending claim after its own ttl', async () => {
     const clock = createSimulatedClock(0);
-    const d = createMemoryDedupe({ clock, ttlMs: 1000, pendingTtlMs: 100 });
+    const d = createMemoryDedupe({ clock, maxEntries: 1000, ttlMs: 1000, pendingTtlMs: 100 });
     await d.claim('done');
     await d.complete('done', receipt);
     await d.claim('stuck');
@@ -38,7 +38,7 @@ describe('memory dedupe', () => {
   });
 
   it('keeps at most maxEntries, dropping the least recently used', async () => {
-    const d = createMemoryDedupe({ maxEntries: 2 });
+    const d = createMemoryDedupe({ maxEntries: 2, ttlMs: 60_000 });
     for (const id of ['a', 'b']) {
       await d.claim(id);
       await d.complete(id, receipt);

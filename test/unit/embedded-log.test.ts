@@ -220,6 +220,17 @@ describe('embedded log', () => {
     expect(recs.filter((r) => r.offset >= oldEnd)).toHaveLength(50);
   });
 
+  it('keeps every segment when no retention is given (KEYFLOW_LOG_RETENTION_MS=0 means unlimited)', async () => {
+    const dir = await dataDir();
+    const clock = createSimulatedClock(1_000_000);
+    const log = await open({ dataDir: dir, segmentBytes: 1024, clock });
+    await log.ensureTopics([{ name: T, partitions: 1 }]);
+    for (let i = 0; i < 5; i++) await fill(log, 10, 0, i * 10);
+    clock.advance(365 * 86_400_000);
+    expect(await log.enforceRetention()).toBe(0);
+    expect(await log.beginOffsets(T)).toEqual([0]);
+  });
+
   it('refuses a data dir held by another live process', async () => {
     const dir = await dataDir();
     const a = createFileLog({ dataDir: dir });

@@ -15,7 +15,7 @@ async function setup(opts: { dynamic?: boolean; dedupe?: Dedupe; maxBatch?: numb
   const ingest = createIngest({
     log,
     registry,
-    dedupe: opts.dedupe ?? createMemoryDedupe(),
+    dedupe: opts.dedupe ?? createMemoryDedupe({ maxEntries: 10_000, ttlMs: 3_600_000 }),
     limits: { maxEventBytes: 4096, maxBatch: opts.maxBatch ?? 100 },
     retryBaseDelayMs: 1,
   });

@@ -88,8 +88,8 @@ describe('PostgreSQL sink', () => {
       ['min', 'double precision'],
       ['max', 'double precision'],
       ['distinct_users', 'bigint'],
-      ['revision', 'integer'],
       ['final', 'boolean'],
+      ['revision', 'integer'],
       ['updated_at', 'timestamp with time zone'],
     ]);
     const pk = await pool.query<{ attname: string }>(

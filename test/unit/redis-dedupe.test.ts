@@ -12,8 +12,8 @@ const prefix = `kft-dd-${randomUUID()}`;
 let admin: Redis;
 const opened: Dedupe[] = [];
 
-function gateway(o: RedisDedupeOptions = {}): Dedupe {
-  const d = createRedisDedupe({ url, keyPrefix: prefix, ...o });
+function gateway(o: Partial<RedisDedupeOptions> = {}): Dedupe {
+  const d = createRedisDedupe({ url, keyPrefix: prefix, ttlMs: 60_000, ...o });
   opened.push(d);
   return d;
 }
@@ -93,9 +93,9 @@ describe('Redis dedupe', () => {
   });
 
   it('rejects invalid ttls as INVALID_CONFIG', () => {
-    expect(() => createRedisDedupe({ ttlMs: -1 })).toThrow(KeyflowError);
-    expect(() => createRedisDedupe({ pendingTtlMs: 0 })).toThrow(KeyflowError);
-    expect(() => createRedisDedupe({ ttlMs: 1.5 })).toThrow(KeyflowError);
+    expect(() => createRedisDedupe({ keyPrefix: prefix, ttlMs: -1 })).toThrow(KeyflowError);
+    expect(() => createRedisDedupe({ keyPrefix: prefix, ttlMs: 1000, pendingTtlMs: 0 })).toThrow(KeyflowError);
+    expect(() => createRedisDedupe({ keyPrefix: prefix, ttlMs: 1.5 })).toThrow(KeyflowError);
   });
 
   it('with a zero horizon forgets a publish once it completes', async () => {
@@ -107,7 +107,7 @@ describe('Redis dedupe', () => {
   });
 
   it('rejects with STORE_UNAVAILABLE (retriable) when Redis is unreachable', async () => {
-    const d = createRedisDedupe({ url: 'redis://127.0.0.1:1', commandTimeoutMs: 500, maxRetriesPerRequest: 1 });
+    const d = createRedisDedupe({ url: 'redis://127.0.0.1:1', keyPrefix: prefix, ttlMs: 60_000, commandTimeoutMs: 500, maxRetriesPerRequest: 1 });
     opened.push(d);
     for (const p of [d.claim('x'), d.complete('x', receipt), d.release('x')]) {
       const err = await p.then(

@@ -9,14 +9,14 @@ export interface GraphQLContext {
   readonly requestId: string;
 }
 
-/** Timestamps leave resolvers as epoch ms, Date or ISO strings; the DateTime scalar prints them as UTC. */
-export type DateTimeOutput = Date | number | string;
+/** Timestamps are epoch ms (UTC) on both sides of the DateTime scalar, which alone reads and prints ISO-8601. */
+export type DateTimeOutput = number;
 
 export const builder = new SchemaBuilder<{
   Context: GraphQLContext;
   DefaultFieldNullability: false;
   Scalars: {
-    DateTime: { Input: Date; Output: DateTimeOutput };
+    DateTime: { Input: number; Output: DateTimeOutput };
     JSON: { Input: unknown; Output: unknown };
     ID: { Input: string; Output: string };
   };

@@ -20,27 +20,13 @@ import {
   WindowResultRef,
 } from './types.ts';
 
-interface EventInputArg {
-  eventId?: string | null;
-  timestamp: Date;
-  eventType: string;
-  userId?: string | null;
-  deviceId?: string | null;
-  payload?: unknown;
-  metadata?: unknown;
-}
-
-/** GraphQL args → the wire form `parseEventInput` validates (timestamp back to ISO, nulls to absent ids). */
-function toIngestInput(i: EventInputArg): Record<string, unknown> {
-  return {
-    eventId: i.eventId ?? undefined,
-    timestamp: i.timestamp.toISOString(),
-    eventType: i.eventType,
-    userId: i.userId,
-    deviceId: i.deviceId,
-    payload: i.payload,
-    metadata: i.metadata,
-  };
+/**
+ * GraphQL args → the wire form `parseEventInput` validates: the timestamp (epoch ms from the
+ * DateTime scalar) back to ISO-8601, a null eventId to absent. Ingest takes client input only in
+ * that form, and validates all of it.
+ */
+function toIngestInput({ eventId, timestamp, ...rest }: Record<string, unknown>): Record<string, unknown> {
+  return { ...rest, eventId: eventId ?? undefined, timestamp: typeof timestamp === 'number' ? new Date(timestamp).toISOString() : timestamp };
 }
 
 /** Subscription items are values or, last, the error that ended the stream (see busIterator). */
@@ -111,8 +97,8 @@ builder.queryType({
           eventType: a.eventType,
           key: a.key,
           window: a.window ?? undefined,
-          from: a.from?.getTime(),
-          to: a.to?.getTime(),
+          from: a.from ?? undefined,
+          to: a.to ?? undefined,
           finalOnly: a.finalOnly ?? false,
         });
       },
@@ -180,9 +166,7 @@ builder.subscriptionType({
             const out: EventView[] = [];
             for (const msg of msgs) {
               if (msg.topic !== a.topic || (key !== null && msg.key !== key)) continue;
-              const timestamp = Date.parse(msg.event.timestamp);
-              if (!Number.isFinite(timestamp)) continue;
-              out.push({ ...msg.event, timestamp, key: msg.key, topic: msg.topic, partition: msg.partition, offset: msg.offset });
+              out.push({ ...msg.event, key: msg.key, topic: msg.topic, partition: msg.partition, offset: msg.offset });
             }
             return out;
           },

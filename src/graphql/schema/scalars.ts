@@ -1,4 +1,4 @@
-/** DateTime (ISO-8601, UTC ms out, any offset in) and JSON scalars. */
+/** DateTime (ISO-8601 at the edge, epoch ms inside: UTC ms out, any offset in) and JSON scalars. */
 import { Kind, type ValueNode, valueFromASTUntyped } from 'graphql';
 import { ErrorCode, KeyflowError } from '../../model/index.ts';
 import { isoTimestamp } from '../../model/index.ts';
@@ -11,17 +11,18 @@ function invalidDateTime(value: unknown): KeyflowError {
   );
 }
 
-/** Parses a DateTime input: an ISO-8601 string with an offset. */
-export function parseDateTime(value: unknown): Date {
+/** Parses a DateTime input, an ISO-8601 string with an offset, to epoch ms. */
+export function parseDateTime(value: unknown): number {
   if (typeof value !== 'string' || !isoTimestamp.safeParse(value).success) throw invalidDateTime(value);
-  return new Date(Date.parse(value));
+  return Date.parse(value);
 }
 
-/** Prints a DateTime output as ISO-8601 UTC with milliseconds. */
+/** Prints a DateTime output, epoch ms, as ISO-8601 UTC with milliseconds. */
 export function serializeDateTime(value: DateTimeOutput): string {
-  const ms = value instanceof Date ? value.getTime() : typeof value === 'number' ? value : Date.parse(value);
-  if (!Number.isFinite(ms)) throw new KeyflowError(ErrorCode.INTERNAL, `cannot serialize ${String(value)} as DateTime`);
-  return new Date(ms).toISOString();
+  if (typeof value !== 'number' || !Number.isFinite(value)) {
+    throw new KeyflowError(ErrorCode.INTERNAL, `cannot serialize ${String(value)} as DateTime: expected epoch ms`);
+  }
+  return new Date(value).toISOString();
 }
 
 export const DateTime = builder.scalarType('DateTime', {

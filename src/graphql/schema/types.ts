@@ -1,21 +1,14 @@
 /** Object, input and enum types of the contract. */
-import type { DeadLetterMessage } from '../../model/index.ts';
-import type { KeyStateView, WindowResult } from '../../model/index.ts';
+import { EVENT_ENVELOPE_FIELDS, EVENT_INPUT_FIELDS, KEY_STATE_FIELDS, WINDOW_RESULT_FIELDS } from '../../model/index.ts';
+import type { DeadLetterMessage, EventEnvelope, KeyStateView, WindowResult } from '../../model/index.ts';
 import type { EventReceipt } from '../../ingest/index.ts';
 import type { ComponentHealth, Health } from '../services.ts';
 import { builder } from './builder.ts';
 import './scalars.ts';
+import { exposeShapeFields, inputShapeFields } from './shape-fields.ts';
 
 /** An event read from the log or the bus, with where it lives. */
-export interface EventView {
-  eventId: string;
-  /** Event time, epoch ms. */
-  timestamp: number;
-  eventType: string;
-  userId: string | null;
-  deviceId: string | null;
-  payload: Record<string, unknown>;
-  metadata: Record<string, unknown> | null;
+export interface EventView extends EventEnvelope {
   key: string;
   topic: string;
   partition: number;
@@ -28,29 +21,23 @@ export interface TopicView {
   partitions: number;
 }
 
-export interface DeadLetterView extends DeadLetterMessage {
+/** A dead letter as the API shows it: its attempt times as epoch ms, like every time inside. */
+export interface DeadLetterView extends Omit<DeadLetterMessage, 'firstAttemptTime' | 'lastAttemptTime'> {
   id: string;
+  firstAttemptTime: number;
+  lastAttemptTime: number;
 }
 
 export const ReceiptStatusEnum = builder.enumType('ReceiptStatus', { values: ['ACCEPTED', 'DUPLICATE'] as const });
 
 export const EventInputRef = builder.inputType('EventInput', {
-  fields: (t) => ({
-    eventId: t.id({
-      description:
+  fields: (t) =>
+    inputShapeFields(t, EVENT_INPUT_FIELDS, {
+      eventId:
         'Idempotency key. When absent the server assigns one (a UUID). A second publish with an eventId seen within the dedupe horizon (default 24 h) is not appended again: it returns the first receipt with status DUPLICATE.',
+      timestamp: 'Event time.',
+      eventType: 'Routes the event to its topic, e.g. iot.sensor -> events.iot.sensors (see the event-type table in DESIGN.md).',
     }),
-    timestamp: t.field({ type: 'DateTime', required: true, description: 'Event time.' }),
-    eventType: t.string({
-      required: true,
-      description:
-        'Routes the event to its topic, e.g. iot.sensor -> events.iot.sensors (see the event-type table in DESIGN.md).',
-    }),
-    userId: t.string(),
-    deviceId: t.string(),
-    payload: t.field({ type: 'JSON', required: true }),
-    metadata: t.field({ type: 'JSON' }),
-  }),
 });
 
 export const EventReceiptRef = builder.objectRef<EventReceipt>('EventReceipt').implement({
@@ -65,66 +52,26 @@ export const EventReceiptRef = builder.objectRef<EventReceipt>('EventReceipt').i
 });
 
 export const EventRef = builder.objectRef<EventView>('Event').implement({
-  fields: (t) => ({
-    eventId: t.exposeID('eventId'),
-    timestamp: t.field({ type: 'DateTime', resolve: (e) => e.timestamp }),
-    eventType: t.exposeString('eventType'),
-    userId: t.exposeString('userId', { nullable: true }),
-    deviceId: t.exposeString('deviceId', { nullable: true }),
-    key: t.exposeString('key', { description: 'The actor key: deviceId ?? userId ?? eventId. Also the partition key.' }),
-    payload: t.field({ type: 'JSON', resolve: (e) => e.payload }),
-    metadata: t.field({ type: 'JSON', nullable: true, resolve: (e) => e.metadata }),
-    topic: t.exposeString('topic'),
-    partition: t.exposeInt('partition'),
-    offset: t.string({ resolve: (e) => String(e.offset) }),
-  }),
+  fields: (t) => {
+    const { payload, metadata, ...head } = exposeShapeFields(t, EVENT_ENVELOPE_FIELDS);
+    return {
+      ...head,
+      key: t.exposeString('key', { description: 'The actor key: deviceId ?? userId ?? eventId. Also the partition key.' }),
+      payload,
+      metadata,
+      topic: t.exposeString('topic'),
+      partition: t.exposeInt('partition'),
+      offset: t.string({ resolve: (e) => String(e.offset) }),
+    };
+  },
 });
 
 export const WindowResultRef = builder.objectRef<WindowResult>('WindowResult').implement({
-  fields: (t) => ({
-    eventType: t.exposeString('eventType'),
-    key: t.exposeString('key'),
-    window: t.exposeString('window', { description: 'Window spec name, e.g. tumbling-1m, sliding-5m-1m, session-30m.' }),
-    windowStart: t.field({ type: 'DateTime', description: 'Inclusive.', resolve: (w) => w.windowStart }),
-    windowEnd: t.field({ type: 'DateTime', description: 'Exclusive.', resolve: (w) => w.windowEnd }),
-    count: t.exposeInt('count', { description: 'Events in the window.' }),
-    valueCount: t.exposeInt('valueCount', {
-      description: 'Events in the window whose value field held a finite number.',
-    }),
-    sum: t.exposeFloat('sum', {
-      nullable: true,
-      description: 'Sum, average, minimum and maximum of those values; null when valueCount is 0. avg = sum / valueCount.',
-    }),
-    avg: t.exposeFloat('avg', { nullable: true }),
-    min: t.exposeFloat('min', { nullable: true }),
-    max: t.exposeFloat('max', { nullable: true }),
-    distinctUsers: t.exposeInt('distinctUsers', { description: "Distinct non-null userId values among the window's events." }),
-    final: t.exposeBoolean('final', {
-      description:
-        'True once the watermark has passed windowEnd + allowed lateness: the result will not change again (except under the UPDATE late policy, which raises revision).',
-    }),
-    revision: t.exposeInt('revision', {
-      description: '0 for the first emitted result of this window, +1 each time a changed result is emitted after it became final.',
-    }),
-  }),
+  fields: (t) => exposeShapeFields(t, WINDOW_RESULT_FIELDS),
 });
 
 export const KeyStateRef = builder.objectRef<KeyStateView>('KeyState').implement({
-  fields: (t) => ({
-    eventType: t.exposeString('eventType'),
-    key: t.exposeString('key'),
-    topic: t.exposeString('topic'),
-    partition: t.exposeInt('partition'),
-    watermark: t.field({
-      type: 'DateTime',
-      nullable: true,
-      description: "The partition's current watermark, null before the first event.",
-      resolve: (k) => k.watermark,
-    }),
-    lastEventTime: t.field({ type: 'DateTime', nullable: true, resolve: (k) => k.lastEventTime }),
-    eventsProcessed: t.exposeInt('eventsProcessed'),
-    openWindows: t.exposeInt('openWindows'),
-  }),
+  fields: (t) => exposeShapeFields(t, KEY_STATE_FIELDS),
 });
 
 export const ComponentHealthRef = builder.objectRef<ComponentHealth>('ComponentHealth').implement({

@@ -2,17 +2,16 @@
 import { type Clock, systemClock } from '../../core/index.ts';
 import {
   type ClaimResult,
-  DEFAULT_DEDUPE_TTL_MS,
   DEFAULT_PENDING_TTL_MS,
   type Dedupe,
   type StoredReceipt,
 } from './port.ts';
 
 export interface MemoryDedupeOptions {
-  /** Most eventIds remembered; the least recently used go first. @default 1_000_000 */
-  maxEntries?: number;
-  /** Dedupe horizon, ms. @default 86_400_000 (24 h) */
-  ttlMs?: number;
+  /** Most eventIds remembered; the least recently used go first (KEYFLOW_DEDUPE_MAX_ENTRIES). */
+  maxEntries: number;
+  /** Dedupe horizon, ms (KEYFLOW_DEDUPE_HORIZON). */
+  ttlMs: number;
   /** Lifetime of an unfinished claim, ms. @default 30_000 */
   pendingTtlMs?: number;
   /** @default systemClock */
@@ -31,9 +30,8 @@ const PENDING: ClaimResult = { status: 'pending' };
  * @example
  * const dedupe = createMemoryDedupe({ maxEntries: 100_000, ttlMs: 3_600_000 });
  */
-export function createMemoryDedupe(options: MemoryDedupeOptions = {}): Dedupe {
-  const maxEntries = options.maxEntries ?? 1_000_000;
-  const ttlMs = options.ttlMs ?? DEFAULT_DEDUPE_TTL_MS;
+export function createMemoryDedupe(options: MemoryDedupeOptions): Dedupe {
+  const { maxEntries, ttlMs } = options;
   const pendingTtlMs = options.pendingTtlMs ?? DEFAULT_PENDING_TTL_MS;
   const clock = options.clock ?? systemClock;
   // A Map iterates in insertion order: re-inserting on use makes the first key the least recently used.

@@ -45,7 +45,5 @@ export interface Dedupe {
   close(): Promise<void>;
 }
 
-/** Default dedupe horizon: 24 h. */
-export const DEFAULT_DEDUPE_TTL_MS = 24 * 60 * 60 * 1000;
 /** Default lifetime of an unfinished claim: 30 s (longer than the append's bounded retry time). */
 export const DEFAULT_PENDING_TTL_MS = 30_000;

@@ -9,7 +9,6 @@ import type { Cluster, Redis } from 'ioredis';
 import { ErrorCode, KeyflowError } from '../../model/index.ts';
 import {
   type ClaimResult,
-  DEFAULT_DEDUPE_TTL_MS,
   DEFAULT_PENDING_TTL_MS,
   type Dedupe,
   type StoredReceipt,
@@ -17,13 +16,13 @@ import {
 import { buildRedis, closeRedis, type RedisConnectionOptions, toStoreError } from '../../state/index.ts';
 
 export interface RedisDedupeOptions extends RedisConnectionOptions {
-  /** Prefix of every key; the dedupe keys are `<keyPrefix>:dedupe:<eventId>`. @default 'keyflow' */
-  keyPrefix?: string;
+  /** Prefix of every key (KEYFLOW_KEY_PREFIX); the dedupe keys are `<keyPrefix>:dedupe:<eventId>`. */
+  keyPrefix: string;
   /**
    * Dedupe horizon: how long a completed publish is remembered, ms; 0 remembers nothing once
-   * complete (only concurrent duplicates are caught). @default 86_400_000 (24 h)
+   * complete (only concurrent duplicates are caught). KEYFLOW_DEDUPE_HORIZON.
    */
-  ttlMs?: number;
+  ttlMs: number;
   /** Lifetime of an unfinished claim, ms (a gateway that died mid-append frees it then). @default 30_000 */
   pendingTtlMs?: number;
 }
@@ -71,9 +70,9 @@ const PENDING: ClaimResult = { status: 'pending' };
  * @example
  * const dedupe = createRedisDedupe({ url: process.env.REDIS_URL, keyPrefix: 'keyflow', ttlMs: 86_400_000 });
  */
-export function createRedisDedupe(opts: RedisDedupeOptions = {}): Dedupe {
-  const keyPrefix = opts.keyPrefix ?? 'keyflow';
-  const ttlMs = msSetting(opts.ttlMs ?? DEFAULT_DEDUPE_TTL_MS, 'ttlMs', 0);
+export function createRedisDedupe(opts: RedisDedupeOptions): Dedupe {
+  const { keyPrefix } = opts;
+  const ttlMs = msSetting(opts.ttlMs, 'ttlMs', 0);
   const pendingTtlMs = msSetting(opts.pendingTtlMs ?? DEFAULT_PENDING_TTL_MS, 'pendingTtlMs', 1);
   const conn = buildRedis(opts);
   const redis = conn.redis as (Redis | Cluster) & DedupeCommands;

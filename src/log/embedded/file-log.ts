@@ -42,7 +42,7 @@ export interface FileLogOptions {
   segmentBytes?: number;
   /** Per partition: the oldest segments are deleted while the partition is larger, bytes. @default unlimited */
   retentionBytes?: number;
-  /** Segments whose newest record is older than this are deleted, ms. @default 7 days */
+  /** Segments whose newest record is older than this are deleted, ms (KEYFLOW_LOG_RETENTION_MS). @default unlimited */
   retentionMs?: number;
   /** How often retention runs (it also runs after each segment roll), ms. @default 60000 */
   retentionCheckMs?: number;
@@ -74,7 +74,6 @@ const consoleLogger: AdapterLogger = {
 };
 
 const TOPIC_NAME = /^[a-zA-Z0-9._-]{1,249}$/;
-const DEFAULT_RETENTION_MS = 7 * 24 * 3600 * 1000;
 
 /**
  * Creates the embedded file-backed log.
@@ -89,7 +88,7 @@ export function createFileLog(options: FileLogOptions): EmbeddedEventLog {
   const root = resolve(options.dataDir, 'log');
   const segmentBytes = options.segmentBytes ?? 16 * 1024 * 1024;
   const retentionBytes = options.retentionBytes;
-  const retentionMs = options.retentionMs ?? DEFAULT_RETENTION_MS;
+  const retentionMs = options.retentionMs;
   const fsync = options.fsync ?? false;
   const logger = options.logger ?? consoleLogger;
   const idlePollMs = options.idlePollMs ?? 1000;

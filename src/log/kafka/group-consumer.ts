@@ -73,7 +73,7 @@ export function createGroupConsumer(kafka: Kafka, opts: ConsumerOptions, logOpti
   const consumer: Consumer = kafka.consumer({
     groupId: opts.groupId,
     partitionAssigners: [createStickyAssigner(() => owned)],
-    sessionTimeout: logOptions.sessionTimeoutMs ?? 30_000,
+    sessionTimeout: logOptions.sessionTimeoutMs,
     heartbeatInterval: logOptions.heartbeatIntervalMs ?? 3000,
     rebalanceTimeout: logOptions.rebalanceTimeoutMs ?? 60_000,
     maxWaitTimeInMs: logOptions.maxWaitTimeMs ?? 500,

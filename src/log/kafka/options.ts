@@ -26,7 +26,7 @@ export interface KafkaLogOptions {
   connectionTimeoutMs?: number;
   /** Request timeout, ms. @default 30000 */
   requestTimeoutMs?: number;
-  /** Group session timeout, ms: a member silent this long is removed from the group. @default 30000 */
+  /** Group session timeout, ms: a member silent this long is removed from the group (KAFKA_SESSION_TIMEOUT_MS). @default kafkajs's */
   sessionTimeoutMs?: number;
   /** Heartbeat interval of group members, ms (must be below the session timeout). @default 3000 */
   heartbeatIntervalMs?: number;

@@ -5,7 +5,8 @@
  * <dir>/eventType=<eventType>/date=<yyyy-mm-dd of windowStart, UTC>/part-<bucket>.jsonl
  * ```
  *
- * one row a line (the WindowResult fields, times as epoch ms plus `windowStartIso`/`windowEndIso`).
+ * one row a line ({@link LAKE_COLUMNS}: the WindowResult fields, times as epoch ms, plus
+ * `windowStartIso`/`windowEndIso`).
  * A window always maps to the same file (bucket = hash of key and window spec), so upserting is
  * local to one file: a write APPENDS its rows (cheap, at least once), and the file is compacted
  * — rewritten with one row per window, the highest revision, later line on a tie; temp file then
@@ -17,7 +18,7 @@
 import * as fsp from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { writeFileAtomic } from '../../core/index.ts';
-import type { WindowResult } from '../../model/index.ts';
+import { WINDOW_RESULT_FIELDS, type WindowResult, windowIdentity, windowResultSchema } from '../../model/index.ts';
 import type { Sink } from '../port.ts';
 
 export interface DataLakeSinkOptions {
@@ -47,22 +48,22 @@ export interface DataLakeSink extends Sink {
   compact(): Promise<void>;
 }
 
-const RESULT_FIELDS = [
-  'eventType',
-  'key',
-  'window',
-  'windowStart',
-  'windowEnd',
-  'count',
-  'valueCount',
-  'sum',
-  'avg',
-  'min',
-  'max',
-  'distinctUsers',
-  'final',
-  'revision',
-] as const;
+export interface LakeColumn {
+  readonly name: string;
+  readonly value: (r: WindowResult) => unknown;
+}
+
+const isoOf = (ms: number): string => new Date(ms).toISOString();
+
+/**
+ * The columns of a lake row, in order: every WindowResult field as is (times as epoch ms), then
+ * ISO-8601 copies of the window's times for people and query engines reading the files.
+ */
+export const LAKE_COLUMNS: readonly LakeColumn[] = [
+  ...WINDOW_RESULT_FIELDS.map((f): LakeColumn => ({ name: f.name, value: (r) => r[f.name] })),
+  { name: 'windowStartIso', value: (r) => isoOf(r.windowStart) },
+  { name: 'windowEndIso', value: (r) => isoOf(r.windowEnd) },
+];
 
 function fnv1a(s: string): number {
   let h = 0x811c9dc5;
@@ -74,21 +75,9 @@ function fnv1a(s: string): number {
 }
 
 function rowOf(r: WindowResult): string {
-  return JSON.stringify({
-    ...pick(r),
-    windowStartIso: new Date(r.windowStart).toISOString(),
-    windowEndIso: new Date(r.windowEnd).toISOString(),
-  });
-}
-
-function pick(r: WindowResult): WindowResult {
-  const out = {} as Record<string, unknown>;
-  for (const f of RESULT_FIELDS) out[f] = r[f];
-  return out as unknown as WindowResult;
-}
-
-function identity(r: WindowResult): string {
-  return `${r.eventType}\u0000${r.key}\u0000${r.window}\u0000${r.windowStart}`;
+  const row: Record<string, unknown> = {};
+  for (const c of LAKE_COLUMNS) row[c.name] = c.value(r);
+  return JSON.stringify(row);
 }
 
 /** Parses JSON lines, skipping a torn or foreign line, and keeps the newest revision per window. */
@@ -96,15 +85,18 @@ function dedupe(text: string, into: Map<string, WindowResult>): number {
   let rows = 0;
   for (const line of text.split('\n')) {
     if (line.length === 0) continue;
-    let r: WindowResult;
+    let parsed: unknown;
     try {
-      r = pick(JSON.parse(line) as WindowResult);
+      parsed = JSON.parse(line);
     } catch {
       continue;
     }
-    if (typeof r.eventType !== 'string' || typeof r.key !== 'string' || typeof r.windowStart !== 'number') continue;
+    // The schema drops the ISO copies and rejects a line that is not a window result.
+    const v = windowResultSchema.safeParse(parsed);
+    if (!v.success) continue;
+    const r = v.data;
     rows++;
-    const id = identity(r);
+    const id = windowIdentity(r);
     const prev = into.get(id);
     if (!prev || r.revision >= prev.revision) into.set(id, r);
   }
@@ -149,7 +141,7 @@ export function createDataLakeSink(options: DataLakeSinkOptions): DataLakeSink {
   let started = false;
 
   function fileFor(r: WindowResult): string {
-    const date = new Date(r.windowStart).toISOString().slice(0, 10);
+    const date = isoOf(r.windowStart).slice(0, 10);
     const bucket = String(fnv1a(`${r.key}\u0000${r.window}`) % buckets).padStart(3, '0');
     return join(root, `eventType=${encodeURIComponent(r.eventType)}`, `date=${date}`, `part-${bucket}.jsonl`);
   }

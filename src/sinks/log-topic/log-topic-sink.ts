@@ -7,16 +7,15 @@
  * window identity in its headers, so a consumer upserts by (eventType, key, window, windowStart)
  * keeping the highest `revision`, exactly as the other sinks do.
  */
-import { AGGREGATED_TOPIC } from '../../model/index.ts';
 import type { EventLog, ProduceRecord } from '../../log/index.ts';
-import type { WindowResult } from '../../model/index.ts';
+import { AGGREGATED_TOPIC, SYSTEM_TOPICS, WINDOW_RESULT_KEYS, type WindowResult } from '../../model/index.ts';
 import type { Sink } from '../port.ts';
 
 export interface LogTopicSinkOptions {
   log: EventLog;
   /** Topic written to. @default 'events.aggregated' */
   topic?: string;
-  /** Partitions when the sink has to create the topic. @default 12 */
+  /** Partitions when the sink has to create the topic. @default the partitions of `events.aggregated` in SYSTEM_TOPICS */
   partitions?: number;
   /** Sink name (metrics, logs). @default 'log-topic:<topic>' */
   name?: string;
@@ -33,7 +32,7 @@ export interface LogTopicSinkOptions {
 export function createLogTopicSink(options: LogTopicSinkOptions): Sink {
   const { log } = options;
   const topic = options.topic ?? AGGREGATED_TOPIC;
-  const partitions = options.partitions ?? 12;
+  const partitions = options.partitions ?? SYSTEM_TOPICS.find((t) => t.name === AGGREGATED_TOPIC)!.partitions;
   return {
     name: options.name ?? `log-topic:${topic}`,
 
@@ -49,7 +48,8 @@ export function createLogTopicSink(options: LogTopicSinkOptions): Sink {
         if (!r.final) continue;
         records.push({
           key: r.key,
-          value: JSON.stringify(r),
+          // exactly the WindowResult fields (times as epoch ms), whatever else the object carries
+          value: JSON.stringify(r, WINDOW_RESULT_KEYS as string[]),
           headers: {
             'content-type': 'application/json',
             'keyflow-event-type': r.eventType,

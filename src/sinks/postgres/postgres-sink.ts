@@ -1,14 +1,23 @@
 /**
  * PostgreSQL sink: final window results upserted into one table, one row per
- * (event_type, key, window, window_start). A batch is one `INSERT … SELECT FROM unnest(…)`
- * statement — 14 array parameters whatever the batch size — with `ON CONFLICT DO UPDATE … WHERE`
+ * (event_type, key, window, window_start). The columns are the WindowResult schema's fields
+ * ({@link PG_COLUMNS}, snake_case; times as timestamptz, sent as epoch ms and converted in SQL).
+ * A batch is one `INSERT … SELECT FROM unnest(…)` statement — one array parameter per column
+ * whatever the batch size — with `ON CONFLICT DO UPDATE … WHERE`
  * the incoming revision is not older, so a replayed older revision never overwrites a newer one
  * and redelivery (at least once) leaves exactly one row per window.
  */
 import pg from 'pg';
 import type { PoolConfig } from 'pg';
-import { ErrorCode, KeyflowError } from '../../model/index.ts';
-import type { WindowResult } from '../../model/index.ts';
+import {
+  ErrorCode,
+  type FieldKind,
+  KeyflowError,
+  WINDOW_IDENTITY_FIELDS,
+  WINDOW_RESULT_FIELDS,
+  type WindowResult,
+  windowIdentity,
+} from '../../model/index.ts';
 import type { Sink } from '../port.ts';
 
 export interface PostgresSinkOptions {
@@ -34,23 +43,54 @@ export interface PostgresSinkOptions {
   name?: string;
 }
 
-const COLUMNS = [
-  'event_type',
-  'key',
-  'window',
-  'window_start',
-  'window_end',
-  'count',
-  'value_count',
-  'sum',
-  'avg',
-  'min',
-  'max',
-  'distinct_users',
-  'revision',
-  'final',
-] as const;
-const ARRAY_TYPES = ['text', 'text', 'text', 'timestamptz', 'timestamptz', 'bigint', 'bigint', 'float8', 'float8', 'float8', 'float8', 'bigint', 'integer', 'boolean'];
+/** A column of the table: one WindowResult field. */
+export interface PgColumn {
+  readonly field: keyof WindowResult;
+  /** snake_case of the field name. */
+  readonly name: string;
+  /** The column's SQL type. */
+  readonly sqlType: string;
+  readonly notNull: boolean;
+  /** Part of the primary key (the window's identity). */
+  readonly key: boolean;
+  /**
+   * The SQL expression, over the unnested parameter column `u.<name>`, that yields the column's
+   * value: times travel as epoch ms (bigint) and become timestamptz in SQL.
+   */
+  readonly fromParam: string;
+  /** The element type of the parameter array. */
+  readonly paramType: string;
+}
+
+const SQL_TYPE_OF_KIND: Record<FieldKind, string> = {
+  id: 'text',
+  string: 'text',
+  int: 'bigint',
+  float: 'double precision',
+  boolean: 'boolean',
+  time: 'timestamptz',
+  json: 'jsonb',
+};
+/** Columns whose type differs from their kind's, as created by earlier versions (kept so existing tables match). */
+const SQL_TYPE_OF_FIELD: Partial<Record<keyof WindowResult, string>> = { revision: 'integer' };
+
+const snakeCase = (name: string): string => name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+
+/** The table's columns, one per WindowResult field, in the schema's order. */
+export const PG_COLUMNS: readonly PgColumn[] = WINDOW_RESULT_FIELDS.map((f) => {
+  const name = snakeCase(f.name);
+  const sqlType = SQL_TYPE_OF_FIELD[f.name] ?? SQL_TYPE_OF_KIND[f.kind];
+  const time = f.kind === 'time';
+  return {
+    field: f.name,
+    name,
+    sqlType,
+    notNull: !f.nullable,
+    key: (WINDOW_IDENTITY_FIELDS as readonly string[]).includes(f.name),
+    paramType: time ? 'bigint' : sqlType,
+    fromParam: time ? `'epoch'::timestamptz + u."${name}" * interval '1 millisecond'` : `u."${name}"`,
+  };
+});
 
 /** Quotes a possibly schema-qualified identifier after checking it is a plain one. */
 function quoteTable(table: string): string {
@@ -100,37 +140,8 @@ export function createPostgresSink(opts: PostgresSinkOptions = {}): Sink {
   // uncaught exception. The next query reports the failure instead.
   if (owned) pool.on('error', () => {});
 
-  const createSql = `CREATE TABLE IF NOT EXISTS ${table} (
-  event_type text NOT NULL,
-  key text NOT NULL,
-  "window" text NOT NULL,
-  window_start timestamptz NOT NULL,
-  window_end timestamptz NOT NULL,
-  count bigint NOT NULL,
-  value_count bigint NOT NULL,
-  sum double precision,
-  avg double precision,
-  min double precision,
-  max double precision,
-  distinct_users bigint NOT NULL,
-  revision integer NOT NULL,
-  final boolean NOT NULL,
-  updated_at timestamptz NOT NULL DEFAULT now(),
-  PRIMARY KEY (event_type, key, "window", window_start)
-)`;
-
-  const cols = COLUMNS.map((c) => `"${c}"`).join(', ');
-  const unnestArgs = ARRAY_TYPES.map((t, i) => `$${i + 1}::${t}[]`).join(', ');
-  const updates = COLUMNS.filter((c) => !['event_type', 'key', 'window', 'window_start'].includes(c))
-    .map((c) => `"${c}" = EXCLUDED."${c}"`)
-    .join(', ');
-  // Newer revision wins; the same revision replaces (idempotent redelivery) unless it would turn
-  // a final back into an update.
-  const upsertSql = `INSERT INTO ${table} AS t (${cols}, updated_at)
-SELECT u.*, now() FROM unnest(${unnestArgs}) AS u
-ON CONFLICT (event_type, key, "window", window_start) DO UPDATE SET ${updates}, updated_at = now()
-WHERE EXCLUDED.revision > t.revision
-   OR (EXCLUDED.revision = t.revision AND (EXCLUDED.final OR NOT t.final))`;
+  const createSql = createTableSql(table);
+  const upsertSql = upsertStatement(table);
 
   return {
     name: opts.name ?? 'postgres',
@@ -154,29 +165,22 @@ WHERE EXCLUDED.revision > t.revision
       const byWindow = new Map<string, WindowResult>();
       for (const r of results) {
         if (!r.final && !includeUpdates) continue;
-        const id = `${r.eventType}\u0000${r.key}\u0000${r.window}\u0000${r.windowStart}`;
+        const id = windowIdentity(r);
         const prev = byWindow.get(id);
         if (prev === undefined || r.revision > prev.revision || (r.revision === prev.revision && (r.final || !prev.final))) byWindow.set(id, r);
       }
       if (byWindow.size === 0) return;
       const n = byWindow.size;
-      const arrays: unknown[][] = COLUMNS.map(() => new Array(n));
+      const arrays: unknown[][] = PG_COLUMNS.map(() => new Array(n));
       let i = 0;
       for (const r of byWindow.values()) {
-        arrays[0]![i] = r.eventType;
-        arrays[1]![i] = r.key;
-        arrays[2]![i] = r.window;
-        arrays[3]![i] = isoTime(r.windowStart, r);
-        arrays[4]![i] = isoTime(r.windowEnd, r);
-        arrays[5]![i] = r.count;
-        arrays[6]![i] = r.valueCount;
-        arrays[7]![i] = r.sum;
-        arrays[8]![i] = r.avg;
-        arrays[9]![i] = r.min;
-        arrays[10]![i] = r.max;
-        arrays[11]![i] = r.distinctUsers;
-        arrays[12]![i] = r.revision;
-        arrays[13]![i] = r.final;
+        for (let c = 0; c < PG_COLUMNS.length; c++) {
+          const v = r[PG_COLUMNS[c]!.field];
+          if (typeof v === 'number' && !Number.isFinite(v) && PG_COLUMNS[c]!.notNull) {
+            throw new KeyflowError(ErrorCode.SINK_FAILED, `window result ${r.eventType}/${r.key}/${r.window} has an invalid ${PG_COLUMNS[c]!.field} ${v}`);
+          }
+          arrays[c]![i] = v;
+        }
         i++;
       }
       try {
@@ -197,36 +201,58 @@ WHERE EXCLUDED.revision > t.revision
   };
 }
 
-function isoTime(ms: number, r: WindowResult): string {
-  const d = new Date(ms);
-  if (Number.isNaN(d.getTime())) {
-    throw new KeyflowError(ErrorCode.SINK_FAILED, `window result ${r.eventType}/${r.key}/${r.window} has an invalid time ${ms}`);
-  }
-  return d.toISOString();
+const quoted = (c: PgColumn): string => `"${c.name}"`;
+
+/** `CREATE TABLE IF NOT EXISTS` with a column per WindowResult field and the window identity as primary key. */
+export function createTableSql(table: string): string {
+  const columns = PG_COLUMNS.map((c) => `  ${quoted(c)} ${c.sqlType}${c.notNull ? ' NOT NULL' : ''}`);
+  const key = PG_COLUMNS.filter((c) => c.key).map(quoted);
+  return `CREATE TABLE IF NOT EXISTS ${table} (
+${columns.join(',\n')},
+  updated_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (${key.join(', ')})
+)`;
+}
+
+/**
+ * One `INSERT … SELECT FROM unnest(…)` of one array parameter per column. Newer revision wins; the
+ * same revision replaces (idempotent redelivery) unless it would turn a final back into an update.
+ */
+export function upsertStatement(table: string): string {
+  const cols = PG_COLUMNS.map(quoted).join(', ');
+  const values = PG_COLUMNS.map((c) => c.fromParam).join(', ');
+  const params = PG_COLUMNS.map((c, i) => `$${i + 1}::${c.paramType}[]`).join(', ');
+  const key = PG_COLUMNS.filter((c) => c.key).map(quoted).join(', ');
+  const updates = PG_COLUMNS.filter((c) => !c.key)
+    .map((c) => `${quoted(c)} = EXCLUDED.${quoted(c)}`)
+    .join(', ');
+  return `INSERT INTO ${table} AS t (${cols}, updated_at)
+SELECT ${values}, now() FROM unnest(${params}) AS u(${cols})
+ON CONFLICT (${key}) DO UPDATE SET ${updates}, updated_at = now()
+WHERE EXCLUDED.revision > t.revision
+   OR (EXCLUDED.revision = t.revision AND (EXCLUDED.final OR NOT t.final))`;
 }
 
 /** Reads rows back as WindowResults, sorted by key, window, windowStart. For tests and tooling. */
 export async function readPostgresWindowResults(pool: pg.Pool, table: string, eventType: string): Promise<WindowResult[]> {
   const t = quoteTable(table);
   const { rows } = await pool.query<Record<string, unknown>>(
-    `SELECT event_type, key, "window", window_start, window_end, count, value_count, sum, avg, min, max, distinct_users, revision, final
+    `SELECT ${PG_COLUMNS.map(quoted).join(', ')}
      FROM ${t} WHERE event_type = $1 ORDER BY key COLLATE "C", "window" COLLATE "C", window_start`,
     [eventType],
   );
-  return rows.map((r) => ({
-    eventType: r.event_type as string,
-    key: r.key as string,
-    window: r.window as string,
-    windowStart: (r.window_start as Date).getTime(),
-    windowEnd: (r.window_end as Date).getTime(),
-    count: Number(r.count),
-    valueCount: Number(r.value_count),
-    sum: r.sum as number | null,
-    avg: r.avg as number | null,
-    min: r.min as number | null,
-    max: r.max as number | null,
-    distinctUsers: Number(r.distinct_users),
-    final: r.final as boolean,
-    revision: r.revision as number,
-  }));
+  return rows.map((row) => {
+    const r: Record<string, unknown> = {};
+    for (const c of PG_COLUMNS) r[c.field] = fromSql(row[c.name], c);
+    return r as WindowResult;
+  });
+}
+
+/** A column's value as node-postgres returns it, back in the WindowResult's form. */
+function fromSql(v: unknown, c: PgColumn): unknown {
+  if (v === null) return null;
+  if (v instanceof Date) return v.getTime();
+  // bigint arrives as a decimal string
+  if (c.sqlType === 'bigint' || c.sqlType === 'integer') return Number(v);
+  return v;
 }

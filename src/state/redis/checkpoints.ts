@@ -29,10 +29,10 @@ import {
 export interface RedisCheckpointsOptions extends RedisConnectionOptions {
   /**
    * Prefix of every key this store writes; lets several deployments (or test runs) share one
-   * Redis. Must not contain `{` or `}` (they would break the per-partition hash tag).
-   * @default 'keyflow'
+   * Redis (KEYFLOW_KEY_PREFIX). Must not contain `{` or `}` (they would break the per-partition
+   * hash tag).
    */
-  keyPrefix?: string;
+  keyPrefix: string;
   /**
    * Pairs (actor key + snapshot) written per HSET inside the commit script. Bounded because
    * Lua's `unpack` fails beyond ~8000 values; tune only for benchmarks.
@@ -137,8 +137,8 @@ interface CheckpointCommands {
  * const epoch = await store.acquire('events.iot.sensors', 3);
  * await store.commit('events.iot.sensors', 3, epoch, { nextOffset: 42, partitionState: '{}', dirty: new Map() });
  */
-export function createRedisCheckpoints(opts: RedisCheckpointsOptions = {}): CheckpointStore {
-  const keyPrefix = opts.keyPrefix ?? 'keyflow';
+export function createRedisCheckpoints(opts: RedisCheckpointsOptions): CheckpointStore {
+  const { keyPrefix } = opts;
   if (/[{}]/.test(keyPrefix)) {
     throw new KeyflowError(ErrorCode.INVALID_CONFIG, `Redis keyPrefix "${keyPrefix}" must not contain { or }`);
   }
