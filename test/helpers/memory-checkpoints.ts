@@ -11,6 +11,8 @@ interface PartitionRecord {
   epoch: number;
   checkpoint: PartitionCheckpoint | null;
   actors: Map<string, string>;
+  /** Final results by actor, then by window id. */
+  finals: Map<string, Map<string, { windowEnd: number; data: string }>>;
 }
 
 export interface MemoryCheckpointBacking {
@@ -31,7 +33,7 @@ export function createMemoryCheckpointBacking(): MemoryCheckpointBacking {
     const k = `${topic}\u0000${partition}`;
     let r = partitions.get(k);
     if (!r) {
-      r = { epoch: 0, checkpoint: null, actors: new Map() };
+      r = { epoch: 0, checkpoint: null, actors: new Map(), finals: new Map() };
       partitions.set(k, r);
     }
     return r;
@@ -65,6 +67,10 @@ export function createMemoryCheckpointBacking(): MemoryCheckpointBacking {
         live();
         return record(topic, partition).actors.get(key) ?? null;
       },
+      async loadFinals(topic, partition, actor) {
+        live();
+        return [...(record(topic, partition).finals.get(actor)?.values() ?? [])].map((f) => f.data);
+      },
       async loadActors(topic, partition) {
         live();
         return new Map(record(topic, partition).actors);
@@ -77,7 +83,19 @@ export function createMemoryCheckpointBacking(): MemoryCheckpointBacking {
           throw new FencedError(topic, partition, epoch, r.epoch);
         }
         for (const [k, v] of write.dirty) r.actors.set(k, v);
-        for (const k of write.deleted ?? []) r.actors.delete(k);
+        for (const f of write.finals ?? []) {
+          let rows = r.finals.get(f.actor);
+          if (!rows) r.finals.set(f.actor, (rows = new Map()));
+          rows.set(f.id, { windowEnd: f.windowEnd, data: f.data });
+        }
+        for (const k of write.deleted ?? []) {
+          r.actors.delete(k);
+          r.finals.delete(k);
+        }
+        const retainFrom = write.retainFinalsFrom;
+        if (retainFrom !== undefined) {
+          for (const rows of r.finals.values()) for (const [id, f] of rows) if (f.windowEnd < retainFrom) rows.delete(id);
+        }
         r.checkpoint = { nextOffset: write.nextOffset, partitionState: write.partitionState, epoch };
         commits.push({ topic, partition, epoch, nextOffset: write.nextOffset });
       },
