@@ -7,8 +7,10 @@ const resolve = { alias: [{ find: /^graphql$/, replacement: 'graphql/index.js' }
 
 /**
  * Three layers, by what a test really uses:
- * - `unit`: no service, no spawned server; runs in seconds (`npm run test:unit`). No global setup:
- *   it never starts Kafka.
+ * - `unit`: no service, no spawned server (`npm run test:unit`). No global setup: it never starts
+ *   Kafka. `test:unit` runs it with `--no-isolate` (files share a worker's module graph; importing
+ *   src/ again per file was most of the run), so unit tests may not rely on module-level state:
+ *   no vi.mock, env stubs or fake timers.
  * - `integration`: real Kafka, Redis, NATS or PostgreSQL, one adapter at a time.
  * - `e2e`: keyflow itself as child processes (embedded server, Deno, distributed cluster).
  * The last two share the global setup that provides a Kafka broker (`test/helpers/global-setup.ts`);
@@ -21,7 +23,13 @@ export default defineConfig({
     projects: [
       {
         resolve,
-        test: { name: 'unit', include: ['test/unit/**/*.test.ts'], testTimeout: 20_000, hookTimeout: 30_000, pool: 'forks' },
+        test: {
+          name: 'unit',
+          include: ['test/unit/**/*.test.ts'],
+          testTimeout: 20_000,
+          hookTimeout: 30_000,
+          pool: 'forks',
+        },
       },
       {
         resolve,
