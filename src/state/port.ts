@@ -41,7 +41,7 @@ export interface CheckpointWrite {
 }
 
 export interface CheckpointStore {
-  readonly kind: 'file' | 'redis';
+  readonly kind: 'file' | 'redis' | 'memory';
   start(): Promise<void>;
   close(): Promise<void>;
   /**

@@ -10,19 +10,19 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type Cluster, type ClusterNode, createCluster, freePort } from '../helpers/cluster.ts';
-import { createWorkload, expectExact, stream, WINDOWS } from '../helpers/reference-recompute.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../helpers/cluster.ts';
+import { useCluster } from '../helpers/cluster-suite.ts';
+import { createWorkload, expectExact, stream } from '../helpers/reference-recompute.ts';
 
+/** How long the broker stays dead. */
+const OUTAGE_MS = 2000;
 const script = join(resolve(dirname(fileURLToPath(import.meta.url)), '../..'), 'infra/kafka/kafka.sh');
 
 describe('distributed: Kafka broker killed and restarted mid-stream', () => {
   let dataDir = '';
+  let port = 0;
   let env: Record<string, string> = {};
-  let cluster: Cluster;
-  let gateway: ClusterNode;
-  let processor: ClusterNode;
-  let failed = false;
 
   function kafkaSh(command: 'start' | 'stop'): Promise<void> {
     return new Promise((res, rej) => {
@@ -41,37 +41,33 @@ describe('distributed: Kafka broker killed and restarted mid-stream', () => {
     process.kill(pid, 'SIGKILL');
   }
 
+  // the private broker's hooks come first: it starts before the cluster and stops after its cleanup
   beforeAll(async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'keyflow-kafka-'));
-    const [port, controllerPort] = [await freePort(), await freePort()];
+    const controllerPort = await freePort();
+    port = await freePort();
     env = { KAFKA_DATA_DIR: dataDir, KAFKA_PORT: String(port), KAFKA_CONTROLLER_PORT: String(controllerPort) };
     await kafkaSh('start');
-    cluster = await createCluster({
-      brokers: [`127.0.0.1:${port}`],
-      env: {
-        KEYFLOW_WINDOWS: WINDOWS.join(','),
-        KEYFLOW_IDLE_TIMEOUT_MS: '600000',
-        KEYFLOW_CHECKPOINT_INTERVAL_MS: '300',
-      },
-    });
-    gateway = await cluster.startNode('gateway', 'gw');
-    processor = await cluster.startNode('processor', 'p1');
   }, 240_000);
 
-  afterEach((ctx) => {
-    if (ctx.task.result?.state === 'fail') failed = true;
-  });
-
   afterAll(async () => {
-    if (failed && cluster) console.error(cluster.dumpLogs());
-    await cluster?.cleanup().catch(() => {});
     if (dataDir) {
       await kafkaSh('stop').catch(() => {});
       await rm(dataDir, { recursive: true, force: true });
     }
   }, 120_000);
 
+  const suite = useCluster({
+    where: () => ({ brokers: [`127.0.0.1:${port}`] }),
+    nodes: [
+      { role: 'gateway', name: 'gw' },
+      { role: 'processor', name: 'p1' },
+    ],
+  });
+
   it('gateway and processor reconnect by themselves; every window is exact', async () => {
+    const { cluster } = suite;
+    const [gateway, processor] = [suite.node('gw'), suite.node('p1')];
     const workload = createWorkload({ seed: 17, keys: 16, idPrefix: `${cluster.keyPrefix}-k` });
     const producer = await cluster.producer();
     await stream(cluster, producer, gateway.url, workload, {
@@ -80,7 +76,8 @@ describe('distributed: Kafka broker killed and restarted mid-stream', () => {
       after: async (round) => {
         if (round === 3) {
           killBroker();
-          await new Promise((r) => setTimeout(r, 2000));
+          // deliberate pacing: the outage lasts a while (the nodes keep working against a dead broker)
+          await new Promise((r) => setTimeout(r, OUTAGE_MS));
           await kafkaSh('start');
         }
       },

@@ -12,14 +12,13 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { partitionForKey } from '../../src/model/partitioner.ts';
-import { type Cluster, type ClusterNode, createCluster, freePort } from '../helpers/cluster.ts';
-import { createWorkload, EVENT_TYPE, expectExact, stream, TOPIC, type TestEvent, WINDOWS } from '../helpers/reference-recompute.ts';
+import { freePort } from '../helpers/cluster.ts';
+import { useCluster } from '../helpers/cluster-suite.ts';
+import { createWorkload, EVENT_TYPE, expectExact, stream, TOPIC, type TestEvent } from '../helpers/reference-recompute.ts';
 import { assertReachable } from '../helpers/services.ts';
 import { waitFor } from '../helpers/wait.ts';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const DEAD_LETTERS = `{ deadLetters(limit: 100) { id errorType errorMessage retryCount sourceTopic sourcePartition sourceOffset originalMessage } }`;
 
@@ -35,40 +34,23 @@ interface DeadLetterView {
 }
 
 describe('distributed: poison pills', () => {
-  let cluster: Cluster;
-  let gateway: ClusterNode;
-  let processor: ClusterNode;
-  let failed = false;
-
-  beforeAll(async () => {
-    cluster = await createCluster({
-      env: {
-        KEYFLOW_WINDOWS: WINDOWS.join(','),
-        KEYFLOW_IDLE_TIMEOUT_MS: '600000',
-        KEYFLOW_CHECKPOINT_INTERVAL_MS: '300',
-        KEYFLOW_RETRY_BASE_MS: '20',
-      },
-    });
-    gateway = await cluster.startNode('gateway', 'gw');
-    processor = await cluster.startNode('processor', 'p1');
-  }, 240_000);
-
-  afterEach((ctx) => {
-    if (ctx.task.result?.state === 'fail') failed = true;
+  const suite = useCluster({
+    env: { KEYFLOW_RETRY_BASE_MS: '20' },
+    nodes: [
+      { role: 'gateway', name: 'gw' },
+      { role: 'processor', name: 'p1' },
+    ],
   });
 
-  afterAll(async () => {
-    if (failed && cluster) console.error(cluster.dumpLogs());
-    await cluster?.cleanup();
-  }, 120_000);
-
   async function deadLetters(): Promise<DeadLetterView[]> {
-    const r = await cluster.graphql<{ deadLetters: DeadLetterView[] }>(gateway.url, DEAD_LETTERS);
+    const r = await suite.cluster.graphql<{ deadLetters: DeadLetterView[] }>(suite.node('gw').url, DEAD_LETTERS);
     if (r.errors?.length || !r.data) throw new Error(`deadLetters failed: ${JSON.stringify(r.errors)}`);
     return r.data.deadLetters;
   }
 
   it('undecodable, schema-invalid and poison-marker records go to the DLQ with their offsets; the partition moves on; a restart does not redo them', async () => {
+    const { cluster } = suite;
+    const [gateway, processor] = [suite.node('gw'), suite.node('p1')];
     const workload = createWorkload({ seed: 5, keys: 6, idPrefix: `${cluster.keyPrefix}-p` });
     const producer = await cluster.producer();
     const key = workload.keys[0]!;
@@ -121,12 +103,14 @@ describe('distributed: poison pills', () => {
     expect(byOffset.get(poisonOffset)!.retryCount).toBeGreaterThanOrEqual(3);
 
     // a restart replays from the checkpoint, which is past the poison: nothing is dead-lettered again
-    await sleep(1500);
+    await cluster.waitForCheckpoints(TOPIC);
     await processor.kill('SIGKILL');
     await processor.restart();
     await stream(cluster, producer, gateway.url, workload, { rounds: 2, perRound: 40 });
     await expectExact(cluster, gateway.url, workload);
-    await sleep(1000);
+    // dead letters are written before the checkpoint that covers them: once the checkpoints reach
+    // the end of the topic, any dead letter of the replay would be in the DLQ topic
+    await cluster.waitForCheckpoints(TOPIC);
     expect((await deadLetters()).map((l) => l.id).sort()).toEqual(letters.map((l) => l.id).sort());
   }, 180_000);
 });
@@ -135,9 +119,6 @@ describe('distributed: Redis killed and restarted mid-stream', () => {
   let redis: ChildProcess | undefined;
   let redisDir: { dir: string } | undefined;
   let redisPort = 0;
-  let cluster: Cluster;
-  let gateway: ClusterNode;
-  let failed = false;
 
   async function startRedis(): Promise<void> {
     const child = spawn(
@@ -157,44 +138,40 @@ describe('distributed: Redis killed and restarted mid-stream', () => {
     await exited;
   }
 
+  // the private Redis's hooks come first: it starts before the cluster and stops after its cleanup
   beforeAll(async () => {
     redisDir = { dir: await mkdtemp(join(tmpdir(), 'keyflow-redis-')) };
     redisPort = await freePort();
     await startRedis();
-    cluster = await createCluster({
-      redisUrl: `redis://127.0.0.1:${redisPort}`,
-      env: {
-        KEYFLOW_WINDOWS: WINDOWS.join(','),
-        KEYFLOW_IDLE_TIMEOUT_MS: '600000',
-        KEYFLOW_CHECKPOINT_INTERVAL_MS: '300',
-      },
-    });
-    gateway = await cluster.startNode('gateway', 'gw');
-    await cluster.startNode('processor', 'p1');
-  }, 240_000);
-
-  afterEach((ctx) => {
-    if (ctx.task.result?.state === 'fail') failed = true;
-  });
+  }, 60_000);
 
   afterAll(async () => {
-    if (failed && cluster) console.error(cluster.dumpLogs());
-    await cluster?.cleanup();
     await killRedis();
     if (redisDir) await rm(redisDir.dir, { recursive: true, force: true });
-  }, 120_000);
+  }, 60_000);
+
+  const suite = useCluster({
+    where: () => ({ redisUrl: `redis://127.0.0.1:${redisPort}` }),
+    nodes: [
+      { role: 'gateway', name: 'gw' },
+      { role: 'processor', name: 'p1' },
+    ],
+  });
 
   it('recovers by itself and every window is exact', async () => {
+    const { cluster } = suite;
+    const gateway = suite.node('gw');
     const workload = createWorkload({ seed: 13, keys: 16, idPrefix: `${cluster.keyPrefix}-r` });
     const producer = await cluster.producer();
-    const processor = cluster.nodes.find((n) => n.role === 'processor')!;
+    const processor = suite.node('p1');
     const mark = processor.lines.length;
     await stream(cluster, producer, gateway.url, workload, {
       rounds: 14,
       perRound: 60,
       after: async (round) => {
         if (round === 4) await killRedis();
-        if (round === 5) await sleep(3000);
+        // Redis stays down until the processor has felt it: a checkpoint failed
+        if (round === 5) await processor.waitForLine(/"event":"checkpoint\.failed"/, { from: mark, timeoutMs: 30_000 });
         // the gateway's dedupe needs Redis too: publish only through Kafka while it is down
         if (round === 6) await startRedis();
       },

@@ -8,44 +8,27 @@
  * - queries through a gateway that runs no processor reach the owner over NATS, and while the
  *   processor is dead they are answered from the checkpoint, without an error.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type Cluster, type ClusterNode, createCluster } from '../helpers/cluster.ts';
+import { describe, expect, it } from 'vitest';
+import { useCluster } from '../helpers/cluster-suite.ts';
 import { diffResults } from '../helpers/reference-model.ts';
-import { createWorkload, eventsInLog, expectedWindows, expectExact, readWindows, rng, stream, WINDOWS } from '../helpers/reference-recompute.ts';
+import { createWorkload, eventsInLog, expectedWindows, expectExact, readWindows, rng, stream, TOPIC } from '../helpers/reference-recompute.ts';
 import { waitFor } from '../helpers/wait.ts';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Pacing, not waiting for something: where inside a round the kill lands. */
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const CHECKPOINT_FALLBACK = /answered from the latest checkpoint/;
 
 describe('distributed: processor killed mid-stream', () => {
-  let cluster: Cluster;
-  let gateway: ClusterNode;
-  let processor: ClusterNode;
-  let failed = false;
-
-  beforeAll(async () => {
-    cluster = await createCluster({
-      env: {
-        KEYFLOW_WINDOWS: WINDOWS.join(','),
-        // no idle-partition watermark advance during a kill: the workload must not turn late
-        KEYFLOW_IDLE_TIMEOUT_MS: '600000',
-        KEYFLOW_CHECKPOINT_INTERVAL_MS: '300',
-      },
-    });
-    gateway = await cluster.startNode('gateway', 'gw', { KEYFLOW_LOG_LEVEL: 'debug' });
-    processor = await cluster.startNode('processor', 'p1');
-  }, 240_000);
-
-  afterEach((ctx) => {
-    if (ctx.task.result?.state === 'fail') failed = true;
+  const suite = useCluster({
+    nodes: [
+      { role: 'gateway', name: 'gw', env: { KEYFLOW_LOG_LEVEL: 'debug' } },
+      { role: 'processor', name: 'p1' },
+    ],
   });
 
-  afterAll(async () => {
-    if (failed && cluster) console.error(cluster.dumpLogs());
-    await cluster?.cleanup();
-  }, 120_000);
-
   it('SIGKILLed at random points and restarted, every window ends exact (Kafka producer + API events)', async () => {
+    const { cluster } = suite;
+    const [gateway, processor] = [suite.node('gw'), suite.node('p1')];
     const seed = Date.now() % 1_000_000;
     const rand = rng(seed);
     const workload = createWorkload({ seed, keys: 24, idPrefix: cluster.keyPrefix });
@@ -60,7 +43,7 @@ describe('distributed: processor killed mid-stream', () => {
       after: async (round) => {
         if (!killAt.has(round)) return;
         await restarting;
-        await sleep(Math.floor(rand() * 600));
+        await pause(Math.floor(rand() * 600));
         await processor.kill('SIGKILL');
         kills++;
         restarting = processor.restart();
@@ -82,7 +65,7 @@ describe('distributed: processor killed mid-stream', () => {
     expect(gateway.grep(CHECKPOINT_FALLBACK, before)).toEqual([]);
 
     // ---- while the processor is dead, the same queries answer from the checkpoint ----
-    await sleep(1500); // a checkpoint round has covered everything
+    await cluster.waitForCheckpoints(TOPIC); // a checkpoint round has covered everything
     await processor.kill('SIGKILL');
     const during = gateway.lines.length;
     const fromCheckpoint = await readWindows(cluster, gateway.url, workload.keys);

@@ -115,9 +115,12 @@ describe('embedded platform over HTTP and WebSocket (Node)', () => {
       const err = await gql(server.url, PUBLISH_EVENTS, { inputs }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(GraphQLRequestError);
       expect((err as GraphQLRequestError).codes).toContain('UNKNOWN_EVENT_TYPE');
-      // nothing of the batch was published
-      await new Promise((r) => setTimeout(r, 300));
+      // nothing of the batch was published: an event published after it is the first the key counts
+      // (one partition is processed in order, so a published bad batch would have been counted first)
       expect(await keyState('iot.sensor', key)).toBeNull();
+      await gql(server.url, PUBLISH_EVENT, { input: sensor(key, T0 + 1000, 2) });
+      const ks = await waitFor(async () => (await keyState('iot.sensor', key)) ?? undefined, { timeoutMs: 30_000, message: 'the later event counted' });
+      expect(ks.eventsProcessed).toBe(1);
     }));
 
   it('aggregates windows and reports keyState; windows become final when the watermark passes them', () =>
@@ -342,11 +345,19 @@ describe('embedded platform over HTTP and WebSocket (Node)', () => {
       const client = wsClient(server.wsUrl);
       try {
         const sub = subscribe(client, 'subscription { events(topic: "events.clickstream") { eventId } }', {}, 'events');
-        await gql(server.url, PUBLISH_EVENT, {
-          input: { eventId: `${run}-ws-ok`, timestamp: iso(T0), eventType: 'clickstream', userId: `u-${run}-ws`, payload: {} },
-        });
-        // no error within the publish round trip means the socket was accepted
-        await new Promise((r) => setTimeout(r, 300));
+        // the socket was accepted: the subscription delivers events, without an error (a subscription
+        // is not acknowledged, so publish until one arrives)
+        let attempt = 0;
+        await waitFor(
+          async () => {
+            attempt++;
+            await gql(server.url, PUBLISH_EVENT, {
+              input: { eventId: `${run}-ws-ok-${attempt}`, timestamp: iso(T0), eventType: 'clickstream', userId: `u-${run}-ws`, payload: {} },
+            });
+            return sub.messages.length > 0 || sub.errors.length > 0;
+          },
+          { timeoutMs: 30_000, intervalMs: 200, message: 'a clickstream event on the accepted socket' },
+        );
         expect(sub.errors).toEqual([]);
         sub.dispose();
       } finally {

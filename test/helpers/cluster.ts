@@ -70,6 +70,12 @@ export interface Cluster {
   topic(name: string): string;
   /** Posts a GraphQL operation; throws on transport errors, returns `{ data, errors }`. */
   graphql<T = Record<string, unknown>>(url: string, query: string, variables?: Record<string, unknown>): Promise<{ data?: T; errors?: { message: string; extensions?: { code?: string } }[] }>;
+  /**
+   * Resolves when the group's committed offsets of keyflow topic `name` reach the end of every
+   * partition. The processor commits the group offset right after each checkpoint, so this is
+   * "a checkpoint covers everything in the topic now" (and what it wrote first: finals, dead letters).
+   */
+  waitForCheckpoints(name: string, timeoutMs?: number): Promise<void>;
   /** Every node's log, for a failing test's output. */
   dumpLogs(lastLines?: number): string;
   /** Kills every node and deletes topics, consumer group, Redis keys and the data dir. */
@@ -235,6 +241,24 @@ export async function createCluster(options: ClusterOptions = {}): Promise<Clust
         body: JSON.stringify({ query, variables }),
       });
       return (await res.json()) as never;
+    },
+    async waitForCheckpoints(name, timeoutMs = 30_000) {
+      const topic = topicPrefix + name;
+      const admin = kafka.admin();
+      await admin.connect();
+      try {
+        await waitFor(
+          async () => {
+            const ends = await admin.fetchTopicOffsets(topic);
+            const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
+            const at = new Map((committed?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
+            return ends.every((e) => Number(e.high) === 0 || (at.get(e.partition) ?? -1) >= Number(e.high));
+          },
+          { timeoutMs, intervalMs: 200, message: `checkpoints of ${topic} reach the end of the log` },
+        );
+      } finally {
+        await admin.disconnect();
+      }
     },
     dumpLogs(last = 80) {
       return nodes.map((n) => `---- ${n.name} (${n.role}) last ${last} of ${n.lines.length} lines ----\n${n.lines.slice(-last).join('\n')}`).join('\n');

@@ -1,5 +1,5 @@
 /** The GraphQL API in-process (yoga.fetch): happy paths, every bad input with its own code, ops routes, auth, masking. */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { DLQ_TOPIC } from '../../src/model/event-types.ts';
 import { ErrorCode, KeyflowError } from '../../src/model/errors.ts';
 import { type Harness, PUBLISH, PUBLISH_MANY, createHarness, sensorEvent } from '../helpers/graphql-harness.ts';
@@ -321,8 +321,8 @@ describe('queries', () => {
       sourceOffset: String(n),
     });
     await h.log.append(DLQ_TOPIC, [{ key: 'k', value: JSON.stringify(dl(1)), partition: 0 }]);
+    // the harness log stamps appends with a strictly increasing time: the next one is newer, no wait needed
     await h.log.append(DLQ_TOPIC, [{ key: 'k', value: 'not json', partition: 1 }]);
-    await new Promise((r) => setTimeout(r, 5));
     await h.log.append(DLQ_TOPIC, [{ key: 'k', value: JSON.stringify(dl(2)), partition: 1 }]);
     const r = await h.gql('{ deadLetters { id errorType errorMessage retryCount sourceOffset originalMessage lastAttemptTime } }');
     expect(r.body.data!.deadLetters).toEqual([
@@ -458,13 +458,12 @@ describe('subscriptions over HTTP (server-sent events)', () => {
       const stream = sse(await subscribe(h, 'subscription { events(topic: "events.iot.sensors") { eventId key } }', ac.signal));
       const next = stream.next();
       const subject = 'keyflow.events.events_iot_sensors';
-      for (let i = 0; i < 500 && h.subscriberCount(subject) === 0; i++) await new Promise((r) => setTimeout(r, 2));
+      await vi.waitFor(() => expect(h.subscriberCount(subject)).toBeGreaterThan(0), { timeout: 5000, interval: 2 });
       await h.gql(PUBLISH, { input: sensorEvent({ eventId: 'sse-1' }) });
       expect((await next).value).toEqual({ data: { events: { eventId: 'sse-1', key: 'dev-1' } } });
       await stream.return(undefined);
       await bad.return(undefined);
-      for (let i = 0; i < 500 && h.subscriberCount(subject) > 0; i++) await new Promise((r) => setTimeout(r, 2));
-      expect(h.subscriberCount(subject)).toBe(0);
+      await vi.waitFor(() => expect(h.subscriberCount(subject)).toBe(0), { timeout: 5000, interval: 2 });
     } finally {
       ac.abort();
     }

@@ -4,7 +4,7 @@ import { partitionForKey } from '../../src/model/partitioner.ts';
 import { createLogTopicSink } from '../../src/sinks/log-topic/log-topic-sink.ts';
 import type { WindowResult } from '../../src/model/window-result.ts';
 import { tempDir } from '../helpers/wait.ts';
-import { finalResult } from './sink.contract.ts';
+import { finalResult } from '../contract/sink.contract.ts';
 
 describe('log-topic sink', () => {
   it('creates the topic and appends finals keyed by actor key, with the window identity in headers', async () => {

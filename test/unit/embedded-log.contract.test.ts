@@ -1,6 +1,6 @@
 import { createFileLog } from '../../src/log/embedded/file-log.ts';
 import { tempDir } from '../helpers/wait.ts';
-import { describeEventLogContract } from './event-log.contract.ts';
+import { describeEventLogContract } from '../contract/event-log.contract.ts';
 
 describeEventLogContract('embedded file log', async () => {
   const tmp = await tempDir('keyflow-log-');

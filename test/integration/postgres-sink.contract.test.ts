@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { createPostgresSink, readPostgresWindowResults } from '../../src/sinks/postgres/postgres-sink.ts';
 import { assertReachable, hostPortOf, requirePostgres } from '../helpers/services.ts';
-import { describeSinkContract } from './sink.contract.ts';
+import { describeSinkContract } from '../contract/sink.contract.ts';
 
 describeSinkContract('postgres sink', async () => {
   const { url } = requirePostgres();

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createInProcessBus, createInProcessHub } from '../../src/bus/in-process/in-process-bus.ts';
 import { ErrorCode, KeyflowError, hasCode } from '../../src/model/errors.ts';
-import { describeLiveBusContract } from './live-bus.contract.ts';
+import { describeLiveBusContract } from '../contract/live-bus.contract.ts';
 
 const quiet = { warn: () => undefined };
 

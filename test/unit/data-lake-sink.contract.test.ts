@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createDataLakeSink } from '../../src/sinks/data-lake/data-lake-sink.ts';
 import { tempDir } from '../helpers/wait.ts';
-import { describeSinkContract, finalResult } from './sink.contract.ts';
+import { describeSinkContract, finalResult } from '../contract/sink.contract.ts';
 
 describeSinkContract('data-lake sink', async () => {
   const tmp = await tempDir('keyflow-lake-');

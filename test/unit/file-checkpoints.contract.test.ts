@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createFileCheckpoints } from '../../src/state/file/file-checkpoints.ts';
 import { tempDir } from '../helpers/wait.ts';
-import { describeCheckpointStoreContract } from './checkpoint-store.contract.ts';
+import { describeCheckpointStoreContract } from '../contract/checkpoint-store.contract.ts';
 
 describeCheckpointStoreContract('file store', async () => {
   const tmp = await tempDir('keyflow-ckpt-');

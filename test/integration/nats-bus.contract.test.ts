@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createNatsBus } from '../../src/bus/nats/nats-bus.ts';
 import { assertReachable, hostPortOf, requireNats } from '../helpers/services.ts';
-import { describeLiveBusContract } from './live-bus.contract.ts';
+import { describeLiveBusContract } from '../contract/live-bus.contract.ts';
 
 describeLiveBusContract('NATS bus (two connections)', async () => {
   const { url } = requireNats();

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { createRedisCheckpoints, deleteRedisKeysWithPrefix } from '../../src/state/redis/checkpoints.ts';
 import { assertReachable, hostPortOf, requireRedis } from '../helpers/services.ts';
-import { describeCheckpointStoreContract } from './checkpoint-store.contract.ts';
+import { describeCheckpointStoreContract } from '../contract/checkpoint-store.contract.ts';
 
 describeCheckpointStoreContract('redis store', async () => {
   const { url } = requireRedis();

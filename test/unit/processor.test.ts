@@ -1,0 +1,212 @@
+/**
+ * The processor role on the processor driver (in-memory log and checkpoint store, simulated
+ * clock, hand-driven consumer group): checkpoints, restore, fencing, the gap guard and a
+ * rebalance. No sleeps: time moves only when the test advances the clock.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { partitionForKey, type WindowResult } from '../../src/model/index.ts';
+import { type DriverMember, type ProcessorDriver, type SensorEvent, createProcessorDriver } from '../helpers/processor-driver.ts';
+
+const PARTITIONS = 4;
+const T0 = Date.parse('2026-01-15T10:00:00.000Z');
+/** Eight keys, two per partition (checked below). */
+const KEYS = ['dev-a', 'dev-g', 'dev-b', 'dev-c', 'dev-e', 'dev-f', 'dev-m', 'dev-n'];
+const partitionOf = (key: string) => partitionForKey(key, PARTITIONS);
+const ALL = Array.from({ length: PARTITIONS }, (_, p) => p);
+
+/** `n` events round-robin over the keys, 2 s of event time apart, starting at `from`. */
+function events(n: number, from: number): SensorEvent[] {
+  return Array.from({ length: n }, (_, i) => ({ key: KEYS[(from + i) % KEYS.length]!, timestamp: T0 + (from + i) * 2000, value: (from + i) % 17 }));
+}
+
+const drivers: ProcessorDriver[] = [];
+afterEach(async () => {
+  for (const d of drivers.splice(0)) await d.close();
+});
+
+async function driver(maxQueuedBatches = 0): Promise<ProcessorDriver> {
+  const d = await createProcessorDriver({ partitions: PARTITIONS, checkpointIntervalMs: 1000, maxQueuedBatches });
+  drivers.push(d);
+  return d;
+}
+
+async function counts(owners: DriverMember[]): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for (const key of KEYS) {
+    for (const m of owners) {
+      const s = await m.keyState(partitionOf(key), key);
+      if (s !== undefined) out.set(key, s?.eventsProcessed ?? 0);
+    }
+  }
+  return out;
+}
+
+function expectedCounts(all: SensorEvent[]): Map<string, number> {
+  const out = new Map<string, number>(KEYS.map((k) => [k, 0]));
+  for (const e of all) out.set(e.key, out.get(e.key)! + 1);
+  return out;
+}
+
+describe('processor driver: checkpoint and restore', () => {
+  it('the keys cover every partition twice', () => {
+    expect(KEYS.map(partitionOf).sort()).toEqual([0, 0, 1, 1, 2, 2, 3, 3]);
+  });
+
+  it('commits offset and states together on the interval; a new owner resumes exactly there', async () => {
+    const d = await driver();
+    const a = await d.member('a');
+    await a.assign(ALL);
+    const first = events(120, 0);
+    await d.publish(first);
+    await a.pump();
+    expect(d.backing.commits).toEqual([]); // nothing before the interval
+    await d.advance(1000);
+    const ends = await d.log.endOffsets(d.topic);
+    for (const p of ALL) {
+      const cp = await a.store.load(d.topic, p);
+      expect(cp?.nextOffset).toBe(ends[p]);
+      const actors = await a.store.loadActors(d.topic, p);
+      expect([...actors.keys()].sort()).toEqual(KEYS.filter((k) => partitionOf(k) === p).sort());
+    }
+
+    // Processed but never committed: lost with the crash, re-read by the next owner.
+    const second = events(60, 120);
+    await d.publish(second);
+    await a.pump();
+    await a.crash();
+
+    const b = await d.member('b');
+    await b.assign(ALL);
+    for (const p of ALL) expect(b.position(p)).toBe(ends[p]);
+    // Exactly the records after the checkpoint, with no re-read.
+    expect(await b.pump()).toBe(second.length);
+    expect(b.seeks).toEqual([]);
+    expect(await counts([b])).toEqual(expectedCounts([...first, ...second]));
+  });
+});
+
+describe('processor driver: fencing', () => {
+  it("refuses a stale epoch's commit; the zombie stops processing the partition and the new owner is exact", async () => {
+    const d = await driver();
+    const a = await d.member('a');
+    await a.assign(ALL);
+    const first = events(48, 0);
+    await d.publish(first);
+    await a.pump();
+    await d.advance(1000);
+    const p = partitionOf('dev-a');
+    const committed = await a.store.load(d.topic, p);
+
+    // The group gave p to b while a never heard of it (a paused through the rebalance).
+    const b = await d.member('b');
+    await b.assign([p]);
+    const second = events(48, 48);
+    await d.publish(second);
+    await a.pump(); // the zombie still reads p…
+    await d.advance(1000); // …and its next checkpoint is fenced
+    expect(d.backing.fenced).toContainEqual({ topic: d.topic, partition: p, epoch: committed!.epoch });
+    expect(a.processor.owned().map((tp) => tp.partition)).not.toContain(p);
+    expect(await a.keyState(p, 'dev-a')).toBeUndefined();
+    // Nothing of the zombie's work landed; its other partitions committed normally.
+    expect(await b.store.load(d.topic, p)).toEqual(committed);
+    for (const q of ALL.filter((x) => x !== p)) expect((await a.store.load(d.topic, q))?.nextOffset).toBe((await d.log.endOffsets(d.topic))[q]);
+
+    await b.pump();
+    const all = [...first, ...second].filter((e) => partitionOf(e.key) === p);
+    const bCounts = await counts([b]);
+    for (const [key, n] of expectedCounts(all)) if (partitionOf(key) === p) expect(bCounts.get(key)).toBe(n);
+  });
+});
+
+describe('processor driver: gaps between the state and a batch', () => {
+  async function oneKey() {
+    const d = await driver();
+    const m = await d.member('m');
+    const key = 'dev-a';
+    const p = partitionOf(key);
+    await m.assign([p]);
+    const records = await d.publish(Array.from({ length: 10 }, (_, i) => ({ key, timestamp: T0 + i * 1000, value: i })));
+    const processed = async () => (await m.keyState(p, key))?.eventsProcessed ?? 0;
+    return { m, p, records, processed };
+  }
+
+  it('seeks back to the next offset instead of processing a batch that starts past it', async () => {
+    const { m, p, records, processed } = await oneKey();
+    await m.deliver(p, records.slice(5));
+    expect(m.seeks).toEqual([{ tp: { topic: 'events.iot.sensors', partition: p }, offset: 0 }]);
+    expect(await processed()).toBe(0);
+    await m.pump(); // from the position the seek set
+    expect(await processed()).toBe(10);
+  });
+
+  it('skips a gap that persists after a few re-reads (records gone from the log)', async () => {
+    const { m, p, records, processed } = await oneKey();
+    for (let i = 0; i < 3; i++) await m.deliver(p, records.slice(5));
+    expect(m.seeks).toHaveLength(3);
+    expect(await processed()).toBe(0);
+    await m.deliver(p, records.slice(5));
+    expect(m.seeks).toHaveLength(3);
+    expect(await processed()).toBe(5);
+  });
+
+  it('skips records the state already covers (redelivery after a seek)', async () => {
+    const { m, p, records, processed } = await oneKey();
+    await m.deliver(p, records.slice(0, 6));
+    await m.deliver(p, records);
+    expect(await processed()).toBe(10);
+    expect(m.seeks).toEqual([]);
+  });
+});
+
+describe('processor driver: rebalance', () => {
+  /** Final results by window identity (a final may reach the sink more than once: at least once). */
+  function finalsByWindow(finals: readonly WindowResult[]): Map<string, WindowResult> {
+    const out = new Map<string, WindowResult>();
+    for (const r of finals) out.set(`${r.eventType}|${r.key}|${r.window}|${r.windowStart}`, r);
+    return out;
+  }
+
+  /** Publishes in rounds, pumping and checkpointing after each; `between` runs in round `at` before its checkpoint. */
+  async function run(queued: number, between?: { at: number; step(d: ProcessorDriver, members: DriverMember[]): Promise<void> }) {
+    const d = await driver(queued);
+    const members = [await d.member('a')];
+    await members[0]!.assign(ALL);
+    const rounds = 6;
+    for (let r = 0; r < rounds; r++) {
+      await d.publish(events(60, r * 60));
+      for (const m of members) await m.pump();
+      // Mid-interval: the revoked partitions carry processed but uncommitted records.
+      if (between?.at === r) await between.step(d, members);
+      await d.advance(1000);
+    }
+    // Idle long enough for the watermarks to close every window, then checkpoint (finals reach the sink).
+    await d.advance(31_000);
+    await d.advance(1000);
+    return { d, members, finals: finalsByWindow(d.finals), counts: await counts(members) };
+  }
+
+  // queued > 0: batches are pipelined (onBatch returns before they are processed), as in production
+  it.each([0, 4])('revoking partitions from A and assigning them to B mid-stream gives the results of a run without rebalance (batches queued: %i)', async (queued) => {
+    const solo = await run(queued);
+    const moved = await run(queued, {
+      at: 2,
+      async step(d, members) {
+        const [a] = members;
+        await a!.revoke([2, 3]);
+        // The revocation committed what a had processed; b starts right there.
+        const ends = await d.log.endOffsets(d.topic);
+        for (const p of [2, 3]) expect((await a!.store.load(d.topic, p))?.nextOffset).toBe(ends[p]);
+        const b = await d.member('b');
+        await b.assign([2, 3]);
+        for (const p of [2, 3]) expect(b.position(p)).toBe(ends[p]);
+        members.push(b);
+      },
+    });
+    expect(moved.members[0]!.processor.owned().map((tp) => tp.partition).sort()).toEqual([0, 1]);
+    expect(moved.members[1]!.processor.owned().map((tp) => tp.partition).sort()).toEqual([2, 3]);
+    expect(solo.finals.size).toBeGreaterThan(0);
+    expect(moved.counts).toEqual(solo.counts);
+    expect(moved.counts).toEqual(expectedCounts(events(360, 0)));
+    expect(moved.finals).toEqual(solo.finals);
+  });
+});
