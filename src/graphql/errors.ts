@@ -50,23 +50,17 @@ export function contractCode(code: ErrorCode): ContractCode {
 }
 
 /** HTTP status of a request error (a response without data) with this code. */
+const HTTP_STATUS: Partial<Record<ContractCode, number>> = {
+  [ErrorCode.UNAUTHENTICATED]: 401,
+  [ErrorCode.FORBIDDEN]: 403,
+  [ErrorCode.PAYLOAD_TOO_LARGE]: 413,
+  [ErrorCode.RATE_LIMITED]: 429,
+  [ErrorCode.BROKER_UNAVAILABLE]: 503,
+  [ErrorCode.INTERNAL]: 500,
+};
+
 export function httpStatusFor(code: ContractCode): number {
-  switch (code) {
-    case ErrorCode.UNAUTHENTICATED:
-      return 401;
-    case ErrorCode.FORBIDDEN:
-      return 403;
-    case ErrorCode.PAYLOAD_TOO_LARGE:
-      return 413;
-    case ErrorCode.RATE_LIMITED:
-      return 429;
-    case ErrorCode.BROKER_UNAVAILABLE:
-      return 503;
-    case ErrorCode.INTERNAL:
-      return 500;
-    default:
-      return 400;
-  }
+  return HTTP_STATUS[code] ?? 400;
 }
 
 // graphql-armor rejections are plain GraphQLErrors; use-query-limits marks them here.

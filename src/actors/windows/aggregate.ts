@@ -1,4 +1,5 @@
 /** The window aggregates: count; valueCount/sum/min/max over finite numeric values; exact distinct users. */
+import type { WindowResult } from '../../model/index.ts';
 
 /** The aggregated value of a payload: the value field when it holds a finite number, else undefined. */
 export function numericValue(payload: Record<string, unknown>, valueField: string | null): number | undefined {
@@ -8,15 +9,7 @@ export function numericValue(payload: Record<string, unknown>, valueField: strin
 }
 
 /** Aggregates computed at once from a list of events (the reference definition; the actor computes them incrementally). */
-export interface AggregateValues {
-  count: number;
-  valueCount: number;
-  sum: number | null;
-  avg: number | null;
-  min: number | null;
-  max: number | null;
-  distinctUsers: number;
-}
+export type AggregateValues = Pick<WindowResult, 'count' | 'valueCount' | 'sum' | 'avg' | 'min' | 'max' | 'distinctUsers'>;
 
 export function aggregateOf(
   events: readonly { payload: Record<string, unknown>; userId: string | null }[],
