@@ -1,8 +1,8 @@
 /**
- * The golden fixture (shared/fixtures/golden): 600 events through PartitionHosts, routed as the
+ * The golden fixture (test/fixtures/golden): 600 events through PartitionHosts, routed as the
  * gateway routes them, must yield exactly the independently computed window results and partitions.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { actorKey, createEventTypeRegistry, parseEventInput, partitionForKey } from '../../src/model/index.ts';
@@ -11,22 +11,10 @@ import type { WindowResult } from '../../src/actors/windows/index.ts';
 import { createPartitionDriver } from '../helpers/partition-driver.ts';
 import { diffResults } from '../helpers/reference-model.ts';
 
-/** shared/ sits beside the repo (../shared); fall back to /work/shared and KEYFLOW_SHARED_DIR. */
-function goldenDir(): string {
-  const candidates = [
-    process.env.KEYFLOW_SHARED_DIR ? `${process.env.KEYFLOW_SHARED_DIR}/fixtures/golden` : '',
-    fileURLToPath(new URL('../../../shared/fixtures/golden', import.meta.url)),
-    fileURLToPath(new URL('../../shared/fixtures/golden', import.meta.url)),
-    fileURLToPath(new URL('../fixtures/golden', import.meta.url)),
-    '/work/shared/fixtures/golden',
-  ].filter(Boolean);
-  const dir = candidates.find((d) => existsSync(`${d}/events.jsonl`));
-  if (!dir) throw new Error(`golden fixture not found in ${candidates.join(', ')}`);
-  return dir;
-}
+const GOLDEN_DIR = fileURLToPath(new URL('../fixtures/golden/', import.meta.url));
 
 function jsonl<T>(file: string): T[] {
-  return readFileSync(`${goldenDir()}/${file}`, 'utf8')
+  return readFileSync(`${GOLDEN_DIR}${file}`, 'utf8')
     .split('\n')
     .filter((l) => l.trim() !== '')
     .map((l) => JSON.parse(l) as T);

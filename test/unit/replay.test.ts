@@ -1,9 +1,9 @@
 /**
  * `keyflow replay` rebuilds a sink from the log: the golden events are appended to an embedded
  * log, replayed into an empty data lake, and every row must equal the independent reference
- * model's window (shared/fixtures/golden); every window the final watermark closed must be there.
+ * model's window (test/fixtures/golden); every window the final watermark closed must be there.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,13 +24,7 @@ import { parseReplayArgs, runReplay } from '../../src/cli/replay.ts';
 import { createDataLakeSink } from '../../src/sinks/index.ts';
 
 function golden(file: string): Record<string, unknown>[] {
-  const dirs = [
-    fileURLToPath(new URL('../../../shared/fixtures/golden', import.meta.url)),
-    process.env.KEYFLOW_SHARED_DIR ? `${process.env.KEYFLOW_SHARED_DIR}/fixtures/golden` : '',
-    '/work/shared/fixtures/golden',
-  ].filter((d) => d && existsSync(`${d}/${file}`));
-  if (!dirs[0]) throw new Error(`golden fixture ${file} not found`);
-  return readFileSync(`${dirs[0]}/${file}`, 'utf8')
+  return readFileSync(fileURLToPath(new URL(`../fixtures/golden/${file}`, import.meta.url)), 'utf8')
     .split('\n')
     .filter((l) => l.trim())
     .map((l) => JSON.parse(l) as Record<string, unknown>);

@@ -1,5 +1,5 @@
 /**
- * The printed schema must contain the contract (shared/contract/schema.graphql) exactly: every
+ * The printed schema must contain the contract (test/fixtures/contract/schema.graphql) exactly: every
  * type, field, argument, type reference, nullability, default and enum value. Descriptions are
  * not compared. Extra fields, arguments and types are allowed.
  */
@@ -22,17 +22,9 @@ import {
 import { describe, expect, it } from 'vitest';
 import { buildSchema } from '../../src/graphql/schema/index.ts';
 
-const CONTRACT_CANDIDATES = ['../../../shared/contract/schema.graphql', '../../shared/contract/schema.graphql'];
-
+/** The original contract, kept as it was first agreed (test/fixtures/contract/schema.graphql). */
 function readContract(): string {
-  for (const rel of CONTRACT_CANDIDATES) {
-    try {
-      return readFileSync(fileURLToPath(new URL(rel, import.meta.url)), 'utf8');
-    } catch {
-      // try the next location
-    }
-  }
-  return readFileSync('/work/shared/contract/schema.graphql', 'utf8');
+  return readFileSync(fileURLToPath(new URL('../fixtures/contract/schema.graphql', import.meta.url)), 'utf8');
 }
 
 function printDefault(arg: { defaultValue?: unknown }): string {
