@@ -1,79 +1,60 @@
 /**
- * The keyflow command line. It only parses arguments and calls `buildApp`; everything else lives
- * in src/runtime.
+ * The keyflow command line: picks the command and runs it; each command parses its own flags
+ * (src/cli/<command>.ts). `keyflow` alone runs `start`.
  *
  *   keyflow start [--demo]   all roles in one process (the default)
  *   keyflow gateway          GraphQL API only (distributed mode)
  *   keyflow processor        consumer-group member running the actors (distributed mode)
  *   keyflow produce …        load generator publishing through the GraphQL API
  *   keyflow replay …         rebuild a sink from the log
+ *   keyflow schema           print the GraphQL SDL
+ *
+ * Exit codes: 0 done (or --help), 1 failed (the error is printed), 2 bad command line.
  */
 import { isKeyflowError } from '../model/index.ts';
-import { type Role, buildApp } from '../app/index.ts';
-import { loadConfig } from '../app/index.ts';
-import { detectPlatform } from '../app/index.ts';
-import { createLogger } from '../core/index.ts';
-import { runProduceCli } from '../loadgen/index.ts';
-import { parseReplayArgs, runReplay } from './replay.ts';
+import { type CliIO, type Command, processIO } from './command.ts';
+import { gatewayCommand } from './gateway.ts';
+import { processorCommand } from './processor.ts';
+import { produceCommand } from './produce.ts';
+import { replayCommand } from './replay.ts';
+import { schemaCommand } from './schema.ts';
+import { startCommand } from './start.ts';
 
-const USAGE = `usage: keyflow <command> [options]
+export const COMMANDS: readonly Command[] = [startCommand, gatewayCommand, processorCommand, produceCommand, replayCommand, schemaCommand];
 
-commands:
-  start [--demo]   run every role in one process (embedded defaults: no servers needed)
-  gateway          serve the GraphQL API (needs KAFKA_BROKERS, REDIS_URL, NATS_URL)
-  processor        run the actors as a member of the Kafka consumer group
-  produce          publish generated events: --rate N --duration S --batch B --types a,b --url U
-  replay           rebuild a sink from the log: --sink data-lake|postgres|aggregated [--types a,b]
-  help             this text
+export const MAIN_USAGE = `Usage: keyflow <command> [options]
 
-configuration comes from environment variables; see README.md.`;
+Commands:
+${COMMANDS.map((c) => `  ${c.name.padEnd(12)}${c.summary}`).join('\n')}
+  help [cmd]  this text, or the usage of one command
 
-async function main(argv: string[]): Promise<number> {
-  const [command = 'start', ...rest] = argv;
-  if (command === 'help' || command === '--help' || command === '-h') {
-    process.stdout.write(`${USAGE}\n`);
+keyflow alone runs start. keyflow <command> --help prints the command's options. Configuration
+comes from environment variables (KEYFLOW_PORT, KAFKA_BROKERS, …); see README.md.
+`;
+
+/** Runs the command line `argv` (the arguments after `keyflow`); resolves to the exit code. */
+export async function runCli(argv: readonly string[], io: CliIO): Promise<number> {
+  const [name = 'start', ...rest] = argv;
+  if (name === 'help' || name === '--help' || name === '-h') {
+    const topic = name === 'help' ? rest[0] : undefined;
+    const command = COMMANDS.find((c) => c.name === topic);
+    if (topic !== undefined && !command) {
+      io.stderr(`keyflow: unknown command "${topic}"\n\n${MAIN_USAGE}`);
+      return 2;
+    }
+    io.stdout(command ? command.usage : MAIN_USAGE);
     return 0;
   }
-  if (command === 'produce') {
-    return runProduceCli(rest);
-  }
-  if (command === 'replay') {
-    const options = parseReplayArgs(rest);
-    const config = loadConfig();
-    const stats = await runReplay(config, options, createLogger({ level: config.KEYFLOW_LOG_LEVEL, base: { command: 'replay' } }));
-    process.stdout.write(`${JSON.stringify(stats)}\n`);
-    return 0;
-  }
-  const roles: Record<string, Role[]> = {
-    start: ['gateway', 'processor'],
-    gateway: ['gateway'],
-    processor: ['processor'],
-  };
-  const selected = roles[command];
-  if (!selected) {
-    process.stderr.write(`keyflow: unknown command "${command}"\n${USAGE}\n`);
+  // `keyflow --demo` is `keyflow start --demo`.
+  const command = name.startsWith('-') ? startCommand : COMMANDS.find((c) => c.name === name);
+  if (!command) {
+    io.stderr(`keyflow: unknown command "${name}"\n\n${MAIN_USAGE}`);
     return 2;
   }
-  const demo = rest.includes('--demo');
-  const unknown = rest.filter((a) => a !== '--demo');
-  if (unknown.length > 0) {
-    process.stderr.write(`keyflow: unknown option ${unknown.join(' ')}\n${USAGE}\n`);
-    return 2;
-  }
-  const config = loadConfig();
-  const platform = detectPlatform();
-  const app = await buildApp(config, { roles: selected, platform, demo });
-  await app.start();
-  await new Promise<void>((resolve) => {
-    platform.onShutdownSignal(async () => {
-      await app.stop();
-      resolve();
-    });
-  });
-  return 0;
+  return command.run(name.startsWith('-') ? argv : rest, io);
 }
 
-main(process.argv.slice(2)).then(
+runCli(process.argv.slice(2), processIO).then(
   (code) => process.exit(code),
   (error: unknown) => {
     if (isKeyflowError(error)) {

@@ -17,7 +17,10 @@ import { createEventLog } from '../app/index.ts';
 import { systemClock } from '../core/index.ts';
 import type { Config } from '../app/index.ts';
 import type { Logger } from '../core/index.ts';
-import { detectPlatform } from '../app/index.ts';
+import { detectPlatform, loadConfig } from '../app/index.ts';
+import { createLogger } from '../core/index.ts';
+import { HELP_OPTION, invalidFlag, parseFlags } from './args.ts';
+import { type Command, type Parsed, runCommand } from './command.ts';
 
 export interface ReplayOptions {
   /** Which sink to rebuild. */
@@ -35,31 +38,37 @@ export interface ReplayStats {
   partitions: number;
 }
 
-export const REPLAY_USAGE = `usage: keyflow replay --sink data-lake|postgres|aggregated [--types iot.sensor,transaction]
+export const REPLAY_USAGE = `Usage: keyflow replay --sink data-lake|postgres|aggregated [--types <list>]
 
 Rebuilds the sink from the retained log: recomputes every window from the raw events and upserts
 each final result. Uses the same configuration as the platform (KEYFLOW_WINDOWS, KEYFLOW_DATA_DIR
-or KAFKA_BROKERS, DATABASE_URL, …).`;
+or KAFKA_BROKERS, DATABASE_URL, …); in embedded mode stop \`keyflow start\` first.
 
-export function parseReplayArgs(argv: readonly string[]): ReplayOptions {
-  let sink: string | undefined;
-  let types: string[] | undefined;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    const [flag, inline] = arg.includes('=') ? (arg.split(/=(.*)/s, 2) as [string, string]) : [arg, undefined];
-    const value = () => {
-      const v = inline ?? argv[++i];
-      if (v === undefined) throw new KeyflowError(ErrorCode.INVALID_CONFIG, `${flag} needs a value\n${REPLAY_USAGE}`, { details: { flag } });
-      return v;
-    };
-    if (flag === '--sink') sink = value();
-    else if (flag === '--types') types = value().split(',').map((t) => t.trim()).filter(Boolean);
-    else throw new KeyflowError(ErrorCode.INVALID_CONFIG, `unknown option ${flag}\n${REPLAY_USAGE}`, { details: { flag } });
-  }
-  if (sink !== 'data-lake' && sink !== 'postgres' && sink !== 'aggregated') {
-    throw new KeyflowError(ErrorCode.INVALID_CONFIG, `--sink must be data-lake, postgres or aggregated\n${REPLAY_USAGE}`, { details: { flag: '--sink' } });
-  }
-  return types ? { sink, types } : { sink };
+  --sink <sink>             data-lake, postgres or aggregated (the events.aggregated topic)
+  --types <list>            comma-separated event types to replay (default: every configured type)
+  -h, --help                this text
+`;
+
+const SINKS = ['data-lake', 'postgres', 'aggregated'] as const;
+
+const FLAGS = { sink: { type: 'string' }, types: { type: 'string' }, ...HELP_OPTION } as const;
+
+/**
+ * Parses the arguments after `replay`.
+ * @throws KeyflowError INVALID_CONFIG naming the offending flag in `details.flag`.
+ */
+export function parseReplayArgs(argv: readonly string[]): Parsed<ReplayOptions> {
+  const v = parseFlags(argv, FLAGS);
+  if (v.help) return { help: true };
+  const sink = SINKS.find((s) => s === v.sink);
+  if (!sink) throw invalidFlag('sink', `must be ${SINKS.join(', ')}${v.sink === undefined ? '' : `, got "${v.sink}"`}`);
+  if (v.types === undefined) return { help: false, sink };
+  const types = v.types
+    .split(',')
+    .map((t) => t.trim())
+    .filter(Boolean);
+  if (types.length === 0) throw invalidFlag('types', 'needs at least one event type');
+  return { help: false, sink, types };
 }
 
 export async function runReplay(config: Config, options: ReplayOptions, logger: Logger): Promise<ReplayStats> {
@@ -140,3 +149,17 @@ export async function runReplay(config: Config, options: ReplayOptions, logger: 
   }
   return stats;
 }
+
+export const replayCommand: Command = {
+  name: 'replay',
+  summary: 'rebuild a sink (data lake, PostgreSQL, events.aggregated) from the retained log',
+  usage: REPLAY_USAGE,
+  run: (argv, io) =>
+    runCommand(replayCommand, argv, io, parseReplayArgs, async (options) => {
+      const config = loadConfig();
+      const logger = createLogger({ level: config.KEYFLOW_LOG_LEVEL, base: { command: 'replay' } });
+      const stats = await runReplay(config, options, logger);
+      io.stdout(`${JSON.stringify(stats)}\n`);
+      return 0;
+    }),
+};

@@ -4,12 +4,12 @@
  * every second and statistics at the end. It speaks only HTTP + GraphQL, so it measures the
  * platform exactly as a partner system sees it.
  */
-import { ErrorCode, KeyflowError, isKeyflowError } from '../model/index.ts';
-import { PRODUCE_USAGE, type ProducerOptions, defaultProducerOptions, parseProduceArgs } from './args.ts';
+import { ErrorCode, KeyflowError } from '../model/index.ts';
+import { type ProducerOptions, defaultProducerOptions } from './options.ts';
 import { corruptEvent, createEventGenerator, createRandom } from './generator.ts';
 import { type LatencySummary, createLatencyHistogram } from './histogram.ts';
 
-export { PRODUCE_USAGE, parseProduceArgs, defaultProducerOptions };
+export { defaultProducerOptions };
 export type { ProducerOptions };
 export {
   corruptEvent,
@@ -44,8 +44,8 @@ export interface ProducerStats {
   batch: number;
   /** Wall time from the first request to the last response, ms. */
   durationMs: number;
-  /** Why sending stopped; `help` when the options asked for the usage text (nothing was sent). */
-  stoppedBy: 'duration' | 'count' | 'signal' | 'help';
+  /** Why sending stopped. */
+  stoppedBy: 'duration' | 'count' | 'signal';
   requests: number;
   failedRequests: number;
   /** Events in all requests sent (whatever their outcome). */
@@ -134,29 +134,6 @@ function fmtMs(ms: number): string {
   return ms >= 100 ? ms.toFixed(0) : ms >= 10 ? ms.toFixed(1) : ms.toFixed(2);
 }
 
-function emptyStats(o: ProducerOptions, stoppedBy: ProducerStats['stoppedBy']): ProducerStats {
-  return {
-    seed: o.seed ?? 0,
-    url: o.url,
-    targetRate: o.rate,
-    batch: o.batch,
-    durationMs: 0,
-    stoppedBy,
-    requests: 0,
-    failedRequests: 0,
-    eventsSent: 0,
-    accepted: 0,
-    duplicates: 0,
-    errors: 0,
-    errorsByCode: {},
-    invalidSent: 0,
-    lateSent: 0,
-    sendRate: 0,
-    achievedRate: 0,
-    latencyMs: { count: 0, mean: 0, p50: 0, p95: 0, p99: 0, max: 0 },
-  };
-}
-
 /** The final statistics as a readable table. */
 export function formatStatsTable(s: ProducerStats): string {
   const rows: [string, string][] = [
@@ -205,11 +182,6 @@ export async function runProducer(options: Partial<ProducerOptions>, deps: Produ
   if (options.count != null && options.durationMs === undefined) o.durationMs = null;
   const writeErr = deps.stderr ?? stderrWriter();
   const writeOut = deps.stdout ?? stdoutWriter();
-  if (o.help) {
-    // `keyflow produce --help` through runProducer(parseProduceArgs(argv)): print, send nothing.
-    writeOut(PRODUCE_USAGE);
-    return emptyStats(o, 'help');
-  }
   if (o.durationMs === null && o.count === null && !o.signal && !o.handleSigint) {
     throw new KeyflowError(ErrorCode.INVALID_CONFIG, 'produce needs a duration, a count or an abort signal, or it would never stop');
   }
@@ -415,29 +387,4 @@ export async function runProducer(options: Partial<ProducerOptions>, deps: Produ
   };
   if (o.summary) writeOut(o.json ? `${JSON.stringify(stats, null, 2)}\n` : formatStatsTable(stats));
   return stats;
-}
-
-/**
- * The whole `keyflow produce` command: parses `argv` (the arguments after `produce`), prints
- * help or runs, and returns the process exit code: 0 after a run in which at least one request
- * succeeded (or nothing was sent), 1 when every request failed, 2 for invalid arguments.
- */
-export async function runProduceCli(argv: readonly string[], deps: ProducerDeps = {}): Promise<number> {
-  const writeErr = deps.stderr ?? stderrWriter();
-  let options: ProducerOptions;
-  try {
-    options = parseProduceArgs(argv);
-  } catch (e) {
-    if (isKeyflowError(e) && e.code === ErrorCode.INVALID_CONFIG) {
-      writeErr(`keyflow produce: ${e.message}\n`);
-      return 2;
-    }
-    throw e;
-  }
-  if (options.help) {
-    (deps.stdout ?? stdoutWriter())(PRODUCE_USAGE);
-    return 0;
-  }
-  const stats = await runProducer(options, deps);
-  return stats.requests > 0 && stats.failedRequests === stats.requests ? 1 : 0;
 }

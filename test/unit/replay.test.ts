@@ -36,15 +36,32 @@ afterAll(() => {
 });
 
 describe('replay', () => {
-  it('parses its arguments and rejects bad ones with INVALID_CONFIG', () => {
-    expect(parseReplayArgs(['--sink', 'postgres', '--types=iot.sensor,transaction'])).toEqual({ sink: 'postgres', types: ['iot.sensor', 'transaction'] });
-    for (const bad of [[], ['--sink', 'snowflake'], ['--sink'], ['--bogus', 'x']]) {
-      expect(() => parseReplayArgs(bad)).toThrow(KeyflowError);
+  it('parses its arguments and rejects bad ones with INVALID_CONFIG naming the flag', () => {
+    expect(parseReplayArgs(['--sink', 'postgres', '--types=iot.sensor,transaction'])).toEqual({
+      help: false,
+      sink: 'postgres',
+      types: ['iot.sensor', 'transaction'],
+    });
+    expect(parseReplayArgs(['--sink=data-lake'])).toEqual({ help: false, sink: 'data-lake' });
+    expect(parseReplayArgs(['--help'])).toEqual({ help: true });
+    expect(parseReplayArgs(['-h', '--sink', 'snowflake'])).toEqual({ help: true });
+    const bad: [string[], string][] = [
+      [[], '--sink'],
+      [['--sink', 'snowflake'], '--sink'],
+      [['--sink'], '--sink'],
+      [['--sink', 'postgres', '--types', ','], '--types'],
+      [['--bogus', 'x'], '--bogus'],
+    ];
+    for (const [argv, flag] of bad) {
+      let error: unknown;
       try {
-        parseReplayArgs(bad);
+        parseReplayArgs(argv);
       } catch (e) {
-        expect((e as KeyflowError).code).toBe('INVALID_CONFIG');
+        error = e;
       }
+      expect(error, argv.join(' ')).toBeInstanceOf(KeyflowError);
+      expect((error as KeyflowError).code).toBe('INVALID_CONFIG');
+      expect((error as KeyflowError).details?.flag).toBe(flag);
     }
   });
 

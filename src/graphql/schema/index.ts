@@ -1,4 +1,4 @@
-/** Builds the keyflow GraphQL schema (code-first with Pothos); it contains the contract in shared/contract/schema.graphql. */
+/** Builds the keyflow GraphQL schema (code-first with Pothos); it contains the original contract (test/fixtures/contract/schema.graphql); `npm run schema` prints it to schema.graphql. */
 import type { GraphQLSchema } from 'graphql';
 import { builder } from './builder.ts';
 import './scalars.ts';
