@@ -1,4 +1,4 @@
-/** What every `keyflow <command>` file exports, and the one way a command turns its arguments into an exit code. */
+/** What every `keyflow <command>` file exports (main.ts loads it only when that command runs), and the one way a command turns its arguments into an exit code. */
 import { ErrorCode, isKeyflowError } from '../model/index.ts';
 
 /** Where a command writes; tests pass collectors. */
@@ -15,8 +15,6 @@ export const processIO: CliIO = {
 export interface Command {
   /** The word after `keyflow`. */
   readonly name: string;
-  /** One line for `keyflow --help`. */
-  readonly summary: string;
   /** What `keyflow <name> --help` prints. */
   readonly usage: string;
   /** Runs the command with the arguments after its name; resolves to the process exit code. */

@@ -1,7 +1,6 @@
 /** `keyflow gateway`: the GraphQL API alone, for distributed mode. */
 import { HELP_OPTION, parseFlags } from './args.ts';
 import { type Command, type Parsed, runCommand } from './command.ts';
-import { serve } from './serve.ts';
 
 export const GATEWAY_USAGE = `Usage: keyflow gateway
 
@@ -18,7 +17,6 @@ export function parseGatewayArgs(argv: readonly string[]): Parsed<object> {
 
 export const gatewayCommand: Command = {
   name: 'gateway',
-  summary: 'serve the GraphQL API only (distributed mode: KAFKA_BROKERS, REDIS_URL, NATS_URL)',
   usage: GATEWAY_USAGE,
-  run: (argv, io) => runCommand(gatewayCommand, argv, io, parseGatewayArgs, () => serve(['gateway'], { demo: false })),
+  run: (argv, io) => runCommand(gatewayCommand, argv, io, parseGatewayArgs, async () => (await import('./serve.ts')).serve(['gateway'], { demo: false })),
 };

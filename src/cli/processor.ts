@@ -1,7 +1,6 @@
 /** `keyflow processor`: the actors alone, as one member of the Kafka consumer group. */
 import { HELP_OPTION, parseFlags } from './args.ts';
 import { type Command, type Parsed, runCommand } from './command.ts';
-import { serve } from './serve.ts';
 
 export const PROCESSOR_USAGE = `Usage: keyflow processor
 
@@ -19,7 +18,6 @@ export function parseProcessorArgs(argv: readonly string[]): Parsed<object> {
 
 export const processorCommand: Command = {
   name: 'processor',
-  summary: 'run the actors as a member of the Kafka consumer group (distributed mode)',
   usage: PROCESSOR_USAGE,
-  run: (argv, io) => runCommand(processorCommand, argv, io, parseProcessorArgs, () => serve(['processor'], { demo: false })),
+  run: (argv, io) => runCommand(processorCommand, argv, io, parseProcessorArgs, async () => (await import('./serve.ts')).serve(['processor'], { demo: false })),
 };

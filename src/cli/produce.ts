@@ -125,7 +125,6 @@ export function runProduceCli(argv: readonly string[], deps: ProducerDeps = {}):
 
 export const produceCommand: Command = {
   name: 'produce',
-  summary: 'publish generated events through the GraphQL API at a target rate (load generator)',
   usage: PRODUCE_USAGE,
   run: (argv, io) => runProduceCli(argv, { stdout: io.stdout, stderr: io.stderr }),
 };

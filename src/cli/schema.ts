@@ -1,7 +1,5 @@
 /** `keyflow schema`: prints the GraphQL SDL the server serves (`npm run schema` writes it to schema.graphql). */
 import { writeFileSync } from 'node:fs';
-import { printSchema } from 'graphql';
-import { buildSchema } from '../graphql/index.ts';
 import { HELP_OPTION, parseFlags } from './args.ts';
 import { type Command, type Parsed, runCommand } from './command.ts';
 
@@ -14,8 +12,9 @@ at the repository root, which a test keeps equal to the printed schema.
   -h, --help                this text
 `;
 
-/** The SDL exactly as committed in schema.graphql. */
-export function printServedSchema(): string {
+/** The SDL exactly as committed in schema.graphql (GraphQL is loaded on use, so --help stays quick). */
+export async function printServedSchema(): Promise<string> {
+  const [{ printSchema }, { buildSchema }] = await Promise.all([import('graphql'), import('../graphql/index.ts')]);
   return `${printSchema(buildSchema())}\n`;
 }
 
@@ -26,12 +25,12 @@ export function parseSchemaArgs(argv: readonly string[]): Parsed<{ out: string |
 
 export const schemaCommand: Command = {
   name: 'schema',
-  summary: 'print the GraphQL schema (SDL) the server serves',
   usage: SCHEMA_USAGE,
   run: (argv, io) =>
     runCommand(schemaCommand, argv, io, parseSchemaArgs, async ({ out }) => {
-      if (out === undefined) io.stdout(printServedSchema());
-      else writeFileSync(out, printServedSchema());
+      const sdl = await printServedSchema();
+      if (out === undefined) io.stdout(sdl);
+      else writeFileSync(out, sdl);
       return 0;
     }),
 };

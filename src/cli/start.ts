@@ -1,7 +1,6 @@
 /** `keyflow start`: every role in one process; on the embedded defaults it needs no servers. */
 import { HELP_OPTION, parseFlags } from './args.ts';
 import { type Command, type Parsed, runCommand } from './command.ts';
-import { serve } from './serve.ts';
 
 export const START_USAGE = `Usage: keyflow start [--demo]
 
@@ -21,7 +20,6 @@ export function parseStartArgs(argv: readonly string[]): Parsed<{ demo: boolean 
 
 export const startCommand: Command = {
   name: 'start',
-  summary: 'run every role in one process (the default; embedded defaults need no servers)',
   usage: START_USAGE,
-  run: (argv, io) => runCommand(startCommand, argv, io, parseStartArgs, (o) => serve(['gateway', 'processor'], o)),
+  run: (argv, io) => runCommand(startCommand, argv, io, parseStartArgs, async (o) => (await import('./serve.ts')).serve(['gateway', 'processor'], o)),
 };

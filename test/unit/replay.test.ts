@@ -20,7 +20,8 @@ import {
 } from '../../src/model/index.ts';
 import { loadConfig } from '../../src/app/config.ts';
 import { silentLogger } from '../../src/core/logger.ts';
-import { parseReplayArgs, runReplay } from '../../src/cli/replay.ts';
+import { parseReplayArgs } from '../../src/cli/replay.ts';
+import { runReplay } from '../../src/cli/replay-sink.ts';
 import { createDataLakeSink } from '../../src/sinks/index.ts';
 
 function golden(file: string): Record<string, unknown>[] {
