@@ -5,11 +5,11 @@
  */
 import type { WindowResult } from '../../model/index.ts';
 import type { FinalWrite } from '../../state/index.ts';
-import { encodeFinal } from '../key-actor/snapshot-codec.ts';
+import { decodeFinal, encodeFinal } from '../key-actor/snapshot-codec.ts';
 
 export class FinalsLedger {
   private writes: FinalWrite[] = [];
-  private results: WindowResult[] = [];
+  // only the encoded rows are kept (no result objects): they live until the next commit
   /** How many entries the last `take()` handed to a checkpoint. */
   private taken = 0;
 
@@ -20,7 +20,6 @@ export class FinalsLedger {
   add(actor: string, r: WindowResult): void {
     const f = encodeFinal(r);
     this.writes.push({ actor, id: f.id, windowEnd: f.windowEnd, data: f.data });
-    this.results.push(r);
   }
 
   /** The finals for the checkpoint being written. */
@@ -33,20 +32,18 @@ export class FinalsLedger {
   committed(): void {
     if (this.taken === 0) return;
     this.writes = this.writes.slice(this.taken);
-    this.results = this.results.slice(this.taken);
     this.taken = 0;
   }
 
   /** Uncommitted finals of one actor, oldest first (a later revision of a window comes later). */
-  of(eventType: string, key: string): WindowResult[] {
+  of(actor: string, eventType: string, key: string): WindowResult[] {
     const out: WindowResult[] = [];
-    for (const r of this.results) if (r.key === key && r.eventType === eventType) out.push(r);
+    for (const w of this.writes) if (w.actor === actor) out.push(decodeFinal(eventType, key, w.data));
     return out;
   }
 
   clear(): void {
     this.writes = [];
-    this.results = [];
     this.taken = 0;
   }
 }

@@ -572,7 +572,7 @@ class PartitionHostImpl implements PartitionHost {
     if (this.o.loadFinals) {
       for (const data of await this.o.loadFinals(slot.id)) put(decodeFinal(slot.state.eventType, slot.state.key, data));
     }
-    for (const r of this.finals.of(slot.state.eventType, slot.state.key)) put(r);
+    for (const r of this.finals.of(slot.id, slot.state.eventType, slot.state.key)) put(r);
     // held windows last: an open window or a final held under `update` is the newest state of its window
     for (const r of slot.ctx.logic.results(slot.state)) byWindow.set(`${r.window}|${r.windowStart}`, r);
     const wm = this.wm.watermark;
