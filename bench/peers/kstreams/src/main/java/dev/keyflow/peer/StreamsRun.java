@@ -1,7 +1,6 @@
 package dev.keyflow.peer;
 
 import java.time.Duration;
-import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.atomic.AtomicLong;
@@ -13,6 +12,7 @@ import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.serialization.Serdes;
+import org.apache.kafka.common.utils.Bytes;
 import org.apache.kafka.streams.KafkaStreams;
 import org.apache.kafka.streams.StreamsBuilder;
 import org.apache.kafka.streams.StreamsConfig;
@@ -26,12 +26,14 @@ import org.apache.kafka.streams.kstream.Materialized;
 import org.apache.kafka.streams.kstream.SessionWindows;
 import org.apache.kafka.streams.kstream.TimeWindows;
 import org.apache.kafka.streams.processor.TimestampExtractor;
+import org.apache.kafka.streams.state.SessionStore;
+import org.apache.kafka.streams.state.WindowStore;
 
 /**
  * keyflow's five default windows over the input topic in Kafka Streams: tumbling 1m/5m/15m,
  * hopping 5m every 1m (keyflow's "sliding-5m-1m"), session with a 30m gap; grace 10 s each; keyed
  * by the record key (deviceId, no repartition). Every window is a default (RocksDB, logged,
- * cached) window or session store. Runs from the beginning of the topic under a fresh application
+ * cached) window or session store named after keyflow's spec (changelog {@code <appId>-<name>-changelog}). Runs from the beginning of the topic under a fresh application
  * id until N records have been aggregated, then waits until the committed offsets cover all N.
  */
 final class StreamsRun {
@@ -52,19 +54,25 @@ final class StreamsRun {
     KStream<String, SensorEvent> events =
         b.stream(topic, Consumed.with(Serdes.String(), SensorEvent.SERDE).withTimestampExtractor(new EventTime()));
     KGroupedStream<String, SensorEvent> byDevice = events.groupByKey(Grouped.with(Serdes.String(), SensorEvent.SERDE));
-    for (Duration size : List.of(Duration.ofMinutes(1), Duration.ofMinutes(5), Duration.ofMinutes(15))) {
-      byDevice.windowedBy(TimeWindows.ofSizeAndGrace(size, GRACE))
-          .aggregate(WindowAgg::new, (k, e, agg) -> agg.add(e), Materialized.with(Serdes.String(), WindowAgg.SERDE));
+    for (int minutes : new int[] {1, 5, 15}) {
+      byDevice.windowedBy(TimeWindows.ofSizeAndGrace(Duration.ofMinutes(minutes), GRACE))
+          .aggregate(WindowAgg::new, (k, e, agg) -> agg.add(e), store("tumbling-" + minutes + "m"));
     }
     byDevice.windowedBy(TimeWindows.ofSizeAndGrace(Duration.ofMinutes(5), GRACE).advanceBy(Duration.ofMinutes(1)))
-        .aggregate(WindowAgg::new, (k, e, agg) -> agg.add(e), Materialized.with(Serdes.String(), WindowAgg.SERDE));
+        .aggregate(WindowAgg::new, (k, e, agg) -> agg.add(e), store("sliding-5m-1m"));
     byDevice.windowedBy(SessionWindows.ofInactivityGapAndGrace(Duration.ofMinutes(30), GRACE))
         .aggregate(WindowAgg::new, (k, e, agg) -> agg.add(e), (k, a, c) -> WindowAgg.merge(a, c),
-            Materialized.with(Serdes.String(), WindowAgg.SERDE));
+            Materialized.<String, WindowAgg, SessionStore<Bytes, byte[]>>as("session-30m")
+                .withKeySerde(Serdes.String()).withValueSerde(WindowAgg.SERDE));
     // added last: the source forwards each record to its children in order, so a record is
     // counted after all five windows have taken it
     events.foreach((k, e) -> processed.incrementAndGet());
     return b.build();
+  }
+
+  /** A default (RocksDB, logged, cached) window store named like keyflow's window spec. */
+  private static Materialized<String, WindowAgg, WindowStore<Bytes, byte[]>> store(String name) {
+    return Materialized.<String, WindowAgg, WindowStore<Bytes, byte[]>>as(name).withKeySerde(Serdes.String()).withValueSerde(WindowAgg.SERDE);
   }
 
   static void run(String bootstrap, String topic, long n, String guarantee, String appId, String stateDir) throws Exception {
@@ -110,7 +118,6 @@ final class StreamsRun {
       double committedSeconds = waitCommitted(bootstrap, appId, topic, n, first);
       long total = processed.get();
       streams.close(Duration.ofSeconds(60));
-      streams.cleanUp();
       double seconds = (last - first) / 1e9;
       System.out.printf(
           "{\"system\":\"kstreams\",\"guarantee\":\"%s\",\"records\":%d,\"seconds\":%.3f,\"eventsPerSec\":%.0f,"
