@@ -117,7 +117,8 @@ final class StreamsRun {
       }
       double committedSeconds = waitCommitted(bootstrap, appId, topic, n, first);
       long total = processed.get();
-      streams.close(Duration.ofSeconds(60));
+      // leave the group at once, so the bench can delete it (Kafka Streams stays in it by default)
+      streams.close(new KafkaStreams.CloseOptions().leaveGroup(true).timeout(Duration.ofSeconds(60)));
       double seconds = (last - first) / 1e9;
       System.out.printf(
           "{\"system\":\"kstreams\",\"guarantee\":\"%s\",\"records\":%d,\"seconds\":%.3f,\"eventsPerSec\":%.0f,"
