@@ -5,7 +5,7 @@
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { Agent } from 'node:http';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient } from 'graphql-ws';
 import { Redis } from 'ioredis';
@@ -19,6 +19,7 @@ import { type Child, spawnChild, stopChild } from './lib/child.ts';
 import { PUBLISH_MANY, post } from './lib/http.ts';
 import { openLoop, sleep, waitUntil } from './lib/pace.ts';
 import { createEventGenerator } from '../src/loadgen/index.ts';
+import { ensurePeerBuilt, type PeerResult, runPeer } from './lib/kstreams-peer.ts';
 import { IOT_PARTITIONS, IOT_TOPIC, iotInputs } from './lib/records.ts';
 import { BROKERS, NATS_URL, REDIS_URL, holdBroker } from './lib/services.ts';
 import { fmtInt, fmtLatency, fmtMs, monotonicUs, printProfileWindow, summarize, verdict } from './lib/stats.ts';
@@ -70,11 +71,13 @@ async function setup(): Promise<void> {
   process.once('exit', () => releaseBroker?.());
 }
 
-/** Deletes the namespace's topics and Redis keys. */
+/** Deletes the namespace's topics (Kafka Streams' internal ones too), consumer groups and Redis keys. */
 function cleanupLater(ns: Namespace): void {
   cleanups.push(async () => {
     const topics = (await admin!.listTopics()).filter((t) => t.startsWith(ns.topicPrefix));
     if (topics.length) await admin!.deleteTopics({ topics }).catch(() => {});
+    const groups = (await admin!.listGroups()).groups.map((g) => g.groupId).filter((g) => g.startsWith(`bench-${ns.id}`));
+    if (groups.length) await admin!.deleteGroups(groups).catch(() => {});
     const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 2 });
     try {
       await redis.connect();
@@ -210,6 +213,71 @@ export async function benchKafkaProcessing(ctx: BenchContext): Promise<void> {
           `${(rate / ceilingRate).toFixed(2)} of the client ceiling — target ≥ 100,000/process and ≥ 0.8 of ceiling: ${verdict(perProcess >= 100_000 && rate >= 0.8 * ceilingRate)}\n`,
       );
     }
+  } finally {
+    await teardownAll();
+  }
+}
+
+// ------------------------------------------------------------------ peer: Kafka Streams on the same topic
+
+function load(): string {
+  return `load average ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ')}`;
+}
+
+/**
+ * keyflow against a Kafka Streams application (bench/peers/kstreams) on the same broker and topic,
+ * one after the other: a Java producer loads N iot.sensor envelopes; Kafka Streams computes the
+ * five default windows once at_least_once and once exactly_once_v2 (fresh application id each,
+ * from the beginning); the bare kafkajs consumer; one keyflow processor with Redis checkpoints.
+ */
+export async function benchKafkaPeer(ctx: BenchContext): Promise<void> {
+  ensurePeerBuilt();
+  await setup();
+  const n = ctx.quick ? 100_000 : 1_000_000;
+  const ns = namespace('peer');
+  cleanupLater(ns);
+  const topic = ns.topicPrefix + IOT_TOPIC;
+  try {
+    const loaded = await runPeer(['load', BROKERS, topic, String(n), String(IOT_PARTITIONS)]);
+    process.stdout.write(
+      `  (Java producer loaded ${topic} with ${fmtInt(n)} iot.sensor events, 10,000 devices, 5,000 users, 2 h of event time, over ${IOT_PARTITIONS} partitions in ${fmtMs(loaded.seconds * 1000)} ms)\n`,
+    );
+
+    const kstreams: Record<string, PeerResult> = {};
+    for (const guarantee of ['at_least_once', 'exactly_once_v2']) {
+      const short = guarantee === 'at_least_once' ? 'alos' : 'eos';
+      // the application id is also the prefix of its changelog topics and its group: under the namespace's prefix, deleted at the end
+      const r = await runPeer(['run', BROKERS, topic, String(n), guarantee, `${ns.topicPrefix}kstreams-${short}`, join(ns.dataDir, `kstreams-${short}`)]);
+      if (r.records !== n) throw new Error(`Kafka Streams ${guarantee} reported ${r.records} records, expected ${n}`);
+      kstreams[short] = r;
+      process.stdout.write(
+        `kafka peer: Kafka Streams 4.1.1 ${guarantee} (1 stream thread, commit.interval.ms 1000, default RocksDB stores, 5 windows): ${fmtInt(r.eventsPerSec)} events/s ` +
+          `(${fmtInt(n)} in ${fmtMs(r.seconds * 1000)} ms from first to last record, start-up ${fmtMs((r.startupSeconds ?? 0) * 1000)} ms, ` +
+          `${r.committedSeconds == null ? 'offsets NOT all committed within 60 s' : `all offsets committed ${fmtMs(r.committedSeconds * 1000)} ms after the first record`}; ${load()})\n`,
+      );
+    }
+
+    const ceiling = await drain(ctx, 'ceiling', n, () => spawnChild('consume', { args: [BROKERS, topic, `bench-${ns.id}-ceiling`] }), 1);
+    const ceilingRate = (n / ceiling.ms) * 1000;
+    process.stdout.write(
+      `kafka peer: bare kafkajs consumer (eachBatch, no decoding): ${fmtInt(ceilingRate)} events/s (${fmtInt(n)} in ${fmtMs(ceiling.ms)} ms after ${fmtMs(ceiling.startupMs)} ms start-up; ${load()})\n`,
+    );
+
+    const env = ns.env('keyflow');
+    const kf = await drain(ctx, 'keyflow processor', n, () => spawnChild('node', { args: ['processor'], env, nodeArgs: ctx.childNodeArgs }), 1, () => committed(ns, 'keyflow'));
+    const kfRate = (n / kf.ms) * 1000;
+    process.stdout.write(
+      `kafka peer: keyflow, 1 processor process (Redis checkpoints every 1 s, NATS bus, 5 default windows): ${fmtInt(kfRate)} events/s ` +
+        `(${fmtInt(n)} in ${fmtMs(kf.ms)} ms from first to last processed event, start-up ${fmtMs(kf.startupMs)} ms, ` +
+        `${Number.isNaN(kf.committedMs ?? Number.NaN) ? 'offsets NOT all committed within 30 s after the last event' : `all offsets committed ${fmtMs(kf.committedMs!)} ms after the first event`}; ${load()})\n`,
+    );
+    const ratio = (x: number) => (kfRate / x).toFixed(2);
+    process.stdout.write(
+      `kafka peer ratios (${fmtInt(n)} events, same topic): keyflow/KStreams-alos ${ratio(kstreams.alos!.eventsPerSec)}, ` +
+        `keyflow/KStreams-eos ${ratio(kstreams.eos!.eventsPerSec)}, keyflow/bare-kafkajs ${ratio(ceilingRate)}\n`,
+    );
   } finally {
     await teardownAll();
   }

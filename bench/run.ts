@@ -3,6 +3,8 @@
  *
  *   npm run bench [-- --only processing|ingest|latency|rss] [--quick]
  *   npm run bench -- --kafka [--only processing|latency|recovery] [--quick]
+ *   npm run bench -- --kafka --peer [--quick]   keyflow vs Kafka Streams (bench/peers/kstreams, needs
+ *                     Java 17 and Maven) vs a bare kafkajs consumer on one topic of 1M events (100k quick)
  *   --profile <dir>   child processes (servers, processors) write a .cpuprofile into <dir>; for the
  *                     in-process benches run `node --cpu-prof --import tsx bench/run.ts …` instead
  *
@@ -27,7 +29,8 @@ function option(name: string): string | undefined {
 
 const kafka = flag('--kafka');
 const quick = flag('--quick');
-const only = option('--only');
+const peer = flag('--peer');
+const only = peer ? 'peer' : option('--only');
 const profileDir = option('--profile');
 const childNodeArgs: string[] = [];
 if (profileDir) {
@@ -42,9 +45,15 @@ let close = async () => {};
 if (kafka) {
   const k = await import('./kafka.ts');
   benches = { processing: k.benchKafkaProcessing, latency: k.benchKafkaLatency, recovery: k.benchKafkaRecovery };
+  // the peer comparison runs only when asked for (--peer): it builds a Java project and takes minutes
+  if (peer) benches = { peer: k.benchKafkaPeer };
   close = k.closeKafka;
 } else {
   benches = { processing: benchProcessing, ingest: benchIngest, latency: benchLatency, rss: benchRss };
+}
+if (peer && !kafka) {
+  process.stderr.write('--peer needs --kafka\n');
+  process.exit(2);
 }
 if (only !== undefined && !(only in benches)) {
   process.stderr.write(`unknown --only ${only}; one of: ${Object.keys(benches).join(', ')}\n`);
