@@ -21,6 +21,8 @@ export interface BenchContext {
   quick: boolean;
   /** Extra node flags for child processes (e.g. --cpu-prof --cpu-prof-dir=…). */
   childNodeArgs: string[];
+  /** `--peer-only keyflow`: the peer comparison without its Kafka Streams stages. */
+  peerKeyflowOnly?: boolean;
 }
 
 // ------------------------------------------------------------------ 1. processing throughput

@@ -246,7 +246,8 @@ export async function benchKafkaPeer(ctx: BenchContext): Promise<void> {
     );
 
     const kstreams: Record<string, PeerResult> = {};
-    for (const guarantee of ['at_least_once', 'exactly_once_v2']) {
+    // --peer-only keyflow: the bare consumer and keyflow only (profiling keyflow on the peer's input)
+    for (const guarantee of ctx.peerKeyflowOnly ? [] : ['at_least_once', 'exactly_once_v2']) {
       const short = guarantee === 'at_least_once' ? 'alos' : 'eos';
       // the application id is also the prefix of its changelog topics and its group: under the namespace's prefix, deleted at the end
       const r = await runPeer(['run', BROKERS, topic, String(n), guarantee, `${ns.topicPrefix}kstreams-${short}`, join(ns.dataDir, `kstreams-${short}`)]);
@@ -265,18 +266,30 @@ export async function benchKafkaPeer(ctx: BenchContext): Promise<void> {
       `kafka peer: bare kafkajs consumer (eachBatch, no decoding): ${fmtInt(ceilingRate)} events/s (${fmtInt(n)} in ${fmtMs(ceiling.ms)} ms after ${fmtMs(ceiling.startupMs)} ms start-up; ${load()})\n`,
     );
 
-    const env = ns.env('keyflow');
-    const kf = await drain(ctx, 'keyflow processor', n, () => spawnChild('node', { args: ['processor'], env, nodeArgs: ctx.childNodeArgs }), 1, () => committed(ns, 'keyflow'));
-    const kfRate = (n / kf.ms) * 1000;
+    // keyflow twice: as configured by default (finals also to the events.aggregated topic and the
+    // data lake, every event and update on the live bus), and doing the peer's job (windows and
+    // their finals in the fenced results store only: KEYFLOW_SINKS=none, no live publishing)
+    const configs: { label: string; group: string; extra: Record<string, string> }[] = [
+      { label: 'default sinks and live bus', group: 'keyflow', extra: {} },
+      { label: 'the same job: results store only', group: 'keyflowjob', extra: { KEYFLOW_SINKS: 'none', KEYFLOW_LIVE_EVENTS: 'false', KEYFLOW_EMIT_UPDATES: 'false' } },
+    ];
+    const rates: number[] = [];
+    for (const c of configs) {
+      const env = { ...ns.env(c.group), KEYFLOW_KEY_PREFIX: `${ns.keyPrefix}-${c.group}`, ...c.extra };
+      const kf = await drain(ctx, `keyflow processor (${c.label})`, n, () => spawnChild('node', { args: ['processor'], env, nodeArgs: ctx.childNodeArgs }), 1, () => committed(ns, c.group));
+      const kfRate = (n / kf.ms) * 1000;
+      rates.push(kfRate);
+      process.stdout.write(
+        `kafka peer: keyflow, 1 processor process, ${c.label} (Redis checkpoints every 1 s, NATS bus, 5 default windows): ${fmtInt(kfRate)} events/s ` +
+          `(${fmtInt(n)} in ${fmtMs(kf.ms)} ms from first to last processed event, start-up ${fmtMs(kf.startupMs)} ms, ` +
+          `${Number.isNaN(kf.committedMs ?? Number.NaN) ? 'offsets NOT all committed within 30 s after the last event' : `all offsets committed ${fmtMs(kf.committedMs!)} ms after the first event`}; ${load()})\n`,
+      );
+    }
+    const kfRate = rates[1]!;
+    const ratio = (x: number | undefined) => (x === undefined ? 'not run' : (kfRate / x).toFixed(2));
     process.stdout.write(
-      `kafka peer: keyflow, 1 processor process (Redis checkpoints every 1 s, NATS bus, 5 default windows): ${fmtInt(kfRate)} events/s ` +
-        `(${fmtInt(n)} in ${fmtMs(kf.ms)} ms from first to last processed event, start-up ${fmtMs(kf.startupMs)} ms, ` +
-        `${Number.isNaN(kf.committedMs ?? Number.NaN) ? 'offsets NOT all committed within 30 s after the last event' : `all offsets committed ${fmtMs(kf.committedMs!)} ms after the first event`}; ${load()})\n`,
-    );
-    const ratio = (x: number) => (kfRate / x).toFixed(2);
-    process.stdout.write(
-      `kafka peer ratios (${fmtInt(n)} events, same topic): keyflow/KStreams-alos ${ratio(kstreams.alos!.eventsPerSec)}, ` +
-        `keyflow/KStreams-eos ${ratio(kstreams.eos!.eventsPerSec)}, keyflow/bare-kafkajs ${ratio(ceilingRate)}\n`,
+      `kafka peer ratios (${fmtInt(n)} events, same topic, keyflow doing the same job): keyflow/KStreams-alos ${ratio(kstreams.alos?.eventsPerSec)}, ` +
+        `keyflow/KStreams-eos ${ratio(kstreams.eos?.eventsPerSec)}, keyflow/bare-kafkajs ${ratio(ceilingRate)}\n`,
     );
   } finally {
     await teardownAll();

@@ -3,7 +3,7 @@
  *
  *   npm run bench [-- --only processing|ingest|latency|rss] [--quick]
  *   npm run bench -- --kafka [--only processing|latency|recovery] [--quick]
- *   npm run bench -- --kafka --peer [--quick]   keyflow vs Kafka Streams (bench/peers/kstreams, needs
+ *   npm run bench -- --kafka --peer [--quick] [--peer-only keyflow]   keyflow vs Kafka Streams (bench/peers/kstreams, needs
  *                     Java 17 and Maven) vs a bare kafkajs consumer on one topic of 1M events (100k quick)
  *   --profile <dir>   child processes (servers, processors) write a .cpuprofile into <dir>; for the
  *                     in-process benches run `node --cpu-prof --import tsx bench/run.ts …` instead
@@ -37,7 +37,7 @@ if (profileDir) {
   mkdirSync(profileDir, { recursive: true });
   childNodeArgs.push('--cpu-prof', `--cpu-prof-dir=${resolve(profileDir)}`);
 }
-const ctx: BenchContext = { quick, childNodeArgs };
+const ctx: BenchContext = { quick, childNodeArgs, peerKeyflowOnly: option('--peer-only') === 'keyflow' };
 
 type Bench = (ctx: BenchContext) => Promise<void>;
 let benches: Record<string, Bench>;

@@ -7,3 +7,4 @@ export { POISON_MARKER } from './key-actor/key-actor.ts';
 export * from './processor/processor.ts';
 export * from './processor/query-router.ts';
 export * from './windows/index.ts';
+export { ENGINE_DEFAULTS } from './defaults.ts';

@@ -124,7 +124,8 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   const sinks: Sink[] = [];
   if (roles.has('processor')) {
     const lakeDir = config.KEYFLOW_DATA_LAKE_DIR ?? join(config.KEYFLOW_DATA_DIR, 'lake');
-    sinks.push(createLogTopicSink({ log }), createDataLakeSink({ dir: lakeDir }));
+    if (config.KEYFLOW_SINKS.has('aggregated')) sinks.push(createLogTopicSink({ log }));
+    if (config.KEYFLOW_SINKS.has('data-lake')) sinks.push(createDataLakeSink({ dir: lakeDir }));
     if (config.DATABASE_URL) sinks.push(createPostgresSink({ connectionString: config.DATABASE_URL }));
   }
 
@@ -153,6 +154,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
         host: hostSettings,
         clock,
         checkpointIntervalMs: config.KEYFLOW_CHECKPOINT_INTERVAL_MS,
+        publishEvents: config.KEYFLOW_LIVE_EVENTS,
         metrics,
         logger: logger.child({ component: 'processor' }),
         tracer: tracing.tracer,

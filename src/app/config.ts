@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { parseDuration } from '../core/index.ts';
+import { ENGINE_DEFAULTS } from '../actors/index.ts';
 import { ErrorCode, KeyflowError } from '../model/index.ts';
 
 /** A duration like `24h`, `30s`, `1500ms` (core's grammar), or a plain number of milliseconds. */
@@ -52,27 +53,38 @@ export const configSchema = z
       .string()
       .default('tumbling-1m,tumbling-5m,tumbling-15m,sliding-5m-1m,session-30m')
       .describe('window specs, comma-separated'),
-    KEYFLOW_MAX_OUT_OF_ORDER_MS: duration.pipe(z.number().int().min(0)).default(10_000).describe('max out-of-orderness, ms'),
-    KEYFLOW_ALLOWED_LATENESS_MS: duration.pipe(z.number().int().min(0)).default(0).describe('allowed lateness, ms'),
-    KEYFLOW_LATE_POLICY: z.enum(['drop', 'side-output', 'update']).default('side-output').describe('what happens to late events'),
-    KEYFLOW_IDLE_TIMEOUT_MS: duration.pipe(z.number().int().min(1)).default(30_000).describe('idle partition timeout, ms'),
-    KEYFLOW_RESULT_RETENTION: duration.pipe(z.number().int().min(0)).default(86_400_000).describe('how long finals stay queryable, event time behind the watermark'),
+    KEYFLOW_MAX_OUT_OF_ORDER_MS: duration.pipe(z.number().int().min(0)).default(ENGINE_DEFAULTS.maxOutOfOrderMs).describe('max out-of-orderness, ms'),
+    KEYFLOW_ALLOWED_LATENESS_MS: duration.pipe(z.number().int().min(0)).default(ENGINE_DEFAULTS.allowedLatenessMs).describe('allowed lateness, ms'),
+    KEYFLOW_LATE_POLICY: z.enum(['drop', 'side-output', 'update']).default(ENGINE_DEFAULTS.latePolicy).describe('what happens to late events'),
+    KEYFLOW_IDLE_TIMEOUT_MS: duration.pipe(z.number().int().min(1)).default(ENGINE_DEFAULTS.idleTimeoutMs).describe('idle partition timeout, ms'),
+    KEYFLOW_RESULT_RETENTION: duration.pipe(z.number().int().min(0)).default(ENGINE_DEFAULTS.resultRetentionMs).describe('how long finals stay queryable, event time behind the watermark'),
     KEYFLOW_CHECKPOINT_INTERVAL_MS: duration.pipe(z.number().int().min(10)).default(1000).describe('checkpoint interval, ms'),
-    KEYFLOW_PASSIVATE_AFTER_MS: duration.pipe(z.number().int().min(1000)).default(300_000).describe('passivate actors idle this long, ms'),
+    KEYFLOW_PASSIVATE_AFTER_MS: duration.pipe(z.number().int().min(1000)).default(ENGINE_DEFAULTS.passivateAfterMs).describe('passivate actors idle this long, ms'),
     KEYFLOW_MAX_EVENT_BYTES: int(256, 16 * 1024 * 1024).default(65_536).describe('largest accepted event, bytes'),
     KEYFLOW_MAX_BATCH: int(1, 100_000).default(1000).describe('most events in one publishEvents'),
     KEYFLOW_DEDUPE_HORIZON: duration.pipe(z.number().int().min(0)).default(86_400_000).describe('idempotent publish horizon, ms'),
     KEYFLOW_DEDUPE_MAX_ENTRIES: int(1, 100_000_000).default(1_000_000).describe('embedded dedupe LRU size'),
-    KEYFLOW_EMIT_UPDATES: bool.default(true).describe('emit non-final window results to live subscribers (false: finals only, faster)'),
+    KEYFLOW_EMIT_UPDATES: bool.default(ENGINE_DEFAULTS.emitUpdates).describe('emit non-final window results to live subscribers (false: finals only, faster)'),
     KEYFLOW_TEST_HOOKS: bool.default(false).describe('test hooks: an event whose payload has `__keyflowPoison: true` makes the reducer throw (supervision and dead-letter tests only; never in production)'),
     KEYFLOW_DYNAMIC_TOPICS: bool.default(false).describe('create a topic for an unknown event type instead of rejecting it'),
-    KEYFLOW_MAX_RETRIES: int(0, 20).default(3).describe('retries of a failing record before it is dead-lettered'),
-    KEYFLOW_RETRY_BASE_MS: duration.pipe(z.number().int().min(0)).default(100).describe('first retry delay, ms (doubles, with jitter)'),
+    KEYFLOW_MAX_RETRIES: int(0, 20).default(ENGINE_DEFAULTS.maxRetries).describe('retries of a failing record before it is dead-lettered'),
+    KEYFLOW_RETRY_BASE_MS: duration.pipe(z.number().int().min(0)).default(ENGINE_DEFAULTS.retryBaseDelayMs).describe('first retry delay, ms (doubles, with jitter)'),
     KEYFLOW_LOG_RETENTION_BYTES: int(0, Number.MAX_SAFE_INTEGER).default(0).describe('embedded log retention per partition, bytes (0 = unlimited)'),
     KEYFLOW_LOG_RETENTION_MS: duration.pipe(z.number().int().min(0)).default(7 * 86_400_000).describe('embedded log retention, ms (0 = unlimited)'),
     KEYFLOW_LOG_FSYNC: bool.default(false).describe('fsync the embedded log on every append'),
     KEYFLOW_API_TOKENS: optionalString.describe('comma-separated bearer tokens; when set, the API requires one'),
     KEYFLOW_DATA_LAKE_DIR: optionalString.describe('directory of the data-lake sink (default <data dir>/lake)'),
+    KEYFLOW_SINKS: z
+      .string()
+      .default('aggregated,data-lake')
+      .transform((v, ctx) => {
+        const names = v.split(',').map((s) => s.trim()).filter((s) => s.length > 0 && s !== 'none');
+        const bad = names.filter((n) => n !== 'aggregated' && n !== 'data-lake');
+        if (bad.length > 0) ctx.addIssue({ code: 'custom', message: `unknown sink ${bad.join(', ')} (aggregated, data-lake or none; PostgreSQL follows DATABASE_URL)` });
+        return new Set(names as ('aggregated' | 'data-lake')[]);
+      })
+      .describe('sinks finals are written to besides the results store: aggregated (the events.aggregated topic), data-lake, or none; PostgreSQL is added when DATABASE_URL is set'),
+    KEYFLOW_LIVE_EVENTS: bool.default(true).describe('publish every processed event on the live bus for `events` subscriptions (false: only window results)'),
     KEYFLOW_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info').describe('log level'),
     OTEL_EXPORTER_OTLP_ENDPOINT: optionalString.describe('OTLP/HTTP endpoint for traces; none = tracing off'),
     OTEL_SERVICE_NAME: z.string().default('keyflow').describe('service name in traces'),

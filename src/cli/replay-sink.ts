@@ -1,5 +1,5 @@
 /**
- * Rebuilds a sink from the log (seeds/000 "Database Recovery": clear the
+ * Rebuilds a sink from the log ("database recovery": clear the
  * database, replay the stream, rebuild its state). Every retained record of the chosen event
  * types is read from the start of its partition up to the end offset seen when the replay
  * began, run through fresh PartitionHosts with the configured windows, and every final window is

@@ -1,5 +1,5 @@
 /**
- * The dead-letter message format of the seeds (`DLQMessage`), as JSON on `events.dlq`.
+ * The dead-letter message format (`DLQMessage`, the format partners already consume), as JSON on `events.dlq`.
  * `originalMessage` is the source record's value as text, or base64 when it was not valid UTF-8
  * (then `originalEncoding` is `base64`).
  */

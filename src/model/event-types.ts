@@ -1,4 +1,4 @@
-/** The event-type table of DESIGN.md: which topic an event type goes to and which payload field is its value. */
+/** The event-type table (README, "Event types and topics"): which topic an event type goes to and which payload field is its value. */
 
 export interface EventTypeSpec {
   readonly eventType: string;

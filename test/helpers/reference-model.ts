@@ -1,5 +1,5 @@
 /**
- * An obviously-correct reference model of the window semantics (DESIGN.md "Windows"): it
+ * An obviously-correct reference model of the window semantics (README, "Try it" and "Architecture"): it
  * recomputes every window result from the raw events of one partition, in arrival order, with no
  * incremental state. Lateness is decided per (event, window) from the partition watermark before
  * the event: max earlier event time − maxOutOfOrderMs.

@@ -28,7 +28,7 @@ function driver(o: DriverOptions = {}) {
 }
 
 describe('supervision', () => {
-  it('retries a throwing record with exponential backoff, dead-letters it in the seeds format and goes on as if it never came', async () => {
+  it('retries a throwing record with exponential backoff, dead-letters it in the DLQ message format and goes on as if it never came', async () => {
     const delays: number[] = [];
     const d = driver({ retry: { maxRetries: 3, baseDelayMs: 10, maxDelayMs: 1000, jitter: 0, sleep: async (ms) => void delays.push(ms) } });
     const events = [sensor(1, T0), sensor(2, T0 + 1000), sensor(3, T0 + 2000, { payload: { value: 3, [POISON_MARKER]: true } }), sensor(4, T0 + 3000)];

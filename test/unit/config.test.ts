@@ -15,6 +15,13 @@ function invalid(env: Record<string, string>): KeyflowError {
 }
 
 describe('configuration', () => {
+  it('KEYFLOW_SINKS picks the sinks besides the results store; none is none; an unknown one is INVALID_CONFIG', () => {
+    expect([...loadConfig({}).KEYFLOW_SINKS]).toEqual(['aggregated', 'data-lake']);
+    expect([...loadConfig({ KEYFLOW_SINKS: 'none' }).KEYFLOW_SINKS]).toEqual([]);
+    expect([...loadConfig({ KEYFLOW_SINKS: ' data-lake ' }).KEYFLOW_SINKS]).toEqual(['data-lake']);
+    expect(() => loadConfig({ KEYFLOW_SINKS: 'aggregated,s3' })).toThrow(/KEYFLOW_SINKS/);
+  });
+
   it('runs embedded with the documented defaults when nothing is set', () => {
     const c = loadConfig({});
     expect(c.mode).toBe('embedded');

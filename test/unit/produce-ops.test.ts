@@ -43,7 +43,7 @@ describe('ops files', () => {
     for (const name of [...alerts, ...dashboard]) {
       expect(exported.has(name) || DEFAULT_METRIC.test(name), `${name} is not a keyflow metric`).toBe(true);
     }
-    // The seeds' alerts are all there.
+    // The operators' alerts are all there.
     const rules = read('infra/prometheus/alerts.yml');
     for (const alert of [
       'KeyflowConsumerLagHigh',

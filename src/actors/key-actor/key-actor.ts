@@ -15,6 +15,7 @@ import { ErrorCode, KeyflowError } from '../../model/index.ts';
 import type { EventEnvelope } from '../../model/index.ts';
 import type { WindowSpec } from '../windows/spec.ts';
 import type { LatePolicy, WindowResult } from '../../model/index.ts';
+import { ENGINE_DEFAULTS } from '../defaults.ts';
 import { decodeSnapshot, encodeSnapshot } from './snapshot-codec.ts';
 import { type KeyActorState, type WindowState, newKeyState, newWindow, windowResultOf } from './window-state.ts';
 
@@ -150,9 +151,9 @@ export function createKeyActorLogic(cfg: KeyActorConfig): KeyActorLogic {
     eventType: cfg.eventType,
     specs: cfg.specs,
     valueField: cfg.valueField,
-    allowedLatenessMs: Math.max(0, Math.floor(cfg.allowedLatenessMs ?? 0)),
-    latePolicy: cfg.latePolicy ?? 'side-output',
-    resultRetentionMs: Math.max(0, Math.floor(cfg.resultRetentionMs ?? 86_400_000)),
+    allowedLatenessMs: Math.max(0, Math.floor(cfg.allowedLatenessMs ?? ENGINE_DEFAULTS.allowedLatenessMs)),
+    latePolicy: cfg.latePolicy ?? ENGINE_DEFAULTS.latePolicy,
+    resultRetentionMs: Math.max(0, Math.floor(cfg.resultRetentionMs ?? ENGINE_DEFAULTS.resultRetentionMs)),
     honourPoisonMarker: cfg.honourPoisonMarker ?? false,
   };
   const specs = config.specs;

@@ -16,6 +16,7 @@ import type { Clock } from '../../core/index.ts';
 import type { KeyStateView, LatePolicy, WindowQuery, WindowResult } from '../../model/index.ts';
 import type { WindowSpec } from '../windows/spec.ts';
 import { DEFAULT_WINDOWS, parseWindowSpec } from '../windows/spec.ts';
+import { ENGINE_DEFAULTS as D } from '../defaults.ts';
 import { decodeFinal } from '../key-actor/snapshot-codec.ts';
 import { ActorTable, type Slot, type TypeCtx } from './actor-table.ts';
 import { encodePartitionState, readPartitionState } from './checkpoint-codec.ts';
@@ -74,7 +75,7 @@ export interface PartitionHostOptions {
   failurePolicy?: FailurePolicy;
   /**
    * Processing time after which an untouched actor with no open window and no uncommitted change
-   * is passivated by `passivateIdle()`, ms. Needs `loadActor`. @default 600000
+   * is passivated by `passivateIdle()`, ms. Needs `loadActor`. @default 300000
    */
   passivateAfterMs?: number;
   /** Loads an actor snapshot by actor id (the `dirty` map key of `checkpoint()`), for reactivation. */
@@ -174,28 +175,28 @@ class PartitionHostImpl implements PartitionHost {
     this.partition = o.partition;
     const specs = (o.windows ?? DEFAULT_WINDOWS).map((w) => (typeof w === 'string' ? parseWindowSpec(w) : w));
     this.specNames = new Set(specs.map((s) => s.name));
-    this.ooo = Math.max(0, Math.floor(o.maxOutOfOrderMs ?? 10_000));
-    this.policy = o.latePolicy ?? 'side-output';
-    this.idleTimeout = Math.max(0, o.idleTimeoutMs ?? 30_000);
-    this.retention = Math.max(0, Math.floor(o.resultRetentionMs ?? 86_400_000));
-    this.passivateAfter = Math.max(0, o.passivateAfterMs ?? 600_000);
+    this.ooo = Math.max(0, Math.floor(o.maxOutOfOrderMs ?? D.maxOutOfOrderMs));
+    this.policy = o.latePolicy ?? D.latePolicy;
+    this.idleTimeout = Math.max(0, o.idleTimeoutMs ?? D.idleTimeoutMs);
+    this.retention = Math.max(0, Math.floor(o.resultRetentionMs ?? D.resultRetentionMs));
+    this.passivateAfter = Math.max(0, o.passivateAfterMs ?? D.passivateAfterMs);
     this.table = new ActorTable(o.registry, o.topic, {
       specs,
-      allowedLatenessMs: Math.max(0, Math.floor(o.allowedLatenessMs ?? 0)),
+      allowedLatenessMs: Math.max(0, Math.floor(o.allowedLatenessMs ?? D.allowedLatenessMs)),
       latePolicy: this.policy,
       resultRetentionMs: this.retention,
       honourPoisonMarker: o.honourPoisonMarker ?? false,
     });
     this.emit = new EmitBuffer(
       specs.map((s) => s.name),
-      o.emitUpdates ?? true,
+      o.emitUpdates ?? D.emitUpdates,
     );
     const clock = o.clock;
     this.retry = {
-      maxRetries: Math.max(0, o.retry?.maxRetries ?? 3),
-      baseDelayMs: Math.max(0, o.retry?.baseDelayMs ?? 100),
-      maxDelayMs: Math.max(0, o.retry?.maxDelayMs ?? 5000),
-      jitter: Math.max(0, o.retry?.jitter ?? 0.1),
+      maxRetries: Math.max(0, o.retry?.maxRetries ?? D.maxRetries),
+      baseDelayMs: Math.max(0, o.retry?.baseDelayMs ?? D.retryBaseDelayMs),
+      maxDelayMs: Math.max(0, o.retry?.maxDelayMs ?? D.retryMaxDelayMs),
+      jitter: Math.max(0, o.retry?.jitter ?? D.retryJitter),
       random: o.retry?.random ?? Math.random,
       sleep: o.retry?.sleep ?? ((ms) => clock.sleep(ms)),
     };

@@ -7,6 +7,7 @@
  */
 import { type Link, SpanKind, SpanStatusCode, type Tracer, isSpanContextValid } from '@opentelemetry/api';
 import type { Logger } from 'pino';
+import { ENGINE_DEFAULTS } from '../defaults.ts';
 import { createPartitionHost, type PartitionHost } from '../partition-host/partition-host.ts';
 import type { LiveBus, Unsubscribe } from '../../bus/index.ts';
 import { publishEventBatch, publishWindowResults } from '../../bus/index.ts';
@@ -143,8 +144,8 @@ export function createProcessor(options: ProcessorOptions): Processor {
   const publishEvents = options.publishEvents ?? true;
   /** Longest an owned partition goes without a (fenced) commit, even when idle, ms. */
   const fenceProbeMs = Math.max(5000, options.checkpointIntervalMs * 5);
-  const maxUncommitted = Math.max(1, options.maxUncommittedRecords ?? 200_000);
-  const maxQueued = Math.max(0, options.maxQueuedBatches ?? 4);
+  const maxUncommitted = Math.max(1, options.maxUncommittedRecords ?? ENGINE_DEFAULTS.maxUncommittedRecords);
+  const maxQueued = Math.max(0, options.maxQueuedBatches ?? ENGINE_DEFAULTS.maxQueuedBatches);
   const tracer = options.tracer;
   let consumer: GroupConsumer | undefined;
   let timers: Timer[] = [];

@@ -23,7 +23,7 @@ export interface WindowSpec {
   readonly gap: number;
 }
 
-/** The default specs of DESIGN.md. */
+/** The default window specs. */
 export const DEFAULT_WINDOWS: readonly string[] = ['tumbling-1m', 'tumbling-5m', 'tumbling-15m', 'sliding-5m-1m', 'session-30m'];
 
 function unknownWindow(name: string, why: string): KeyflowError {

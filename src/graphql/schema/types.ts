@@ -36,7 +36,7 @@ export const EventInputRef = builder.inputType('EventInput', {
       eventId:
         'Idempotency key. When absent the server assigns one (a UUID). A second publish with an eventId seen within the dedupe horizon (default 24 h) is not appended again: it returns the first receipt with status DUPLICATE.',
       timestamp: 'Event time.',
-      eventType: 'Routes the event to its topic, e.g. iot.sensor -> events.iot.sensors (see the event-type table in DESIGN.md).',
+      eventType: 'Routes the event to its topic, e.g. iot.sensor -> events.iot.sensors (see the event-type table in the README).',
     }),
 });
 

@@ -14,7 +14,7 @@
  *   partition is never fetched again — so `onRevoked` runs after the partition's last `onBatch`
  *   finished, and none follows it. The new owner may already have run
  *   `onAssigned` and started, so a checkpoint written in `onRevoked` can race with it: exactly-once
- *   rests on the checkpoint store's epoch fence (DESIGN.md), which rejects the old owner's write;
+ *   rests on the checkpoint store's epoch fence (README, "Architecture"), which rejects the old owner's write;
  * - membership work runs one change at a time in the order kafkajs reported it (revocations of a
  *   change before its assignments); a failing `onAssigned` is retried with backoff while the
  *   partitions stay paused;

@@ -10,7 +10,9 @@
  * A window always maps to the same file (bucket = hash of key and window spec), so upserting is
  * local to one file: a write APPENDS its rows (cheap, at least once), and the file is compacted
  * — rewritten with one row per window, the highest revision, later line on a tie; temp file then
- * rename — once it has taken `compactAfterRows` appends, and by {@link DataLakeSink.compact}.
+ * rename — once it has taken as many appended rows as it kept at its last compaction (and at least
+ * `compactAfterRows`), so rewriting costs amortised O(1) per row however large the file grows, and
+ * by {@link DataLakeSink.compact}.
  * Readers ({@link DataLakeSink.read}, or a query engine that applies the same "max revision per
  * (eventType, key, window, windowStart)" rule) therefore always see exactly one row per window.
  * Single writer: one process writes a directory.
@@ -26,7 +28,7 @@ export interface DataLakeSinkOptions {
   dir: string;
   /** Files per (eventType, date) partition; windows are spread over them by hash. @default 8 */
   buckets?: number;
-  /** A file is compacted after this many appended rows (since open or the last compaction). @default 10000 */
+  /** A file is compacted after at least this many appended rows (and as many as it kept at its last compaction). @default 10000 */
   compactAfterRows?: number;
   /** fsync each touched file before write() resolves. @default true */
   fsync?: boolean;
@@ -135,6 +137,8 @@ export function createDataLakeSink(options: DataLakeSinkOptions): DataLakeSink {
   const fsync = options.fsync ?? true;
   /** Rows appended since the last compaction, per file. */
   const appended = new Map<string, number>();
+  /** Rows a file kept at its last compaction in this process. */
+  const kept = new Map<string, number>();
   /** Files whose tail was checked for a torn line in this process. */
   const checked = new Set<string>();
   const locks = new Map<string, Promise<unknown>>();
@@ -183,7 +187,7 @@ export function createDataLakeSink(options: DataLakeSinkOptions): DataLakeSink {
     }
     const n = (appended.get(file) ?? 0) + lines.length;
     appended.set(file, n);
-    if (n >= compactAfter) await compactFile(file);
+    if (n >= Math.max(compactAfter, kept.get(file) ?? 0)) await compactFile(file);
   }
 
   async function compactFile(file: string): Promise<void> {
@@ -199,6 +203,7 @@ export function createDataLakeSink(options: DataLakeSinkOptions): DataLakeSink {
     const sorted = [...rows.values()].sort((a, b) => a.windowStart - b.windowStart || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     await writeFileAtomic(file, sorted.map(rowOf).join('\n') + (sorted.length > 0 ? '\n' : ''), { fsync });
     appended.set(file, 0);
+    kept.set(file, sorted.length);
     checked.add(file);
   }
 

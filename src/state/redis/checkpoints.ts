@@ -10,7 +10,7 @@
  *
  * `commit` is one Lua script: it compares the caller's epoch with the current one and only
  * then writes the actor snapshots, the deletions and the meta hash, so a zombie owner can never
- * overwrite the new owner's checkpoint (DESIGN.md, "Exactly-once state"). Redis keeps data only
+ * overwrite the new owner's checkpoint (README, "Architecture": exactly-once state). Redis keeps data only
  * as durably as it is configured: run it with AOF (`appendonly yes`, `appendfsync everysec`).
  */
 import type { Cluster, Redis } from 'ioredis';
