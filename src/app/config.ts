@@ -84,7 +84,7 @@ export const configSchema = z
         return new Set(names as ('aggregated' | 'data-lake')[]);
       })
       .describe('sinks finals are written to besides the results store: aggregated (the events.aggregated topic), data-lake, or none; PostgreSQL is added when DATABASE_URL is set'),
-    KEYFLOW_LIVE_EVENTS: bool.default(true).describe('publish every processed event on the live bus for `events` subscriptions (false: only window results)'),
+    KEYFLOW_LIVE_BUS: bool.default(true).describe('processors publish processed events and window results on the live bus for subscriptions (false: a processor group that only feeds the results store and sinks)'),
     KEYFLOW_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info').describe('log level'),
     OTEL_EXPORTER_OTLP_ENDPOINT: optionalString.describe('OTLP/HTTP endpoint for traces; none = tracing off'),
     OTEL_SERVICE_NAME: z.string().default('keyflow').describe('service name in traces'),

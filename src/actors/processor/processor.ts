@@ -62,6 +62,8 @@ export interface ProcessorOptions {
   tracer?: Tracer;
   /** Publish every consumed event on the live bus (for `events` subscriptions). @default true */
   publishEvents?: boolean;
+  /** Publish window results (updates and finals) on the live bus (for `windowResults` subscriptions). @default true */
+  publishResults?: boolean;
   /**
    * Records a partition may process beyond its last committed checkpoint. Past it (the checkpoint
    * store is slow or down) consumption of the partition waits, heartbeating, until a checkpoint
@@ -142,6 +144,7 @@ export function createProcessor(options: ProcessorOptions): Processor {
    */
   const lost = new Set<string>();
   const publishEvents = options.publishEvents ?? true;
+  const publishResults = options.publishResults ?? true;
   /** Longest an owned partition goes without a (fenced) commit, even when idle, ms. */
   const fenceProbeMs = Math.max(5000, options.checkpointIntervalMs * 5);
   const maxUncommitted = Math.max(1, options.maxUncommittedRecords ?? ENGINE_DEFAULTS.maxUncommittedRecords);
@@ -182,7 +185,7 @@ export function createProcessor(options: ProcessorOptions): Processor {
         onResults(results: WindowResult[]) {
           const o = ref.owned;
           // One bus message per event type per batch (not one per result): publishing was most of the work.
-          publishWindowResults(bus, results);
+          if (publishResults) publishWindowResults(bus, results);
           if (o) for (const r of results) if (r.final) o.pendingFinals.push(r);
           metrics?.windowResultsEmitted.inc({ event_type: results[0]?.eventType ?? '', final: 'mixed' }, results.length);
         },
