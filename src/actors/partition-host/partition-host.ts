@@ -9,7 +9,6 @@ import { decodeRecordValue } from '../decode.ts';
 import type { EventTypeRegistry } from '../../model/index.ts';
 import { ErrorCode, KeyflowError, toError } from '../../model/index.ts';
 import type { DeadLetterMessage } from '../../model/index.ts';
-import { originalMessageText } from '../../model/index.ts';
 import type { LogRecord } from '../../log/index.ts';
 import type { CheckpointWrite, PartitionCheckpoint } from '../../state/index.ts';
 import type { Clock } from '../../core/index.ts';
@@ -22,10 +21,11 @@ import { ActorTable, type Slot, type TypeCtx } from './actor-table.ts';
 import { encodePartitionState, readPartitionState } from './checkpoint-codec.ts';
 import { EmitBuffer } from './emit-buffer.ts';
 import { FinalsLedger } from './finals-ledger.ts';
+import { mergeWindows } from './window-query.ts';
 import type { WatermarkState } from '../windows/watermark.ts';
 import { advanceIdle, initialWatermark, observeEventTime, touchPartition } from '../windows/watermark.ts';
 import type { FailureDecision, FailurePolicy, FailureStage, RetryOptions } from './supervision.ts';
-import { backoffDelay, defaultFailurePolicy } from './supervision.ts';
+import { backoffDelay, deadLetterOf, defaultFailurePolicy, partitionStopped } from './supervision.ts';
 
 /** Callbacks the runtime wires to the live bus, the log and the sinks. Called synchronously, batched. */
 export interface PartitionOutput {
@@ -122,9 +122,6 @@ export interface PartitionHost {
   passivateIdle(): number;
 }
 
-function recordIdOf(e: unknown): string {
-  return e instanceof KeyflowError ? e.code : e instanceof Error ? e.name : 'Error';
-}
 
 /**
  * @example
@@ -296,33 +293,11 @@ class PartitionHostImpl implements PartitionHost {
   }
 
   private deadLetter(record: LogRecord, error: unknown, retries: number, firstAt: number): void {
-    const { text, encoding } = originalMessageText(record.value);
-    const err = toError(error);
-    this.dlqBuf.push({
-      originalMessage: text,
-      originalEncoding: encoding,
-      originalKey: record.key,
-      errorType: recordIdOf(error),
-      errorMessage: err.message,
-      retryCount: retries,
-      firstAttemptTime: new Date(firstAt).toISOString(),
-      lastAttemptTime: new Date(this.o.clock.now()).toISOString(),
-      sourceTopic: record.topic,
-      sourcePartition: record.partition,
-      sourceOffset: String(record.offset),
-    });
+    this.dlqBuf.push(deadLetterOf(record, error, retries, firstAt, this.o.clock.now()));
   }
 
   private decide(error: unknown, record: LogRecord, stage: FailureStage, attempt: number): FailureDecision {
     return this.failurePolicy({ error, record, stage, attempt, maxRetries: this.retry.maxRetries });
-  }
-
-  private failBatch(record: LogRecord, error: unknown): KeyflowError {
-    return new KeyflowError(
-      ErrorCode.INTERNAL,
-      `processing ${record.topic}/${record.partition}@${record.offset} failed and the failure policy says fail; the partition stops at this offset`,
-      { cause: error },
-    );
   }
 
   private async reactivate(ctx: TypeCtx, key: string): Promise<Slot | undefined> {
@@ -475,7 +450,7 @@ class PartitionHostImpl implements PartitionHost {
   private abort(rec: LogRecord, error: unknown, events: { event: EventEnvelope; record: LogRecord }[] | null, processed: number): never {
     this.decodeBuf.length = 0;
     this.flush(rec, processed, events);
-    throw this.failBatch(rec, error);
+    throw partitionStopped(rec, error);
   }
 
   tick(): void {
@@ -564,34 +539,14 @@ class PartitionHostImpl implements PartitionHost {
     if (q.window && !this.specNames.has(q.window)) return [];
     const slot = await this.slotFor(q.eventType, q.key);
     if (!slot) return [];
-    const byWindow = new Map<string, WindowResult>();
-    const put = (r: WindowResult) => {
-      const id = `${r.window}|${r.windowStart}`;
-      const had = byWindow.get(id);
-      if (had === undefined || r.revision >= had.revision) byWindow.set(id, r);
-    };
-    if (this.o.loadFinals) {
-      for (const data of await this.o.loadFinals(slot.id)) put(decodeFinal(slot.state.eventType, slot.state.key, data));
-    }
-    for (const r of this.finals.of(slot.id, slot.state.eventType, slot.state.key)) put(r);
-    // held windows last: an open window or a final held under `update` is the newest state of its window
-    for (const r of slot.ctx.logic.results(slot.state)) byWindow.set(`${r.window}|${r.windowStart}`, r);
-    const wm = this.wm.watermark;
-    const oldestEnd = wm === null ? Number.NEGATIVE_INFINITY : wm - this.retention;
-    const out: WindowResult[] = [];
-    for (const r of byWindow.values()) {
-      if (
-        (!q.window || r.window === q.window) &&
-        (q.from === undefined || q.from === null || r.windowStart >= q.from) &&
-        (q.to === undefined || q.to === null || r.windowStart < q.to) &&
-        (!q.finalOnly || r.final) &&
-        r.windowEnd >= oldestEnd
-      ) {
-        out.push(r);
-      }
-    }
-    out.sort((a, b) => a.windowStart - b.windowStart || a.windowEnd - b.windowEnd || (a.window < b.window ? -1 : a.window > b.window ? 1 : 0));
-    return out;
+    const stored = this.o.loadFinals ? await this.o.loadFinals(slot.id) : [];
+    const st = slot.state;
+    return mergeWindows(q, {
+      stored: stored.map((data) => decodeFinal(st.eventType, st.key, data)),
+      uncommitted: this.finals.of(slot.id, st.eventType, st.key),
+      held: slot.ctx.logic.results(st),
+      oldestEnd: this.wm.watermark === null ? Number.NEGATIVE_INFINITY : this.wm.watermark - this.retention,
+    });
   }
 
   async keyState(eventType: string, key: string): Promise<KeyStateView | null> {

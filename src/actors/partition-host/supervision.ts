@@ -2,7 +2,7 @@
  * Supervision of record processing: a small pluggable failure policy returning a decision, and
  * the exponential backoff with jitter between retries.
  */
-import { ErrorCode, KeyflowError } from '../../model/index.ts';
+import { type DeadLetterMessage, ErrorCode, KeyflowError, originalMessageText, toError } from '../../model/index.ts';
 import type { LogRecord } from '../../log/index.ts';
 
 /** What to do with a record whose processing failed. */
@@ -54,4 +54,36 @@ export interface RetryOptions {
 export function backoffDelay(retry: number, o: Required<Pick<RetryOptions, 'baseDelayMs' | 'maxDelayMs' | 'jitter' | 'random'>>): number {
   const d = Math.min(o.baseDelayMs * 2 ** (retry - 1), o.maxDelayMs);
   return d + d * o.jitter * o.random();
+}
+
+/** The error type a dead letter names: the KeyflowError code, else the error's name. */
+function errorTypeOf(e: unknown): string {
+  return e instanceof KeyflowError ? e.code : e instanceof Error ? e.name : 'Error';
+}
+
+/** The dead-letter message of a record that failed (`events.dlq` format), with its source offset. */
+export function deadLetterOf(record: LogRecord, error: unknown, retries: number, firstAt: number, now: number): DeadLetterMessage {
+  const { text, encoding } = originalMessageText(record.value);
+  return {
+    originalMessage: text,
+    originalEncoding: encoding,
+    originalKey: record.key,
+    errorType: errorTypeOf(error),
+    errorMessage: toError(error).message,
+    retryCount: retries,
+    firstAttemptTime: new Date(firstAt).toISOString(),
+    lastAttemptTime: new Date(now).toISOString(),
+    sourceTopic: record.topic,
+    sourcePartition: record.partition,
+    sourceOffset: String(record.offset),
+  };
+}
+
+/** The error that stops a partition at a record when the failure policy says `fail`. */
+export function partitionStopped(record: LogRecord, error: unknown): KeyflowError {
+  return new KeyflowError(
+    ErrorCode.INTERNAL,
+    `processing ${record.topic}/${record.partition}@${record.offset} failed and the failure policy says fail; the partition stops at this offset`,
+    { cause: error },
+  );
 }
