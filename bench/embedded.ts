@@ -292,3 +292,49 @@ export async function benchRss(ctx: BenchContext): Promise<void> {
     await sleep(0);
   }
 }
+
+// ------------------------------------------------------------------ one key's state over event time
+
+/**
+ * One key fed an event every 10 s for 48 h of event time (24 h result retention, default windows),
+ * checkpointed every hour of event time: the size of its snapshot (the hot state a checkpoint
+ * writes) at 1 h, 24 h and 48 h, and how many finals went to the results store. The snapshot
+ * must not grow with event time or retention.
+ */
+export async function benchStateSize(_ctx: BenchContext): Promise<void> {
+  const registry = createEventTypeRegistry();
+  const host = createPartitionHost({
+    topic: IOT_TOPIC,
+    partition: 0,
+    registry,
+    clock: createSimulatedClock(0),
+    windows: DEFAULT_WINDOWS,
+    resultRetentionMs: 24 * 3_600_000,
+    output: { onResults: () => {}, onLate: () => {}, onDeadLetter: () => {} },
+  });
+  host.restore(null, new Map());
+  const te = new TextEncoder();
+  const T = Date.parse('2026-01-15T00:00:00.000Z');
+  let offset = 0;
+  let finals = 0;
+  const sizes = new Map<number, number>();
+  for (let hour = 1; hour <= 48; hour++) {
+    const records = [];
+    for (let s = 0; s < 3600; s += 10) {
+      const t = T + (hour - 1) * 3_600_000 + s * 1000;
+      const value = JSON.stringify({ eventId: `s-${offset}`, timestamp: new Date(t).toISOString(), eventType: 'iot.sensor', deviceId: 'sensor-1', userId: `user-${offset % 7}`, payload: { value: offset % 50 } });
+      records.push({ topic: IOT_TOPIC, partition: 0, offset, key: 'sensor-1', value: te.encode(value), headers: {}, appendTime: 0 });
+      offset++;
+    }
+    await host.processBatch(records);
+    const w = host.checkpoint();
+    host.markCommitted();
+    finals += w.finals?.length ?? 0;
+    sizes.set(hour, w.dirty.get('sensor-1')?.length ?? 0);
+  }
+  const at = (h: number) => `${fmtInt(sizes.get(h) ?? 0)} B`;
+  process.stdout.write(
+    `state: one key, an event every 10 s for 48 h of event time, 24 h retention, 5 default windows: snapshot ${at(1)} after 1 h, ${at(24)} after 24 h, ${at(48)} after 48 h; ` +
+      `${fmtInt(finals)} finals written once to the results store — flat: ${verdict((sizes.get(48) ?? 0) <= (sizes.get(1) ?? 0) * 1.5)}\n`,
+  );
+}

@@ -22,7 +22,7 @@ import { createEventGenerator } from '../src/loadgen/index.ts';
 import { ensurePeerBuilt, type PeerResult, runPeer } from './lib/kstreams-peer.ts';
 import { IOT_PARTITIONS, IOT_TOPIC, iotInputs } from './lib/records.ts';
 import { BROKERS, NATS_URL, REDIS_URL, holdBroker } from './lib/services.ts';
-import { fmtInt, fmtLatency, fmtMs, monotonicUs, printProfileWindow, summarize, verdict } from './lib/stats.ts';
+import { fmtInt, fmtLatency, fmtMiB, fmtMs, monotonicUs, printProfileWindow, summarize, verdict } from './lib/stats.ts';
 
 const runId = `b${Date.now().toString(36)}`;
 let stage = 0;
@@ -134,6 +134,11 @@ interface Drain {
   startupMs: number;
   /** From the first processed event until the group's committed offsets cover every event, ms. */
   committedMs?: number;
+  /** Rate over the first and over the last tenth of the events (flat over time: last ≈ first), events/s. */
+  firstTenthRate: number;
+  lastTenthRate: number;
+  /** Bytes of every checkpoint commit of the children (keyflow_checkpoint_bytes), when they report it. */
+  checkpointBytes: number;
 }
 
 /** Spawns `count` children and waits until they have together processed `n` events. */
@@ -150,7 +155,10 @@ async function drain(
   try {
     let first = 0;
     let last = 0;
+    let firstTenth = 0;
+    let lastTenthFrom = 0;
     let from = 0n;
+    const tenth = Math.floor(n / 10);
     const total = () => children.reduce((a, c) => a + Number(c.latest('stats')?.processed ?? 0), 0);
     const ok = await waitUntil(() => {
       const t = total();
@@ -158,6 +166,8 @@ async function drain(
         first = performance.now();
         from = monotonicUs();
       }
+      if (t >= tenth && firstTenth === 0) firstTenth = performance.now();
+      if (t >= n - tenth && lastTenthFrom === 0) lastTenthFrom = performance.now();
       if (t >= n) last = performance.now();
       return t >= n;
     }, 15 * 60_000, 10);
@@ -168,7 +178,15 @@ async function drain(
       const all = await waitUntil(async () => (await commitCheck()) >= n, 30_000, 100);
       committedMs = all ? performance.now() - first : Number.NaN;
     }
-    return { ms: last - first, startupMs: first - t0, committedMs };
+    const checkpointBytes = children.reduce((a, c) => a + Number(c.latest('stats')?.cpBytes ?? 0), 0);
+    return {
+      ms: last - first,
+      startupMs: first - t0,
+      committedMs,
+      firstTenthRate: (tenth / Math.max(1, firstTenth - first)) * 1000,
+      lastTenthRate: (tenth / Math.max(1, last - lastTenthFrom)) * 1000,
+      checkpointBytes,
+    };
   } finally {
     await Promise.all(children.map((c) => stopChild(c)));
   }
@@ -282,7 +300,9 @@ export async function benchKafkaPeer(ctx: BenchContext): Promise<void> {
       process.stdout.write(
         `kafka peer: keyflow, 1 processor process, ${c.label} (Redis checkpoints every 1 s, NATS bus, 5 default windows): ${fmtInt(kfRate)} events/s ` +
           `(${fmtInt(n)} in ${fmtMs(kf.ms)} ms from first to last processed event, start-up ${fmtMs(kf.startupMs)} ms, ` +
-          `${Number.isNaN(kf.committedMs ?? Number.NaN) ? 'offsets NOT all committed within 30 s after the last event' : `all offsets committed ${fmtMs(kf.committedMs!)} ms after the first event`}; ${load()})\n`,
+          `${Number.isNaN(kf.committedMs ?? Number.NaN) ? 'offsets NOT all committed within 30 s after the last event' : `all offsets committed ${fmtMs(kf.committedMs!)} ms after the first event`}; ${load()})\n` +
+          `  first tenth ${fmtInt(kf.firstTenthRate)} events/s, last tenth ${fmtInt(kf.lastTenthRate)} events/s (last/first ${(kf.lastTenthRate / kf.firstTenthRate).toFixed(2)}, target ≥ 0.8); ` +
+          `checkpoints ${fmtMiB(kf.checkpointBytes)} in all, ${fmtMiB((kf.checkpointBytes / kf.ms) * 1000)}/s while processing\n`,
       );
     }
     const kfRate = rates.at(-1)!;

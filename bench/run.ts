@@ -15,7 +15,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { type BenchContext, benchIngest, benchLatency, benchProcessing, benchRss } from './embedded.ts';
+import { type BenchContext, benchIngest, benchLatency, benchProcessing, benchRss, benchStateSize } from './embedded.ts';
 import { machineLine } from './lib/machine.ts';
 
 const argv = process.argv.slice(2);
@@ -49,7 +49,7 @@ if (kafka) {
   if (peer) benches = { peer: k.benchKafkaPeer };
   close = k.closeKafka;
 } else {
-  benches = { processing: benchProcessing, ingest: benchIngest, latency: benchLatency, rss: benchRss };
+  benches = { processing: benchProcessing, ingest: benchIngest, latency: benchLatency, rss: benchRss, state: benchStateSize };
 }
 if (peer && !kafka) {
   process.stderr.write('--peer needs --kafka\n');

@@ -2,8 +2,8 @@
  * A keyflow node in its own process, for the benchmarks: `node --import tsx bench/children/node.ts
  * <start|gateway|processor>`. Configuration comes from the environment (loadConfig), exactly as
  * `keyflow <role>` would read it. Tells the parent `{type:'ready', url}` once started and, every
- * 100 ms, `{type:'stats', processed, owned}` (events processed by this node's actors, partitions
- * owned), so the bench needs no HTTP listener on a processor-only node.
+ * 100 ms, `{type:'stats', processed, cpBytes, owned}` (events processed by this node's actors,
+ * bytes of its checkpoint commits, partitions owned), so the bench needs no HTTP listener on a processor-only node.
  */
 import type { Role } from '../../src/app/app.ts';
 import { buildApp } from '../../src/app/app.ts';
@@ -15,6 +15,14 @@ const roles: Role[] = command === 'gateway' ? ['gateway'] : command === 'process
 const app = await buildApp(loadConfig(process.env), { roles });
 await app.start();
 
+/** Bytes of every checkpoint commit so far (the keyflow_checkpoint_bytes histogram's sum). */
+async function checkpointBytes(): Promise<number> {
+  const m = await app.metrics.checkpointBytes.get();
+  let n = 0;
+  for (const v of m.values) if (v.metricName?.endsWith('_sum')) n += v.value;
+  return n;
+}
+
 async function processed(): Promise<number> {
   const m = await app.metrics.eventsProcessed.get();
   let n = 0;
@@ -23,8 +31,8 @@ async function processed(): Promise<number> {
 }
 
 const timer = setInterval(() => {
-  processed().then(
-    (n) => tell({ type: 'stats', processed: n, owned: app.processor?.owned().length ?? 0, at: Date.now() }),
+  Promise.all([processed(), checkpointBytes()]).then(
+    ([n, cpBytes]) => tell({ type: 'stats', processed: n, cpBytes, owned: app.processor?.owned().length ?? 0, at: Date.now() }),
     () => {},
   );
 }, 100);
