@@ -186,7 +186,8 @@ export function createProcessor(options: ProcessorOptions): Processor {
           const o = ref.owned;
           // One bus message per event type per batch (not one per result): publishing was most of the work.
           if (publishResults) publishWindowResults(bus, results);
-          if (o) for (const r of results) if (r.final) o.pendingFinals.push(r);
+          // finals wait for the sinks until the checkpoint that covers them (none kept when there is no sink)
+          if (o && sinks.length > 0) for (const r of results) if (r.final) o.pendingFinals.push(r);
           metrics?.windowResultsEmitted.inc({ event_type: results[0]?.eventType ?? '', final: 'mixed' }, results.length);
         },
         onLate(records: LogRecord[]) {
