@@ -32,6 +32,7 @@ import { type E2eServer, startServer, stopAllServers } from '../helpers/e2e.ts';
 import { KEY_STATE, type KeyStateOut, PUBLISH_EVENTS, type Receipt, WINDOWS, type WindowResultOut, gql } from '../helpers/graphql-client.ts';
 import { type RefEvent, diffResults, referenceWindows } from '../helpers/reference-model.ts';
 import { waitFor } from '../helpers/wait.ts';
+import { createRandom } from '../../src/loadgen/index.ts';
 
 const SEED = 20251123;
 const EVENTS = 2400;
@@ -43,17 +44,8 @@ const BASE = Date.UTC(2025, 2, 1, 0, 0, 0);
 const FLUSH_AT = BASE + SPAN_MS + 3_600_000;
 const iso = (ms: number) => new Date(ms).toISOString();
 
-/** mulberry32: small, seedable, good enough for test data. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The load generator's mulberry32: small, seedable, good enough for test data. */
+const rng = createRandom;
 
 interface Input {
   eventId: string;

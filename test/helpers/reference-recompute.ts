@@ -12,6 +12,7 @@ import { DEFAULT_EVENT_TYPES } from '../../src/model/event-types.ts';
 import type { WindowResult } from '../../src/model/window-result.ts';
 import type { Cluster } from './cluster.ts';
 import { diffResults, type RefEvent, referenceWindows } from './reference-model.ts';
+import { createRandom } from '../../src/loadgen/index.ts';
 
 export const EVENT_TYPE = 'iot.sensor';
 export const TOPIC = 'events.iot.sensors';
@@ -26,17 +27,8 @@ export interface TestEvent {
   payload: Record<string, unknown>;
 }
 
-/** Deterministic pseudo-random numbers (mulberry32), so a failing run can be reproduced from its seed. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic pseudo-random numbers (the load generator's mulberry32), so a failing run can be reproduced from its seed. */
+export const rng = createRandom;
 
 export interface Workload {
   /** Every event id starts with it. */
