@@ -3,6 +3,7 @@ import { hasCode } from '../../src/model/errors.ts';
 import type { EventEnvelope } from '../../src/model/event.ts';
 import {
   DEFAULT_WINDOWS,
+  NO_SINK,
   POISON_MARKER,
   advanceIdle,
   assignWindows,
@@ -182,16 +183,17 @@ describe('KeyActor reducer', () => {
     expect(finals).toHaveLength(1);
     expect(finals[0]).toMatchObject({ windowStart: 0, count: 1, revision: 0 });
     // only the open window is held; the final's end is remembered for the actor's retention
-    expect(st.windows[0]!.map((w) => [w.start, w.final])).toEqual([[60_000, false]]);
+    expect(l.results(st).map((r) => [r.windowStart, r.final])).toEqual([[60_000, false]]);
     expect(st.finalUntil).toBe(60_000);
     expect(st.openWindows).toBe(1);
     // under update the final stays held (a late event may still revise it), its user set kept
     const u = logic(['tumbling-1m'], { allowedLatenessMs: 5000, latePolicy: 'update' });
     const held = run(u, [ev(1000), ev(64_000), ev(66_000)]).st;
-    expect(held.windows[0]!.map((w) => [w.start, w.final, w.user1])).toEqual([
-      [0, true, 'u1'],
-      [60_000, false, 'u1'],
+    expect(u.results(held).map((r) => [r.windowStart, r.final, r.distinctUsers])).toEqual([
+      [0, true, 1],
+      [60_000, false, 1],
     ]);
+    expect(held.u).toEqual(['u1', 'u1']);
   });
 
   it('late events: drop and side-output reject them, update re-emits the final with revision + 1', () => {
@@ -238,7 +240,7 @@ describe('KeyActor reducer', () => {
     expect(dropped.late).toBe(1);
     expect(shape(dropped.st)).toEqual([[30_000, 40_000, 1, false, 0]]);
     // the final session left the hot state; its extent is kept so an overlapping event stays late
-    expect(dropped.st.sessionTail).toEqual([0, 10_000]);
+    expect(dropped.st.tails).toEqual([0, 10_000]);
     expect(dropped.emitted.filter((r) => r.final).map((r) => [r.windowStart, r.windowEnd, r.count])).toEqual([[0, 10_000, 1]]);
   });
 
@@ -255,7 +257,7 @@ describe('KeyActor reducer', () => {
     const l = logic(DEFAULT_WINDOWS as string[], { honourPoisonMarker: true });
     const st = run(l, [ev(1000), ev(2000)]).st;
     const snap = l.toCheckpoint(st);
-    expect(() => l.applyEvent(st, ev(3000, { payload: { [POISON_MARKER]: true, value: 5 } }), 1000, { changed() {} })).toThrow(/poison/);
+    expect(() => l.applyEvent(st, ev(3000, { payload: { [POISON_MARKER]: true, value: 5 } }), 1000, NO_SINK)).toThrow(/poison/);
     expect(l.toCheckpoint(st)).toBe(snap);
     const off = logic(['tumbling-1m']);
     expect(off.transition(off.initial('d1'), { type: 'event', event: ev(1, { payload: { [POISON_MARKER]: true } }), watermark: null }).results).toHaveLength(1);

@@ -17,9 +17,31 @@ import type { WindowSpec } from '../windows/spec.ts';
 import type { LatePolicy, WindowResult } from '../../model/index.ts';
 import { ENGINE_DEFAULTS } from '../defaults.ts';
 import { decodeSnapshot, encodeSnapshot } from './snapshot-codec.ts';
-import { type KeyActorState, type WindowState, newKeyState, newWindow, windowResultOf } from './window-state.ts';
+import { EmitBuffer } from './emit-buffer.ts';
+import {
+  COUNT,
+  DISTINCT,
+  END,
+  FINAL,
+  FLAGS,
+  type KeyActorState,
+  MAX,
+  MIN,
+  REVISION,
+  SEALED,
+  SPEC,
+  START,
+  STRIDE,
+  SUM,
+  VCOUNT,
+  type WindowChangeSink,
+  insertRow,
+  newKeyState,
+  removeRows,
+  windowResultOf,
+} from './window-state.ts';
 
-export type { KeyActorState, WindowState };
+export type { KeyActorState, WindowChangeSink };
 
 export interface KeyActorConfig {
   eventType: string;
@@ -38,11 +60,6 @@ export interface KeyActorConfig {
    * can make it throw — `KEYFLOW_TEST_HOOKS` turns it on). @default false
    */
   honourPoisonMarker?: boolean;
-}
-
-/** Receives each window an actor changed (created, updated, finalised). Implemented by the host and by `transition`. */
-export interface WindowChangeSink {
-  changed(state: KeyActorState, specIndex: number, w: WindowState): void;
 }
 
 export type KeyActorMessage =
@@ -69,8 +86,8 @@ export interface KeyActorLogic {
   applyEvent(state: KeyActorState, event: EventEnvelope, watermark: number | null, sink: WindowChangeSink): number;
   /** In place: finalises windows due at `watermark` and drops expired finals; recomputes `nextTimer`. */
   advance(state: KeyActorState, watermark: number | null, sink: WindowChangeSink): void;
-  /** The window's result as emitted and queried. */
-  toResult(state: KeyActorState, specIndex: number, w: WindowState): WindowResult;
+  /** The result of the window in `row`, as emitted and queried. */
+  toResult(state: KeyActorState, row: number): WindowResult;
   /** Every retained window result of the actor (all specs), oldest windowStart first. */
   results(state: KeyActorState): WindowResult[];
 }
@@ -78,72 +95,78 @@ export interface KeyActorLogic {
 /** The marker that makes the reducer throw when `honourPoisonMarker` is on. */
 export const POISON_MARKER = '__keyflowPoison';
 
-const NO_SINK: WindowChangeSink = { changed() {} };
 
-function addUser(w: WindowState, u: string): void {
-  if (w.sealed) return;
-  if (w.users !== null) {
-    if (!w.users.has(u)) {
-      w.users.add(u);
-      w.distinct++;
+/** A sink that takes nothing. */
+export const NO_SINK: WindowChangeSink = { changed() {}, evicted() {}, expired() {}, moved() {} };
+
+const S = STRIDE;
+
+function addUser(st: KeyActorState, r: number, u: string): void {
+  const w = st.w;
+  const b = r * S;
+  if ((w[b + FLAGS]! & SEALED) !== 0) return;
+  const cur = st.u[r];
+  if (cur === null || cur === undefined) {
+    st.u[r] = u;
+    w[b + DISTINCT] = 1;
+  } else if (typeof cur === 'string') {
+    if (cur !== u) {
+      st.u[r] = new Set([cur, u]);
+      w[b + DISTINCT] = 2;
     }
-  } else if (w.user1 === null) {
-    w.user1 = u;
-    w.distinct = 1;
-  } else if (w.user1 !== u) {
-    w.users = new Set([w.user1, u]);
-    w.distinct = 2;
+  } else if (!cur.has(u)) {
+    cur.add(u);
+    w[b + DISTINCT] = cur.size;
   }
 }
 
-function addTo(w: WindowState, value: number | undefined, userId: string | null): void {
-  w.count++;
+function addTo(st: KeyActorState, r: number, value: number | undefined, userId: string | null): void {
+  const w = st.w;
+  const b = r * S;
+  w[b + COUNT]!++;
   if (value !== undefined) {
-    w.valueCount++;
-    w.sum += value;
-    if (value < w.min) w.min = value;
-    if (value > w.max) w.max = value;
+    w[b + VCOUNT]!++;
+    w[b + SUM] = w[b + SUM]! + value;
+    if (value < w[b + MIN]!) w[b + MIN] = value;
+    if (value > w[b + MAX]!) w[b + MAX] = value;
   }
-  if (userId !== null) addUser(w, userId);
+  if (userId !== null) addUser(st, r, userId);
 }
 
-/** Folds `src` into `dst` (session merge). */
-function absorb(dst: WindowState, src: WindowState): void {
-  dst.count += src.count;
-  dst.valueCount += src.valueCount;
-  dst.sum += src.sum;
-  if (src.min < dst.min) dst.min = src.min;
-  if (src.max > dst.max) dst.max = src.max;
-  if (src.sealed || dst.sealed) {
+/** Folds row `src` into row `dst` (session merge). */
+function absorb(st: KeyActorState, dst: number, src: number): void {
+  const w = st.w;
+  const d = dst * S;
+  const s = src * S;
+  w[d + COUNT] = w[d + COUNT]! + w[s + COUNT]!;
+  w[d + VCOUNT] = w[d + VCOUNT]! + w[s + VCOUNT]!;
+  w[d + SUM] = w[d + SUM]! + w[s + SUM]!;
+  if (w[s + MIN]! < w[d + MIN]!) w[d + MIN] = w[s + MIN]!;
+  if (w[s + MAX]! > w[d + MAX]!) w[d + MAX] = w[s + MAX]!;
+  if (((w[s + FLAGS]! | w[d + FLAGS]!) & SEALED) !== 0) {
     // A sealed window lost its user set: the union can only be bounded; keep the larger count.
     // Happens only when a checkpoint written under another late policy is reopened under `update`.
-    dst.distinct = Math.max(dst.distinct, src.distinct);
-    dst.sealed = true;
-    dst.user1 = null;
-    dst.users = null;
+    w[d + DISTINCT] = Math.max(w[d + DISTINCT]!, w[s + DISTINCT]!);
+    w[d + FLAGS] = w[d + FLAGS]! | SEALED;
+    st.u[dst] = null;
     return;
   }
-  if (src.users !== null) for (const u of src.users) addUser(dst, u);
-  else if (src.user1 !== null) addUser(dst, src.user1);
+  const users = st.u[src];
+  if (typeof users === 'string') addUser(st, dst, users);
+  else if (users) for (const u of users) addUser(st, dst, u);
 }
 
-function seal(w: WindowState): void {
-  w.sealed = true;
-  w.user1 = null;
-  w.users = null;
+function seal(st: KeyActorState, r: number): void {
+  st.w[r * S + FLAGS] = st.w[r * S + FLAGS]! | SEALED;
+  st.u[r] = null;
 }
 
-function cloneWindow(w: WindowState): WindowState {
-  return { ...w, users: w.users === null ? null : new Set(w.users) };
-}
-
-/** Index of the window of `arr` (sorted by start) with exactly `start`, or −(insertion point) − 1. */
-function findStart(arr: WindowState[], start: number): number {
-  let i = arr.length - 1;
-  // Scans from the newest: events are mostly in order, so the match is at or next to the end.
-  while (i >= 0 && arr[i]!.start > start) i--;
-  if (i >= 0 && arr[i]!.start === start) return i;
-  return -(i + 1) - 1;
+/** First row at or after `from` whose spec is not `spec` (rows are sorted by spec). */
+function specEnd(w: number[], spec: number, from: number): number {
+  let r = from;
+  const n = w.length / S;
+  while (r < n && w[r * S + SPEC] === spec) r++;
+  return r;
 }
 
 export function createKeyActorLogic(cfg: KeyActorConfig): KeyActorLogic {
@@ -157,6 +180,7 @@ export function createKeyActorLogic(cfg: KeyActorConfig): KeyActorLogic {
     honourPoisonMarker: cfg.honourPoisonMarker ?? false,
   };
   const specs = config.specs;
+  const specNames = specs.map((s) => s.name);
   const nSpecs = specs.length;
   const L = config.allowedLatenessMs;
   const R = config.resultRetentionMs;
@@ -167,25 +191,29 @@ export function createKeyActorLogic(cfg: KeyActorConfig): KeyActorLogic {
   const slides = specs.map((s) => s.slide);
 
   function initial(key: string): KeyActorState {
-    return newKeyState(config.eventType, key, nSpecs);
+    return newKeyState(config.eventType, key);
   }
+
+  /** Rows inserted (+1) or removed (−n) by the last `applyFixed` / `applySession`. */
+  let delta = 0;
 
   /**
-   * Index in `arr` of the window starting at `start` (>= 0), or −(insertion point) − 1. `from`:
-   * −1 to search, else a position known to hold no start >= `start` before it, whose window (if
-   * any) starts at or after `start` unless it is the end — the successor of the previous window
-   * of the same sliding assignment. Starts of one spec are multiples of its slide, so the next
-   * start of an assignment is either that window or not present at all.
+   * Row of spec i's window starting at `start` within rows [lo, hi) (>= 0), or −(insertion row) − 1.
+   * `from`: −1 to search, else a row known to hold no start >= `start` before it, whose window
+   * (if any, below `hi`) starts at or after `start` — the successor of the previous window of the
+   * same sliding assignment. Starts of one spec are multiples of its slide, so the next start of
+   * an assignment is either that window or not present at all.
    */
-  function locate(arr: WindowState[], start: number, from: number): number {
-    if (from < 0) return findStart(arr, start);
-    return from < arr.length && arr[from]!.start === start ? from : -from - 1;
+  function locate(w: number[], lo: number, hi: number, start: number, from: number): number {
+    if (from >= 0) return from < hi && w[from * S + START] === start ? from : -from - 1;
+    // scans from the newest: events are mostly in order, so the match is at or next to the end
+    let r = hi - 1;
+    while (r >= lo && w[r * S + START]! > start) r--;
+    if (r >= lo && w[r * S + START] === start) return r;
+    return -(r + 1) - 1;
   }
 
-  /** Index of the last window touched by `applyFixed` (−1 when the event was late for it). */
-  let lastIdx = -1;
-
-  /** Adds the event to the fixed window [start, end) of spec i; returns 1 when rejected as late. */
+  /** Adds the event to spec i's fixed window [start, end) within rows [lo, hi); returns its row, −1 when late. */
   function applyFixed(
     st: KeyActorState,
     i: number,
@@ -195,26 +223,24 @@ export function createKeyActorLogic(cfg: KeyActorConfig): KeyActorLogic {
     value: number | undefined,
     userId: string | null,
     sink: WindowChangeSink,
+    lo: number,
+    hi: number,
     from: number,
   ): number {
-    const arr = st.windows[i]!;
+    delta = 0;
     const late = end + L <= wm;
-    if (late && (!update || end < wm - R)) {
-      lastIdx = -1;
-      return 1;
-    }
-    let idx = locate(arr, start, from);
-    let w: WindowState;
-    if (idx >= 0) {
-      w = arr[idx]!;
-      if (w.final) w.revision++;
+    if (late && (!update || end < wm - R)) return -1;
+    let r = locate(st.w, lo, hi, start, from);
+    if (r >= 0) {
+      const b = r * S;
+      if ((st.w[b + FLAGS]! & FINAL) !== 0) st.w[b + REVISION]!++;
     } else {
-      idx = -idx - 1;
-      w = newWindow(start, end);
-      arr.splice(idx, 0, w);
+      r = -r - 1;
+      insertRow(st, r, i, start, end);
+      delta = 1;
       if (late) {
         // Created by a late event under `update`: final from birth, first emission is revision 0.
-        w.final = true;
+        st.w[r * S + FLAGS] = FINAL;
         const purgeAt = end + R + 1;
         if (purgeAt < st.nextTimer) st.nextTimer = purgeAt;
       } else {
@@ -222,12 +248,12 @@ export function createKeyActorLogic(cfg: KeyActorConfig): KeyActorLogic {
         if (end + L < st.nextTimer) st.nextTimer = end + L;
       }
     }
-    addTo(w, value, userId);
-    sink.changed(st, i, w);
-    lastIdx = idx;
-    return 0;
+    addTo(st, r, value, userId);
+    sink.changed(st, i, r);
+    return r;
   }
 
+  /** Adds the event at t to spec i's sessions within rows [lo, hi); returns 1 when late. */
   function applySession(
     st: KeyActorState,
     i: number,
@@ -236,66 +262,75 @@ export function createKeyActorLogic(cfg: KeyActorConfig): KeyActorLogic {
     value: number | undefined,
     userId: string | null,
     sink: WindowChangeSink,
+    lo: number,
+    hi: number,
   ): number {
-    const arr = st.windows[i]!;
+    delta = 0;
+    const w = st.w;
     const cEnd = t + sizes[i]!;
     // Overlapping the newest session that became final and left the hot state: late, as it was
     // while that session was held (an older one could only be overlapped by a late candidate).
-    if (!update && st.sessionTail[2 * i + 1]! > t && st.sessionTail[2 * i]! < cEnd) return 1;
+    const tails = st.tails;
+    if (!update && tails !== null && tails[2 * i + 1]! > t && tails[2 * i]! < cEnd) return 1;
     // Windows of one spec are disjoint and sorted, so the ones overlapping [t, cEnd) are contiguous.
-    let hi = arr.length - 1;
-    while (hi >= 0 && arr[hi]!.start >= cEnd) hi--;
-    let lo = hi;
-    while (lo >= 0 && arr[lo]!.end > t) lo--;
-    lo++;
-    if (lo > hi) {
+    let last = hi - 1;
+    while (last >= lo && w[last * S + START]! >= cEnd) last--;
+    let first = last;
+    while (first >= lo && w[first * S + END]! > t) first--;
+    first++;
+    if (first > last) {
       const late = cEnd + L <= wm;
       if (late && (!update || cEnd < wm - R)) return 1;
-      const w = newWindow(t, cEnd);
-      arr.splice(lo, 0, w);
+      insertRow(st, first, i, t, cEnd);
+      delta = 1;
       if (late) {
-        w.final = true;
+        st.w[first * S + FLAGS] = FINAL;
         if (cEnd + R + 1 < st.nextTimer) st.nextTimer = cEnd + R + 1;
       } else {
         st.openWindows++;
         if (cEnd + L < st.nextTimer) st.nextTimer = cEnd + L;
       }
-      addTo(w, value, userId);
-      sink.changed(st, i, w);
+      addTo(st, first, value, userId);
+      sink.changed(st, i, first);
       return 0;
     }
     let anyFinal = false;
     let maxRevision = 0;
-    for (let j = lo; j <= hi; j++) {
-      const w = arr[j]!;
-      if (w.final) {
+    for (let r = first; r <= last; r++) {
+      if ((w[r * S + FLAGS]! & FINAL) !== 0) {
         anyFinal = true;
-        if (w.revision > maxRevision) maxRevision = w.revision;
+        if (w[r * S + REVISION]! > maxRevision) maxRevision = w[r * S + REVISION]!;
       }
     }
     // A final session cannot grow under drop / side-output: the event is late for this spec.
     if (anyFinal && !update) return 1;
-    const target = arr[lo]!;
-    const wasOpen = !target.final;
-    for (let j = lo + 1; j <= hi; j++) {
-      const w = arr[j]!;
-      absorb(target, w);
-      if (!w.final) st.openWindows--;
-      w.dead = true;
+    const target = first;
+    const tb = target * S;
+    const wasOpen = (w[tb + FLAGS]! & FINAL) === 0;
+    for (let r = first + 1; r <= last; r++) {
+      absorb(st, target, r);
+      if ((w[r * S + FLAGS]! & FINAL) === 0) st.openWindows--;
     }
-    const newEnd = Math.max(arr[hi]!.end, cEnd);
-    if (hi > lo) arr.splice(lo + 1, hi - lo);
-    if (t < target.start) target.start = t;
-    target.end = newEnd;
-    addTo(target, value, userId);
+    const newEnd = Math.max(w[last * S + END]!, cEnd);
+    if (last > first) {
+      removeRows(st, first + 1, last - first);
+      delta = -(last - first);
+    }
+    const ww = st.w;
+    if (t < ww[tb + START]!) {
+      sink.moved(st, target);
+      ww[tb + START] = t;
+    }
+    ww[tb + END] = newEnd;
+    addTo(st, target, value, userId);
     if (anyFinal) {
-      target.revision = maxRevision + 1;
+      ww[tb + REVISION] = maxRevision + 1;
       const nowFinal = newEnd + L <= wm;
-      if (nowFinal !== target.final || wasOpen) {
+      if (nowFinal === wasOpen || wasOpen) {
         // reopened (the merged session reaches past the watermark) or closed by the merge
         if (wasOpen) st.openWindows--;
         if (!nowFinal) st.openWindows++;
-        target.final = nowFinal;
+        ww[tb + FLAGS] = nowFinal ? ww[tb + FLAGS]! | FINAL : ww[tb + FLAGS]! & ~FINAL;
       }
       const due = nowFinal ? newEnd + R + 1 : newEnd + L;
       if (due < st.nextTimer) st.nextTimer = due;
@@ -312,42 +347,57 @@ export function createKeyActorLogic(cfg: KeyActorConfig): KeyActorLogic {
   function advance(st: KeyActorState, watermark: number | null, sink: WindowChangeSink): void {
     const wm = watermark ?? Number.NEGATIVE_INFINITY;
     let next = Number.POSITIVE_INFINITY;
+    let lo = 0;
     for (let i = 0; i < nSpecs; i++) {
-      const arr = st.windows[i]!;
+      // rows of spec i are [lo, hi)
+      let hi = specEnd(st.w, i, lo);
       // Finality is monotone in the window end and ends are sorted, so the open windows are a suffix.
-      let p = arr.length;
-      while (p > 0 && !arr[p - 1]!.final) p--;
+      let p = hi;
+      while (p > lo && (st.w[(p - 1) * S + FLAGS]! & FINAL) === 0) p--;
       let q = p;
-      for (; q < arr.length; q++) {
-        const w = arr[q]!;
-        if (w.end + L > wm) break;
-        w.final = true;
+      for (; q < hi; q++) {
+        const b = q * S;
+        const end = st.w[b + END]!;
+        if (end + L > wm) break;
+        st.w[b + FLAGS] = st.w[b + FLAGS]! | FINAL;
         st.openWindows--;
-        if (!update) seal(w);
-        if (w.end > st.finalUntil) st.finalUntil = w.end;
-        sink.changed(st, i, w);
+        if (end > st.finalUntil) st.finalUntil = end;
+        if (update) sink.changed(st, i, q);
+        else {
+          seal(st, q);
+          sink.evicted(st, i, q);
+        }
       }
       if (!update && q > p) {
         if (kinds[i] === 2) {
-          const tail = arr[q - 1]!;
-          st.sessionTail[2 * i] = tail.start;
-          st.sessionTail[2 * i + 1] = tail.end;
+          const tb = (q - 1) * S;
+          if (st.tails === null) st.tails = new Array<number>(2 * nSpecs).fill(Number.NaN);
+          st.tails[2 * i] = st.w[tb + START]!;
+          st.tails[2 * i + 1] = st.w[tb + END]!;
         }
-        arr.splice(p, q - p);
+        removeRows(st, p, q - p);
+        hi -= q - p;
         q = p;
       }
-      if (q < arr.length) {
-        const due = arr[q]!.end + L;
+      if (q < hi) {
+        const due = st.w[q * S + END]! + L;
         if (due < next) next = due;
       }
       // finals still held (under `update`, or from a v1 snapshot) expire after the retention
-      let e = 0;
-      while (e < q && arr[e]!.end < wm - R) e++;
-      if (e > 0) arr.splice(0, e);
-      if (arr.length > 0 && arr[0]!.final) {
-        const due = arr[0]!.end + R + 1;
+      let e = lo;
+      while (e < q && st.w[e * S + END]! < wm - R) {
+        sink.expired(st, i, e);
+        e++;
+      }
+      if (e > lo) {
+        removeRows(st, lo, e - lo);
+        hi -= e - lo;
+      }
+      if (lo < hi && (st.w[lo * S + FLAGS]! & FINAL) !== 0) {
+        const due = st.w[lo * S + END]! + R + 1;
         if (due < next) next = due;
       }
+      lo = hi;
     }
     if (next === Number.POSITIVE_INFINITY && st.finalUntil !== Number.NEGATIVE_INFINITY && st.finalUntil + R + 1 > wm) {
       // nothing held any more, but the actor's last final is still retained: keep the actor until then
@@ -374,57 +424,69 @@ export function createKeyActorLogic(cfg: KeyActorConfig): KeyActorLogic {
     // --- commit: no throws below ---
     if (st.nextTimer <= wm) advance(st, watermark, sink);
     let late = 0;
+    let lo = 0;
     for (let i = 0; i < nSpecs; i++) {
+      // rows of spec i are [lo, hi); each step below moves hi by the rows it inserted or removed
+      let hi = specEnd(st.w, i, lo);
       const kind = kinds[i]!;
       if (kind === 0) {
         const size = sizes[i]!;
         const start = Math.floor(t / size) * size;
-        late += applyFixed(st, i, start, start + size, wm, value, userId, sink, -1);
+        if (applyFixed(st, i, start, start + size, wm, value, userId, sink, lo, hi, -1) < 0) late++;
+        hi += delta;
       } else if (kind === 1) {
         const size = sizes[i]!;
         const slide = slides[i]!;
-        // oldest first keeps inserts at the end of the sorted array for in-order events; after
-        // the first window, each next one is the successor of the previous (or inserted there)
+        // oldest first keeps inserts at the end of the rows for in-order events; after the first
+        // window, each next one is the successor of the previous (or inserted there)
         let k = Math.floor((t - size) / slide) + 1;
         let from = -1;
         for (let start = k * slide; start <= t; start = ++k * slide) {
-          late += applyFixed(st, i, start, start + size, wm, value, userId, sink, from);
-          from = lastIdx < 0 ? -1 : lastIdx + 1;
+          const r = applyFixed(st, i, start, start + size, wm, value, userId, sink, lo, hi, from);
+          hi += delta;
+          if (r < 0) late++;
+          from = r < 0 ? -1 : r + 1;
         }
       } else {
-        late += applySession(st, i, t, wm, value, userId, sink);
+        late += applySession(st, i, t, wm, value, userId, sink, lo, hi);
+        hi += delta;
       }
+      lo = hi;
     }
     st.eventsProcessed++;
     if (st.lastEventTime === null || t > st.lastEventTime) st.lastEventTime = t;
     return late;
   }
 
-  function toResult(st: KeyActorState, i: number, w: WindowState): WindowResult {
-    return windowResultOf(st, specs[i]!.name, w);
+  function toResult(st: KeyActorState, row: number): WindowResult {
+    return windowResultOf(st, specNames[st.w[row * S + SPEC]!]!, row);
   }
 
   function results(st: KeyActorState): WindowResult[] {
     const out: WindowResult[] = [];
-    for (let i = 0; i < nSpecs; i++) for (const w of st.windows[i]!) out.push(toResult(st, i, w));
+    const n = st.w.length / S;
+    for (let r = 0; r < n; r++) out.push(toResult(st, r));
     out.sort((a, b) => a.windowStart - b.windowStart || a.windowEnd - b.windowEnd || (a.window < b.window ? -1 : a.window > b.window ? 1 : 0));
     return out;
   }
 
   function cloneState(st: KeyActorState): KeyActorState {
-    return { ...st, windows: st.windows.map((arr) => arr.map(cloneWindow)), sessionTail: [...st.sessionTail] };
+    return {
+      ...st,
+      w: st.w.slice(),
+      u: st.u.map((x) => (x instanceof Set ? new Set(x) : x)),
+      tails: st.tails === null ? null : st.tails.slice(),
+    };
   }
 
   function transition(state: KeyActorState, message: KeyActorMessage): TransitionResult {
     const st = cloneState(state);
-    const changed = new Map<WindowState, number>();
-    const sink: WindowChangeSink = { changed: (_s, i, w) => void changed.set(w, i) };
+    const sink = new EmitBuffer(specNames, true);
+    sink.open();
     let lateWindows = 0;
     if (message.type === 'event') lateWindows = applyEvent(st, message.event, message.watermark, sink);
     else advance(st, message.watermark, sink);
-    const out: WindowResult[] = [];
-    for (const [w, i] of changed) if (!w.dead) out.push(toResult(st, i, w));
-    return { state: st, results: out, lateWindows };
+    return { state: st, results: sink.drain(), lateWindows };
   }
 
   function toCheckpoint(st: KeyActorState): string {
@@ -440,11 +502,10 @@ export function createKeyActorLogic(cfg: KeyActorConfig): KeyActorLogic {
   /** Computes `nextTimer` from the windows as they are, without finalising anything (after restore). */
   function recomputeTimer(st: KeyActorState): void {
     let next = Number.POSITIVE_INFINITY;
-    for (let i = 0; i < nSpecs; i++) {
-      for (const w of st.windows[i]!) {
-        const due = w.final ? w.end + R + 1 : w.end + L;
-        if (due < next) next = due;
-      }
+    const w = st.w;
+    for (let b = 0; b < w.length; b += S) {
+      const due = (w[b + FLAGS]! & FINAL) !== 0 ? w[b + END]! + R + 1 : w[b + END]! + L;
+      if (due < next) next = due;
     }
     if (next === Number.POSITIVE_INFINITY && st.finalUntil !== Number.NEGATIVE_INFINITY) next = st.finalUntil + R + 1;
     st.nextTimer = next;

@@ -10,7 +10,25 @@
  */
 import { ErrorCode, KeyflowError, type WindowResult } from '../../model/index.ts';
 import type { WindowSpec } from '../windows/spec.ts';
-import { type KeyActorState, newKeyState, newWindow } from './window-state.ts';
+import {
+  COUNT,
+  DISTINCT,
+  END,
+  FINAL,
+  FLAGS,
+  type KeyActorState,
+  MAX,
+  MIN,
+  REVISION,
+  SEALED,
+  SPEC,
+  START,
+  STRIDE,
+  SUM,
+  VCOUNT,
+  insertRow,
+  newKeyState,
+} from './window-state.ts';
 
 type Row = [number, number, number, number, number, number | null, number | null, number, string[] | null, 0 | 1, number, 0 | 1];
 
@@ -25,41 +43,61 @@ interface SnapshotV2 {
   w: Record<string, Row[]>;
 }
 
+/** A JSON string literal of a user id or key. */
+function str(s: string): string {
+  return JSON.stringify(s);
+}
+
+/**
+ * The snapshot's JSON text, built by hand from the window rows (the same text `JSON.stringify` of
+ * the {@link SnapshotV2} object gives, property for property; a dirty actor is encoded on every
+ * checkpoint, so this is on the hot path). Spec names are `[a-z0-9-]` and need no escaping.
+ */
 export function encodeSnapshot(specs: readonly WindowSpec[], st: KeyActorState): string {
-  const w: Record<string, Row[]> = {};
-  let s: Record<string, [number, number]> | undefined;
-  for (let i = 0; i < specs.length; i++) {
-    const name = specs[i]!.name;
-    const tailStart = st.sessionTail[2 * i]!;
-    if (!Number.isNaN(tailStart)) (s ??= {})[name] = [tailStart, st.sessionTail[2 * i + 1]!];
-    const arr = st.windows[i]!;
-    if (arr.length === 0) continue;
-    w[name] = arr.map((x) => [
-      x.start,
-      x.end,
-      x.count,
-      x.valueCount,
-      x.sum,
-      x.valueCount ? x.min : null,
-      x.valueCount ? x.max : null,
-      x.distinct,
-      x.sealed ? null : x.users !== null ? [...x.users] : x.user1 !== null ? [x.user1] : [],
-      x.final ? 1 : 0,
-      x.revision,
-      x.sealed ? 1 : 0,
-    ]);
+  const w = st.w;
+  let out = `{"v":2,"t":${str(st.eventType)},"k":${str(st.key)},"n":${st.eventsProcessed},"l":${num(st.lastEventTime)},"u":${
+    st.finalUntil === Number.NEGATIVE_INFINITY ? 'null' : num(st.finalUntil)
+  },"w":{`;
+  let spec = -1;
+  for (let b = 0; b < w.length; b += STRIDE) {
+    const i = w[b + SPEC]!;
+    if (i !== spec) {
+      out += `${spec < 0 ? '' : ']],'}"${specs[i]!.name}":[[`;
+      spec = i;
+    } else out += '],[';
+    const has = w[b + VCOUNT]! > 0;
+    const flags = w[b + FLAGS]!;
+    const sealed = (flags & SEALED) !== 0;
+    const users = st.u[b / STRIDE];
+    let us: string;
+    if (sealed) us = 'null';
+    else if (users === null || users === undefined) us = '[]';
+    else if (typeof users === 'string') us = `[${str(users)}]`;
+    else {
+      us = '[';
+      let first = true;
+      for (const u of users) {
+        us += first ? str(u) : `,${str(u)}`;
+        first = false;
+      }
+      us += ']';
+    }
+    out += `${w[b + START]},${w[b + END]},${w[b + COUNT]},${w[b + VCOUNT]},${num(w[b + SUM]!)},${has ? num(w[b + MIN]!) : 'null'},${
+      has ? num(w[b + MAX]!) : 'null'
+    },${w[b + DISTINCT]},${us},${(flags & FINAL) !== 0 ? 1 : 0},${w[b + REVISION]},${sealed ? 1 : 0}`;
   }
-  const snap: SnapshotV2 = {
-    v: 2,
-    t: st.eventType,
-    k: st.key,
-    n: st.eventsProcessed,
-    l: st.lastEventTime,
-    u: st.finalUntil === Number.NEGATIVE_INFINITY ? null : st.finalUntil,
-    w,
-  };
-  if (s) snap.s = s;
-  return JSON.stringify(snap);
+  if (spec >= 0) out += ']]';
+  out += '}';
+  const tails = st.tails;
+  if (tails !== null) {
+    let s = '';
+    for (let i = 0; i < specs.length; i++) {
+      if (Number.isNaN(tails[2 * i]!)) continue;
+      s += `${s === '' ? '' : ','}"${specs[i]!.name}":[${tails[2 * i]},${tails[2 * i + 1]}]`;
+    }
+    if (s !== '') out += `,"s":{${s}}`;
+  }
+  return `${out}}`;
 }
 
 /** Rebuilds the hot state; `nextTimer` is left at +∞ for the caller to recompute. */
@@ -73,7 +111,7 @@ export function decodeSnapshot(specs: readonly WindowSpec[], eventType: string, 
   if (raw === null || typeof raw !== 'object' || (raw.v !== 1 && raw.v !== 2) || typeof raw.k !== 'string' || typeof raw.w !== 'object') {
     throw new KeyflowError(ErrorCode.CORRUPT_RECORD, 'actor snapshot has an unknown format; the actor cannot be restored');
   }
-  const st = newKeyState(eventType, raw.k, specs.length);
+  const st = newKeyState(eventType, raw.k);
   st.eventsProcessed = raw.n;
   st.lastEventTime = raw.l;
   st.finalUntil = typeof raw.u === 'number' ? raw.u : Number.NEGATIVE_INFINITY;
@@ -82,30 +120,31 @@ export function decodeSnapshot(specs: readonly WindowSpec[], eventType: string, 
     const name = specs[i]!.name;
     const tail = raw.s?.[name];
     if (tail) {
-      st.sessionTail[2 * i] = tail[0];
-      st.sessionTail[2 * i + 1] = tail[1];
+      if (st.tails === null) st.tails = new Array<number>(2 * specs.length).fill(Number.NaN);
+      st.tails[2 * i] = tail[0];
+      st.tails[2 * i + 1] = tail[1];
     }
     const rows = raw.w[name];
     if (!rows) continue;
-    const arr = st.windows[i]!;
     for (const r of rows) {
-      const w = newWindow(r[0], r[1]);
-      w.count = r[2];
-      w.valueCount = r[3];
-      w.sum = r[4];
-      if (w.valueCount) {
-        w.min = r[5] ?? Number.POSITIVE_INFINITY;
-        w.max = r[6] ?? Number.NEGATIVE_INFINITY;
+      const row = st.w.length / STRIDE;
+      insertRow(st, row, i, r[0], r[1]);
+      const b = row * STRIDE;
+      const w = st.w;
+      w[b + COUNT] = r[2];
+      w[b + VCOUNT] = r[3];
+      w[b + SUM] = r[4];
+      if (r[3]) {
+        w[b + MIN] = r[5] ?? Number.POSITIVE_INFINITY;
+        w[b + MAX] = r[6] ?? Number.NEGATIVE_INFINITY;
       }
-      w.distinct = r[7];
+      w[b + DISTINCT] = r[7];
       const users = r[8];
-      if (users && users.length === 1) w.user1 = users[0]!;
-      else if (users && users.length > 1) w.users = new Set(users);
-      w.final = r[9] === 1;
-      w.revision = r[10];
-      w.sealed = r[11] === 1;
-      if (!w.final) st.openWindows++;
-      arr.push(w);
+      if (users && users.length === 1) st.u[row] = users[0]!;
+      else if (users && users.length > 1) st.u[row] = new Set(users);
+      w[b + FLAGS] = (r[9] === 1 ? FINAL : 0) | (r[11] === 1 ? SEALED : 0);
+      w[b + REVISION] = r[10];
+      if (r[9] !== 1) st.openWindows++;
     }
   }
   return st;

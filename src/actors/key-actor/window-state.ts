@@ -3,38 +3,47 @@
  * Only windows that can still change live here (open windows, plus retained finals under the
  * `update` late policy); a window that became final under `drop` / `side-output` is emitted once
  * and leaves the hot state (the results store keeps it for queries).
+ *
+ * Layout: the windows of an actor are rows of {@link STRIDE} unboxed doubles in one packed array
+ * (`w`), sorted by spec index, then start; their user sets sit at the same row index in `u`. One
+ * array of doubles per actor instead of an object per window (plus a boxed number per double
+ * field, plus an array per spec) is what keeps a million keys in well under a gigabyte.
  */
 
 import type { WindowResult } from '../../model/index.ts';
 
-/** One window's working state and result. Mutable: owned by exactly one actor. */
-export interface WindowState {
-  start: number;
-  end: number;
-  count: number;
-  valueCount: number;
-  sum: number;
-  min: number;
-  max: number;
-  /** The first distinct user; a Set is allocated only when a second one appears (most keys are one user). */
-  user1: string | null;
-  users: Set<string> | null;
-  distinct: number;
-  /** The working state (user set) was dropped after the window became final. */
-  sealed: boolean;
-  final: boolean;
-  revision: number;
-  /** Emission bookkeeping of the host (dedupes a window within one batch); not persisted. */
-  mark: number;
-  /** Merged into another session window; not to be emitted any more. Not persisted. */
-  dead: boolean;
-}
+/** Doubles per window row. */
+export const STRIDE = 12;
+// field offsets within a row
+export const SPEC = 0;
+export const START = 1;
+export const END = 2;
+export const COUNT = 3;
+export const VCOUNT = 4;
+export const SUM = 5;
+export const MIN = 6;
+export const MAX = 7;
+export const DISTINCT = 8;
+export const REVISION = 9;
+export const FLAGS = 10;
+/** Emission bookkeeping of the change sink (dedupes a window within one round); not persisted. */
+export const MARK = 11;
+
+// FLAGS bits
+export const FINAL = 1;
+/** The working state (user set) was dropped after the window became final. */
+export const SEALED = 2;
+
+/** The distinct users of one window: none, one (most keys are one user), or a set. */
+export type Users = string | Set<string> | null;
 
 export interface KeyActorState {
   readonly eventType: string;
   readonly key: string;
-  /** Per spec (same index as the config's specs), sorted by start; windows of one spec never share a start. */
-  readonly windows: WindowState[][];
+  /** Window rows, {@link STRIDE} doubles each, sorted by spec then start; windows of one spec never share a start. */
+  w: number[];
+  /** Users of each window row (same index as the row). */
+  u: Users[];
   eventsProcessed: number;
   /** Latest event time seen for this key (epoch ms), null before the first event. */
   lastEventTime: number | null;
@@ -47,9 +56,10 @@ export interface KeyActorState {
   finalUntil: number;
   /**
    * Per spec, `[start, end]` of the newest final session window that left the hot state (NaN when
-   * none; only session specs use it): an event overlapping it is late, as it was while it was held.
+   * none; only session specs use it; null until the first): an event overlapping it is late, as it
+   * was while it was held.
    */
-  readonly sessionTail: number[];
+  tails: number[] | null;
   /**
    * Derived, not persisted: a lower bound of the earliest watermark at which something changes
    * (a window becomes final, or a final result expires). `+Infinity` when nothing is pending.
@@ -57,44 +67,83 @@ export interface KeyActorState {
   nextTimer: number;
 }
 
-export function newWindow(start: number, end: number): WindowState {
-  return {
-    start,
-    end,
-    count: 0,
-    valueCount: 0,
-    sum: 0,
-    min: Number.POSITIVE_INFINITY,
-    max: Number.NEGATIVE_INFINITY,
-    user1: null,
-    users: null,
-    distinct: 0,
-    sealed: false,
-    final: false,
-    revision: 0,
-    mark: 0,
-    dead: false,
-  };
-}
-
-export function newKeyState(eventType: string, key: string, nSpecs: number): KeyActorState {
-  const windows: WindowState[][] = [];
-  const sessionTail: number[] = [];
-  for (let i = 0; i < nSpecs; i++) {
-    windows.push([]);
-    sessionTail.push(Number.NaN, Number.NaN);
-  }
+export function newKeyState(eventType: string, key: string): KeyActorState {
   return {
     eventType,
     key,
-    windows,
+    w: [],
+    u: [],
     eventsProcessed: 0,
     lastEventTime: null,
     openWindows: 0,
     finalUntil: Number.NEGATIVE_INFINITY,
-    sessionTail,
+    tails: null,
     nextTimer: Number.POSITIVE_INFINITY,
   };
+}
+
+/**
+ * Receives each window an actor changed (created, updated, finalised), by row index. Implemented
+ * by the host's emit buffer and by `transition`.
+ */
+export interface WindowChangeSink {
+  /** The window in `row` changed; it is still held after the call. */
+  changed(state: KeyActorState, specIndex: number, row: number): void;
+  /** The window in `row` became final and leaves the hot state right after the call. */
+  evicted(state: KeyActorState, specIndex: number, row: number): void;
+  /** The held final in `row` passed its retention and leaves the hot state right after the call. */
+  expired(state: KeyActorState, specIndex: number, row: number): void;
+  /** The window in `row` is about to get a new start (a session extended backwards). */
+  moved(state: KeyActorState, row: number): void;
+}
+
+/** Number of window rows held. */
+export function windowCount(st: KeyActorState): number {
+  return st.w.length / STRIDE;
+}
+
+/** Inserts an empty window row at row index `r`. */
+export function insertRow(st: KeyActorState, r: number, spec: number, start: number, end: number): void {
+  const w = st.w;
+  const len = w.length;
+  const b = r * STRIDE;
+  if (b === len) {
+    // appended (in-order events): one push keeps the array packed
+    w.push(spec, start, end, 0, 0, 0, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 0, 0, 0, 0);
+    st.u.push(null);
+    return;
+  }
+  // grow by one row, then shift the rows from r up by one
+  w.push(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+  w.copyWithin(b + STRIDE, b, len);
+  w[b + SPEC] = spec;
+  w[b + START] = start;
+  w[b + END] = end;
+  w[b + COUNT] = 0;
+  w[b + VCOUNT] = 0;
+  w[b + SUM] = 0;
+  w[b + MIN] = Number.POSITIVE_INFINITY;
+  w[b + MAX] = Number.NEGATIVE_INFINITY;
+  w[b + DISTINCT] = 0;
+  w[b + REVISION] = 0;
+  w[b + FLAGS] = 0;
+  w[b + MARK] = 0;
+  st.u.splice(r, 0, null);
+}
+
+/** Removes `n` window rows from row index `r`. */
+export function removeRows(st: KeyActorState, r: number, n: number): void {
+  if (n <= 0) return;
+  st.w.splice(r * STRIDE, n * STRIDE);
+  st.u.splice(r, n);
+}
+
+/** The latest end of a held window, −∞ when none. */
+export function heldUntil(st: KeyActorState): number {
+  const w = st.w;
+  let end = Number.NEGATIVE_INFINITY;
+  for (let b = 0; b < w.length; b += STRIDE) if (w[b + END]! > end) end = w[b + END]!;
+  return end;
 }
 
 /**
@@ -120,26 +169,28 @@ class Result implements WindowResult {
   distinctUsers: number;
   final: boolean;
   revision: number;
-  constructor(st: KeyActorState, window: string, w: WindowState) {
-    const has = w.valueCount > 0;
+  constructor(st: KeyActorState, window: string, b: number) {
+    const w = st.w;
+    const vc = w[b + VCOUNT]!;
+    const has = vc > 0;
     this.eventType = st.eventType;
     this.key = st.key;
     this.window = window;
-    this.windowStart = w.start;
-    this.windowEnd = w.end;
-    this.count = w.count;
-    this.valueCount = w.valueCount;
-    this.sum = has ? w.sum : null;
-    this.avg = has ? w.sum / w.valueCount : null;
-    this.min = has ? w.min : null;
-    this.max = has ? w.max : null;
-    this.distinctUsers = w.distinct;
-    this.final = w.final;
-    this.revision = w.revision;
+    this.windowStart = w[b + START]!;
+    this.windowEnd = w[b + END]!;
+    this.count = w[b + COUNT]!;
+    this.valueCount = vc;
+    this.sum = has ? w[b + SUM]! : null;
+    this.avg = has ? w[b + SUM]! / vc : null;
+    this.min = has ? w[b + MIN]! : null;
+    this.max = has ? w[b + MAX]! : null;
+    this.distinctUsers = w[b + DISTINCT]!;
+    this.final = (w[b + FLAGS]! & FINAL) !== 0;
+    this.revision = w[b + REVISION]!;
   }
 }
 
-/** The result of window `w` (of the spec named `window`) of an actor, as emitted and queried. */
-export function windowResultOf(st: KeyActorState, window: string, w: WindowState): WindowResult {
-  return new Result(st, window, w);
+/** The result of the window in row `r` of an actor (of the spec named `window`), as emitted and queried. */
+export function windowResultOf(st: KeyActorState, window: string, r: number): WindowResult {
+  return new Result(st, window, r * STRIDE);
 }

@@ -19,7 +19,8 @@ import { ENGINE_DEFAULTS as D } from '../defaults.ts';
 import { decodeFinal } from '../key-actor/snapshot-codec.ts';
 import { ActorTable, type Slot, type TypeCtx } from './actor-table.ts';
 import { encodePartitionState, readPartitionState } from './checkpoint-codec.ts';
-import { EmitBuffer } from './emit-buffer.ts';
+import { EmitBuffer } from '../key-actor/emit-buffer.ts';
+import { heldUntil } from '../key-actor/window-state.ts';
 import { FinalsLedger } from './finals-ledger.ts';
 import { mergeWindows } from './window-query.ts';
 import type { WatermarkState } from '../windows/watermark.ts';
@@ -585,11 +586,7 @@ class PartitionHostImpl implements PartitionHost {
         const st = slot.state;
         if (slot.dirtySeq !== 0 || st.openWindows > 0 || now - slot.lastTouched < this.passivateAfter) continue;
         if (this.loading.has(slot.id)) continue;
-        let expiresAt = st.finalUntil + this.retention + 1;
-        for (const arr of st.windows) {
-          const lastW = arr[arr.length - 1];
-          if (lastW && lastW.end + this.retention + 1 > expiresAt) expiresAt = lastW.end + this.retention + 1;
-        }
+        const expiresAt = Math.max(st.finalUntil, heldUntil(st)) + this.retention + 1;
         this.remove(slot);
         this.passivated.set(slot.id, expiresAt);
         n++;

@@ -15,6 +15,5 @@ export type {
   KeyActorState,
   TransitionResult,
   WindowChangeSink,
-  WindowState,
 } from '../key-actor/key-actor.ts';
-export { POISON_MARKER, createKeyActorLogic } from '../key-actor/key-actor.ts';
+export { NO_SINK, POISON_MARKER, createKeyActorLogic } from '../key-actor/key-actor.ts';
