@@ -4,7 +4,8 @@
  * default windows), generating records batch by batch so that only the actors' state stays
  * alive, then reports RSS and heap after a full GC to the parent as `{type:'result', …}`.
  */
-import { writeHeapSnapshot } from 'node:v8';
+import { readFileSync } from 'node:fs';
+import { getHeapStatistics, writeHeapSnapshot } from 'node:v8';
 import { createPartitionHost, type PartitionHost } from '../../src/actors/index.ts';
 import type { LogRecord } from '../../src/log/port.ts';
 import { createEventTypeRegistry } from '../../src/model/index.ts';
@@ -73,14 +74,42 @@ for (let base = 0; base < keys; base += CHUNK) {
 }
 fullGc();
 const after = process.memoryUsage();
+if (process.argv.includes('--explain')) explainRss();
 if (snapshotFile) writeHeapSnapshot(snapshotFile);
 tell({
   type: 'result',
   rss: after.rss,
   heapUsed: after.heapUsed,
+  external: after.external,
   rss0: before.rss,
   heap0: before.heapUsed,
   actors: hosts.reduce((a, h) => a + h.actorCount, 0),
 });
 if (process.connected) process.disconnect();
-else process.stdout.write(`${JSON.stringify({ rss: after.rss, heapUsed: after.heapUsed, keys, hostsAlive: hosts.length })}\n`);
+else process.stdout.write(`${JSON.stringify({ rss: after.rss, heapUsed: after.heapUsed, heapTotal: after.heapTotal, external: after.external, keys, hostsAlive: hosts.length })}\n`);
+
+/**
+ * `--explain`: where the resident memory is — V8's own view (used / committed / physical) against
+ * the resident 256 KiB anonymous mappings (V8 heap pages), from /proc/self/smaps (Linux).
+ */
+function explainRss(): void {
+  const v8 = getHeapStatistics();
+  let pages = 0;
+  let pageKiB = 0;
+  let range = '';
+  for (const line of readFileSync('/proc/self/smaps', 'utf8').split('\n')) {
+    if (/^[0-9a-f]+-[0-9a-f]+ /.test(line)) range = line;
+    else if (line.startsWith('Rss:')) {
+      const [from, to] = range.split(' ')[0]!.split('-').map((x) => Number.parseInt(x, 16));
+      if (to! - from! === 256 * 1024 && range.split(/\s+/).length <= 6) {
+        pages++;
+        pageKiB += Number(line.split(/\s+/)[1]);
+      }
+    }
+  }
+  const mib = (n: number) => `${(n / 1048576).toFixed(0)} MiB`;
+  process.stderr.write(
+    `rss ${mib(after.rss)}; V8 heap used ${mib(v8.used_heap_size)}, committed ${mib(v8.total_heap_size)}, physical ${mib(v8.total_physical_size)}; ` +
+      `resident 256 KiB anonymous mappings: ${pages} (${mib(pageKiB * 1024)})\n`,
+  );
+}

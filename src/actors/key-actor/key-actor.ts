@@ -348,6 +348,7 @@ export function createKeyActorLogic(cfg: KeyActorConfig): KeyActorLogic {
     const wm = watermark ?? Number.NEGATIVE_INFINITY;
     let next = Number.POSITIVE_INFINITY;
     let lo = 0;
+    const rowsBefore = st.u.length;
     for (let i = 0; i < nSpecs; i++) {
       // rows of spec i are [lo, hi)
       let hi = specEnd(st.w, i, lo);
@@ -404,6 +405,13 @@ export function createKeyActorLogic(cfg: KeyActorConfig): KeyActorLogic {
       next = st.finalUntil + R + 1;
     }
     st.nextTimer = next;
+    if (st.u.length < rowsBefore) {
+      // Arrays keep the capacity of their largest size (a push grows it by half): once windows
+      // left, copy the rows to arrays of their exact size, or a million idle keys would each hold
+      // the room of every window they ever had open at once.
+      st.w = st.w.slice();
+      st.u = st.u.slice();
+    }
   }
 
   function applyEvent(st: KeyActorState, ev: EventEnvelope, watermark: number | null, sink: WindowChangeSink): number {
