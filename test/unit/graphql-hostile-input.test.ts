@@ -174,3 +174,16 @@ describe('dates are checked field by field', () => {
     expect((leap.body.data?.publishEvent as { timestamp: string }).timestamp).toBe('2024-02-29T11:00:00.000Z');
   });
 });
+
+describe('malformed requests', () => {
+  it('a GET whose variables are not JSON is SCHEMA_VALIDATION_FAILED with 400, not INTERNAL (found by the fuzz test)', async () => {
+    for (const variables of [' ', 'b', '{"a":', '[1]x']) {
+      const res = await h.server.yoga.fetch(`http://yoga/graphql?query=${encodeURIComponent('{ topics { name } }')}&variables=${encodeURIComponent(variables)}`, {
+        headers: { accept: 'application/json' },
+      });
+      const body = (await res.json()) as { errors: { extensions: { code: string } }[] };
+      expect(res.status).toBe(400);
+      expect(body.errors.map((e) => e.extensions.code)).toEqual(['SCHEMA_VALIDATION_FAILED']);
+    }
+  });
+});
