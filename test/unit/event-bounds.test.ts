@@ -25,7 +25,6 @@ import { diffResults, referenceWindows } from '../helpers/reference-model.ts';
 
 const T0 = Date.parse('2026-01-15T10:00:00.000Z');
 const SEC = 1000;
-const MIN = 60_000;
 const SKEW = DEFAULT_MAX_FUTURE_SKEW_MS;
 const TOPIC = 't.iot';
 /** One partition: attacker and victim always share it (and its watermark). */
