@@ -81,6 +81,6 @@ export interface RecordBounds {
  */
 export function decodeRecord(record: Pick<LogRecord, 'value' | 'appendTime'>, bounds: RecordBounds): EventEnvelope {
   const e = decodeRecordValue(record.value);
-  checkEventBounds(e, { appendTime: record.appendTime, maxFutureSkewMs: bounds.maxFutureSkewMs, valueField: bounds.valueFieldOf(e.eventType) ?? null });
+  checkEventBounds(e, record.appendTime, bounds.maxFutureSkewMs, bounds.valueFieldOf(e.eventType) ?? null);
   return e;
 }

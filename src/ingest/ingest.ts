@@ -113,7 +113,7 @@ export function createIngest(options: IngestOptions): Ingest {
       );
     }
     // the processor checks the same bounds against the record's append time, which is later than now
-    checkEventBounds(envelope, { appendTime: clock.now(), maxFutureSkewMs, valueField: spec.valueField });
+    checkEventBounds(envelope, clock.now(), maxFutureSkewMs, spec.valueField);
     const value = encoder.encode(encodeEnvelope(envelope));
     if (value.byteLength > limits.maxEventBytes) {
       throw new KeyflowError(

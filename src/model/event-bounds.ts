@@ -22,32 +22,25 @@ export const MAX_ABS_VALUE = 1e15;
 /** How far an event's time may lie after its append time, ms, when not configured (KEYFLOW_MAX_FUTURE_SKEW_MS). */
 export const DEFAULT_MAX_FUTURE_SKEW_MS = 300_000;
 
-export interface EventBoundsContext {
-  /** The record's append time (at the API: the time of the publish), epoch ms. */
-  appendTime: number;
-  /** How far the event time may lie after `appendTime`, ms. */
-  maxFutureSkewMs: number;
-  /** The payload field the event type aggregates; null when it has none. */
-  valueField: string | null;
-}
-
 /**
  * Throws TIMESTAMP_OUT_OF_RANGE when the event time is more than `maxFutureSkewMs` after
- * `appendTime`, VALUE_OUT_OF_RANGE when the value field holds a number outside ±{@link MAX_ABS_VALUE}.
- * Both carry `details.issues` with the field path, like SCHEMA_VALIDATION_FAILED.
+ * `appendTime` (the record's append time; at the API, the time of the publish), and
+ * VALUE_OUT_OF_RANGE when `valueField` (the payload field the event type aggregates, null when it
+ * has none) holds a number outside ±{@link MAX_ABS_VALUE}. Both carry `details.issues` with the
+ * field path, like SCHEMA_VALIDATION_FAILED. Positional arguments: it runs once per record.
  */
-export function checkEventBounds(e: Pick<EventEnvelope, 'timestamp' | 'payload'>, c: EventBoundsContext): void {
-  if (e.timestamp - c.appendTime > c.maxFutureSkewMs) {
+export function checkEventBounds(e: Pick<EventEnvelope, 'timestamp' | 'payload'>, appendTime: number, maxFutureSkewMs: number, valueField: string | null): void {
+  if (e.timestamp - appendTime > maxFutureSkewMs) {
     const at = new Date(e.timestamp).toISOString();
-    const message = `is ${at}, more than ${c.maxFutureSkewMs} ms after its append time ${new Date(c.appendTime).toISOString()}; event time may lie at most KEYFLOW_MAX_FUTURE_SKEW_MS in the future, and the event is refused`;
+    const message = `is ${at}, more than ${maxFutureSkewMs} ms after its append time ${new Date(appendTime).toISOString()}; event time may lie at most KEYFLOW_MAX_FUTURE_SKEW_MS in the future, and the event is refused`;
     throw new KeyflowError(ErrorCode.TIMESTAMP_OUT_OF_RANGE, `timestamp ${message}`, {
-      details: { issues: [{ path: 'timestamp', message }], maxFutureSkewMs: c.maxFutureSkewMs },
+      details: { issues: [{ path: 'timestamp', message }], maxFutureSkewMs: maxFutureSkewMs },
     });
   }
-  if (c.valueField !== null) {
-    const v = e.payload[c.valueField];
+  if (valueField !== null) {
+    const v = e.payload[valueField];
     if (typeof v === 'number' && !(Math.abs(v) <= MAX_ABS_VALUE)) {
-      const path = `payload.${c.valueField}`;
+      const path = `payload.${valueField}`;
       const message = `is ${v}, outside ±${MAX_ABS_VALUE}; the event is refused so that its aggregates stay finite`;
       throw new KeyflowError(ErrorCode.VALUE_OUT_OF_RANGE, `${path} ${message}`, {
         details: { issues: [{ path, message }], maxAbsValue: MAX_ABS_VALUE },

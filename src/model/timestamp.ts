@@ -69,7 +69,11 @@ function scan(s: string): number | string {
   let second = 0;
   let ms = 0;
   let i = 16;
-  if (s.charCodeAt(i) === 58) {
+  if (common) {
+    second = digits(s, 17, 2);
+    ms = digits(s, 20, 3);
+    i = 23;
+  } else if (s.charCodeAt(i) === 58) {
     second = digits(s, i + 1, 2);
     i += 3;
     if (s.charCodeAt(i) === 46) {

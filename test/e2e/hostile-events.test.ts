@@ -33,6 +33,12 @@ afterAll(async () => {
   await stopAllServers();
 });
 
+/** A key on another partition than the victim's. */
+function otherPartitionKey(): string {
+  const victim = partitionForKey(VICTIM, PARTITIONS);
+  for (let i = 0; ; i++) if (partitionForKey(`other-${run}-${i}`, PARTITIONS) !== victim) return `other-${run}-${i}`;
+}
+
 /** A key other than the victim's that lands on the victim's partition. */
 function attackerKey(): string {
   const target = partitionForKey(VICTIM, PARTITIONS);
@@ -57,7 +63,10 @@ const fromOut = (w: WindowResultOut): WindowResult => ({ ...w, windowStart: Date
 
 describe('a far-future event aimed at a victim partition (embedded, over HTTP)', () => {
   it('is refused by the API, dead-lettered when written into the log, and the victim windows stay the reference model’s across a restart', async () => {
-    server = await startServer({ env: { KEYFLOW_CHECKPOINT_INTERVAL_MS: '100', KEYFLOW_IDLE_TIMEOUT_MS: '1h', KEYFLOW_LOG_LEVEL: 'warn' } });
+    // a 10-minute skew instead of the default 5: the setting reaches the API and the processor
+    server = await startServer({
+      env: { KEYFLOW_CHECKPOINT_INTERVAL_MS: '100', KEYFLOW_IDLE_TIMEOUT_MS: '1h', KEYFLOW_LOG_LEVEL: 'warn', KEYFLOW_MAX_FUTURE_SKEW_MS: '10m' },
+    });
     const s = server;
     const attacker = attackerKey();
     const sent: ReturnType<typeof victimEvent>[] = [];
@@ -94,6 +103,10 @@ describe('a far-future event aimed at a victim partition (embedded, over HTTP)',
       expect(await refusedCode(s, { eventType: 'iot.sensor', deviceId: attacker, timestamp: iso(T0), payload: { value: 1e308 } })).toEqual(['VALUE_OUT_OF_RANGE']);
       const { keyState: none } = await gql<{ keyState: KeyStateOut | null }>(s.url, KEY_STATE, { eventType: 'iot.sensor', key: attacker });
       expect(none).toBeNull();
+      // within the configured skew on another partition: accepted; beyond it: refused
+      const other = otherPartitionKey();
+      expect(await refusedCode(s, { eventType: 'iot.sensor', deviceId: other, timestamp: iso(Date.now() + 11 * 60_000), payload: { value: 1 } })).toEqual(['TIMESTAMP_OUT_OF_RANGE']);
+      expect(await refusedCode(s, { eventType: 'iot.sensor', deviceId: other, timestamp: iso(Date.now() + 7 * 60_000), payload: { value: 1 } })).toEqual([]);
 
       // the attack straight into the log, bypassing the API
       await s.stop({ keepData: true });
@@ -114,6 +127,8 @@ describe('a far-future event aimed at a victim partition (embedded, over HTTP)',
           TOPIC,
           raw.map((value) => ({ key: attacker, value, partition })),
         );
+        // 7 minutes ahead of its append time, on another partition: within the configured 10
+        await log.append(TOPIC, [{ key: other, value: rawEvent('ahead', iso(Date.now() + 7 * 60_000), '{"value":1}').replace(attacker, other) }]);
       } finally {
         await log.close();
       }
@@ -141,6 +156,11 @@ describe('a far-future event aimed at a victim partition (embedded, over HTTP)',
         'SCHEMA_VALIDATION_FAILED',
         'SCHEMA_VALIDATION_FAILED',
       ]);
+
+      await waitFor(
+        async () => (await gql<{ keyState: KeyStateOut | null }>(s.url, KEY_STATE, { eventType: 'iot.sensor', key: other })).keyState?.eventsProcessed === 2,
+        { timeoutMs: 30_000, intervalMs: 100, message: 'the events within the configured skew were processed' },
+      );
 
       // killed and restarted: the same windows (the decision is replayed from the record's append time)
       await s.kill('SIGKILL');

@@ -58,33 +58,35 @@ function raw(fields: Record<string, unknown>, payloadText?: string): string {
 }
 
 describe('checkEventBounds', () => {
-  const ctx = { appendTime: T0, maxFutureSkewMs: SKEW, valueField: 'value' };
+  /** The bounds of an iot.sensor record appended at T0 under the default skew, with overrides. */
+  const check = (e: { timestamp: number; payload: Record<string, unknown> }, o: { maxFutureSkewMs?: number; valueField?: string | null } = {}) =>
+    checkEventBounds(e, T0, o.maxFutureSkewMs ?? SKEW, o.valueField === undefined ? 'value' : o.valueField);
   it('accepts event times up to append time + skew, refuses later ones with TIMESTAMP_OUT_OF_RANGE and the path', () => {
-    expect(codeOf(() => checkEventBounds({ timestamp: T0 + SKEW, payload: {} }, ctx))).toBeUndefined();
-    expect(codeOf(() => checkEventBounds({ timestamp: -62167219200000, payload: {} }, ctx))).toBeUndefined();
+    expect(codeOf(() => check({ timestamp: T0 + SKEW, payload: {} }))).toBeUndefined();
+    expect(codeOf(() => check({ timestamp: -62167219200000, payload: {} }))).toBeUndefined();
     let err: KeyflowError | undefined;
     try {
-      checkEventBounds({ timestamp: T0 + SKEW + 1, payload: {} }, ctx);
+      check({ timestamp: T0 + SKEW + 1, payload: {} });
     } catch (e) {
       err = e as KeyflowError;
     }
     expect(err?.code).toBe(ErrorCode.TIMESTAMP_OUT_OF_RANGE);
     expect(err?.retriable).toBe(false);
     expect(err?.details).toMatchObject({ issues: [{ path: 'timestamp' }], maxFutureSkewMs: SKEW });
-    expect(codeOf(() => checkEventBounds({ timestamp: T0 + 1, payload: {} }, { ...ctx, maxFutureSkewMs: 0 }))).toBe(ErrorCode.TIMESTAMP_OUT_OF_RANGE);
+    expect(codeOf(() => check({ timestamp: T0 + 1, payload: {} }, { maxFutureSkewMs: 0 }))).toBe(ErrorCode.TIMESTAMP_OUT_OF_RANGE);
   });
 
   it('bounds the value field to ±MAX_ABS_VALUE; other fields and non-numbers are not its business', () => {
     for (const v of [MAX_ABS_VALUE, -MAX_ABS_VALUE, 0, -0, 1.5, 'x', null, true, { n: 1e300 }]) {
-      expect(codeOf(() => checkEventBounds({ timestamp: T0, payload: { value: v } }, ctx)), String(v)).toBeUndefined();
+      expect(codeOf(() => check({ timestamp: T0, payload: { value: v } })), String(v)).toBeUndefined();
     }
     for (const v of [MAX_ABS_VALUE + 1, -MAX_ABS_VALUE - 1, 1e308, -1e308, Number.POSITIVE_INFINITY, Number.NaN]) {
-      expect(codeOf(() => checkEventBounds({ timestamp: T0, payload: { value: v } }, ctx)), String(v)).toBe(ErrorCode.VALUE_OUT_OF_RANGE);
+      expect(codeOf(() => check({ timestamp: T0, payload: { value: v } })), String(v)).toBe(ErrorCode.VALUE_OUT_OF_RANGE);
     }
-    expect(codeOf(() => checkEventBounds({ timestamp: T0, payload: { amount: 1e308 } }, ctx))).toBeUndefined();
-    expect(codeOf(() => checkEventBounds({ timestamp: T0, payload: { value: 1e308 } }, { ...ctx, valueField: null }))).toBeUndefined();
+    expect(codeOf(() => check({ timestamp: T0, payload: { amount: 1e308 } }))).toBeUndefined();
+    expect(codeOf(() => check({ timestamp: T0, payload: { value: 1e308 } }, { valueField: null }))).toBeUndefined();
     try {
-      checkEventBounds({ timestamp: T0, payload: { amount: 1e308 } }, { ...ctx, valueField: 'amount' });
+      check({ timestamp: T0, payload: { amount: 1e308 } }, { valueField: 'amount' });
     } catch (e) {
       expect((e as KeyflowError).details).toMatchObject({ issues: [{ path: 'payload.amount' }], maxAbsValue: MAX_ABS_VALUE });
     }
