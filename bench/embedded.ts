@@ -323,7 +323,7 @@ export async function benchStateSize(_ctx: BenchContext): Promise<void> {
     for (let s = 0; s < 3600; s += 10) {
       const t = T + (hour - 1) * 3_600_000 + s * 1000;
       const value = JSON.stringify({ eventId: `s-${offset}`, timestamp: new Date(t).toISOString(), eventType: 'iot.sensor', deviceId: 'sensor-1', userId: `user-${offset % 7}`, payload: { value: offset % 50 } });
-      records.push({ topic: IOT_TOPIC, partition: 0, offset, key: 'sensor-1', value: te.encode(value), headers: {}, appendTime: 0 });
+      records.push({ topic: IOT_TOPIC, partition: 0, offset, key: 'sensor-1', value: te.encode(value), headers: {}, appendTime: t });
       offset++;
     }
     await host.processBatch(records);

@@ -58,7 +58,7 @@ for (let i = 0; i < EVENTS; i++) {
     payload: { value: Math.round(rnd() * 10_000) / 100, unit: 'C' },
     metadata: null,
   });
-  records.push({ topic: 'events.iot.sensors', partition: 0, offset: i, key: device, value: te.encode(value), headers: {}, appendTime: 0 });
+  records.push({ topic: 'events.iot.sensors', partition: 0, offset: i, key: device, value: te.encode(value), headers: {}, appendTime: ts });
 }
 
 async function run(emitUpdates: boolean): Promise<void> {

@@ -63,7 +63,7 @@ for (let base = 0; base < keys; base += CHUNK) {
       payload: { value: 20 + (i % 100) / 10, unit: 'celsius', battery: 80 },
       metadata: null,
     });
-    byP[p]!.push({ topic: IOT_TOPIC, partition: p, offset: offsets[p]!++, key, value: te.encode(value), headers: {}, appendTime: 0 });
+    byP[p]!.push({ topic: IOT_TOPIC, partition: p, offset: offsets[p]!++, key, value: te.encode(value), headers: {}, appendTime: T0 + i });
   }
   for (let p = 0; p < IOT_PARTITIONS; p++) if (byP[p]!.length) await hosts[p]!.processBatch(byP[p]!);
   // a checkpoint per round, as the processor commits every second: finals leave for the store

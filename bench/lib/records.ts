@@ -36,7 +36,8 @@ export function toPartitionedRecords(inputs: readonly EventInput[], partitions =
     const key = String(e.deviceId ?? e.userId ?? e.eventId);
     const p = partitionForKey(key, partitions);
     const list = byPartition[p]!;
-    list.push({ topic, partition: p, offset: list.length, key, value: te.encode(JSON.stringify(e)), headers: {}, appendTime: 0 });
+    // appended when it happened: an append time before the event time would dead-letter it (KEYFLOW_MAX_FUTURE_SKEW_MS)
+    list.push({ topic, partition: p, offset: list.length, key, value: te.encode(JSON.stringify(e)), headers: {}, appendTime: Date.parse(e.timestamp) });
   }
   return byPartition;
 }

@@ -1,70 +1,24 @@
 /**
- * A fast path in front of `decodeEnvelope` for the hot loop. zod costs more than the window
- * aggregation itself, so records in the common, unambiguous shape are checked by hand against
- * the same rules (`eventInputSchema`); anything else — errors, unusual shapes — goes through
- * `decodeEnvelope`, so acceptance, output and error messages stay exactly those of the model.
+ * Record values to events, for the processor's hot loop. {@link decodeRecord} decodes a record and
+ * checks the model's event bounds against the record's own append time (a record written straight
+ * into the log that breaks them throws TIMESTAMP_OUT_OF_RANGE / VALUE_OUT_OF_RANGE and is
+ * dead-lettered; a replay decides the same, whatever the processor's clock says).
+ *
+ * zod costs more than the window aggregation itself, so records in the common, unambiguous shape
+ * are checked by hand against the same rules (`eventInputSchema`: the model's timestamp parser and
+ * JSON-data rules); anything else — errors, unusual shapes — goes through `decodeEnvelope`, so
+ * acceptance, output and error messages stay exactly those of the model.
  * `test/unit/properties.test.ts` checks the two agree.
  */
+import type { LogRecord } from '../log/index.ts';
 import type { EventEnvelope } from '../model/index.ts';
-import { decodeEnvelope } from '../model/index.ts';
+import { checkEventBounds, decodeEnvelope, jsonDataProblem, parseIsoTimestamp } from '../model/index.ts';
 
-const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 const objectProto = Object.prototype;
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && Object.getPrototypeOf(v) === objectProto;
-}
-
-/** The n-digit decimal number at s[i..i+n), or −1 when one of those chars is not an ASCII digit. */
-function digits(s: string, i: number, n: number): number {
-  let v = 0;
-  for (let k = i; k < i + n; k++) {
-    const c = s.charCodeAt(k) - 48;
-    if (c < 0 || c > 9) return -1;
-    v = v * 10 + c;
-  }
-  return v;
-}
-
-/**
- * Epoch ms of `YYYY-MM-DDTHH:MM:SS.sssZ` (the form `toISOString` writes, i.e. nearly every record)
- * by arithmetic; NaN when the text has another layout or a field outside the ranges where the
- * result is certainly the one `Date.parse` gives (days above 28 go to `Date.parse`, so month
- * lengths and leap years never matter here). The caller falls back to the regex + `Date.parse`.
- */
-export function parseIsoUtcMillis(s: string): number {
-  if (
-    s.length !== 24 ||
-    s.charCodeAt(4) !== 45 || // -
-    s.charCodeAt(7) !== 45 ||
-    s.charCodeAt(10) !== 84 || // T
-    s.charCodeAt(13) !== 58 || // :
-    s.charCodeAt(16) !== 58 ||
-    s.charCodeAt(19) !== 46 || // .
-    s.charCodeAt(23) !== 90 // Z
-  ) {
-    return Number.NaN;
-  }
-  const year = digits(s, 0, 4);
-  const month = digits(s, 5, 2);
-  const d = digits(s, 8, 2);
-  const hour = digits(s, 11, 2);
-  const minute = digits(s, 14, 2);
-  const second = digits(s, 17, 2);
-  const ms = digits(s, 20, 3);
-  if (year < 0 || ms < 0 || month < 1 || month > 12 || d < 1 || d > 28 || hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 59) {
-    return Number.NaN;
-  }
-  // days from civil (H. Hinnant), proleptic Gregorian, exact in integers
-  const yy = month <= 2 ? year - 1 : year;
-  const era = Math.floor(yy / 400);
-  const yoe = yy - era * 400;
-  const mp = month > 2 ? month - 3 : month + 9;
-  const doy = Math.floor((153 * mp + 2) / 5) + d - 1;
-  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
-  const days = era * 146097 + doe - 719468;
-  return days * 86_400_000 + hour * 3_600_000 + minute * 60_000 + second * 1000 + ms;
 }
 
 function optId(v: unknown, max: number): boolean {
@@ -81,7 +35,7 @@ export function decodeRecordValue(value: Uint8Array): EventEnvelope {
   } catch {
     return decodeEnvelope(value);
   }
-  if (!isPlainObject(o) || text.includes('__proto__')) return decodeEnvelope(value);
+  if (!isPlainObject(o)) return decodeEnvelope(value);
   const { eventId, timestamp, eventType, userId, deviceId, payload, metadata } = o;
   if (
     typeof eventId !== 'string' ||
@@ -98,12 +52,9 @@ export function decodeRecordValue(value: Uint8Array): EventEnvelope {
   ) {
     return decodeEnvelope(value);
   }
-  let ts = parseIsoUtcMillis(timestamp);
-  if (Number.isNaN(ts)) {
-    // not the common layout: the model's own rule
-    if (!ISO_DATE_TIME.test(timestamp)) return decodeEnvelope(value);
-    ts = Date.parse(timestamp);
-    if (!Number.isFinite(ts)) return decodeEnvelope(value);
+  const ts = parseIsoTimestamp(timestamp);
+  if (Number.isNaN(ts) || jsonDataProblem(payload) !== undefined || (isPlainObject(metadata) && jsonDataProblem(metadata) !== undefined)) {
+    return decodeEnvelope(value);
   }
   return {
     eventId,
@@ -114,4 +65,22 @@ export function decodeRecordValue(value: Uint8Array): EventEnvelope {
     payload,
     metadata: (metadata as Record<string, unknown> | null | undefined) ?? null,
   };
+}
+
+/** What {@link decodeRecord} checks a record's event against besides its shape. */
+export interface RecordBounds {
+  /** How far an event's time may lie after its record's append time, ms. */
+  maxFutureSkewMs: number;
+  /** The value field of an event type; undefined when the type is unknown (routing dead-letters it). */
+  valueFieldOf(eventType: string): string | null | undefined;
+}
+
+/**
+ * The event of a record, checked against the model's event bounds with the record's append time.
+ * Throws what `decodeEnvelope` throws, and TIMESTAMP_OUT_OF_RANGE / VALUE_OUT_OF_RANGE.
+ */
+export function decodeRecord(record: Pick<LogRecord, 'value' | 'appendTime'>, bounds: RecordBounds): EventEnvelope {
+  const e = decodeRecordValue(record.value);
+  checkEventBounds(e, record.appendTime, bounds.maxFutureSkewMs, bounds.valueFieldOf(e.eventType) ?? null);
+  return e;
 }

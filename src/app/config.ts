@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { parseDuration } from '../core/index.ts';
 import { ENGINE_DEFAULTS } from '../actors/index.ts';
-import { ErrorCode, KeyflowError } from '../model/index.ts';
+import { DEFAULT_MAX_FUTURE_SKEW_MS, ErrorCode, KeyflowError } from '../model/index.ts';
 
 /** A duration like `24h`, `30s`, `1500ms` (core's grammar), or a plain number of milliseconds. */
 const duration = z.union([z.number(), z.string()]).transform((v, ctx) => {
@@ -56,6 +56,10 @@ export const configSchema = z
     KEYFLOW_MAX_OUT_OF_ORDER_MS: duration.pipe(z.number().int().min(0)).default(ENGINE_DEFAULTS.maxOutOfOrderMs).describe('max out-of-orderness, ms'),
     KEYFLOW_ALLOWED_LATENESS_MS: duration.pipe(z.number().int().min(0)).default(ENGINE_DEFAULTS.allowedLatenessMs).describe('allowed lateness, ms'),
     KEYFLOW_LATE_POLICY: z.enum(['drop', 'side-output', 'update']).default(ENGINE_DEFAULTS.latePolicy).describe('what happens to late events'),
+    KEYFLOW_MAX_FUTURE_SKEW_MS: duration
+      .pipe(z.number().int().min(0))
+      .default(DEFAULT_MAX_FUTURE_SKEW_MS)
+      .describe('how far an event time may lie after its append time, ms: the API refuses a later event (TIMESTAMP_OUT_OF_RANGE) and the processor dead-letters such a record'),
     KEYFLOW_IDLE_TIMEOUT_MS: duration.pipe(z.number().int().min(1)).default(ENGINE_DEFAULTS.idleTimeoutMs).describe('idle partition timeout, ms'),
     KEYFLOW_RESULT_RETENTION: duration.pipe(z.number().int().min(0)).default(ENGINE_DEFAULTS.resultRetentionMs).describe('how long finals stay queryable, event time behind the watermark'),
     KEYFLOW_CHECKPOINT_INTERVAL_MS: duration.pipe(z.number().int().min(10)).default(1000).describe('checkpoint interval, ms'),

@@ -70,6 +70,7 @@ export async function runReplay(config: Config, options: ReplayOptions, logger: 
           allowedLatenessMs: config.KEYFLOW_ALLOWED_LATENESS_MS,
           latePolicy: config.KEYFLOW_LATE_POLICY,
           resultRetentionMs: config.KEYFLOW_RESULT_RETENTION,
+          maxFutureSkewMs: config.KEYFLOW_MAX_FUTURE_SKEW_MS,
           // Replays event time only: no processing-time idle advance, no retries of poison pills.
           idleTimeoutMs: Number.MAX_SAFE_INTEGER,
           retry: { maxRetries: 0 },

@@ -19,6 +19,8 @@ import type { Logger } from '../core/index.ts';
 /** The codes a client can see. */
 export const CONTRACT_CODES = [
   ErrorCode.SCHEMA_VALIDATION_FAILED,
+  ErrorCode.TIMESTAMP_OUT_OF_RANGE,
+  ErrorCode.VALUE_OUT_OF_RANGE,
   ErrorCode.UNKNOWN_EVENT_TYPE,
   ErrorCode.UNKNOWN_TOPIC,
   ErrorCode.UNKNOWN_WINDOW,

@@ -5,7 +5,7 @@
  */
 import { isSpanContextValid, context as otelContext, trace } from '@opentelemetry/api';
 import type { EventLog, Headers, ProduceRecord } from '../log/index.ts';
-import { ErrorCode, KeyflowError, isKeyflowError } from '../model/index.ts';
+import { DEFAULT_MAX_FUTURE_SKEW_MS, ErrorCode, KeyflowError, checkEventBounds, isKeyflowError } from '../model/index.ts';
 import { type EventEnvelope, type ValidationIssue, actorKey, encodeEnvelope, parseEventInput } from '../model/index.ts';
 import type { EventTypeRegistry, EventTypeSpec } from '../model/index.ts';
 import { partitionForKey } from '../model/index.ts';
@@ -55,6 +55,8 @@ export interface IngestOptions {
     maxEventBytes: number;
     /** Most events in one batch. */
     maxBatch: number;
+    /** How far an event's time may lie after the time of the publish, ms (TIMESTAMP_OUT_OF_RANGE beyond). @default DEFAULT_MAX_FUTURE_SKEW_MS (300000) */
+    maxFutureSkewMs?: number;
   };
   /** Assigns an eventId when the input has none. @default crypto.randomUUID */
   newId?: () => string;
@@ -93,6 +95,7 @@ export function createIngest(options: IngestOptions): Ingest {
   const retryBaseDelayMs = options.retryBaseDelayMs ?? 250;
   const retryMaxTotalMs = options.retryMaxTotalMs ?? 5_000;
   const inFlightWaitMs = options.inFlightWaitMs ?? 10_000;
+  const maxFutureSkewMs = limits.maxFutureSkewMs ?? DEFAULT_MAX_FUTURE_SKEW_MS;
   // Topics this instance has made sure exist; ensureTopics is idempotent, this only saves round trips.
   const ensured = new Set<string>();
 
@@ -109,6 +112,8 @@ export function createIngest(options: IngestOptions): Ingest {
         { details: { eventType: envelope.eventType } },
       );
     }
+    // the processor checks the same bounds against the record's append time, which is later than now
+    checkEventBounds(envelope, clock.now(), maxFutureSkewMs, spec.valueField);
     const value = encoder.encode(encodeEnvelope(envelope));
     if (value.byteLength > limits.maxEventBytes) {
       throw new KeyflowError(

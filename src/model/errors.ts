@@ -7,6 +7,10 @@
 /** The stable codes of the GraphQL contract plus internal ones that never reach a client as-is. */
 export const ErrorCode = {
   SCHEMA_VALIDATION_FAILED: 'SCHEMA_VALIDATION_FAILED',
+  /** The event time lies further after the append time than the configured skew allows. */
+  TIMESTAMP_OUT_OF_RANGE: 'TIMESTAMP_OUT_OF_RANGE',
+  /** The event type's value field holds a number outside the accepted range. */
+  VALUE_OUT_OF_RANGE: 'VALUE_OUT_OF_RANGE',
   UNKNOWN_EVENT_TYPE: 'UNKNOWN_EVENT_TYPE',
   UNKNOWN_TOPIC: 'UNKNOWN_TOPIC',
   UNKNOWN_WINDOW: 'UNKNOWN_WINDOW',

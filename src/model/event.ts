@@ -7,14 +7,13 @@
 import { z } from 'zod';
 import { ErrorCode, KeyflowError } from './errors.ts';
 import { field, fieldsOf } from './shape.ts';
+import { isoTimestampProblem, parseIsoTimestamp } from './timestamp.ts';
 
-/** ISO-8601 date-time with an explicit offset (`Z` or `±hh:mm`), any precision. */
-export const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/;
-
-export const isoTimestamp = z
-  .string()
-  .regex(ISO_DATE_TIME, 'must be an ISO-8601 date-time with a time zone, e.g. 2024-01-15T10:30:00.000Z')
-  .refine((s) => Number.isFinite(Date.parse(s)), 'is not a valid date-time');
+/** An ISO-8601 date-time with an offset, every field in its range (see `timestamp.ts`). */
+export const isoTimestamp = z.string().superRefine((s, ctx) => {
+  const problem = isoTimestampProblem(s);
+  if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+});
 
 /** A validated event with its id assigned and its timestamp normalised to UTC milliseconds. */
 export const eventEnvelopeSchema = z.object({
@@ -83,7 +82,7 @@ export function parseEventInput(input: unknown, newId: () => string): EventEnvel
   const v = r.data;
   return {
     eventId: v.eventId ?? newId(),
-    timestamp: Date.parse(v.timestamp),
+    timestamp: parseIsoTimestamp(v.timestamp),
     eventType: v.eventType,
     userId: v.userId ?? null,
     deviceId: v.deviceId ?? null,

@@ -6,6 +6,7 @@
  * with their kind, nullability, optionality and description.
  */
 import { z } from 'zod';
+import { jsonDataProblem } from './json-data.ts';
 
 /**
  * What a field holds. `time` is an instant: epoch ms (UTC) inside the system, an ISO-8601 string
@@ -45,10 +46,26 @@ export const field = {
   boolean: (description?: string) => tagged(z.boolean(), 'boolean', description),
   /** An instant as epoch ms (UTC). */
   epochMs: (description?: string) => tagged(z.number().int(), 'time', description),
-  json: (description?: string) => tagged(z.record(z.string(), z.unknown()), 'json', description),
+  /**
+   * A JSON object (payload, metadata) under the rules of `json-data.ts`: bounded depth, no
+   * `__proto__` key, finite numbers. Checked on the input as given and passed through uncopied,
+   * so no key is ever dropped on the way.
+   */
+  json: (description?: string) => tagged(jsonObject(), 'json', description),
   /** Tags an existing schema (a bounded string, an ISO-8601 string on a wire form, …). */
   as: tagged,
 };
+
+function jsonObject() {
+  return z.custom<Record<string, unknown>>().superRefine((v, ctx) => {
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) {
+      ctx.addIssue({ code: 'custom', message: `must be a JSON object, got ${v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v}` });
+      return;
+    }
+    const p = jsonDataProblem(v);
+    if (p) ctx.addIssue({ code: 'custom', path: p.path, message: p.message });
+  });
+}
 
 function specOf(name: string, schema: z.ZodType): FieldSpec {
   let s = schema;

@@ -87,8 +87,8 @@ export class PartitionDriver {
     return h;
   }
 
-  /** Appends a raw record (any bytes) to a partition; returns it. */
-  appendRaw(topic: string, partition: number, key: string | null, value: Uint8Array | string): LogRecord {
+  /** Appends a raw record (any bytes) to a partition, stamped `appendTime` (default: the clock's now); returns it. */
+  appendRaw(topic: string, partition: number, key: string | null, value: Uint8Array | string, appendTime: number = this.clock.now()): LogRecord {
     const tp = `${topic}/${partition}`;
     let recs = this.log.get(tp);
     if (!recs) this.log.set(tp, (recs = []));
@@ -99,13 +99,18 @@ export class PartitionDriver {
       key,
       value: typeof value === 'string' ? te.encode(value) : value,
       headers: { 'content-type': 'application/json' },
-      appendTime: this.clock.now(),
+      appendTime,
     };
     recs.push(rec);
     return rec;
   }
 
-  /** Validates and appends an event the way the gateway does; returns its record. */
+  /**
+   * Validates and appends an event the way the gateway does; returns its record. The record is
+   * stamped no earlier than its event time: the driver compresses hours of event time into little
+   * processing time, and stands for a log the events were published to live, as the gateway
+   * (which refuses events too far ahead of their append time) would have let them in.
+   */
   append(input: EventInput): LogRecord {
     const ev = parseEventInput(input, () => `gen-${Math.random().toString(36).slice(2)}`);
     const spec = this.registry.resolve(ev.eventType);
@@ -114,7 +119,7 @@ export class PartitionDriver {
     let ks = this.keys.get(ev.eventType);
     if (!ks) this.keys.set(ev.eventType, (ks = new Set()));
     ks.add(key);
-    return this.appendRaw(spec.topic, partitionForKey(key, spec.partitions), key, encodeEnvelope(ev));
+    return this.appendRaw(spec.topic, partitionForKey(key, spec.partitions), key, encodeEnvelope(ev), Math.max(this.clock.now(), ev.timestamp));
   }
 
   /** Processes every record not yet reflected in its partition's host, in batches. */

@@ -101,7 +101,10 @@ export async function createProcessorDriver(options: ProcessorDriverOptions = {}
   const partitions = options.partitions ?? 4;
   const maxBatch = options.maxBatchRecords ?? 50;
   const clock = createSimulatedClock(options.startTime ?? Date.parse('2026-01-15T10:00:00.000Z'));
-  const log = createMemoryLog(clock.now);
+  // Records are stamped no earlier than the event times of their append: the driver compresses
+  // hours of event time into little processing time, standing for a log published to live.
+  let appendFloor = Number.NEGATIVE_INFINITY;
+  const log = createMemoryLog(() => Math.max(clock.now(), appendFloor));
   await log.ensureTopics([{ name: DRIVER_TOPIC, partitions }]);
   const backing = createMemoryCheckpointBacking();
   const registry = createEventTypeRegistry();
@@ -247,7 +250,10 @@ export async function createProcessorDriver(options: ProcessorDriverOptions = {}
           metadata: null,
         }),
       }));
-      const receipts = await log.append(DRIVER_TOPIC, records);
+      appendFloor = events.reduce((m, e) => Math.max(m, e.timestamp), Number.NEGATIVE_INFINITY);
+      const receipts = await log.append(DRIVER_TOPIC, records).finally(() => {
+        appendFloor = Number.NEGATIVE_INFINITY;
+      });
       const out: LogRecord[] = [];
       for (const r of receipts) out.push(...(await log.read(DRIVER_TOPIC, r.partition, r.offset, 1)));
       return out;

@@ -89,7 +89,7 @@ describe('supervision', () => {
     d.appendRaw(TOPIC, 0, 'k1', new Uint8Array([0xff, 0xfe, 0x00]));
     d.appendRaw(TOPIC, 0, 'k2', '{not json');
     d.appendRaw(TOPIC, 0, 'k3', JSON.stringify({ eventId: 'x', timestamp: 'yesterday', eventType: 'iot.sensor', payload: {} }));
-    d.appendRaw(TOPIC, 0, null, JSON.stringify({ eventId: 'y', timestamp: '2026-01-15T10:00:00Z', eventType: 'nope', payload: {} }));
+    d.appendRaw(TOPIC, 0, null, JSON.stringify({ eventId: 'y', timestamp: '2026-01-15T10:00:00Z', eventType: 'nope', payload: {} }), T0);
     await d.feed([sensor(1, T0)]);
     expect(delays).toEqual([]);
     expect(d.deadLetters.map((m) => [m.sourceOffset, m.errorType, m.retryCount, m.originalEncoding])).toEqual([
@@ -222,7 +222,7 @@ describe('foreign event types on a topic', () => {
   it('keeps them in their own actors under a composite id that survives checkpoint and restore', async () => {
     const d = driver();
     const click = { eventId: 'c1', timestamp: new Date(T0).toISOString(), eventType: 'clickstream', userId: 'dev-1', payload: {} };
-    d.appendRaw(TOPIC, 0, 'dev-1', JSON.stringify(click));
+    d.appendRaw(TOPIC, 0, 'dev-1', JSON.stringify(click), T0);
     await d.feed([sensor(1, T0)]);
     const h = d.host(TOPIC, 0);
     expect([...h.checkpoint().dirty.keys()].sort()).toEqual(['clickstream\u001fdev-1', 'dev-1']);
@@ -306,7 +306,7 @@ describe('createPartitionHost', () => {
       key: 'dev-1',
       value: new TextEncoder().encode(JSON.stringify(sensor(offset, t))),
       headers: {},
-      appendTime: 0,
+      appendTime: t,
     });
     await h.processBatch([rec(0, T0), rec(1, T0 + MIN)]);
     expect(results).toEqual([expect.objectContaining({ final: true, windowStart: T0 })]);

@@ -37,6 +37,13 @@ describe('configuration', () => {
     expect(c.KEYFLOW_WINDOWS).toBe('tumbling-1m,tumbling-5m,tumbling-15m,sliding-5m-1m,session-30m');
   });
 
+  it('KEYFLOW_MAX_FUTURE_SKEW_MS: 5 minutes by default, a duration or ms, never negative', () => {
+    expect(loadConfig({}).KEYFLOW_MAX_FUTURE_SKEW_MS).toBe(300_000);
+    expect(loadConfig({ KEYFLOW_MAX_FUTURE_SKEW_MS: '10m' }).KEYFLOW_MAX_FUTURE_SKEW_MS).toBe(600_000);
+    expect(loadConfig({ KEYFLOW_MAX_FUTURE_SKEW_MS: '0' }).KEYFLOW_MAX_FUTURE_SKEW_MS).toBe(0);
+    for (const bad of ['-1', 'soon', '1.5h']) expect(invalid({ KEYFLOW_MAX_FUTURE_SKEW_MS: bad }).message).toContain('KEYFLOW_MAX_FUTURE_SKEW_MS');
+  });
+
   it('parses durations, booleans and numbers from strings', () => {
     const c = loadConfig({ KEYFLOW_RESULT_RETENTION: '2h', KEYFLOW_IDLE_TIMEOUT_MS: '1500ms', KEYFLOW_DYNAMIC_TOPICS: 'yes', KEYFLOW_MAX_BATCH: '500' });
     expect(c.KEYFLOW_RESULT_RETENTION).toBe(7_200_000);

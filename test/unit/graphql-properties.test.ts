@@ -37,7 +37,8 @@ const id = fc.stringMatching(/^[A-Za-z0-9._:-]{1,24}$/);
 
 /** ISO-8601 with a random offset: the same instant written in another zone. */
 const isoWithOffset = fc
-  .tuple(fc.integer({ min: Date.UTC(2000, 0, 1), max: Date.UTC(2100, 0, 1) }), fc.integer({ min: -48, max: 56 }))
+  // up to now: a later event time is refused (TIMESTAMP_OUT_OF_RANGE, see graphql-fuzz.test.ts and event-bounds.test.ts)
+  .tuple(fc.integer({ min: Date.UTC(1900, 0, 1), max: Date.now() }), fc.integer({ min: -48, max: 56 }))
   .map(([ms, quarterHours]) => {
     const offsetMin = quarterHours * 15;
     const local = new Date(ms + offsetMin * 60_000).toISOString().slice(0, 23);

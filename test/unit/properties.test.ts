@@ -247,17 +247,46 @@ describe('invalid events', () => {
     );
   });
 
+  /** Markers for JSON objects JSON.stringify cannot write (or that are tedious to): replaced in the text by hostileText. */
+  const hostileJson = fc.constantFrom('«deep31»', '«deep32»', '«deep33»', '«deep10000»', '«proto»', '«nestedproto»', '«inf»', '«ctor»');
+  function hostileText(what: string, n: number): string {
+    if (what === 'deep') return `${'{"a":'.repeat(n)}1${'}'.repeat(n)}`;
+    if (what === 'proto') return '{"__proto__":{"x":1},"value":2}';
+    if (what === 'nestedproto') return '{"a":[{"b":1},{"__proto__":1}]}';
+    if (what === 'inf') return '{"value":1e400}';
+    return '{"constructor":1,"prototype":{"constructor":"x"},"value":3}';
+  }
+
   // Feature: keyflow, Property 7: Invalid event filtering — the hot-path decoder accepts and rejects exactly what decodeEnvelope does
   it('the fast decoder agrees with decodeEnvelope', () => {
     const field = <T>(a: fc.Arbitrary<T>) => fc.option(a, { nil: undefined });
     const envArb = fc.record({
       eventId: field(fc.oneof(fc.string({ maxLength: 3 }), fc.integer(), fc.string({ minLength: 250, maxLength: 260 }))),
-      timestamp: field(fc.oneof(fc.date({ noInvalidDate: true }).map((x) => x.toISOString()), fc.constantFrom('2026-01-15T10:00Z', '2026-01-15T10:00:00+0100', '2026-13-45T10:00:00Z', '2026-01-15', 'x'), fc.integer())),
+      timestamp: field(
+        fc.oneof(
+          fc.date({ noInvalidDate: true }).map((x) => x.toISOString()),
+          fc.constantFrom(
+            '2026-01-15T10:00Z',
+            '2026-01-15T10:00:00+0100',
+            '2026-13-45T10:00:00Z',
+            '2026-01-15',
+            'x',
+            '2026-02-30T00:00:00.000Z',
+            '2026-01-01T24:00:00.000Z',
+            '2024-02-29T00:00:00.000Z',
+            '2026-01-01T10:00:00.1x3Z',
+            '1969-12-31T23:59:59.999Z',
+          ),
+          fc.integer(),
+        ),
+      ),
       eventType: field(fc.oneof(fc.constantFrom('iot.sensor', ''), fc.string({ minLength: 99, maxLength: 102 }))),
       userId: field(fc.oneof(fc.constant(null), fc.constant(''), fc.string({ maxLength: 3 }), fc.integer())),
       deviceId: field(fc.oneof(fc.constant(null), fc.string({ maxLength: 3 }))),
-      payload: field(fc.oneof(fc.dictionary(fc.string({ maxLength: 3 }), fc.jsonValue({ maxDepth: 1 })), fc.constant([]), fc.constant(null), fc.constant('p'))),
-      metadata: field(fc.oneof(fc.constant(null), fc.dictionary(fc.string({ maxLength: 3 }), fc.integer()), fc.constant([1]))),
+      payload: field(
+        fc.oneof(fc.dictionary(fc.string({ maxLength: 3 }), fc.jsonValue({ maxDepth: 1 })), fc.constant([]), fc.constant(null), fc.constant('p'), hostileJson),
+      ),
+      metadata: field(fc.oneof(fc.constant(null), fc.dictionary(fc.string({ maxLength: 3 }), fc.integer()), fc.constant([1]), hostileJson)),
       extra: field(fc.integer()),
     });
     const outcome = (f: () => unknown) => {
@@ -269,7 +298,8 @@ describe('invalid events', () => {
     };
     fc.assert(
       fc.property(envArb, (env) => {
-        const bytes = new TextEncoder().encode(JSON.stringify(env));
+        const text = JSON.stringify(env).replace(/"«([a-z]+)(\d*)»"/g, (_m, what: string, n: string) => hostileText(what, Number(n)));
+        const bytes = new TextEncoder().encode(text);
         expect(outcome(() => decodeRecordValue(bytes))).toEqual(outcome(() => decodeEnvelope(bytes)));
       }),
       { numRuns: 1000 },

@@ -5,9 +5,9 @@
  */
 import type { EventEnvelope } from '../../model/index.ts';
 import { actorKey } from '../../model/index.ts';
-import { decodeRecordValue } from '../decode.ts';
+import { type RecordBounds, decodeRecord } from '../decode.ts';
 import type { EventTypeRegistry } from '../../model/index.ts';
-import { ErrorCode, KeyflowError, toError } from '../../model/index.ts';
+import { DEFAULT_MAX_FUTURE_SKEW_MS, ErrorCode, KeyflowError, toError } from '../../model/index.ts';
 import type { DeadLetterMessage } from '../../model/index.ts';
 import type { LogRecord } from '../../log/index.ts';
 import type { CheckpointWrite, PartitionCheckpoint } from '../../state/index.ts';
@@ -68,6 +68,8 @@ export interface PartitionHostOptions {
   latePolicy?: LatePolicy;
   /** Processing time without records after which the watermark advances on its own, ms. @default 30000 */
   idleTimeoutMs?: number;
+  /** How far an event's time may lie after its record's append time, ms; a record beyond it is dead-lettered (TIMESTAMP_OUT_OF_RANGE). @default 300000 */
+  maxFutureSkewMs?: number;
   /** How long final results stay queryable behind the watermark (event time), ms. @default 86400000 */
   resultRetentionMs?: number;
   clock: Clock;
@@ -166,6 +168,7 @@ class PartitionHostImpl implements PartitionHost {
   private dlqBuf: DeadLetterMessage[] = [];
   private lateDropped = 0;
   private decodeBuf: (EventEnvelope | Error | undefined)[] = [];
+  private readonly bounds: RecordBounds;
 
   constructor(o: PartitionHostOptions) {
     this.o = o;
@@ -199,6 +202,7 @@ class PartitionHostImpl implements PartitionHost {
       sleep: o.retry?.sleep ?? ((ms) => clock.sleep(ms)),
     };
     this.failurePolicy = o.failurePolicy ?? defaultFailurePolicy;
+    this.bounds = { maxFutureSkewMs: o.maxFutureSkewMs ?? DEFAULT_MAX_FUTURE_SKEW_MS, valueFieldOf: (t) => this.table.ctxFor(t)?.spec.valueField };
     this.wm = initialWatermark(clock.now());
   }
 
@@ -354,7 +358,7 @@ class PartitionHostImpl implements PartitionHost {
         continue;
       }
       try {
-        decoded[i] = decodeRecordValue(r.value);
+        decoded[i] = decodeRecord(r, this.bounds);
       } catch (e) {
         decoded[i] = toError(e);
       }

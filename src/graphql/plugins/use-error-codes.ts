@@ -3,9 +3,10 @@
  * requestId, timestamp, details? }`, internal errors masked. For a request error (a response
  * without `data`) it also picks the HTTP status: 400 for bad input (malformed JSON body included),
  * 401 UNAUTHENTICATED, 413 PAYLOAD_TOO_LARGE, 503 BROKER_UNAVAILABLE, 500 INTERNAL. Field errors
- * (with `data`, possibly null) keep 200, as GraphQL over HTTP prescribes.
+ * (with `data`, possibly null) keep 200, as GraphQL over HTTP prescribes. A request the parser
+ * cannot read (a GET whose `variables` is not JSON) is bad input too.
  */
-import type { ExecutionResult, GraphQLError } from 'graphql';
+import { type ExecutionResult, GraphQLError } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { Logger } from '../../core/index.ts';
 import { httpStatusFor, toContractError } from '../errors.ts';
@@ -65,6 +66,19 @@ function mapStream(source: AsyncIterable<ExecutionResult>, requestId: string, lo
 export function useErrorCodes(options: ErrorCodesOptions = {}): Plugin {
   const { logger } = options;
   return {
+    onRequestParse({ requestParser, setRequestParser }) {
+      if (!requestParser) return;
+      // Yoga's parsers throw plain errors for some malformed requests (a GET whose `variables` or
+      // `extensions` is not JSON): they are bad input (400), not internal errors.
+      setRequestParser(async (req) => {
+        try {
+          return await requestParser(req);
+        } catch (e) {
+          if (e instanceof GraphQLError) throw e;
+          throw new GraphQLError(`the request is malformed: ${e instanceof Error ? e.message : String(e)}`, { extensions: { http: { status: 400 } } });
+        }
+      });
+    },
     onResultProcess({ request, result, setResult }) {
       const requestId = requestIdOf(request);
       if (Array.isArray(result)) setResult(result.map((r) => mapResultErrors(r, requestId, logger, false)));
