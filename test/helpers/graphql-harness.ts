@@ -69,7 +69,7 @@ export async function createHarness(options: HarnessOptions = {}): Promise<Harne
 export async function createEmbeddedHarness(options: HarnessOptions = {}): Promise<Harness<EventLog>> {
   const dataDir = await mkdtemp(join(tmpdir(), 'keyflow-graphql-'));
   let appendClock = Date.now();
-  const log = createFileLog({ dataDir, clock: { ...systemClock, now: () => ++appendClock }, logger: { warn: () => {} } });
+  const log = createFileLog({ dataDir, clock: { ...systemClock, now: () => ++appendClock }, logger: { warn: () => {}, error: () => {} } });
   await log.start();
   return wire(log, options, async () => {
     await log.close();

@@ -6,8 +6,10 @@
  * A loop sleeps until an append to its partition wakes it (fallback poll: `idlePollMs`), reads up
  * to `maxBatchRecords`, awaits `onBatch`, and moves on. Batches of different partitions can be in
  * flight together; one partition never has two. A failing `onBatch` is redelivered from the same
- * offset after a growing pause (100 ms … 30 s). `stop()` waits for in-flight batches, so do not
- * await it from inside `onBatch`.
+ * offset after a growing pause (100 ms … 30 s). While the disk refuses writes (a storage fault,
+ * see file-log.ts) no new batch is delivered: what a batch produces (finals, dead letters,
+ * checkpoints) could not be written either, so it would only pile up in memory. `stop()` waits
+ * for in-flight batches, so do not await it from inside `onBatch`.
  */
 import * as fsp from 'node:fs/promises';
 import { join } from 'node:path';
@@ -32,6 +34,8 @@ export interface ConsumerEnv {
   register(c: FileConsumer): void;
   unregister(c: FileConsumer): void;
   isStarted(): boolean;
+  /** True while the disk refuses writes: no new batches are delivered then. */
+  writesBlocked(): boolean;
 }
 
 /** Per assigned partition: where the consumer is and how to wake its loop. */
@@ -147,6 +151,10 @@ export class FileConsumer implements GroupConsumer {
         cursor.seekTo = -1;
       }
       if (cursor.pos < part.beginOffset) cursor.pos = part.beginOffset;
+      if (this.env.writesBlocked()) {
+        await this.wait(cursor, this.env.idlePollMs);
+        continue;
+      }
       const end = part.endOffset;
       if (cursor.pos >= end) {
         await this.wait(cursor, this.env.idlePollMs);
