@@ -7,11 +7,12 @@
  * partition and the range (`log.replay_gap`) and `keyflow_replay_gap_records_total` — since
  * neither can be repaired from here.
  */
-import { LifecycleEvent, type Logger, type Metrics } from '../core/index.ts';
+import { LifecycleEvent, type Metrics } from '../core/index.ts';
 import type { EventLog } from './port.ts';
 
 export interface ResumeReport {
-  logger: Pick<Logger, 'error'>;
+  /** pino-compatible */
+  logger: { error(obj: Record<string, unknown>, msg: string): void };
   metrics?: Pick<Metrics, 'replayGap'>;
 }
 

@@ -17,6 +17,7 @@ import { type BackoffOptions, backoff, writeFileAtomic } from '../../core/index.
 import { ErrorCode, KeyflowError } from '../../model/index.ts';
 import type { ConsumerOptions, GroupConsumer, LogRecord, RecordBatch, TopicPartition } from '../port.ts';
 import { tpKey } from '../port.ts';
+import { offsetsRecord, readAdvisoryJson } from './advisory-file.ts';
 import type { AdapterLogger, Partition } from './partition.ts';
 
 /** Pause before redelivering after a failed read or onBatch: 100 ms doubling to 30 s, no jitter (the process is the only member). */
@@ -79,12 +80,9 @@ export class FileConsumer implements GroupConsumer {
     if (this.running) return;
     if (!this.env.isStarted()) throw new KeyflowError(ErrorCode.BROKER_UNAVAILABLE, 'embedded log is not started', { retriable: true });
     this.stopping = null;
-    try {
-      this.committed = JSON.parse(await fsp.readFile(this.groupFile, 'utf8')) as Record<string, number>;
-    } catch (e) {
-      if ((e as { code?: string }).code !== 'ENOENT') throw e;
-      this.committed = {};
-    }
+    // Advisory (the checkpoints are the truth): a damaged file is set aside and the group starts over.
+    const saved = await readAdvisoryJson(this.groupFile, (j) => offsetsRecord(j, 'group offsets'), this.env.logger, 'the group starts without committed offsets');
+    this.committed = saved.status === 'ok' ? saved.value : {};
     this.running = true;
     this.env.register(this);
     const all: TopicPartition[] = [];
