@@ -46,6 +46,7 @@
  */
 import * as fsp from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import pLimit from 'p-limit';
 import { type Clock, LifecycleEvent, systemClock, type Timer, writeFileAtomic } from '../../core/index.ts';
 import { ErrorCode, KeyflowError, partitionForKey, type TopicSpec } from '../../model/index.ts';
 import type { AppendOptions, AppendResult, ConsumerOptions, EventLog, GroupConsumer, LogRecord, ProduceRecord, TopicPartition } from '../port.ts';
@@ -102,6 +103,13 @@ const consoleLogger: AdapterLogger = {
   error: (obj, msg) => console.error(msg, obj),
 };
 
+/**
+ * Checkpoint-time fsyncs running at once. Each occupies a thread of libuv's pool (4 by default)
+ * for the whole flush, so a round over every partition would otherwise starve the appends' and
+ * reads' writes queued behind it (BENCHMARKS.md, issue 9).
+ */
+const FLUSH_CONCURRENCY = 2;
+
 /** Bytes of the test write that finds out whether the disk takes writes again. */
 const PROBE_BYTES = 4096;
 
@@ -128,6 +136,7 @@ export function createFileLog(options: FileLogOptions): EmbeddedEventLog {
   const recoveryPointsPath = join(root, 'recovery-points.json');
   const clock: Pick<Clock, 'now' | 'every'> = options.clock ?? systemClock;
   const openSegment = options.openSegment ?? openSegmentFile;
+  const syncSlot = pLimit(FLUSH_CONCURRENCY);
 
   const topics = new Map<string, Partition[]>();
   const consumers = new Set<FileConsumer>();
@@ -215,7 +224,7 @@ export function createFileLog(options: FileLogOptions): EmbeddedEventLog {
   async function openTopic(name: string, count: number): Promise<void> {
     const existing = topics.get(name) ?? [];
     for (let i = existing.length; i < count; i++) {
-      const p = new Partition({ topic: name, partition: i, dir: join(root, name, String(i)), segmentBytes, fsync, logger, openSegment, monitor });
+      const p = new Partition({ topic: name, partition: i, dir: join(root, name, String(i)), segmentBytes, fsync, logger, openSegment, monitor, syncSlot });
       await p.open(recoveryPoints.get(tpKey(name, i)) ?? 0);
       existing.push(p);
     }

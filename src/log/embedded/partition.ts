@@ -44,6 +44,8 @@ export interface PartitionOptions {
   logger: AdapterLogger;
   openSegment: SegmentOpener;
   monitor: WriteMonitor;
+  /** Runs a checkpoint-time fsync when a slot is free (the log bounds how many run at once). */
+  syncSlot: <T>(fn: () => Promise<T>) => Promise<T>;
 }
 
 /** An append of one partition, encoded and waiting to be written and published. */
@@ -148,6 +150,7 @@ export class Partition {
   private readonly logger: AdapterLogger;
   private readonly openSegment: SegmentOpener;
   private readonly monitor: WriteMonitor;
+  private readonly syncSlot: PartitionOptions['syncSlot'];
   private segments: Segment[] = [];
   private writer: SegmentFile | null = null;
   /** The active segment's file may hold bytes past its valid size (a failed cut-back): cut before the next write. */
@@ -171,6 +174,7 @@ export class Partition {
     this.logger = o.logger;
     this.openSegment = o.openSegment;
     this.monitor = o.monitor;
+    this.syncSlot = o.syncSlot;
   }
 
   get beginOffset(): number {
@@ -500,7 +504,7 @@ export class Partition {
     const prev = this.syncing;
     const run = (async () => {
       if (prev) await prev.catch(() => undefined);
-      if (target > this.durableEnd) await this.syncActive();
+      if (target > this.durableEnd) await this.syncSlot(() => this.syncActive());
     })();
     this.syncing = run;
     this.syncingTo = this.endOffset;
