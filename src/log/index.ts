@@ -17,5 +17,5 @@ export type { EmbeddedEventLog, FileLogOptions, AdapterLogger, SegmentFile, Segm
 export { createKafkaLog } from './kafka/index.ts';
 export type { KafkaLogOptions } from './kafka/index.ts';
 export * from './prefixed.ts';
-export { resumeOffset } from './resume-offset.ts';
+export { checkResumeOffset, resumeOffset } from './resume-offset.ts';
 export type { ResumeReport } from './resume-offset.ts';

@@ -12,21 +12,31 @@ import type { EventLog } from './port.ts';
 
 export interface ResumeReport {
   /** pino-compatible */
-  logger: { error(obj: Record<string, unknown>, msg: string): void };
+  logger: { error(obj: Record<string, unknown>, msg: string): void; warn(obj: Record<string, unknown>, msg: string): void };
   metrics?: Pick<Metrics, 'replayGap'>;
 }
 
 /**
  * The offset to resume `topic`/`partition` from: the checkpoint's next offset, or the log's first
- * retained offset when there is no checkpoint. Reports a checkpoint the log cannot serve.
+ * retained offset when there is no checkpoint. A checkpoint is checked against the log in the
+ * background ({@link checkResumeOffset}): the check only reports, so it does not delay the
+ * assignment by a round trip to the log per partition.
  *
  * @example
  * const begin = await resumeOffset(log, 'events.iot.sensors', 3, checkpoint?.nextOffset, { logger, metrics });
  */
 export async function resumeOffset(log: EventLog, topic: string, partition: number, checkpointed: number | undefined, report: ResumeReport): Promise<number> {
+  if (checkpointed === undefined) return (await log.beginOffsets(topic))[partition] ?? 0;
+  checkResumeOffset(log, topic, partition, checkpointed, report).catch((e: unknown) =>
+    report.logger.warn({ topic, partition, err: e }, `could not check the checkpoint of ${topic}/${partition} against the log`),
+  );
+  return checkpointed;
+}
+
+/** Reports a checkpoint the log cannot serve (see the module comment); resolves when checked. */
+export async function checkResumeOffset(log: EventLog, topic: string, partition: number, checkpointed: number, report: ResumeReport): Promise<void> {
   const [begins, ends] = await Promise.all([log.beginOffsets(topic), log.endOffsets(topic)]);
   const begin = begins[partition] ?? 0;
-  if (checkpointed === undefined) return begin;
   const end = ends[partition] ?? 0;
   const labels = { topic, partition: String(partition) };
   if (checkpointed < begin) {
@@ -42,5 +52,4 @@ export async function resumeOffset(log: EventLog, topic: string, partition: numb
       `the checkpoint of ${topic}/${partition} is ahead of the log: offsets ${end}..${checkpointed - 1}, which the state has counted, are missing from the log (lost log data); records appended at those offsets again will not be processed`,
     );
   }
-  return checkpointed;
 }

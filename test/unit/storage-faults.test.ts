@@ -11,7 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createMetrics } from '../../src/core/telemetry/metrics.ts';
 import { createFileLog, type EmbeddedEventLog, type FileLogOptions } from '../../src/log/embedded/file-log.ts';
 import type { LogRecord } from '../../src/log/port.ts';
-import { resumeOffset } from '../../src/log/resume-offset.ts';
+import { checkResumeOffset, resumeOffset } from '../../src/log/resume-offset.ts';
 import { ErrorCode, hasCode } from '../../src/model/errors.ts';
 import { createFileCheckpoints } from '../../src/state/file/file-checkpoints.ts';
 import { createFaultyDisk } from '../helpers/faulty-disk.ts';
@@ -153,23 +153,31 @@ describe('storage faults', () => {
       expect(begin).toBeGreaterThan(3);
       const metrics = createMetrics(undefined, { defaultMetrics: false });
       const errors: { obj: Record<string, unknown>; msg: string }[] = [];
-      const report = { logger: { error: (obj: Record<string, unknown>, msg: string) => void errors.push({ obj, msg }) }, metrics };
+      const report = {
+        logger: { error: (obj: Record<string, unknown>, msg: string) => void errors.push({ obj, msg }), warn: () => {} },
+        metrics,
+      };
 
-      expect(await resumeOffset(log, T, 0, 3, report)).toBe(3);
+      await checkResumeOffset(log, T, 0, 3, report);
       expect(errors[0]!.obj).toMatchObject({ event: 'log.replay_gap', topic: T, partition: 0, missingFrom: 3, missingTo: begin! - 1 });
       expect(errors[0]!.msg).toContain('not counted');
 
-      expect(await resumeOffset(log, T, 0, 25, report)).toBe(25);
+      await checkResumeOffset(log, T, 0, 25, report);
       expect(errors[1]!.obj).toMatchObject({ event: 'log.replay_gap', missingFrom: 20, missingTo: 24 });
 
       const counted = (await metrics.registry.getSingleMetric('keyflow_replay_gap_records_total')!.get()).values;
       expect(counted.find((v) => v.labels.reason === 'below_log_start')?.value).toBe(begin! - 3);
       expect(counted.find((v) => v.labels.reason === 'beyond_log_end')?.value).toBe(5);
 
-      // A checkpoint the log can serve, or none: nothing to report.
-      expect(await resumeOffset(log, T, 0, 20, report)).toBe(20);
-      expect(await resumeOffset(log, T, 0, undefined, report)).toBe(begin);
+      // A checkpoint the log can serve: nothing to report.
+      await checkResumeOffset(log, T, 0, 20, report);
       expect(errors).toHaveLength(2);
+
+      // At assignment: the checkpoint's offset at once (no round trip), the check reported beside it; none: the log start.
+      expect(await resumeOffset(log, T, 0, 2, report)).toBe(2);
+      await waitFor(() => errors.length === 3);
+      expect(errors[2]!.obj).toMatchObject({ missingFrom: 2 });
+      expect(await resumeOffset(log, T, 0, undefined, report)).toBe(begin);
     });
   });
 
