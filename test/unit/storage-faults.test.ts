@@ -15,6 +15,7 @@ import { checkResumeOffset, resumeOffset } from '../../src/log/resume-offset.ts'
 import { ErrorCode, hasCode } from '../../src/model/errors.ts';
 import { createFileCheckpoints } from '../../src/state/file/file-checkpoints.ts';
 import { createFaultyDisk } from '../helpers/faulty-disk.ts';
+import { DRIVER_TOPIC, createProcessorDriver } from '../helpers/processor-driver.ts';
 import { tempDir, waitFor } from '../helpers/wait.ts';
 
 const T = 'events.test';
@@ -97,6 +98,37 @@ describe('storage faults', () => {
       expect(hasCode(err, ErrorCode.BROKER_UNAVAILABLE)).toBe(true);
       expect((err as { retriable: boolean }).retriable).toBe(true);
       await log.flush(T, 0, 3);
+    });
+
+    it('the processor flushes the log up to the offset a checkpoint covers before committing it, and commits nothing when the flush fails', async () => {
+      const d = await createProcessorDriver({ partitions: 2 });
+      cleanups.push(() => d.close());
+      const flushes: { partition: number; nextOffset: number; committedBefore: number }[] = [];
+      let failFlushes = 0;
+      let store: { load(t: string, p: number): Promise<{ nextOffset: number } | null> } | undefined;
+      d.log.flush = async (topic, partition, nextOffset) => {
+        if (failFlushes > 0) {
+          failFlushes--;
+          throw Object.assign(new Error('simulated fsync failure'), { code: 'EIO' });
+        }
+        flushes.push({ partition, nextOffset, committedBefore: (await store?.load(topic, partition))?.nextOffset ?? 0 });
+      };
+      const m = await d.member('a');
+      store = m.store;
+      await m.assign([0, 1]);
+      const t = Date.parse('2026-01-15T10:00:00.000Z');
+      const records = await d.publish(Array.from({ length: 20 }, (_, i) => ({ key: `k${i}`, timestamp: t + i * 1000, value: i })));
+      const ends = [0, 1].map((p) => records.filter((r) => r.partition === p).length);
+      await m.pump();
+      failFlushes = 2;
+      await d.advance(1000);
+      for (const p of [0, 1]) expect((await m.store.load(DRIVER_TOPIC, p))?.nextOffset ?? 0).toBe(0);
+      await d.advance(1000);
+      for (const p of [0, 1]) {
+        expect((await m.store.load(DRIVER_TOPIC, p))?.nextOffset).toBe(ends[p]);
+        // flushed to exactly what the checkpoint covers, while the store still held the older checkpoint
+        expect(flushes).toContainEqual({ partition: p, nextOffset: ends[p], committedBefore: 0 });
+      }
     });
 
     it('a tail cut below the flushed offset is reported with its range, and no offset is handed out twice (issue 9 repro)', async () => {
