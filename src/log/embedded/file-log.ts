@@ -73,8 +73,9 @@ export interface FileLogOptions {
   retentionCheckMs?: number;
   /**
    * fsync after every append call. Off: an append survives the process crashing (it is in the
-   * OS page cache) but not a power loss / kernel crash; on: it survives both, and each append
-   * call costs a disk flush (~0.1–10 ms). @default false
+   * OS page cache) but not a power loss / kernel crash until `flush` (called before each
+   * checkpoint) has fsynced it; on: it survives both, and each append call costs a disk flush
+   * (~0.1–10 ms). @default false
    */
   fsync?: boolean;
   /** Source of append times and retention age. @default systemClock */
