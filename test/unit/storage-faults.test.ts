@@ -15,6 +15,7 @@ import { checkResumeOffset, resumeOffset } from '../../src/log/resume-offset.ts'
 import { ErrorCode, hasCode } from '../../src/model/errors.ts';
 import { createFileCheckpoints } from '../../src/state/file/file-checkpoints.ts';
 import { createFaultyDisk } from '../helpers/faulty-disk.ts';
+import { createEmbeddedHarness } from '../helpers/graphql-harness.ts';
 import { DRIVER_TOPIC, createProcessorDriver } from '../helpers/processor-driver.ts';
 import { tempDir, waitFor } from '../helpers/wait.ts';
 
@@ -320,6 +321,43 @@ describe('storage faults', () => {
         { numRuns: 100 },
       );
     }, 120_000);
+  });
+
+  describe('through the GraphQL API', () => {
+    const PUBLISH = 'mutation($inputs: [EventInput!]!) { publishEvents(inputs: $inputs) { status eventId partition offset } }';
+    const batch = (tag: string) =>
+      Array.from({ length: 12 }, (_, i) => ({ eventId: `${tag}-${i}`, eventType: 'iot.sensor', deviceId: `dev-${i}`, timestamp: '2025-06-01T10:00:00.000Z', payload: { value: i } }));
+
+    it('a publishEvents batch whose write fails on one partition is retried by the ingest and lands once per event', async () => {
+      const disk = createFaultyDisk();
+      const h = await createEmbeddedHarness({ openSegment: disk.openSegment, feedBus: false });
+      cleanups.push(() => h.close());
+      const inputs = batch('partial');
+      const warm = (await h.gql(PUBLISH, { inputs: batch('warm') })).body.data!.publishEvents as { partition: number }[];
+      const partitions = new Set(warm.map((r) => r.partition)).size;
+      expect(partitions).toBeGreaterThan(3);
+      disk.failNext('write', '/events.iot.sensors/', { code: 'EIO', partialBytes: 9 });
+      const res = await h.gql(PUBLISH, { inputs });
+      expect(res.body.errors).toBeUndefined();
+      expect((res.body.data!.publishEvents as { status: string }[]).every((r) => r.status === 'ACCEPTED')).toBe(true);
+      const ids = (await h.records('events.iot.sensors')).map((r) => (JSON.parse(text.decode(r.value)) as { eventId: string }).eventId).filter((id) => id.startsWith('partial'));
+      expect(ids.sort()).toEqual(inputs.map((e) => e.eventId).sort());
+    });
+
+    it('on a full disk publishEvents answers BROKER_UNAVAILABLE and appends nothing; the retry after space is freed lands once', async () => {
+      const disk = createFaultyDisk();
+      const h = await createEmbeddedHarness({ openSegment: disk.openSegment, feedBus: false });
+      cleanups.push(() => h.close());
+      const inputs = batch('full');
+      disk.full = 'ENOSPC';
+      const refused = await h.gql(PUBLISH, { inputs });
+      expect(refused.body.errors?.[0]?.extensions.code).toBe('BROKER_UNAVAILABLE');
+      expect(await h.records('events.iot.sensors')).toEqual([]);
+      disk.full = null;
+      const ok = await h.gql(PUBLISH, { inputs });
+      expect((ok.body.data!.publishEvents as { status: string }[]).map((r) => r.status)).toEqual(inputs.map(() => 'ACCEPTED'));
+      expect((await h.records('events.iot.sensors')).length).toBe(inputs.length);
+    });
   });
 
   describe('disk full', () => {
