@@ -1,7 +1,7 @@
 /**
  * keyflow benchmarks — print figures, never run as tests.
  *
- *   npm run bench [-- --only processing|ingest|latency|rss] [--quick]
+ *   npm run bench [-- --only processing|ingest|latency|rss|state|flush] [--quick]
  *   npm run bench -- --kafka [--only processing|latency|recovery] [--quick]
  *   npm run bench -- --kafka --peer [--quick] [--peer-only keyflow]   keyflow vs Kafka Streams (bench/peers/kstreams, needs
  *                     Java 17 and Maven) vs a bare kafkajs consumer on one topic of 1M events (100k quick)
@@ -16,6 +16,7 @@
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { type BenchContext, benchIngest, benchLatency, benchProcessing, benchRss, benchStateSize } from './embedded.ts';
+import { benchFlush } from './log-flush.ts';
 import { machineLine } from './lib/machine.ts';
 
 const argv = process.argv.slice(2);
@@ -49,7 +50,7 @@ if (kafka) {
   if (peer) benches = { peer: k.benchKafkaPeer };
   close = k.closeKafka;
 } else {
-  benches = { processing: benchProcessing, ingest: benchIngest, latency: benchLatency, rss: benchRss, state: benchStateSize };
+  benches = { processing: benchProcessing, ingest: benchIngest, latency: benchLatency, rss: benchRss, state: benchStateSize, flush: benchFlush };
 }
 if (peer && !kafka) {
   process.stderr.write('--peer needs --kafka\n');

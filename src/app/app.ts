@@ -113,7 +113,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   const log = createEventLog(config, { logger, clock, nodeId });
   const checkpoints: CheckpointStore = distributed
     ? createRedisCheckpoints({ url: config.REDIS_URL!, keyPrefix: prefix, resultRetentionMs: config.KEYFLOW_RESULT_RETENTION })
-    : createFileCheckpoints({ dataDir: config.KEYFLOW_DATA_DIR });
+    : createFileCheckpoints({ dataDir: config.KEYFLOW_DATA_DIR, logger: logger.child({ component: 'checkpoints' }) });
   const bus: LiveBus = distributed
     ? createNatsBus({ servers: config.NATS_URL!, prefix })
     : createInProcessBus({ logger: logger.child({ component: 'bus' }) });

@@ -1,4 +1,5 @@
 export type {
+  AppendOptions,
   AppendResult,
   ConsumerHandlers,
   ConsumerOptions,
@@ -12,7 +13,9 @@ export type {
 } from './port.ts';
 export { tpKey } from './port.ts';
 export { createFileLog } from './embedded/file-log.ts';
-export type { EmbeddedEventLog, FileLogOptions, AdapterLogger } from './embedded/file-log.ts';
+export type { EmbeddedEventLog, FileLogOptions, AdapterLogger, SegmentFile, SegmentOpener } from './embedded/file-log.ts';
 export { createKafkaLog } from './kafka/index.ts';
 export type { KafkaLogOptions } from './kafka/index.ts';
 export * from './prefixed.ts';
+export { checkResumeOffset, resumeOffset } from './resume-offset.ts';
+export type { ResumeReport } from './resume-offset.ts';

@@ -15,6 +15,15 @@ export interface ProduceRecord {
   partition?: number;
 }
 
+export interface AppendOptions {
+  /**
+   * Resolve only once the records are on the disk: the embedded log fsyncs them even when
+   * KEYFLOW_LOG_FSYNC is off (the processor asks this for the dead letters and late events a
+   * checkpoint covers); Kafka acknowledges with acks=all anyway. @default false
+   */
+  sync?: boolean;
+}
+
 export interface AppendResult {
   topic: string;
   partition: number;
@@ -91,8 +100,19 @@ export interface EventLog {
   ensureTopics(topics: readonly TopicSpec[]): Promise<void>;
   /** Partition count of a topic, or undefined when it does not exist. */
   partitions(topic: string): Promise<number | undefined>;
-  /** Appends records of one topic; resolves when they are durable (acks=all / written). Results in input order. */
-  append(topic: string, records: ProduceRecord[]): Promise<AppendResult[]>;
+  /**
+   * Appends records of one topic; resolves when they are stored (acks=all / written to the OS).
+   * Results in input order. All or nothing per call on the embedded log (a failure leaves no
+   * record of the call behind); per partition on Kafka.
+   */
+  append(topic: string, records: ProduceRecord[], options?: AppendOptions): Promise<AppendResult[]>;
+  /**
+   * Makes the partition's records below `nextOffset` durable; called before a checkpoint that
+   * covers them commits, so a checkpoint never covers log data a power loss could take away.
+   * Embedded: an fsync shared by concurrent callers; Kafka: nothing to do (an acknowledged append
+   * is already replicated).
+   */
+  flush(topic: string, partition: number, nextOffset: number): Promise<void>;
   /** Reads up to `max` records of one partition starting at `fromOffset` (inclusive), in offset order. */
   read(topic: string, partition: number, fromOffset: number, max: number): Promise<LogRecord[]>;
   /** First offset still stored, per partition (index = partition). */

@@ -32,14 +32,15 @@ export function withTopicPrefix(log: EventLog, prefix: string): EventLog {
     close: () => log.close(),
     ensureTopics: (topics: readonly TopicSpec[]) => log.ensureTopics(topics.map((t) => ({ name: add(t.name), partitions: t.partitions }))),
     partitions: (topic) => log.partitions(add(topic)),
-    async append(topic, records) {
-      const results = await log.append(add(topic), records);
+    async append(topic, records, options) {
+      const results = await log.append(add(topic), records, options);
       for (const r of results) r.topic = topic;
       return results;
     },
     async read(topic, partition, fromOffset, max) {
       return stripRecords(await log.read(add(topic), partition, fromOffset, max));
     },
+    flush: (topic, partition, nextOffset) => log.flush(add(topic), partition, nextOffset),
     beginOffsets: (topic) => log.beginOffsets(add(topic)),
     endOffsets: (topic) => log.endOffsets(add(topic)),
     healthy: () => log.healthy(),

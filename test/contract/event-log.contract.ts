@@ -161,6 +161,20 @@ export function describeEventLogContract(name: string, makeLog: () => Promise<Ev
       expect(await log.beginOffsets(t)).toEqual([0, 0, 0]);
     });
 
+    it('flush resolves for appended offsets, past the end and on an empty partition; a synced append reads back like any other', async () => {
+      const t = topic('flush');
+      await log.ensureTopics([{ name: t, partitions: 2 }]);
+      const res = await log.append(
+        t,
+        Array.from({ length: 6 }, (_, i) => ({ key: `k${i}`, value: `v${i}`, partition: 0 })),
+        { sync: true },
+      );
+      expect(res.map((r) => r.offset)).toEqual([0, 1, 2, 3, 4, 5]);
+      await Promise.all([log.flush(t, 0, 6), log.flush(t, 0, 3), log.flush(t, 0, 100), log.flush(t, 1, 0)]);
+      expect((await log.read(t, 0, 0, 10)).map((r) => text.decode(r.value))).toEqual(['v0', 'v1', 'v2', 'v3', 'v4', 'v5']);
+      expect(await log.endOffsets(t)).toEqual([6, 0]);
+    });
+
     it('reads from the middle, honours max, and returns nothing past the end', async () => {
       const t = topic('mid');
       await log.ensureTopics([{ name: t, partitions: 1 }]);

@@ -8,7 +8,7 @@ import { type LiveBus, subjects } from '../../src/bus/port.ts';
 import { createIngest } from '../../src/ingest/ingest.ts';
 import { type GraphQLServer, type GraphQLServerOptions, createGraphQLServer } from '../../src/graphql/server.ts';
 import { type ApiLimits, type ApiServices, createHealthCheck } from '../../src/graphql/services.ts';
-import { createFileLog } from '../../src/log/embedded/file-log.ts';
+import { createFileLog, type SegmentOpener } from '../../src/log/embedded/file-log.ts';
 import type { AppendResult, EventLog, LogRecord, ProduceRecord } from '../../src/log/port.ts';
 import { decodeEnvelope } from '../../src/model/event.ts';
 import { DEFAULT_EVENT_TYPES, SYSTEM_TOPICS, createEventTypeRegistry } from '../../src/model/event-types.ts';
@@ -66,10 +66,15 @@ export async function createHarness(options: HarnessOptions = {}): Promise<Harne
 }
 
 /** Over the real embedded file log (in a temporary data dir) and the real in-process bus. */
-export async function createEmbeddedHarness(options: HarnessOptions = {}): Promise<Harness<EventLog>> {
+export async function createEmbeddedHarness(options: HarnessOptions & { openSegment?: SegmentOpener } = {}): Promise<Harness<EventLog>> {
   const dataDir = await mkdtemp(join(tmpdir(), 'keyflow-graphql-'));
   let appendClock = Date.now();
-  const log = createFileLog({ dataDir, clock: { ...systemClock, now: () => ++appendClock }, logger: { warn: () => {} } });
+  const log = createFileLog({
+    dataDir,
+    clock: { ...systemClock, now: () => ++appendClock },
+    logger: { warn: () => {}, error: () => {} },
+    ...(options.openSegment ? { openSegment: options.openSegment } : {}),
+  });
   await log.start();
   return wire(log, options, async () => {
     await log.close();

@@ -66,6 +66,7 @@ export function createMemoryLog(now: () => number = Date.now): MemoryLog {
       const p = topics.get(topic)?.[partition] ?? [];
       return p.slice(fromOffset, fromOffset + max);
     },
+    async flush() {},
     async beginOffsets(topic) {
       return (topics.get(topic) ?? []).map(() => 0);
     },

@@ -26,7 +26,8 @@ describe('embedded log', () => {
 
   function warnings() {
     const lines: string[] = [];
-    return { lines, logger: { warn: (_obj: Record<string, unknown>, msg: string) => void lines.push(msg) } };
+    const push = (_obj: Record<string, unknown>, msg: string) => void lines.push(msg);
+    return { lines, logger: { warn: push, error: push } };
   }
 
   async function open(opts: FileLogOptions): Promise<EmbeddedEventLog> {

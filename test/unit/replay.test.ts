@@ -70,7 +70,7 @@ describe('replay', () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'keyflow-replay-'));
     dirs.push(dataDir);
     const registry = createEventTypeRegistry(DEFAULT_EVENT_TYPES);
-    const log = createFileLog({ dataDir, logger: { warn() {} } });
+    const log = createFileLog({ dataDir, logger: { warn() {}, error() {} } });
     await log.start();
     await log.ensureTopics(DEFAULT_EVENT_TYPES.map((t) => ({ name: t.topic, partitions: t.partitions })));
     const maxEventTime = new Map<string, number>();

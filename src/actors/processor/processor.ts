@@ -12,7 +12,7 @@ import { createPartitionHost, type PartitionHost } from '../partition-host/parti
 import type { LiveBus, Unsubscribe } from '../../bus/index.ts';
 import { publishEventBatch, publishWindowResults } from '../../bus/index.ts';
 import type { EventLog, GroupConsumer, LogRecord, ProduceRecord, RecordBatch, TopicPartition } from '../../log/index.ts';
-import { tpKey } from '../../log/index.ts';
+import { resumeOffset, tpKey } from '../../log/index.ts';
 import {
   DLQ_TOPIC,
   type DeadLetterMessage,
@@ -218,7 +218,7 @@ export function createProcessor(options: ProcessorOptions): Processor {
     const ref: { owned?: Owned } = {};
     const host = makeHost(tp, ref);
     host.restore(cp, actors);
-    const begin = cp ? cp.nextOffset : ((await log.beginOffsets(topic))[partition] ?? 0);
+    const begin = await resumeOffset(log, topic, partition, cp?.nextOffset, { logger, metrics });
     const o: Owned = {
       tp,
       host,
@@ -285,9 +285,11 @@ export function createProcessor(options: ProcessorOptions): Processor {
     const { write, finals, dead, late } = job;
     const started = performance.now();
     try {
-      if (dead.length > 0) await log.append(DLQ_TOPIC, dead);
-      if (late.length > 0) await log.append(LATE_TOPIC, late);
+      if (dead.length > 0) await log.append(DLQ_TOPIC, dead, { sync: true });
+      if (late.length > 0) await log.append(LATE_TOPIC, late, { sync: true });
       if (finals.length > 0) for (const sink of sinks) await sink.write(finals);
+      // the checkpoint must never cover log records that are not on the disk yet
+      await log.flush(topic, partition, write.nextOffset);
       await checkpoints.commit(topic, partition, o.epoch, write);
     } catch (error) {
       if (isFenced(error)) {

@@ -19,6 +19,7 @@ export interface Metrics {
   readonly graphqlRequests: Counter<'operation' | 'status'>;
   readonly graphqlDuration: Histogram<'operation'>;
   readonly partitionsOwned: Gauge<'topic'>;
+  readonly replayGap: Counter<'topic' | 'partition' | 'reason'>;
 }
 
 export function createMetrics(registry: Registry = new Registry(), options: { defaultMetrics?: boolean } = {}): Metrics {
@@ -51,5 +52,10 @@ export function createMetrics(registry: Registry = new Registry(), options: { de
     graphqlRequests: counter(MetricName.graphqlRequests, 'GraphQL operations', ['operation', 'status']),
     graphqlDuration: histogram(MetricName.graphqlDuration, 'GraphQL operation duration, seconds', ['operation'], [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1]),
     partitionsOwned: gauge(MetricName.partitionsOwned, 'Partitions this processor owns', ['topic']),
+    replayGap: counter(
+      MetricName.replayGap,
+      'Records a partition resumed past without processing them: its checkpoint was below the log start (retention) or past the log end (lost log data)',
+      ['topic', 'partition', 'reason'],
+    ),
   };
 }

@@ -16,6 +16,7 @@ export const MetricName = {
   graphqlRequests: 'keyflow_graphql_requests_total',
   graphqlDuration: 'keyflow_graphql_request_duration_seconds',
   partitionsOwned: 'keyflow_partitions_owned',
+  replayGap: 'keyflow_replay_gap_records_total',
 } as const;
 
 export const SpanAttr = {
@@ -39,4 +40,14 @@ export const LifecycleEvent = {
   recordDeadLettered: 'record.dead_lettered',
   nodeStarted: 'node.started',
   nodeStopping: 'node.stopping',
+  /** A damaged file was set aside, rebuilt or cut back; the line names the file. */
+  fileDamaged: 'file.damaged',
+  /** The embedded log lost records that had been flushed (damage): the line names the partition and the range. */
+  logDataLost: 'log.data_lost',
+  /** The disk refused a write of the embedded log (full, I/O error): appends fail retriably, consumption pauses. */
+  logStorageFault: 'log.storage_fault',
+  /** Writes of the embedded log succeed again after a storage fault. */
+  logStorageRecovered: 'log.storage_recovered',
+  /** A partition resumes where the log cannot serve it (checkpoint below the retained start or past the end). */
+  logReplayGap: 'log.replay_gap',
 } as const;

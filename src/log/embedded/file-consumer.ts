@@ -6,8 +6,10 @@
  * A loop sleeps until an append to its partition wakes it (fallback poll: `idlePollMs`), reads up
  * to `maxBatchRecords`, awaits `onBatch`, and moves on. Batches of different partitions can be in
  * flight together; one partition never has two. A failing `onBatch` is redelivered from the same
- * offset after a growing pause (100 ms … 30 s). `stop()` waits for in-flight batches, so do not
- * await it from inside `onBatch`.
+ * offset after a growing pause (100 ms … 30 s). While the disk refuses writes (a storage fault,
+ * see file-log.ts) no new batch is delivered: what a batch produces (finals, dead letters,
+ * checkpoints) could not be written either, so it would only pile up in memory. `stop()` waits
+ * for in-flight batches, so do not await it from inside `onBatch`.
  */
 import * as fsp from 'node:fs/promises';
 import { join } from 'node:path';
@@ -15,6 +17,7 @@ import { type BackoffOptions, backoff, writeFileAtomic } from '../../core/index.
 import { ErrorCode, KeyflowError } from '../../model/index.ts';
 import type { ConsumerOptions, GroupConsumer, LogRecord, RecordBatch, TopicPartition } from '../port.ts';
 import { tpKey } from '../port.ts';
+import { offsetsRecord, readAdvisoryJson } from './advisory-file.ts';
 import type { AdapterLogger, Partition } from './partition.ts';
 
 /** Pause before redelivering after a failed read or onBatch: 100 ms doubling to 30 s, no jitter (the process is the only member). */
@@ -32,6 +35,8 @@ export interface ConsumerEnv {
   register(c: FileConsumer): void;
   unregister(c: FileConsumer): void;
   isStarted(): boolean;
+  /** True while the disk refuses writes: no new batches are delivered then. */
+  writesBlocked(): boolean;
 }
 
 /** Per assigned partition: where the consumer is and how to wake its loop. */
@@ -75,12 +80,9 @@ export class FileConsumer implements GroupConsumer {
     if (this.running) return;
     if (!this.env.isStarted()) throw new KeyflowError(ErrorCode.BROKER_UNAVAILABLE, 'embedded log is not started', { retriable: true });
     this.stopping = null;
-    try {
-      this.committed = JSON.parse(await fsp.readFile(this.groupFile, 'utf8')) as Record<string, number>;
-    } catch (e) {
-      if ((e as { code?: string }).code !== 'ENOENT') throw e;
-      this.committed = {};
-    }
+    // Advisory (the checkpoints are the truth): a damaged file is set aside and the group starts over.
+    const saved = await readAdvisoryJson(this.groupFile, (j) => offsetsRecord(j, 'group offsets'), this.env.logger, 'the group starts without committed offsets');
+    this.committed = saved.status === 'ok' ? saved.value : {};
     this.running = true;
     this.env.register(this);
     const all: TopicPartition[] = [];
@@ -147,6 +149,10 @@ export class FileConsumer implements GroupConsumer {
         cursor.seekTo = -1;
       }
       if (cursor.pos < part.beginOffset) cursor.pos = part.beginOffset;
+      if (this.env.writesBlocked()) {
+        await this.wait(cursor, this.env.idlePollMs);
+        continue;
+      }
       const end = part.endOffset;
       if (cursor.pos >= end) {
         await this.wait(cursor, this.env.idlePollMs);

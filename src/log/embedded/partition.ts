@@ -3,18 +3,36 @@
  * (`00000000000000000000.log`), the newest one active. Sealed segments get an `.idx` sidecar
  * (sparse offset→position index, next offset, newest append time) so opening and reading them
  * needs no scan. Everything that mutates the partition (append, roll, retention) runs under one
- * promise-chain lock; reads run concurrently and only look at bytes already written.
+ * lock; reads run concurrently and only look at bytes already published.
+ *
+ * An append is staged (segment rolled if needed, frames encoded), written, then published (made
+ * visible to readers and consumers). A multi-partition append holds the locks of all its
+ * partitions, writes each, and publishes only when every write succeeded; otherwise each written
+ * partition is cut back (`undo`), so a failed request leaves nothing behind (see file-log.ts).
+ *
+ * Durability: `flush(upTo)` fsyncs the partition up to an offset (group commit: concurrent
+ * flushes share one fsync). A sealed segment is fsynced when it is rolled, so only the active
+ * segment ever needs it.
  */
 import * as fsp from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { LifecycleEvent, fsyncDir } from '../../core/index.ts';
 import { ErrorCode, KeyflowError } from '../../model/index.ts';
 import type { AppendResult, LogRecord, ProduceRecord } from '../port.ts';
 import { FrameStatus, checkFrame, decodeFrame, frameSize, writeFrame } from './codec.ts';
+import { type SegmentFile, type SegmentOpener, writeAll, writeFailed } from './segment-file.ts';
 
-/** Minimal pino-compatible logger the adapters write their warnings to. */
+/** Minimal pino-compatible logger the adapters write their warnings and errors to. */
 export interface AdapterLogger {
   warn(obj: Record<string, unknown>, msg: string): void;
+  error(obj: Record<string, unknown>, msg: string): void;
+}
+
+/** Told about every failed and every successful write (the log tracks whether the disk takes writes). */
+export interface WriteMonitor {
+  failed(error: unknown, where: { topic: string; partition: number; path: string; op: string }): void;
+  succeeded(): void;
 }
 
 export interface PartitionOptions {
@@ -24,9 +42,24 @@ export interface PartitionOptions {
   segmentBytes: number;
   fsync: boolean;
   logger: AdapterLogger;
+  openSegment: SegmentOpener;
+  monitor: WriteMonitor;
+  /** Runs a checkpoint-time fsync when a slot is free (the log bounds how many run at once). */
+  syncSlot: <T>(fn: () => Promise<T>) => Promise<T>;
 }
 
-interface Segment {
+/** An append of one partition, encoded and waiting to be written and published. */
+export interface StagedAppend {
+  readonly part: Partition;
+  readonly seg: Segment;
+  readonly buf: Buffer;
+  readonly next: number;
+  readonly now: number;
+  readonly newOffsets: number[];
+  readonly newPositions: number[];
+}
+
+export interface Segment {
   base: number;
   /** Offset after the last record in the segment. */
   next: number;
@@ -104,14 +137,6 @@ function resync(buf: Buffer, from: number, limit: number, minOffset: number): nu
   return -1;
 }
 
-async function writeAll(fh: FileHandle, buf: Buffer): Promise<void> {
-  let done = 0;
-  while (done < buf.length) {
-    const { bytesWritten } = await fh.write(buf, done, buf.length - done);
-    done += bytesWritten;
-  }
-}
-
 function isNotFound(e: unknown): boolean {
   return (e as { code?: string } | null)?.code === 'ENOENT';
 }
@@ -123,9 +148,20 @@ export class Partition {
   private readonly segmentBytes: number;
   private readonly fsync: boolean;
   private readonly logger: AdapterLogger;
+  private readonly openSegment: SegmentOpener;
+  private readonly monitor: WriteMonitor;
+  private readonly syncSlot: PartitionOptions['syncSlot'];
   private segments: Segment[] = [];
-  private writer: FileHandle | null = null;
+  private writer: SegmentFile | null = null;
+  /** The active segment's file may hold bytes past its valid size (a failed cut-back): cut before the next write. */
+  private needsRepair = false;
+  private closed = false;
   private lock: Promise<unknown> = Promise.resolve();
+  /** Offsets below this are on the disk (fsynced). */
+  private durableEnd = 0;
+  /** The fsync in progress (group commit), and the offset it makes durable at least. */
+  private syncing: Promise<void> | null = null;
+  private syncingTo = 0;
   /** Called after every append (consumers waiting for records). */
   readonly listeners = new Set<() => void>();
 
@@ -136,6 +172,9 @@ export class Partition {
     this.segmentBytes = o.segmentBytes;
     this.fsync = o.fsync;
     this.logger = o.logger;
+    this.openSegment = o.openSegment;
+    this.monitor = o.monitor;
+    this.syncSlot = o.syncSlot;
   }
 
   get beginOffset(): number {
@@ -146,6 +185,11 @@ export class Partition {
     return this.segments[this.segments.length - 1]!.next;
   }
 
+  /** Offsets below this are known to be on the disk. */
+  get durableOffset(): number {
+    return this.durableEnd;
+  }
+
   /** Bytes stored (all segments). */
   get sizeBytes(): number {
     let s = 0;
@@ -153,8 +197,14 @@ export class Partition {
     return s;
   }
 
-  /** Opens the directory: loads sealed segments, recovers the active one (truncating a torn tail). */
-  async open(): Promise<void> {
+  /**
+   * Opens the directory: loads sealed segments, recovers the active one (truncating a torn tail).
+   * `recoveryPoint` is the end offset this partition had last been flushed to (recovery-points.json):
+   * when the recovered log ends below it, flushed data was lost (disk damage, a file cut by hand);
+   * the loss is reported as an error naming the missing range, and appends continue at the
+   * recovery point, so no offset a checkpoint or a consumer has seen is ever handed out again.
+   */
+  async open(recoveryPoint = 0): Promise<void> {
     await fsp.mkdir(this.dir, { recursive: true });
     const names = (await fsp.readdir(this.dir)).filter((n) => n.endsWith(SEGMENT_SUFFIX)).sort();
     const bases = names.map((n) => Number(n.slice(0, -SEGMENT_SUFFIX.length))).filter((b) => Number.isSafeInteger(b));
@@ -173,25 +223,79 @@ export class Partition {
       segs.push(seg);
     }
     this.segments = segs;
-    const active = segs[segs.length - 1]!;
-    this.writer = await fsp.open(active.path, 'a');
+    let active = segs[segs.length - 1]!;
+    if (active.next < recoveryPoint) active = await this.skipLostRange(active, recoveryPoint);
+    this.writer = await this.openSegment(active.path, 'append');
+    this.durableEnd = active.base;
+  }
+
+  /**
+   * The log ends below its recovery point: report the lost offsets and start a new segment at the
+   * recovery point, so they stay missing (readers skip them) and are never reused.
+   */
+  private async skipLostRange(active: Segment, recoveryPoint: number): Promise<Segment> {
+    this.logger.error(
+      {
+        event: LifecycleEvent.logDataLost,
+        topic: this.topic,
+        partition: this.partition,
+        missingFrom: active.next,
+        missingTo: recoveryPoint - 1,
+        segment: active.path,
+      },
+      `embedded log: ${this.topic}/${this.partition} lost offsets ${active.next}..${recoveryPoint - 1}, which had been flushed to disk (damaged or cut segment file); they are missing from the partition and appends continue at ${recoveryPoint}`,
+    );
+    const seg: Segment = {
+      base: recoveryPoint,
+      next: recoveryPoint,
+      size: 0,
+      maxTime: Number.NEGATIVE_INFINITY,
+      path: join(this.dir, segmentName(recoveryPoint) + SEGMENT_SUFFIX),
+      idxOffsets: [],
+      idxPositions: [],
+    };
+    if (active.size === 0 && this.segments.length === 1) {
+      await fsp.rm(active.path, { force: true });
+      this.segments = [seg];
+    } else {
+      active.next = recoveryPoint;
+      await this.writeSidecar(active);
+      this.segments = [...this.segments, seg];
+    }
+    const fh = await this.openSegment(seg.path, 'create');
+    await fh.close();
+    await fsyncDir(this.dir);
+    return seg;
   }
 
   private async loadSidecar(path: string, base: number): Promise<Segment | null> {
+    const idxPath = path.slice(0, -SEGMENT_SUFFIX.length) + INDEX_SUFFIX;
+    let raw: string;
+    let size: number;
     try {
-      const [raw, st] = await Promise.all([fsp.readFile(path.slice(0, -SEGMENT_SUFFIX.length) + INDEX_SUFFIX, 'utf8'), fsp.stat(path)]);
+      [raw, size] = await Promise.all([fsp.readFile(idxPath, 'utf8'), fsp.stat(path).then((st) => st.size)]);
+    } catch {
+      return null; // no sidecar (a crash before it was written): the segment is scanned
+    }
+    try {
       const j = JSON.parse(raw) as Partial<Segment> & { size?: number };
-      if (j.base !== base || j.size !== st.size || !Array.isArray(j.idxOffsets) || !Array.isArray(j.idxPositions)) return null;
+      if (j.base !== base || j.size !== size || !Array.isArray(j.idxOffsets) || !Array.isArray(j.idxPositions) || !Number.isSafeInteger(Number(j.next))) {
+        throw new Error('index does not match its segment');
+      }
       return {
         base,
         next: Number(j.next),
-        size: st.size,
+        size,
         maxTime: j.maxTime === null || j.maxTime === undefined ? Number.NEGATIVE_INFINITY : Number(j.maxTime),
         path,
         idxOffsets: j.idxOffsets,
         idxPositions: j.idxPositions,
       };
-    } catch {
+    } catch (e) {
+      this.logger.error(
+        { event: LifecycleEvent.fileDamaged, file: idxPath, topic: this.topic, partition: this.partition, reason: (e as Error).message },
+        `embedded log: damaged segment index ${idxPath}; it is rebuilt by scanning its segment`,
+      );
       return null;
     }
   }
@@ -208,8 +312,8 @@ export class Partition {
     const scan = scanSegment(buf, base);
     const at = { topic: this.topic, partition: this.partition, segment: path };
     if (scan.skippedBytes > 0) {
-      this.logger.warn(
-        { ...at, skippedBytes: scan.skippedBytes },
+      this.logger.error(
+        { event: LifecycleEvent.fileDamaged, file: path, ...at, skippedBytes: scan.skippedBytes },
         'embedded log: skipped damaged records inside a segment; their offsets are missing from the partition and will not be delivered',
       );
     }
@@ -246,76 +350,187 @@ export class Partition {
     await fsp.writeFile(seg.path.slice(0, -SEGMENT_SUFFIX.length) + INDEX_SUFFIX, body);
   }
 
+  /** Takes the partition's lock; call the returned function to release it. */
+  acquire(): Promise<() => void> {
+    let release!: () => void;
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
+    const prev = this.lock;
+    this.lock = prev.then(() => held);
+    return prev.then(() => release);
+  }
+
   private locked<T>(fn: () => Promise<T>): Promise<T> {
     const run = this.lock.then(fn, fn);
     this.lock = run.catch(() => undefined);
     return run;
   }
 
-  /**
-   * Appends records (already routed to this partition) in one write. `into[at[i]]` receives the
-   * result of `records[i]`, so results keep the caller's input order across partitions.
-   */
-  append(records: readonly ProduceRecord[], now: number, into: AppendResult[], at: readonly number[]): Promise<void> {
-    return this.locked(async () => {
-      let size = 0;
-      for (let i = 0; i < records.length; i++) size += frameSize(records[i]!);
-      let active = this.segments[this.segments.length - 1]!;
-      if (active.size > 0 && active.size + size > this.segmentBytes) active = await this.roll();
-      const buf = Buffer.allocUnsafe(size);
-      let pos = 0;
-      let offset = active.next;
-      let lastIndexed = active.idxPositions.length > 0 ? active.idxPositions[active.idxPositions.length - 1]! : Number.NEGATIVE_INFINITY;
-      const newOffsets: number[] = [];
-      const newPositions: number[] = [];
-      for (let i = 0; i < records.length; i++) {
-        const filePos = active.size + pos;
-        if (filePos - lastIndexed >= INDEX_INTERVAL) {
-          newOffsets.push(offset);
-          newPositions.push(filePos);
-          lastIndexed = filePos;
-        }
-        pos = writeFrame(buf, pos, records[i]!, offset, now);
-        into[at[i]!] = { topic: this.topic, partition: this.partition, offset };
-        offset++;
-      }
-      const writer = this.writer!;
-      try {
-        await writeAll(writer, buf);
-        if (this.fsync) await writer.datasync();
-      } catch (e) {
-        // Cut a partial write off again so the next append does not land behind garbage.
-        await writer.truncate(active.size).catch(() => undefined);
-        throw new KeyflowError(ErrorCode.BROKER_UNAVAILABLE, `embedded log: writing to ${this.topic}/${this.partition} failed; nothing was appended`, {
-          retriable: true,
-          cause: e,
-        });
-      }
-      for (let i = 0; i < newOffsets.length; i++) {
-        active.idxOffsets.push(newOffsets[i]!);
-        active.idxPositions.push(newPositions[i]!);
-      }
-      active.size += size;
-      active.next = offset;
-      if (now > active.maxTime) active.maxTime = now;
-      for (const l of this.listeners) l();
-    });
+  private where(op: string, path = this.segments[this.segments.length - 1]!.path) {
+    return { topic: this.topic, partition: this.partition, path, op };
   }
 
-  /** Seals the active segment and starts a new one at the current end offset. Call under the lock. */
+  /** The active segment's writer, reopened if a failed roll left none; a failed cut-back is redone first. Under the lock. */
+  private async writable(): Promise<SegmentFile> {
+    if (this.closed) throw new KeyflowError(ErrorCode.BROKER_UNAVAILABLE, `embedded log: ${this.topic}/${this.partition} is closed`, { retriable: true });
+    const active = this.segments[this.segments.length - 1]!;
+    if (!this.writer) {
+      try {
+        this.writer = await this.openSegment(active.path, 'append');
+      } catch (e) {
+        this.monitor.failed(e, this.where('reopen'));
+        throw writeFailed(`reopening ${active.path}`, e);
+      }
+    }
+    if (this.needsRepair) {
+      try {
+        await this.writer.truncate(active.size);
+        this.needsRepair = false;
+      } catch (e) {
+        this.monitor.failed(e, this.where('truncate'));
+        throw writeFailed(`cutting a failed write off ${active.path}`, e);
+      }
+    }
+    return this.writer;
+  }
+
+  /**
+   * Encodes records (already routed to this partition) for one write, rolling the segment first
+   * when they would grow it past the limit. `into[at[i]]` receives the result of `records[i]`, so
+   * results keep the caller's input order across partitions. Call while holding the lock.
+   */
+  async stage(records: readonly ProduceRecord[], now: number, into: AppendResult[], at: readonly number[]): Promise<StagedAppend> {
+    await this.writable();
+    let size = 0;
+    for (let i = 0; i < records.length; i++) size += frameSize(records[i]!);
+    let active = this.segments[this.segments.length - 1]!;
+    if (active.size > 0 && active.size + size > this.segmentBytes) active = await this.roll();
+    const buf = Buffer.allocUnsafe(size);
+    let pos = 0;
+    let offset = active.next;
+    let lastIndexed = active.idxPositions.length > 0 ? active.idxPositions[active.idxPositions.length - 1]! : Number.NEGATIVE_INFINITY;
+    const newOffsets: number[] = [];
+    const newPositions: number[] = [];
+    for (let i = 0; i < records.length; i++) {
+      const filePos = active.size + pos;
+      if (filePos - lastIndexed >= INDEX_INTERVAL) {
+        newOffsets.push(offset);
+        newPositions.push(filePos);
+        lastIndexed = filePos;
+      }
+      pos = writeFrame(buf, pos, records[i]!, offset, now);
+      into[at[i]!] = { topic: this.topic, partition: this.partition, offset };
+      offset++;
+    }
+    return { part: this, seg: active, buf, next: offset, now, newOffsets, newPositions };
+  }
+
+  /** Writes a staged append (and fsyncs it when `sync`). On failure the partial write is cut off again. Under the lock. */
+  async write(s: StagedAppend, sync: boolean): Promise<void> {
+    const writer = this.writer!;
+    try {
+      await writeAll(writer, s.buf);
+      if (sync) await writer.datasync();
+    } catch (e) {
+      this.monitor.failed(e, this.where(sync ? 'write+fsync' : 'write', s.seg.path));
+      await this.undo(s);
+      throw writeFailed(`appending to ${this.topic}/${this.partition}`, e);
+    }
+  }
+
+  /** Cuts the file back to its published size (another partition of the same append failed). Under the lock. */
+  async undo(s: StagedAppend): Promise<void> {
+    try {
+      await this.writer!.truncate(s.seg.size);
+    } catch {
+      // The bytes past the published size are invisible to readers; they are cut before the next write.
+      this.needsRepair = true;
+    }
+  }
+
+  /** Makes a written append visible to readers and consumers. Under the lock. */
+  publish(s: StagedAppend, synced: boolean): void {
+    const active = s.seg;
+    for (let i = 0; i < s.newOffsets.length; i++) {
+      active.idxOffsets.push(s.newOffsets[i]!);
+      active.idxPositions.push(s.newPositions[i]!);
+    }
+    active.size += s.buf.length;
+    active.next = s.next;
+    if (s.now > active.maxTime) active.maxTime = s.now;
+    if (synced) this.durableEnd = s.next;
+    for (const l of this.listeners) l();
+  }
+
+  /**
+   * Seals the active segment (fsynced, with its index) and starts a new one at the current end
+   * offset. The new segment's writer is opened before the old one is closed, so a failure at any
+   * step leaves the old segment active and writable. Call under the lock.
+   */
   private async roll(): Promise<Segment> {
     const old = this.segments[this.segments.length - 1]!;
-    await this.writer?.close();
-    this.writer = null;
-    await this.writeSidecar(old);
     const base = old.next;
     const path = join(this.dir, segmentName(base) + SEGMENT_SUFFIX);
+    let next: SegmentFile;
+    try {
+      await this.writer!.datasync();
+      await this.writeSidecar(old);
+      // Created empty: a leftover of a crash mid-roll is stale.
+      next = await this.openSegment(path, 'create');
+    } catch (e) {
+      this.monitor.failed(e, this.where('roll', path));
+      throw writeFailed(`starting segment ${path}`, e);
+    }
     const seg: Segment = { base, next: base, size: 0, maxTime: Number.NEGATIVE_INFINITY, path, idxOffsets: [], idxPositions: [] };
-    // Create empty (a leftover from a crash mid-roll is stale), then append-only writes.
-    await fsp.writeFile(path, '');
-    this.writer = await fsp.open(path, 'a');
+    const prev = this.writer!;
+    this.writer = next;
     this.segments.push(seg);
+    this.durableEnd = Math.max(this.durableEnd, base);
+    await prev.close().catch(() => undefined);
+    // The new file's name must survive a power loss before a checkpoint can cover its records.
+    await fsyncDir(this.dir).catch(() => undefined);
     return seg;
+  }
+
+  /**
+   * Makes every record below `upTo` durable (fsync). Concurrent calls share one fsync; a call
+   * made while one runs waits for it and then runs one more if it still needs to.
+   */
+  flush(upTo: number): Promise<void> {
+    const target = Math.min(upTo, this.endOffset);
+    if (target <= this.durableEnd) return Promise.resolve();
+    if (this.syncing && this.syncingTo >= target) return this.syncing;
+    const prev = this.syncing;
+    const run = (async () => {
+      if (prev) await prev.catch(() => undefined);
+      if (target > this.durableEnd) await this.syncSlot(() => this.syncActive());
+    })();
+    this.syncing = run;
+    this.syncingTo = this.endOffset;
+    void run.then(
+      () => this.syncDone(run),
+      () => this.syncDone(run),
+    );
+    return run;
+  }
+
+  private syncDone(run: Promise<void>): void {
+    if (this.syncing === run) this.syncing = null;
+  }
+
+  private async syncActive(): Promise<void> {
+    const to = this.endOffset;
+    const w = this.writer;
+    try {
+      // Without a writer (a roll failed) the sync waits for the lock and reopens the segment.
+      if (w) await w.datasync();
+      else await this.locked(async () => (await this.writable()).datasync());
+    } catch (e) {
+      this.monitor.failed(e, this.where('fsync'));
+      throw writeFailed(`flushing ${this.topic}/${this.partition} to disk`, e);
+    }
+    if (to > this.durableEnd) this.durableEnd = to;
   }
 
   /**
@@ -429,12 +644,21 @@ export class Partition {
     }
   }
 
+  /** Flushes and closes the active segment and writes its index, so the next open needs no scan. */
   async close(): Promise<void> {
     await this.locked(async () => {
-      if (!this.writer) return;
-      await this.writer.close();
+      this.closed = true;
+      const w = this.writer;
       this.writer = null;
-      // Lets the next open skip scanning the active segment (see open()).
+      if (!w) return;
+      try {
+        await w.datasync();
+        this.durableEnd = this.endOffset;
+      } catch (e) {
+        this.monitor.failed(e, this.where('fsync at close'));
+      } finally {
+        await w.close().catch(() => undefined);
+      }
       await this.writeSidecar(this.segments[this.segments.length - 1]!);
     });
   }

@@ -94,6 +94,9 @@ export function createKafkaLog(options: KafkaLogOptions): EventLog {
       return guarded(`appending to ${topic}`, () => appender.append(topic, records));
     },
 
+    // An acknowledged append (acks=all) is already as durable as the cluster makes it.
+    async flush() {},
+
     consumer(consumerOptions) {
       const c = createGroupConsumer(kafka, consumerOptions, options);
       consumers.add(c);

@@ -16,6 +16,13 @@
  * written to `<generation+1>.ckpt` by write-temp, fsync, rename, fsync dir; then the old journal
  * is removed. Loading takes the newest generation whose snapshot frame is valid.
  *
+ * Damage: every recovery from a damaged file logs an error naming it (`file.damaged`): a journal
+ * cut back to its last valid frame (the checkpoint falls back to that commit and the partition
+ * replays further), a generation without a valid snapshot (renamed `<name>.corrupt`; an older
+ * generation or, when there is none, no checkpoint at all), an epoch file that is not a number.
+ * Whether the log still holds the records such a replay needs is checked where the partition is
+ * resumed (`resumeOffset` in the log area).
+ *
  * Fencing: `acquire` bumps the persisted epoch; `commit` reads the persisted epoch under a
  * per-partition lock shared by every store instance in the process, so a zombie instance's
  * commit under an older epoch fails with FencedError before anything is written. The embedded
@@ -24,7 +31,7 @@
 import * as fsp from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { writeFileAtomic } from '../../core/index.ts';
+import { LifecycleEvent, writeFileAtomic } from '../../core/index.ts';
 import { ErrorCode, FencedError, KeyflowError } from '../../model/index.ts';
 import type { CheckpointStore, CheckpointWrite, PartitionCheckpoint } from '../port.ts';
 import { crc32 } from '../../model/index.ts';
@@ -40,7 +47,16 @@ export interface FileCheckpointsOptions {
   fsync?: boolean;
   /** A journal is compacted only once it is larger than this (and twice its snapshot), bytes. @default 4 MiB */
   compactBytes?: number;
+  /** Where recoveries from damaged files are reported (pino-compatible). @default console */
+  logger?: StoreLogger;
 }
+
+/** Minimal pino-compatible logger of the store. */
+export interface StoreLogger {
+  error(obj: Record<string, unknown>, msg: string): void;
+}
+
+const consoleLogger: StoreLogger = { error: (obj, msg) => console.error(msg, obj) };
 
 /** The file store, with an inspection hook for tests and operators. */
 export interface FileCheckpointStore extends CheckpointStore {
@@ -155,14 +171,17 @@ function genName(gen: number): string {
   return String(gen).padStart(12, '0') + JOURNAL_SUFFIX;
 }
 
-async function readInt(path: string): Promise<number> {
+/** The epoch file's number; 0 when missing, null when it holds something else (damage). */
+async function readEpoch(path: string): Promise<number | null> {
+  let raw: string;
   try {
-    const n = Number((await fsp.readFile(path, 'utf8')).trim());
-    return Number.isSafeInteger(n) && n >= 0 ? n : 0;
+    raw = await fsp.readFile(path, 'utf8');
   } catch (e) {
     if ((e as { code?: string }).code === 'ENOENT') return 0;
     throw e;
   }
+  const n = Number(raw.trim());
+  return raw.trim() !== '' && Number.isSafeInteger(n) && n >= 0 ? n : null;
 }
 
 /**
@@ -178,6 +197,7 @@ export function createFileCheckpoints(options: FileCheckpointsOptions): FileChec
   const root = resolve(options.dataDir, 'checkpoints');
   const fsync = options.fsync ?? true;
   const compactBytes = options.compactBytes ?? 4 * 1024 * 1024;
+  const logger = options.logger ?? consoleLogger;
   const parts = new Map<string, PartitionFiles>();
   let started = false;
 
@@ -237,6 +257,11 @@ export function createFileCheckpoints(options: FileCheckpointsOptions): FileChec
         // Generations appear only by rename after a complete write, so this is damage: set the
         // file aside (for inspection) and fall back to an older generation if there is one.
         await fsp.rename(path, `${path}.corrupt`);
+        const older = gens.some((g) => g < gen);
+        logger.error(
+          { event: LifecycleEvent.fileDamaged, file: path, setAsideAs: `${path}.corrupt` },
+          `checkpoint journal ${path} has no valid snapshot; set aside as ${path}.corrupt, ${older ? 'falling back to the previous generation' : 'the partition has no checkpoint now and is rebuilt from the log'}`,
+        );
         continue;
       }
       p.actors = new Map<string, string>(first.a);
@@ -248,7 +273,13 @@ export function createFileCheckpoints(options: FileCheckpointsOptions): FileChec
         applyChanges(p, f.d, f.x, f.f);
         last = f;
       }
-      if (validEnd < buf.length) await fsp.truncate(path, validEnd);
+      if (validEnd < buf.length) {
+        await fsp.truncate(path, validEnd);
+        logger.error(
+          { event: LifecycleEvent.fileDamaged, file: path, validBytes: validEnd, discardedBytes: buf.length - validEnd, nextOffset: last.o },
+          `checkpoint journal ${path} is damaged at byte ${validEnd} (torn or corrupt frame); cut back to its last valid commit (next offset ${last.o}), the partition replays the log from there`,
+        );
+      }
       p.generation = gen;
       p.journalBytes = validEnd;
       p.snapshotBytes = 8 + Buffer.byteLength(JSON.stringify(first));
@@ -305,7 +336,12 @@ export function createFileCheckpoints(options: FileCheckpointsOptions): FileChec
         const path = join(p.dir, 'epoch');
         // Reload: another owner (instance) may have committed since this instance last looked.
         await load(p);
-        const epoch = Math.max(await readInt(path), p.checkpoint?.epoch ?? 0) + 1;
+        let stored = await readEpoch(path);
+        if (stored === null) {
+          logger.error({ event: LifecycleEvent.fileDamaged, file: path }, `checkpoint epoch file ${path} does not hold a number; rewritten from the journal's epoch`);
+          stored = 0;
+        }
+        const epoch = Math.max(stored, p.checkpoint?.epoch ?? 0) + 1;
         await writeFileAtomic(path, String(epoch), { fsync });
         return epoch;
       });
@@ -339,7 +375,7 @@ export function createFileCheckpoints(options: FileCheckpointsOptions): FileChec
     commit(topic, partition, epoch, write: CheckpointWrite) {
       const p = filesOf(topic, partition);
       return withLock(p.dir, async () => {
-        const current = await readInt(join(p.dir, 'epoch'));
+        const current = (await readEpoch(join(p.dir, 'epoch'))) ?? 0;
         if (current === 0 || epoch !== current) throw new FencedError(topic, partition, epoch, current === 0 ? null : current);
         if (!p.loaded) await load(p);
         else if (p.generation > 0) {
