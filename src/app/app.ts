@@ -206,7 +206,8 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
             bus,
             live: createLiveFeed({
               bus,
-              onListenerError: (err, subject) => logger.warn({ event: 'subscription.failed', err, subject }, 'a subscription failed on a live message; the others still got it'),
+              onListenerError: (err, subject) => logger.warn({ event: LifecycleEvent.subscriptionFailed, err, subject }, 'a subscription failed on a live message; the others still got it'),
+              onReplaysDropped: (stream, n) => metrics.liveReplaysDropped.inc({ stream }, n),
             }),
             subscriptionBuffer: config.KEYFLOW_SUBSCRIPTION_BUFFER,
             reader: createWindowReader({ registry, local: processor?.local, bus, checkpoints, host: hostSettings, clock, logger }),

@@ -30,6 +30,8 @@ export interface LiveFeedOptions {
   bus: LiveBus;
   /** Told when a listener throws (the others still get the message). @default ignores it */
   onListenerError?: (error: unknown, subject: string) => void;
+  /** Told how many items of a message were dropped as replays (for a metric). @default ignores it */
+  onReplaysDropped?: (stream: 'events' | 'results', count: number) => void;
 }
 
 interface Channel<T> {
@@ -46,6 +48,7 @@ interface Channel<T> {
 export function createLiveFeed(options: LiveFeedOptions): LiveFeed {
   const { bus } = options;
   const onListenerError = options.onListenerError ?? (() => undefined);
+  const onReplaysDropped = options.onReplaysDropped ?? (() => undefined);
   const channels = new Map<string, Channel<unknown>>();
   /** Highest forwarded offset by topic, indexed by partition. */
   const eventMarks = new Map<string, number[]>();
@@ -59,16 +62,21 @@ export function createLiveFeed(options: LiveFeedOptions): LiveFeed {
     let marks = eventMarks.get(topic);
     if (marks === undefined) eventMarks.set(topic, (marks = []));
     const out: EventMessage[] = [];
+    let dropped = 0;
     for (let i = 0; i < events.length; i++) {
       const e = events[i]!;
       if (e.topic !== topic) continue;
       const mark = marks[e.partition];
       if (mark !== undefined && e.offset <= mark) {
-        replaysDropped++;
+        dropped++;
         continue;
       }
       marks[e.partition] = e.offset;
       out.push(e);
+    }
+    if (dropped > 0) {
+      replaysDropped += dropped;
+      onReplaysDropped('events', dropped);
     }
     return out.length > 0 ? out : null;
   }
@@ -86,6 +94,7 @@ export function createLiveFeed(options: LiveFeedOptions): LiveFeed {
     const mark = marks[p.partition];
     if (mark !== undefined && comparePositions(p, mark) <= 0) {
       replaysDropped += results.length;
+      onReplaysDropped('results', results.length);
       return null;
     }
     marks[p.partition] = p;

@@ -12,6 +12,8 @@ export interface BusIteratorOptions<T> {
   filter?: (item: T) => boolean;
   /** Items buffered for a slow client before the subscription ends with RATE_LIMITED. @default 10_000 */
   maxBuffered?: number;
+  /** Called once when the subscription is ended for falling behind (metrics, log). */
+  onOverflow?: (maxBuffered: number) => void;
 }
 
 /**
@@ -53,6 +55,7 @@ export function busIterator<T>(options: BusIteratorOptions<T>): AsyncIterableIte
         }),
       );
       finish();
+      options.onOverflow?.(maxBuffered);
       return;
     }
     buffer.push(item);

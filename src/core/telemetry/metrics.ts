@@ -19,6 +19,8 @@ export interface Metrics {
   readonly graphqlRequests: Counter<'operation' | 'status'>;
   readonly graphqlDuration: Histogram<'operation'>;
   readonly partitionsOwned: Gauge<'topic'>;
+  readonly liveReplaysDropped: Counter<'stream'>;
+  readonly subscriptionsRateLimited: Counter<'field'>;
 }
 
 export function createMetrics(registry: Registry = new Registry(), options: { defaultMetrics?: boolean } = {}): Metrics {
@@ -51,5 +53,7 @@ export function createMetrics(registry: Registry = new Registry(), options: { de
     graphqlRequests: counter(MetricName.graphqlRequests, 'GraphQL operations', ['operation', 'status']),
     graphqlDuration: histogram(MetricName.graphqlDuration, 'GraphQL operation duration, seconds', ['operation'], [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1]),
     partitionsOwned: gauge(MetricName.partitionsOwned, 'Partitions this processor owns', ['topic']),
+    liveReplaysDropped: counter(MetricName.liveReplaysDropped, 'Live events / window results a gateway dropped as replays of a partition\'s new owner', ['stream']),
+    subscriptionsRateLimited: counter(MetricName.subscriptionsRateLimited, 'Subscriptions ended with RATE_LIMITED: their client read too slowly', ['field']),
   };
 }

@@ -16,6 +16,8 @@ export const MetricName = {
   graphqlRequests: 'keyflow_graphql_requests_total',
   graphqlDuration: 'keyflow_graphql_request_duration_seconds',
   partitionsOwned: 'keyflow_partitions_owned',
+  liveReplaysDropped: 'keyflow_live_replays_dropped_total',
+  subscriptionsRateLimited: 'keyflow_subscriptions_rate_limited_total',
 } as const;
 
 export const SpanAttr = {
@@ -39,4 +41,6 @@ export const LifecycleEvent = {
   recordDeadLettered: 'record.dead_lettered',
   nodeStarted: 'node.started',
   nodeStopping: 'node.stopping',
+  subscriptionFailed: 'subscription.failed',
+  subscriptionRateLimited: 'subscription.rate_limited',
 } as const;

@@ -1,5 +1,6 @@
 /** Query, Mutation and Subscription of the contract. */
 import type { EventMessage } from '../../bus/index.ts';
+import { LifecycleEvent } from '../../core/index.ts';
 import { ErrorCode, KeyflowError } from '../../model/index.ts';
 import type { EventTypeSpec, WindowResult } from '../../model/index.ts';
 import { busIterator } from '../bus-iterator.ts';
@@ -32,6 +33,15 @@ function toIngestInput({ eventId, timestamp, ...rest }: Record<string, unknown>)
 function raiseOrPass<T>(item: T | KeyflowError): T {
   if (item instanceof KeyflowError) throw item;
   return item;
+}
+
+/** Counts and logs a subscription ended with RATE_LIMITED. */
+function overflowed(s: ApiServices, field: string): (maxBuffered: number) => void {
+  return (maxBuffered) => {
+    const m = s.metrics;
+    if (m && 'subscriptionsRateLimited' in m) m.subscriptionsRateLimited.inc({ field });
+    s.logger.warn({ event: LifecycleEvent.subscriptionRateLimited, field, maxBuffered }, 'a subscriber read too slowly: its subscription was ended with RATE_LIMITED');
+  };
 }
 
 function countIngested(s: ApiServices, receipts: readonly EventReceipt[]): void {
@@ -160,6 +170,7 @@ builder.subscriptionType({
           subscribe: (push) => ctx.services.live.events(topic, push),
           filter: key === null ? undefined : (m) => m.key === key,
           maxBuffered: ctx.services.subscriptionBuffer,
+          onOverflow: overflowed(ctx.services, 'events'),
         });
       },
       resolve: (item): EventView => {
@@ -188,6 +199,7 @@ builder.subscriptionType({
           subscribe: (push) => ctx.services.live.windowResults(eventType, push),
           filter: (w) => (key === null || w.key === key) && (window === null || w.window === window) && (!finalOnly || w.final),
           maxBuffered: ctx.services.subscriptionBuffer,
+          onOverflow: overflowed(ctx.services, 'windowResults'),
         });
       },
       resolve: raiseOrPass,
