@@ -4,25 +4,22 @@
  * NATS key prefix (KEYFLOW_KEY_PREFIX), and deletes its topics and Redis keys at the end.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { Agent } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createClient } from 'graphql-ws';
 import { Redis } from 'ioredis';
 import { type Admin, Kafka, logLevel, type Producer } from 'kafkajs';
-import WebSocket from 'ws';
 import type { EventInput } from '../src/model/event.ts';
 import { DEFAULT_EVENT_TYPES } from '../src/model/event-types.ts';
 import { partitionForKey } from '../src/model/partitioner.ts';
 import type { BenchContext } from './embedded.ts';
+import { livePasses, measureLiveLatency } from './live.ts';
 import { type Child, spawnChild, stopChild } from './lib/child.ts';
-import { PUBLISH_MANY, post } from './lib/http.ts';
-import { openLoop, sleep, waitUntil } from './lib/pace.ts';
+import { sleep, waitUntil } from './lib/pace.ts';
 import { createEventGenerator } from '../src/loadgen/index.ts';
 import { ensurePeerBuilt, type PeerResult, runPeer } from './lib/kstreams-peer.ts';
 import { IOT_PARTITIONS, IOT_TOPIC, iotInputs } from './lib/records.ts';
 import { BROKERS, NATS_URL, REDIS_URL, holdBroker } from './lib/services.ts';
-import { fmtInt, fmtLatency, fmtMiB, fmtMs, monotonicUs, printProfileWindow, summarize, verdict } from './lib/stats.ts';
+import { fmtInt, fmtMiB, fmtMs, monotonicUs, printProfileWindow, verdict } from './lib/stats.ts';
 
 const runId = `b${Date.now().toString(36)}`;
 let stage = 0;
@@ -321,104 +318,22 @@ export async function benchKafkaPeer(ctx: BenchContext): Promise<void> {
 
 export async function benchKafkaLatency(ctx: BenchContext): Promise<void> {
   await setup();
-  const rate = 10_000;
-  const batch = 50;
-  const warmMs = 5000;
-  const durationMs = ctx.quick ? 5000 : 20_000;
   const ns = namespace('lat');
   cleanupLater(ns);
+  // one gateway and two processors (the deployment the target is set for)
   const gateway = spawnChild('node', { args: ['gateway'], env: ns.env(), nodeArgs: ctx.childNodeArgs });
-  const processor = spawnChild('node', { args: ['processor'], env: ns.env(), nodeArgs: ctx.childNodeArgs });
-  const agent = new Agent({ keepAlive: true, maxSockets: 64 });
-  const ws = { dispose: () => {} };
+  const processors = [0, 1].map(() => spawnChild('node', { args: ['processor'], env: ns.env(), nodeArgs: ctx.childNodeArgs }));
   try {
     const ready = await gateway.next('ready', 120_000);
-    await processor.next('ready', 120_000);
-    await waitUntil(() => Number(processor.latest('stats')?.owned ?? 0) > 0, 60_000);
+    for (const p of processors) await p.next('ready', 120_000);
+    // both members hold partitions: the group has settled
+    await waitUntil(() => processors.every((p) => Number(p.latest('stats')?.owned ?? 0) > 0), 60_000);
     const url = new URL(String(ready.url).replace('localhost', '127.0.0.1'));
-    let samples: number[] = [];
-    let measureFrom = Number.POSITIVE_INFINITY;
-    let received = 0;
-    let sent = 0;
-    const client = createClient({ url: url.href.replace('http', 'ws'), webSocketImpl: WebSocket, retryAttempts: 0 });
-    ws.dispose = () => void client.dispose();
-    client.subscribe<{ events: { payload: { sentAt: number } } }>(
-      { query: `subscription { events(topic: "${IOT_TOPIC}") { payload } }` },
-      {
-        next: (m) => {
-          const sentAt = m.data?.events.payload.sentAt;
-          if (typeof sentAt !== 'number') return;
-          received++;
-          if (sentAt >= measureFrom) samples.push(performance.now() - sentAt);
-        },
-        error: (e) => process.stdout.write(`  (subscription error: ${JSON.stringify(e).slice(0, 300)})\n`),
-        complete: () => {},
-      },
-    );
-    await sleep(1000); // the subscription is set up (graphql-ws has no subscribe ack)
-
-    // the target rate, then a rate this node sustains (service latency without a queue)
-    const passes = [
-      { rate, batch, warmMs, durationMs, target: true },
-      { rate: 1000, batch: 10, warmMs: 2000, durationMs: ctx.quick ? 3000 : 10_000, target: false },
-    ];
-    for (const pass of passes) {
-      const total = Math.floor(((pass.warmMs + pass.durationMs) / 1000) * pass.rate);
-      const inputs = iotInputs(total, 10_000, 23 + pass.rate);
-      const bodies: string[] = [];
-      // send time goes into the payload as a placeholder replaced at send time (no re-serialising)
-      for (let r = 0; r < Math.floor(total / pass.batch); r++) {
-        const slice = inputs.slice(r * pass.batch, (r + 1) * pass.batch).map((e, i) => ({
-          ...e,
-          eventId: `${runId}-l${pass.rate}-${r * pass.batch + i}`,
-          timestamp: new Date().toISOString(),
-          payload: { ...(e.payload as object), sentAt: -1 },
-        }));
-        bodies.push(JSON.stringify({ query: PUBLISH_MANY, variables: { inputs: slice } }));
-      }
-      inputs.length = 0;
-      samples = [];
-      let failed = 0;
-      const inFlight = new Set<Promise<unknown>>();
-      const start = performance.now();
-      measureFrom = start + pass.warmMs;
-      const from = monotonicUs() + BigInt(pass.warmMs * 1000);
-      await openLoop({
-        rate: pass.rate / pass.batch,
-        durationMs: pass.warmMs + pass.durationMs,
-        send(scheduledAt, i) {
-          const body = bodies[i]!.replaceAll('"sentAt":-1', `"sentAt":${scheduledAt}`);
-          sent += pass.batch;
-          const p = post(agent, url, body).then(
-            (text) => {
-              if (!text.includes('"ACCEPTED"')) failed++;
-            },
-            () => {
-              failed++;
-            },
-          );
-          inFlight.add(p);
-          void p.finally(() => inFlight.delete(p));
-        },
-      });
-      await Promise.all(inFlight);
-      const expected = Math.floor((pass.durationMs / 1000) * pass.rate);
-      await waitUntil(() => samples.length >= expected, 30_000, 50);
-      printProfileWindow(ctx.childNodeArgs.length > 0, `latency at ${pass.rate}/s (gateway pid ${gateway.pid}, processor pid ${processor.pid})`, from);
-      const l = summarize(samples);
-      process.stdout.write(
-        `kafka latency: publishEvents (batches of ${pass.batch}) at ${fmtInt(pass.rate)} events/s open loop for ${pass.durationMs / 1000} s after ${pass.warmMs / 1000} s warm-up; gateway process + processor process; ` +
-          `publish → events subscription over graphql-ws, from scheduled send time: ${fmtLatency(l)}; ${fmtInt(expected - l.n)} not received, ${failed} failed requests` +
-          (pass.target ? ` — target p99 < 50 ms: ${verdict(l.p99 < 50 && l.n >= expected && failed === 0)}\n` : ' (below saturation, no target)\n'),
-      );
-      // drain what is still queued before the next pass
-      await waitUntil(() => received >= sent, 120_000, 100);
-    }
-    if (received === 0) throw new Error('no event arrived on the subscription');
+    const from = monotonicUs();
+    await measureLiveLatency(url, 'kafka live latency (1 gateway + 2 processor processes)', livePasses(ctx));
+    printProfileWindow(ctx.childNodeArgs.length > 0, `live latency (gateway pid ${gateway.pid}, processors ${processors.map((p) => p.pid).join(', ')})`, from);
   } finally {
-    ws.dispose();
-    agent.destroy();
-    await Promise.all([stopChild(gateway), stopChild(processor)]);
+    await Promise.all([gateway, ...processors].map((c) => stopChild(c)));
     await teardownAll();
   }
 }

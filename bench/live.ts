@@ -14,10 +14,11 @@
 import { Agent } from 'node:http';
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
+import { type BenchContext, startServer } from './embedded.ts';
 import { PUBLISH_MANY, post } from './lib/http.ts';
 import { openLoop, sleep, waitUntil } from './lib/pace.ts';
 import { IOT_TOPIC, iotInputs } from './lib/records.ts';
-import { fmtInt, fmtLatency, type LatencySummary, summarize, verdict } from './lib/stats.ts';
+import { fmtInt, fmtLatency, type LatencySummary, monotonicUs, printProfileWindow, summarize, verdict } from './lib/stats.ts';
 
 export interface LivePass {
   /** Events per second. */
@@ -35,6 +36,14 @@ export interface LiveFigures {
   results: LatencySummary;
   expected: number;
   failedRequests: number;
+}
+
+/** The target pass (10,000 events/s), then one far below saturation for the service latency. */
+export function livePasses(ctx: { quick: boolean }): LivePass[] {
+  return [
+    { rate: 10_000, batch: 50, warmMs: 5000, durationMs: ctx.quick ? 5000 : 20_000, target: true },
+    { rate: 1000, batch: 10, warmMs: 2000, durationMs: ctx.quick ? 3000 : 10_000, target: false },
+  ];
 }
 
 /** A placeholder no generated number equals; replaced by the scheduled send time in each body. */
@@ -158,5 +167,17 @@ export async function measureLiveLatency(url: URL, label: string, passes: readon
   } finally {
     await client.dispose();
     agent.destroy();
+  }
+}
+
+/** `npm run bench -- --only live`: the same measurement on one embedded `keyflow start` process. */
+export async function benchLiveEmbedded(ctx: BenchContext): Promise<void> {
+  const server = await startServer(ctx, 'live');
+  try {
+    const from = monotonicUs();
+    await measureLiveLatency(server.url, 'embedded live latency (one keyflow start process)', livePasses(ctx));
+    printProfileWindow(ctx.childNodeArgs.length > 0, `live latency (server pid ${server.child.pid})`, from);
+  } finally {
+    await server.cleanup();
   }
 }

@@ -1,7 +1,7 @@
 /**
  * keyflow benchmarks — print figures, never run as tests.
  *
- *   npm run bench [-- --only processing|ingest|latency|rss] [--quick]
+ *   npm run bench [-- --only processing|ingest|latency|live|rss] [--quick]
  *   npm run bench -- --kafka [--only processing|latency|recovery] [--quick]
  *   npm run bench -- --kafka --peer [--quick] [--peer-only keyflow]   keyflow vs Kafka Streams (bench/peers/kstreams, needs
  *                     Java 17 and Maven) vs a bare kafkajs consumer on one topic of 1M events (100k quick)
@@ -9,9 +9,10 @@
  *                     in-process benches run `node --cpu-prof --import tsx bench/run.ts …` instead
  *
  * Embedded: processing (PartitionHost throughput), ingest (publishEvents over HTTP), latency
- * (publishEvent p50/p95/p99 at 2k req/s), rss (1M keys). Kafka (local broker, Redis, NATS):
- * processing (1 and 2 processor processes vs a bare kafkajs consumer), latency (publish →
- * subscription), recovery (SIGKILL of a processor → processing again). See BENCHMARKS.md.
+ * (publishEvent p50/p95/p99 at 2k req/s), live (publish → events / windowResults subscription at
+ * 10k events/s, bench/live.ts), rss (1M keys). Kafka (local broker, Redis, NATS): processing (1 and
+ * 2 processor processes vs a bare kafkajs consumer), latency (publish → events / windowResults
+ * subscription, 1 gateway + 2 processors), recovery (SIGKILL of a processor → processing again). See BENCHMARKS.md.
  */
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -49,7 +50,8 @@ if (kafka) {
   if (peer) benches = { peer: k.benchKafkaPeer };
   close = k.closeKafka;
 } else {
-  benches = { processing: benchProcessing, ingest: benchIngest, latency: benchLatency, rss: benchRss, state: benchStateSize };
+  const { benchLiveEmbedded } = await import('./live.ts');
+  benches = { processing: benchProcessing, ingest: benchIngest, latency: benchLatency, live: benchLiveEmbedded, rss: benchRss, state: benchStateSize };
 }
 if (peer && !kafka) {
   process.stderr.write('--peer needs --kafka\n');
