@@ -8,7 +8,6 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { ExecutionArgs, ExecutionResult, GraphQLError } from 'graphql';
 import { type Plugin, type YogaServerInstance, createYoga } from 'graphql-yoga';
-import { useServer } from 'graphql-ws/use/ws';
 import { Registry } from 'prom-client';
 import { WebSocketServer } from 'ws';
 import type { Logger } from '../core/index.ts';
@@ -20,6 +19,7 @@ import { useOpsRoutes } from './plugins/use-ops-routes.ts';
 import { useQueryLimits } from './plugins/use-query-limits.ts';
 import { newRequestId, requestIdOf, useRequestId } from './plugins/use-request-id.ts';
 import { useTracing } from './plugins/use-tracing.ts';
+import { useWsTransport } from './ws-transport.ts';
 import { type GraphQLContext, buildSchema } from './schema/index.ts';
 import type { ApiServices } from './services.ts';
 
@@ -142,7 +142,7 @@ export function createGraphQLServer(services: ApiServices, options: GraphQLServe
     };
     server.on('upgrade', onUpgrade);
 
-    const disposable = useServer<Record<string, unknown> | undefined>(
+    const disposable = useWsTransport(
       {
         onConnect(ctx) {
           if (tokens.length === 0) return true;
@@ -182,7 +182,7 @@ export function createGraphQLServer(services: ApiServices, options: GraphQLServe
         },
       },
       wss,
-      options.keepAliveMs ?? 12_000,
+      { keepAliveMs: options.keepAliveMs ?? 12_000, logger },
     );
 
     return async () => {
