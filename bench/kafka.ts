@@ -7,6 +7,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { connect as connectNats } from 'nats';
+import { subjects } from '../src/bus/index.ts';
 import { type Admin, Kafka, logLevel, type Producer } from 'kafkajs';
 import type { EventInput } from '../src/model/event.ts';
 import { DEFAULT_EVENT_TYPES } from '../src/model/event-types.ts';
@@ -19,7 +21,7 @@ import { createEventGenerator } from '../src/loadgen/index.ts';
 import { ensurePeerBuilt, type PeerResult, runPeer } from './lib/kstreams-peer.ts';
 import { IOT_PARTITIONS, IOT_TOPIC, iotInputs } from './lib/records.ts';
 import { BROKERS, NATS_URL, REDIS_URL, holdBroker } from './lib/services.ts';
-import { fmtInt, fmtMiB, fmtMs, monotonicUs, printProfileWindow, verdict } from './lib/stats.ts';
+import { fmtInt, fmtLatency, fmtMiB, fmtMs, monotonicUs, printProfileWindow, summarize, verdict } from './lib/stats.ts';
 
 const runId = `b${Date.now().toString(36)}`;
 let stage = 0;
@@ -445,4 +447,111 @@ export async function closeKafka(): Promise<void> {
   await admin?.disconnect().catch(() => {});
   releaseBroker?.();
   releaseBroker = undefined;
+}
+
+// ------------------------------------------------------------------ gateway fan-out
+
+/** The value of one sample of a Prometheus text exposition, or NaN. */
+function promValue(text: string, name: string): number {
+  const m = new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)$`, 'm').exec(text);
+  return m ? Number(m[1]) : Number.NaN;
+}
+
+/**
+ * One gateway holding many subscribers (`--kafka --only fanout`): subscriber child processes open
+ * 10,000 WebSockets (2,000 with --quick), each with one `events(topic)` subscription; this process
+ * publishes event batches straight on the gateway's NATS subject at 10 events/s, so the gateway
+ * delivers 100,000 messages/s in total (20,000 with --quick). Meanwhile 100 slow subscribers on
+ * another topic stop reading; with KEYFLOW_SUBSCRIPTION_BUFFER=200 they must be ended with
+ * RATE_LIMITED while the gateway's RSS stays flat.
+ */
+export async function benchKafkaFanout(ctx: BenchContext): Promise<void> {
+  await setup();
+  const ns = namespace('fan');
+  cleanupLater(ns);
+  const subscribers = ctx.quick ? 2000 : 10_000;
+  const perChild = subscribers / 2;
+  const rate = 10;
+  const durationMs = ctx.quick ? 15_000 : 60_000;
+  const slowCount = 100;
+  const gateway = spawnChild('node', { args: ['gateway'], env: { ...ns.env(), KEYFLOW_SUBSCRIPTION_BUFFER: '200' }, nodeArgs: ctx.childNodeArgs });
+  const children: Child[] = [];
+  const nc = await connectNats({ servers: NATS_URL });
+  try {
+    const ready = await gateway.next('ready', 120_000);
+    const httpUrl = String(ready.url).replace('localhost', '127.0.0.1');
+    const wsUrl = httpUrl.replace('http', 'ws');
+    const metricsUrl = httpUrl.replace('/graphql', '/metrics');
+    const t0 = performance.now();
+    for (let i = 0; i < 2; i++) children.push(spawnChild('subscribers', { args: [wsUrl, String(perChild), IOT_TOPIC, 'fast'] }));
+    const slow = spawnChild('subscribers', { args: [wsUrl, String(slowCount), 'events.transactions', 'slow'] });
+    children.push(slow);
+    await Promise.all(children.map((c) => c.next('ready', 600_000)));
+    const connectS = (performance.now() - t0) / 1000;
+    await sleep(2000); // the last subscriptions reach the feed (graphql-ws does not acknowledge them)
+
+    const enc = new TextEncoder();
+    const fast = subjectOf(ns, subjects.events(IOT_TOPIC));
+    const slowSubject = subjectOf(ns, subjects.events('events.transactions'));
+    const big = 'x'.repeat(2000);
+    let offset = 0;
+    let slowOffset = 0;
+    const event = (topic: string, eventType: string, o: number, payload: Record<string, unknown>) => ({
+      topic,
+      partition: 0,
+      offset: o,
+      key: 'k',
+      event: { eventId: `${ns.id}-${topic}-${o}`, eventType, timestamp: Date.now(), userId: 'u', deviceId: 'k', payload, metadata: null },
+    });
+    const base = children.slice(0, 2).reduce((n, c) => n + Number(c.latest('stats')?.received ?? 0), 0);
+    const rss: number[] = [];
+    const cpu: number[] = [];
+    const samples: number[] = [];
+    for (const c of children.slice(0, 2)) c.proc.on('message', (m: { type?: string; samples?: number[] }) => m.type === 'stats' && samples.push(...(m.samples ?? [])));
+    let slowEndedAt = Number.NaN;
+    const start = performance.now();
+    const ticker = setInterval(() => {
+      nc.publish(fast, enc.encode(JSON.stringify({ events: [event(IOT_TOPIC, 'iot.sensor', offset++, { sentAt: Date.now(), value: 1 })] })));
+      // the slow subscribers' topic: 100 messages/s of ~2 kB
+      for (let i = 0; i < 10; i++) nc.publish(slowSubject, enc.encode(JSON.stringify({ events: [event('events.transactions', 'transaction', slowOffset++, { amount: 1, note: big })] })));
+    }, 1000 / rate);
+    const sampler = setInterval(() => {
+      void fetch(metricsUrl)
+        .then((r) => r.text())
+        .then((t) => {
+          rss.push(promValue(t, 'keyflow_process_resident_memory_bytes'));
+          cpu.push(promValue(t, 'keyflow_process_cpu_seconds_total'));
+          if (Number.isNaN(slowEndedAt) && promValue(t, 'keyflow_subscriptions_rate_limited_total') >= slowCount) slowEndedAt = performance.now() - start;
+        }, () => {});
+    }, 1000);
+    await sleep(durationMs);
+    clearInterval(ticker);
+    clearInterval(sampler);
+    const published = offset;
+    const expected = published * subscribers;
+    await waitUntil(() => children.slice(0, 2).reduce((n, c) => n + Number(c.latest('stats')?.received ?? 0), 0) - base >= expected, 30_000, 250);
+    const received = children.slice(0, 2).reduce((n, c) => n + Number(c.latest('stats')?.received ?? 0), 0) - base;
+    const elapsed = (performance.now() - start) / 1000;
+    const text = await (await fetch(metricsUrl)).text();
+    const limited = promValue(text, 'keyflow_subscriptions_rate_limited_total');
+    const cpuPerS = cpu.length > 1 ? (cpu.at(-1)! - cpu[0]!) / (cpu.length - 1) : Number.NaN;
+    const l = summarize(samples);
+    process.stdout.write(
+      `kafka fan-out: one gateway process, ${fmtInt(subscribers)} WebSocket subscribers of events(${IOT_TOPIC}) (connected in ${connectS.toFixed(1)} s) + ${slowCount} that stop reading; ` +
+        `${fmtInt(published)} events published on NATS at ${rate}/s for ${durationMs / 1000} s → ${fmtInt(received)} of ${fmtInt(expected)} deliveries ` +
+        `(${fmtInt(received / elapsed)} messages/s), latency publish → subscriber (1 in 20 sampled): ${fmtLatency(l)}; ` +
+        `gateway CPU ${cpuPerS.toFixed(2)} s/s, RSS ${fmtMiB(Math.min(...rss))}–${fmtMiB(Math.max(...rss))} over the run; ` +
+        `slow subscribers ended with RATE_LIMITED: ${limited} of ${slowCount}${Number.isNaN(slowEndedAt) ? '' : ` (all after ${(slowEndedAt / 1000).toFixed(0)} s)`}` +
+        ` — target ${fmtInt(subscribers * rate)} messages/s with every slow one ended: ${verdict(received >= expected && limited >= slowCount)}\n`,
+    );
+  } finally {
+    await nc.close();
+    await Promise.all([...children, gateway].map((c) => stopChild(c)));
+    await teardownAll();
+  }
+}
+
+/** A bus subject as the namespace's gateway sees it on NATS (its KEYFLOW_KEY_PREFIX). */
+function subjectOf(ns: Namespace, subject: string): string {
+  return `${ns.keyPrefix}.${subject}`;
 }
