@@ -512,8 +512,8 @@ export async function benchKafkaFanout(ctx: BenchContext): Promise<void> {
     const start = performance.now();
     const ticker = setInterval(() => {
       nc.publish(fast, enc.encode(JSON.stringify({ events: [event(IOT_TOPIC, 'iot.sensor', offset++, { sentAt: Date.now(), value: 1 })] })));
-      // the slow subscribers' topic: 100 messages/s of ~2 kB
-      for (let i = 0; i < 10; i++) nc.publish(slowSubject, enc.encode(JSON.stringify({ events: [event('events.transactions', 'transaction', slowOffset++, { amount: 1, note: big })] })));
+      // the slow subscribers' topic: 400 messages/s of ~2 kB
+      for (let i = 0; i < 40; i++) nc.publish(slowSubject, enc.encode(JSON.stringify({ events: [event('events.transactions', 'transaction', slowOffset++, { amount: 1, note: big })] })));
     }, 1000 / rate);
     const sampler = setInterval(() => {
       void fetch(metricsUrl)

@@ -152,7 +152,13 @@ describe('bus messages: positions and interest', () => {
     const wanted = subjects.windowResults('iot.sensor');
     listen(wanted);
     const asked: string[] = [];
-    const spy = { ...bus, wants: (s: string) => (asked.push(s), bus.wants(s)), publish: (s: string, m: unknown) => bus.publish(s, m) };
+    const spy = {
+      ...bus,
+      wants: (s: string) => {
+        asked.push(s);
+        return bus.wants(s);
+      },
+      publish: (s: string, m: unknown) => bus.publish(s, m) };
     publishEventBatch(spy, 'events.iot.sensors', [item(1)]);
     publishWindowResults(spy, [result('iot.sensor', 1), result('clickstream', 2)]);
     expect(asked).toEqual([subjects.events('events.iot.sensors'), wanted, subjects.windowResults('clickstream')]);

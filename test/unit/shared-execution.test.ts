@@ -45,7 +45,10 @@ function setup() {
     }>;
     return it;
   };
-  return { sub, publish: (item: unknown) => sources.forEach((s) => s(item)), executions: () => executions };
+  const publish = (item: unknown) => {
+    for (const s of sources) s(item);
+  };
+  return { sub, publish, executions: () => executions };
 }
 
 describe('shared subscription execution', () => {
