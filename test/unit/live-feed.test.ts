@@ -67,28 +67,25 @@ function generations(partition: number, plan: { takeover: number; extra: number 
  * rest of the old owner (a zombie) interleaves freely. Partitions interleave freely.
  */
 function interleave(all: Publish[][][], rand: () => number): Publish[] {
-  type Cursor = { gens: Publish[][]; pos: number[] };
-  const cursors: Cursor[] = all.map((gens) => ({ gens, pos: gens.map(() => 0) }));
+  type Cursor = { gens: Publish[][]; pos: number[]; published: number };
+  const cursors: Cursor[] = all.map((gens) => ({ gens, pos: gens.map(() => 0), published: 0 }));
   const out: Publish[] = [];
-  const startOf = (s: Publish[]) => s[0]?.events[0] ?? Number.POSITIVE_INFINITY;
   for (;;) {
     const ready: [Cursor, number][] = [];
     for (const c of cursors) {
       for (let g = 0; g < c.gens.length; g++) {
-        if (c.pos[g]! >= c.gens[g]!.length) continue;
-        if (g > 0) {
-          const prev = c.gens[g - 1]!;
-          const covered = c.pos[g - 1]! === 0 ? 0 : prev[c.pos[g - 1]! - 1]!.position.offset;
-          const prevDone = c.pos[g - 1]! >= prev.length;
-          if (!prevDone && covered < startOf(c.gens[g]!)) continue;
-          if (c.pos[g - 1]! === 0 && prev.length > 0) continue;
-        }
+        const stream = c.gens[g]!;
+        if (c.pos[g]! >= stream.length) continue;
+        // a new owner starts from a checkpoint, which covers only what some owner had published
+        if (g > 0 && c.pos[g] === 0 && stream[0]!.events[0]! > c.published) continue;
         ready.push([c, g]);
       }
     }
     if (ready.length === 0) return out;
     const [c, g] = ready[Math.floor(rand() * ready.length)]!;
-    out.push(c.gens[g]![c.pos[g]!]!);
+    const m = c.gens[g]![c.pos[g]!]!;
+    out.push(m);
+    c.published = Math.max(c.published, m.position.offset);
     c.pos[g]!++;
   }
 }
