@@ -542,6 +542,7 @@ export async function benchKafkaFanout(ctx: BenchContext): Promise<void> {
         `(${fmtInt(received / elapsed)} messages/s), latency publish → subscriber (1 in 20 sampled): ${fmtLatency(l)}; ` +
         `gateway CPU ${cpuPerS.toFixed(2)} s/s, RSS ${fmtMiB(Math.min(...rss))}–${fmtMiB(Math.max(...rss))} over the run; ` +
         `slow subscribers ended with RATE_LIMITED: ${limited} of ${slowCount}${Number.isNaN(slowEndedAt) ? '' : ` (all after ${(slowEndedAt / 1000).toFixed(0)} s)`}` +
+        ` (slow client: ${slow.latest('stats')?.open} open, ${slow.latest('stats')?.closed} closed, ${slow.latest('stats')?.received} received before pausing)` +
         ` — target ${fmtInt(subscribers * rate)} messages/s with every slow one ended: ${verdict(received >= expected && limited >= slowCount)}\n`,
     );
   } finally {

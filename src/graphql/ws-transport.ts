@@ -28,7 +28,7 @@ export interface WsExtra {
 export interface WsTransportOptions {
   /** Ping interval, ms; a client that misses a pong for as long is dropped. @default 12_000 */
   keepAliveMs?: number;
-  /** Unwritten bytes a socket may hold before `send` waits for it to drain. @default 1_048_576 */
+  /** Unwritten bytes a socket may hold before `send` waits for it to drain (bounds memory per socket). @default 65_536 */
   maxBufferedBytes?: number;
   logger: Logger;
 }
@@ -53,7 +53,7 @@ export function useWsTransport<E extends Record<PropertyKey, unknown> = Record<P
   transport: WsTransportOptions,
 ): { dispose(): Promise<void> } {
   const keepAlive = transport.keepAliveMs ?? 12_000;
-  const maxBuffered = transport.maxBufferedBytes ?? 1_048_576;
+  const maxBuffered = transport.maxBufferedBytes ?? 65_536;
   const { logger } = transport;
   const server = makeServer(options);
   wss.options.handleProtocols = handleProtocols;
