@@ -327,7 +327,8 @@ export async function benchKafkaLatency(ctx: BenchContext): Promise<void> {
   const processors = [0, 1].map(() => spawnChild('node', { args: ['processor'], env: ns.env(), nodeArgs: ctx.childNodeArgs }));
   try {
     const ready = await gateway.next('ready', 120_000);
-    for (const p of processors) await p.next('ready', 120_000);
+    // both start at once: one may be ready before we wait for it
+    await Promise.all(processors.map((p) => p.next('ready', 120_000)));
     // both members hold partitions: the group has settled
     await waitUntil(() => processors.every((p) => Number(p.latest('stats')?.owned ?? 0) > 0), 60_000);
     const url = new URL(String(ready.url).replace('localhost', '127.0.0.1'));
