@@ -109,7 +109,7 @@ export async function benchProcessing(ctx: BenchContext): Promise<void> {
 
 // ------------------------------------------------------------------ server child + HTTP client
 
-async function startServer(ctx: BenchContext, label: string): Promise<{ child: Child; url: URL; cleanup: () => Promise<void> }> {
+export async function startServer(ctx: BenchContext, label: string): Promise<{ child: Child; url: URL; cleanup: () => Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), `keyflow-bench-${label}-`));
   const child = spawnChild('node', {
     args: ['start'],

@@ -4,20 +4,19 @@
  * NATS key prefix (KEYFLOW_KEY_PREFIX), and deletes its topics and Redis keys at the end.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { Agent } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createClient } from 'graphql-ws';
 import { Redis } from 'ioredis';
+import { connect as connectNats } from 'nats';
+import { subjects } from '../src/bus/index.ts';
 import { type Admin, Kafka, logLevel, type Producer } from 'kafkajs';
-import WebSocket from 'ws';
 import type { EventInput } from '../src/model/event.ts';
 import { DEFAULT_EVENT_TYPES } from '../src/model/event-types.ts';
 import { partitionForKey } from '../src/model/partitioner.ts';
 import type { BenchContext } from './embedded.ts';
+import { livePasses, measureLiveLatency } from './live.ts';
 import { type Child, spawnChild, stopChild } from './lib/child.ts';
-import { PUBLISH_MANY, post } from './lib/http.ts';
-import { openLoop, sleep, waitUntil } from './lib/pace.ts';
+import { sleep, waitUntil } from './lib/pace.ts';
 import { createEventGenerator } from '../src/loadgen/index.ts';
 import { ensurePeerBuilt, type PeerResult, runPeer } from './lib/kstreams-peer.ts';
 import { IOT_PARTITIONS, IOT_TOPIC, iotInputs } from './lib/records.ts';
@@ -321,104 +320,23 @@ export async function benchKafkaPeer(ctx: BenchContext): Promise<void> {
 
 export async function benchKafkaLatency(ctx: BenchContext): Promise<void> {
   await setup();
-  const rate = 10_000;
-  const batch = 50;
-  const warmMs = 5000;
-  const durationMs = ctx.quick ? 5000 : 20_000;
   const ns = namespace('lat');
   cleanupLater(ns);
+  // one gateway and two processors (the deployment the target is set for)
   const gateway = spawnChild('node', { args: ['gateway'], env: ns.env(), nodeArgs: ctx.childNodeArgs });
-  const processor = spawnChild('node', { args: ['processor'], env: ns.env(), nodeArgs: ctx.childNodeArgs });
-  const agent = new Agent({ keepAlive: true, maxSockets: 64 });
-  const ws = { dispose: () => {} };
+  const processors = [0, 1].map(() => spawnChild('node', { args: ['processor'], env: ns.env(), nodeArgs: ctx.childNodeArgs }));
   try {
     const ready = await gateway.next('ready', 120_000);
-    await processor.next('ready', 120_000);
-    await waitUntil(() => Number(processor.latest('stats')?.owned ?? 0) > 0, 60_000);
+    // both start at once: one may be ready before we wait for it
+    await Promise.all(processors.map((p) => p.next('ready', 120_000)));
+    // both members hold partitions: the group has settled
+    await waitUntil(() => processors.every((p) => Number(p.latest('stats')?.owned ?? 0) > 0), 60_000);
     const url = new URL(String(ready.url).replace('localhost', '127.0.0.1'));
-    let samples: number[] = [];
-    let measureFrom = Number.POSITIVE_INFINITY;
-    let received = 0;
-    let sent = 0;
-    const client = createClient({ url: url.href.replace('http', 'ws'), webSocketImpl: WebSocket, retryAttempts: 0 });
-    ws.dispose = () => void client.dispose();
-    client.subscribe<{ events: { payload: { sentAt: number } } }>(
-      { query: `subscription { events(topic: "${IOT_TOPIC}") { payload } }` },
-      {
-        next: (m) => {
-          const sentAt = m.data?.events.payload.sentAt;
-          if (typeof sentAt !== 'number') return;
-          received++;
-          if (sentAt >= measureFrom) samples.push(performance.now() - sentAt);
-        },
-        error: (e) => process.stdout.write(`  (subscription error: ${JSON.stringify(e).slice(0, 300)})\n`),
-        complete: () => {},
-      },
-    );
-    await sleep(1000); // the subscription is set up (graphql-ws has no subscribe ack)
-
-    // the target rate, then a rate this node sustains (service latency without a queue)
-    const passes = [
-      { rate, batch, warmMs, durationMs, target: true },
-      { rate: 1000, batch: 10, warmMs: 2000, durationMs: ctx.quick ? 3000 : 10_000, target: false },
-    ];
-    for (const pass of passes) {
-      const total = Math.floor(((pass.warmMs + pass.durationMs) / 1000) * pass.rate);
-      const inputs = iotInputs(total, 10_000, 23 + pass.rate);
-      const bodies: string[] = [];
-      // send time goes into the payload as a placeholder replaced at send time (no re-serialising)
-      for (let r = 0; r < Math.floor(total / pass.batch); r++) {
-        const slice = inputs.slice(r * pass.batch, (r + 1) * pass.batch).map((e, i) => ({
-          ...e,
-          eventId: `${runId}-l${pass.rate}-${r * pass.batch + i}`,
-          timestamp: new Date().toISOString(),
-          payload: { ...(e.payload as object), sentAt: -1 },
-        }));
-        bodies.push(JSON.stringify({ query: PUBLISH_MANY, variables: { inputs: slice } }));
-      }
-      inputs.length = 0;
-      samples = [];
-      let failed = 0;
-      const inFlight = new Set<Promise<unknown>>();
-      const start = performance.now();
-      measureFrom = start + pass.warmMs;
-      const from = monotonicUs() + BigInt(pass.warmMs * 1000);
-      await openLoop({
-        rate: pass.rate / pass.batch,
-        durationMs: pass.warmMs + pass.durationMs,
-        send(scheduledAt, i) {
-          const body = bodies[i]!.replaceAll('"sentAt":-1', `"sentAt":${scheduledAt}`);
-          sent += pass.batch;
-          const p = post(agent, url, body).then(
-            (text) => {
-              if (!text.includes('"ACCEPTED"')) failed++;
-            },
-            () => {
-              failed++;
-            },
-          );
-          inFlight.add(p);
-          void p.finally(() => inFlight.delete(p));
-        },
-      });
-      await Promise.all(inFlight);
-      const expected = Math.floor((pass.durationMs / 1000) * pass.rate);
-      await waitUntil(() => samples.length >= expected, 30_000, 50);
-      printProfileWindow(ctx.childNodeArgs.length > 0, `latency at ${pass.rate}/s (gateway pid ${gateway.pid}, processor pid ${processor.pid})`, from);
-      const l = summarize(samples);
-      process.stdout.write(
-        `kafka latency: publishEvents (batches of ${pass.batch}) at ${fmtInt(pass.rate)} events/s open loop for ${pass.durationMs / 1000} s after ${pass.warmMs / 1000} s warm-up; gateway process + processor process; ` +
-          `publish → events subscription over graphql-ws, from scheduled send time: ${fmtLatency(l)}; ${fmtInt(expected - l.n)} not received, ${failed} failed requests` +
-          (pass.target ? ` — target p99 < 50 ms: ${verdict(l.p99 < 50 && l.n >= expected && failed === 0)}\n` : ' (below saturation, no target)\n'),
-      );
-      // drain what is still queued before the next pass
-      await waitUntil(() => received >= sent, 120_000, 100);
-    }
-    if (received === 0) throw new Error('no event arrived on the subscription');
+    const from = monotonicUs();
+    await measureLiveLatency(url, 'kafka live latency (1 gateway + 2 processor processes)', livePasses(ctx));
+    printProfileWindow(ctx.childNodeArgs.length > 0, `live latency (gateway pid ${gateway.pid}, processors ${processors.map((p) => p.pid).join(', ')})`, from);
   } finally {
-    ws.dispose();
-    agent.destroy();
-    await Promise.all([stopChild(gateway), stopChild(processor)]);
+    await Promise.all([gateway, ...processors].map((c) => stopChild(c)));
     await teardownAll();
   }
 }
@@ -530,4 +448,112 @@ export async function closeKafka(): Promise<void> {
   await admin?.disconnect().catch(() => {});
   releaseBroker?.();
   releaseBroker = undefined;
+}
+
+// ------------------------------------------------------------------ gateway fan-out
+
+/** The value of one sample of a Prometheus text exposition, or NaN. */
+function promValue(text: string, name: string): number {
+  const m = new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)$`, 'm').exec(text);
+  return m ? Number(m[1]) : Number.NaN;
+}
+
+/**
+ * One gateway holding many subscribers (`--kafka --only fanout`): subscriber child processes open
+ * 10,000 WebSockets (2,000 with --quick), each with one `events(topic)` subscription; this process
+ * publishes event batches straight on the gateway's NATS subject at 10 events/s, so the gateway
+ * delivers 100,000 messages/s in total (20,000 with --quick). Meanwhile 100 slow subscribers on
+ * another topic stop reading; with KEYFLOW_SUBSCRIPTION_BUFFER=200 they must be ended with
+ * RATE_LIMITED while the gateway's RSS stays flat.
+ */
+export async function benchKafkaFanout(ctx: BenchContext): Promise<void> {
+  await setup();
+  const ns = namespace('fan');
+  cleanupLater(ns);
+  const subscribers = ctx.quick ? 2000 : 10_000;
+  const perChild = subscribers / 2;
+  const rate = 10;
+  const durationMs = ctx.quick ? 15_000 : 60_000;
+  const slowCount = 100;
+  const gateway = spawnChild('node', { args: ['gateway'], env: { ...ns.env(), KEYFLOW_SUBSCRIPTION_BUFFER: '200' }, nodeArgs: ctx.childNodeArgs });
+  const children: Child[] = [];
+  const nc = await connectNats({ servers: NATS_URL });
+  try {
+    const ready = await gateway.next('ready', 120_000);
+    const httpUrl = String(ready.url).replace('localhost', '127.0.0.1');
+    const wsUrl = httpUrl.replace('http', 'ws');
+    const metricsUrl = httpUrl.replace('/graphql', '/metrics');
+    const t0 = performance.now();
+    for (let i = 0; i < 2; i++) children.push(spawnChild('subscribers', { args: [wsUrl, String(perChild), IOT_TOPIC, 'fast'] }));
+    const slow = spawnChild('subscribers', { args: [wsUrl, String(slowCount), 'events.transactions', 'slow'] });
+    children.push(slow);
+    await Promise.all(children.map((c) => c.next('ready', 600_000)));
+    const connectS = (performance.now() - t0) / 1000;
+    await sleep(2000); // the last subscriptions reach the feed (graphql-ws does not acknowledge them)
+
+    const enc = new TextEncoder();
+    const fast = subjectOf(ns, subjects.events(IOT_TOPIC));
+    const slowSubject = subjectOf(ns, subjects.events('events.transactions'));
+    const big = 'x'.repeat(2000);
+    let offset = 0;
+    let slowOffset = 0;
+    const event = (topic: string, eventType: string, o: number, payload: Record<string, unknown>) => ({
+      topic,
+      partition: 0,
+      offset: o,
+      key: 'k',
+      event: { eventId: `${ns.id}-${topic}-${o}`, eventType, timestamp: Date.now(), userId: 'u', deviceId: 'k', payload, metadata: null },
+    });
+    const base = children.slice(0, 2).reduce((n, c) => n + Number(c.latest('stats')?.received ?? 0), 0);
+    const rss: number[] = [];
+    const cpu: number[] = [];
+    const samples: number[] = [];
+    for (const c of children.slice(0, 2)) c.proc.on('message', (m: { type?: string; samples?: number[] }) => m.type === 'stats' && samples.push(...(m.samples ?? [])));
+    let slowEndedAt = Number.NaN;
+    const start = performance.now();
+    const ticker = setInterval(() => {
+      nc.publish(fast, enc.encode(JSON.stringify({ events: [event(IOT_TOPIC, 'iot.sensor', offset++, { sentAt: Date.now(), value: 1 })] })));
+      // the slow subscribers' topic: 400 messages/s of ~2 kB
+      for (let i = 0; i < 40; i++) nc.publish(slowSubject, enc.encode(JSON.stringify({ events: [event('events.transactions', 'transaction', slowOffset++, { amount: 1, note: big })] })));
+    }, 1000 / rate);
+    const sampler = setInterval(() => {
+      void fetch(metricsUrl)
+        .then((r) => r.text())
+        .then((t) => {
+          rss.push(promValue(t, 'keyflow_process_resident_memory_bytes'));
+          cpu.push(promValue(t, 'keyflow_process_cpu_seconds_total'));
+          if (Number.isNaN(slowEndedAt) && promValue(t, 'keyflow_subscriptions_rate_limited_total') >= slowCount) slowEndedAt = performance.now() - start;
+        }, () => {});
+    }, 1000);
+    await sleep(durationMs);
+    clearInterval(ticker);
+    clearInterval(sampler);
+    const published = offset;
+    const expected = published * subscribers;
+    await waitUntil(() => children.slice(0, 2).reduce((n, c) => n + Number(c.latest('stats')?.received ?? 0), 0) - base >= expected, 30_000, 250);
+    const received = children.slice(0, 2).reduce((n, c) => n + Number(c.latest('stats')?.received ?? 0), 0) - base;
+    const elapsed = (performance.now() - start) / 1000;
+    const text = await (await fetch(metricsUrl)).text();
+    const limited = promValue(text, 'keyflow_subscriptions_rate_limited_total');
+    const cpuPerS = cpu.length > 1 ? (cpu.at(-1)! - cpu[0]!) / (cpu.length - 1) : Number.NaN;
+    const l = summarize(samples);
+    process.stdout.write(
+      `kafka fan-out: one gateway process, ${fmtInt(subscribers)} WebSocket subscribers of events(${IOT_TOPIC}) (connected in ${connectS.toFixed(1)} s) + ${slowCount} that stop reading; ` +
+        `${fmtInt(published)} events published on NATS at ${rate}/s for ${durationMs / 1000} s → ${fmtInt(received)} of ${fmtInt(expected)} deliveries ` +
+        `(${fmtInt(received / elapsed)} messages/s), latency publish → subscriber (1 in 20 sampled): ${fmtLatency(l)}; ` +
+        `gateway CPU ${cpuPerS.toFixed(2)} s/s, RSS ${fmtMiB(Math.min(...rss))}–${fmtMiB(Math.max(...rss))} over the run; ` +
+        `slow subscribers ended with RATE_LIMITED: ${limited} of ${slowCount}${Number.isNaN(slowEndedAt) ? '' : ` (all after ${(slowEndedAt / 1000).toFixed(0)} s)`}` +
+        ` (slow client: ${slow.latest('stats')?.open} open, ${slow.latest('stats')?.closed} closed, ${slow.latest('stats')?.received} received before pausing)` +
+        ` — target ${fmtInt(subscribers * rate)} messages/s with every slow one ended: ${verdict(received >= expected && limited >= slowCount)}\n`,
+    );
+  } finally {
+    await nc.close();
+    await Promise.all([...children, gateway].map((c) => stopChild(c)));
+    await teardownAll();
+  }
+}
+
+/** A bus subject as the namespace's gateway sees it on NATS (its KEYFLOW_KEY_PREFIX). */
+function subjectOf(ns: Namespace, subject: string): string {
+  return `${ns.keyPrefix}.${subject}`;
 }

@@ -1,17 +1,19 @@
 /**
  * keyflow benchmarks — print figures, never run as tests.
  *
- *   npm run bench [-- --only processing|ingest|latency|rss|state|flush] [--quick]
- *   npm run bench -- --kafka [--only processing|latency|recovery] [--quick]
+ *   npm run bench [-- --only processing|ingest|latency|live|rss|state|flush] [--quick]
+ *   npm run bench -- --kafka [--only processing|latency|fanout|recovery] [--quick]
  *   npm run bench -- --kafka --peer [--quick] [--peer-only keyflow]   keyflow vs Kafka Streams (bench/peers/kstreams, needs
  *                     Java 17 and Maven) vs a bare kafkajs consumer on one topic of 1M events (100k quick)
  *   --profile <dir>   child processes (servers, processors) write a .cpuprofile into <dir>; for the
  *                     in-process benches run `node --cpu-prof --import tsx bench/run.ts …` instead
  *
  * Embedded: processing (PartitionHost throughput), ingest (publishEvents over HTTP), latency
- * (publishEvent p50/p95/p99 at 2k req/s), rss (1M keys). Kafka (local broker, Redis, NATS):
- * processing (1 and 2 processor processes vs a bare kafkajs consumer), latency (publish →
- * subscription), recovery (SIGKILL of a processor → processing again). See BENCHMARKS.md.
+ * (publishEvent p50/p95/p99 at 2k req/s), live (publish → events / windowResults subscription at
+ * 10k events/s, bench/live.ts), rss (1M keys). Kafka (local broker, Redis, NATS): processing (1 and
+ * 2 processor processes vs a bare kafkajs consumer), latency (publish → events / windowResults
+ * subscription, 1 gateway + 2 processors), fanout (one gateway, 10,000 subscribers, 100k messages/s),
+ * recovery (SIGKILL of a processor → processing again). See BENCHMARKS.md.
  */
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -45,12 +47,13 @@ let benches: Record<string, Bench>;
 let close = async () => {};
 if (kafka) {
   const k = await import('./kafka.ts');
-  benches = { processing: k.benchKafkaProcessing, latency: k.benchKafkaLatency, recovery: k.benchKafkaRecovery };
+  benches = { processing: k.benchKafkaProcessing, latency: k.benchKafkaLatency, fanout: k.benchKafkaFanout, recovery: k.benchKafkaRecovery };
   // the peer comparison runs only when asked for (--peer): it builds a Java project and takes minutes
   if (peer) benches = { peer: k.benchKafkaPeer };
   close = k.closeKafka;
 } else {
-  benches = { processing: benchProcessing, ingest: benchIngest, latency: benchLatency, rss: benchRss, state: benchStateSize, flush: benchFlush };
+  const { benchLiveEmbedded } = await import('./live.ts');
+  benches = { processing: benchProcessing, ingest: benchIngest, latency: benchLatency, live: benchLiveEmbedded, rss: benchRss, state: benchStateSize, flush: benchFlush };
 }
 if (peer && !kafka) {
   process.stderr.write('--peer needs --kafka\n');

@@ -8,7 +8,7 @@ import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { LiveBus } from '../bus/index.ts';
-import { createInProcessBus, createNatsBus } from '../bus/index.ts';
+import { createInProcessBus, createLiveFeed, createNatsBus } from '../bus/index.ts';
 import { createIngest } from '../ingest/index.ts';
 import { createGraphQLServer } from '../graphql/index.ts';
 import { type ApiServices, type Health, createHealthCheck } from '../graphql/index.ts';
@@ -115,7 +115,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     ? createRedisCheckpoints({ url: config.REDIS_URL!, keyPrefix: prefix, resultRetentionMs: config.KEYFLOW_RESULT_RETENTION })
     : createFileCheckpoints({ dataDir: config.KEYFLOW_DATA_DIR, logger: logger.child({ component: 'checkpoints' }) });
   const bus: LiveBus = distributed
-    ? createNatsBus({ servers: config.NATS_URL!, prefix })
+    ? createNatsBus({ servers: config.NATS_URL!, prefix, name: `keyflow-${nodeId}`, interest: { ttlMs: config.KEYFLOW_INTEREST_TTL_MS } })
     : createInProcessBus({ logger: logger.child({ component: 'bus' }) });
   const dedupe: Dedupe = distributed
     ? createRedisDedupe({ url: config.REDIS_URL!, keyPrefix: prefix, ttlMs: config.KEYFLOW_DEDUPE_HORIZON })
@@ -205,6 +205,12 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
             windowNames: windows.map((w) => w.name),
             log,
             bus,
+            live: createLiveFeed({
+              bus,
+              onListenerError: (err, subject) => logger.warn({ event: LifecycleEvent.subscriptionFailed, err, subject }, 'a subscription failed on a live message; the others still got it'),
+              onReplaysDropped: (stream, n) => metrics.liveReplaysDropped.inc({ stream }, n),
+            }),
+            subscriptionBuffer: config.KEYFLOW_SUBSCRIPTION_BUFFER,
             reader: createWindowReader({ registry, local: processor?.local, bus, checkpoints, host: hostSettings, clock, logger }),
             ingest: createIngest({
               log,

@@ -5,3 +5,6 @@ export type { BusLogger, InProcessBusOptions, InProcessHub } from './in-process/
 export { createNatsBus } from './nats/nats-bus.ts';
 export type { NatsBusOptions } from './nats/nats-bus.ts';
 export * from './messages.ts';
+export { createLiveFeed } from './live-feed.ts';
+export type { LiveFeed, LiveFeedOptions } from './live-feed.ts';
+export type { InterestOptions } from './nats/interest.ts';

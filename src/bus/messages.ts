@@ -15,7 +15,14 @@
  * events, about {@link MAX_BATCH_BYTES} of record values), in order, so a message stays well below
  * NATS's default 1 MiB payload limit.
  *
- * Subscribers validate with {@link parseEventBatch} / {@link parseWindowResultBatch}: a message
+ * Positions: an event carries its log offset; a result message carries the {@link ResultPosition}
+ * of the partition when it was emitted. A new owner of a partition (after a crash, a rebalance or
+ * a fencing) replays from its checkpoint and publishes again what the old owner had published;
+ * subscribers drop whatever is at or below the last position they saw (see `live-feed.ts`).
+ *
+ * Nothing is built for a subject nobody listens to ({@link LiveBus.wants}).
+ *
+ * Subscribers validate with {@link parseEventBatch} / {@link parseWindowResultMessage}: a message
  * that is not a batch is dropped whole, an element that does not parse is dropped alone. A bus
  * message is untrusted input like any other.
  */
@@ -45,9 +52,37 @@ export interface EventBatchMessage {
   events: EventMessage[];
 }
 
+/**
+ * Where in a partition's processing a set of results was emitted: after the records before
+ * `offset`, at `watermark` (a tick advances the watermark without records), `part` of the
+ * emission when it was split. Positions of one owner only grow; an emission at or below a position
+ * already seen is a replay of the same log prefix, so its values are not newer than what was seen.
+ */
+export interface ResultPosition {
+  topic: string;
+  partition: number;
+  /** The partition's next offset: every record below it is reflected. */
+  offset: number;
+  /** The partition watermark, epoch ms; null before the first event. */
+  watermark: number | null;
+  /** Index of this message among those one emission was split into. */
+  part: number;
+}
+
 /** What `subjects.windowResults(eventType)` carries: results of that event type, in emission order. */
 export interface WindowResultBatchMessage {
   results: WindowResultMessage[];
+  /** Where they were emitted; absent: the message is never taken for a replay. */
+  position?: ResultPosition;
+}
+
+/** -1, 0 or 1 as `a` is before, at or after `b` (offset, then watermark, then part). */
+export function comparePositions(a: ResultPosition, b: ResultPosition): number {
+  if (a.offset !== b.offset) return a.offset < b.offset ? -1 : 1;
+  const wa = a.watermark ?? Number.NEGATIVE_INFINITY;
+  const wb = b.watermark ?? Number.NEGATIVE_INFINITY;
+  if (wa !== wb) return wa < wb ? -1 : 1;
+  return a.part === b.part ? 0 : a.part < b.part ? -1 : 1;
 }
 
 /** Most items in one bus message; larger batches are split, in order. */
@@ -76,6 +111,7 @@ export function eventMessage(
  */
 export function publishEventBatch(bus: LiveBus, topic: string, items: readonly { event: EventEnvelope; record: LogRecord }[]): void {
   const subject = subjects.events(topic);
+  if (!bus.wants(subject)) return;
   let events: EventMessage[] = [];
   let bytes = 0;
   for (let i = 0; i < items.length; i++) {
@@ -92,12 +128,16 @@ export function publishEventBatch(bus: LiveBus, topic: string, items: readonly {
   if (events.length > 0) bus.publish(subject, { events } satisfies EventBatchMessage);
 }
 
+/** Where a partition stands when it emits results: {@link ResultPosition} without the part. */
+export type EmitPosition = Omit<ResultPosition, 'part'>;
+
 /**
- * Publishes the window results one batch (or tick) emitted: one message per event type on
- * `subjects.windowResults(eventType)` (split in order when large), each type's results in emission
- * order. The results are published by reference, not copied: nobody may mutate them afterwards.
+ * Publishes the window results one batch (or tick) of one partition emitted: one message per event
+ * type on `subjects.windowResults(eventType)` (split in order when large), each type's results in
+ * emission order, each message with its position when `at` is given. The results are published by
+ * reference, not copied: nobody may mutate them afterwards.
  */
-export function publishWindowResults(bus: LiveBus, results: readonly WindowResult[]): void {
+export function publishWindowResults(bus: LiveBus, results: readonly WindowResult[], at?: EmitPosition): void {
   const n = results.length;
   if (n === 0) return;
   // A batch is nearly always of one event type: publish it without grouping when it is.
@@ -110,7 +150,7 @@ export function publishWindowResults(bus: LiveBus, results: readonly WindowResul
     }
   }
   if (single) {
-    publishResultsOfType(bus, first, results);
+    publishResultsOfType(bus, first, results, at);
     return;
   }
   const byType = new Map<string, WindowResult[]>();
@@ -123,17 +163,17 @@ export function publishWindowResults(bus: LiveBus, results: readonly WindowResul
     }
     group.push(r);
   }
-  for (const [eventType, group] of byType) publishResultsOfType(bus, eventType, group);
+  for (const [eventType, group] of byType) publishResultsOfType(bus, eventType, group, at);
 }
 
-function publishResultsOfType(bus: LiveBus, eventType: string, results: readonly WindowResult[]): void {
+function publishResultsOfType(bus: LiveBus, eventType: string, results: readonly WindowResult[], at: EmitPosition | undefined): void {
   const subject = subjects.windowResults(eventType);
-  if (results.length <= MAX_BATCH_ITEMS) {
-    bus.publish(subject, { results: results as WindowResult[] } satisfies WindowResultBatchMessage);
-    return;
-  }
-  for (let i = 0; i < results.length; i += MAX_BATCH_ITEMS) {
-    bus.publish(subject, { results: results.slice(i, i + MAX_BATCH_ITEMS) } satisfies WindowResultBatchMessage);
+  if (!bus.wants(subject)) return;
+  for (let i = 0, part = 0; i < results.length; i += MAX_BATCH_ITEMS, part++) {
+    const chunk = results.length <= MAX_BATCH_ITEMS ? (results as WindowResult[]) : results.slice(i, i + MAX_BATCH_ITEMS);
+    const message: WindowResultBatchMessage = { results: chunk };
+    if (at !== undefined) message.position = { topic: at.topic, partition: at.partition, offset: at.offset, watermark: at.watermark, part };
+    bus.publish(subject, message);
   }
 }
 
@@ -153,6 +193,25 @@ export function parseEventBatch(message: unknown): EventMessage[] | null {
 /** The elements of a {@link WindowResultBatchMessage} that parse, in order; null when the message is not one. */
 export function parseWindowResultBatch(message: unknown): WindowResultMessage[] | null {
   return parseElements(message, 'results', windowResultSchema);
+}
+
+const positionSchema = z.object({
+  topic: z.string(),
+  partition: z.number().int().min(0),
+  offset: z.number().int().min(0),
+  watermark: z.number().nullable(),
+  part: z.number().int().min(0),
+});
+
+/**
+ * A {@link WindowResultBatchMessage}: the results that parse, in order, and its position (undefined
+ * when absent or malformed: such a message is never taken for a replay); null when it is not one.
+ */
+export function parseWindowResultBatchMessage(message: unknown): Required<WindowResultBatchMessage> | { results: WindowResultMessage[]; position: undefined } | null {
+  const results = parseWindowResultBatch(message);
+  if (results === null) return null;
+  const p = positionSchema.safeParse((message as Record<string, unknown>).position);
+  return { results, position: p.success ? p.data : undefined };
 }
 
 /** The elements of `message[field]` that `schema` accepts, in order; null when that is not an array. */

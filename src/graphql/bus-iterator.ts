@@ -1,28 +1,23 @@
-/** Turns live-bus messages into the async iterator a GraphQL subscription resolver returns. */
-import type { LiveBus } from '../bus/index.ts';
+/**
+ * Turns a live feed (see `createLiveFeed` in the bus area) into the async iterator a GraphQL
+ * subscription resolver returns, with a bounded buffer per subscriber.
+ */
+import type { Unsubscribe } from '../bus/index.ts';
 import { ErrorCode, KeyflowError } from '../model/index.ts';
 
-interface BusIteratorCommon<T> {
-  bus: LiveBus;
-  subject: string;
+export interface BusIteratorOptions<T> {
+  /** Starts delivery at once: `push` gets each batch of items, in order; returns what stops it. */
+  subscribe: (push: (items: readonly T[]) => void) => Unsubscribe;
   /** Keeps only matching items. */
   filter?: (item: T) => boolean;
   /** Items buffered for a slow client before the subscription ends with RATE_LIMITED. @default 10_000 */
   maxBuffered?: number;
+  /** Called once when the subscription is ended for falling behind (metrics, log). */
+  onOverflow?: (maxBuffered: number) => void;
 }
 
 /**
- * How bus messages become items: `parse` for one item per message (null drops it), `parseBatch`
- * for messages carrying several (null or [] drops the message; the items are yielded in order).
- */
-export type BusIteratorOptions<T> = BusIteratorCommon<T> &
-  (
-    | { parse: (message: unknown) => T | null; parseBatch?: never }
-    | { parseBatch: (message: unknown) => readonly T[] | null; parse?: never }
-  );
-
-/**
- * What the iterator yields: bus items, and at most one KeyflowError as the very last item when the
+ * What the iterator yields: items, and at most one KeyflowError as the very last item when the
  * subscription is ended for falling behind. Yielding (not throwing) the error lets the field's
  * resolver raise it as a normal GraphQL error, followed by `complete`; an iterator that throws would
  * make graphql-ws close the whole connection.
@@ -30,28 +25,19 @@ export type BusIteratorOptions<T> = BusIteratorCommon<T> &
 export type BusItem<T> = T | KeyflowError;
 
 /**
- * Subscribes to the bus at once (so nothing published after the subscription starts is missed)
- * and unsubscribes when the consumer calls `return()` (client completed or disconnected) or the
- * buffer overflows.
+ * Subscribes at once (so nothing delivered after the subscription starts is missed) and
+ * unsubscribes when the consumer calls `return()` (client completed or disconnected) or the buffer
+ * overflows. The buffer holds what the client has not taken yet: graphql-ws takes the next item
+ * only when the previous one is written to the socket, so a client that reads slowly fills it, and
+ * is ended with RATE_LIMITED instead of growing the server's memory.
  */
 export function busIterator<T>(options: BusIteratorOptions<T>): AsyncIterableIterator<BusItem<T>> {
-  const { bus, subject, parse, parseBatch, filter } = options;
-  const maxBuffered = options.maxBuffered ?? 10_000;
+  const { filter } = options;
+  const maxBuffered = Math.max(1, options.maxBuffered ?? 10_000);
+  // A ring would save the shift(); the buffer is short while the client keeps up, so shift() is cheap.
   const buffer: BusItem<T>[] = [];
   let waiting: ((r: IteratorResult<BusItem<T>>) => void) | null = null;
   let done = false;
-
-  const unsubscribe = bus.subscribe(subject, (message) => {
-    if (done) return;
-    if (parseBatch) {
-      const items = parseBatch(message);
-      if (items === null) return;
-      for (let i = 0; i < items.length && !done; i++) offer(items[i]!);
-      return;
-    }
-    const item = parse!(message);
-    if (item !== null) offer(item);
-  });
 
   function offer(item: T): void {
     if (filter && !filter(item)) return;
@@ -69,15 +55,23 @@ export function busIterator<T>(options: BusIteratorOptions<T>): AsyncIterableIte
         }),
       );
       finish();
+      options.onOverflow?.(maxBuffered);
       return;
     }
     buffer.push(item);
   }
 
+  let unsubscribe: Unsubscribe | null = null;
+  unsubscribe = options.subscribe((items) => {
+    for (let i = 0; i < items.length && !done; i++) offer(items[i]!);
+  });
+  // ended by a delivery made from inside subscribe()
+  if (done) unsubscribe();
+
   function finish(): void {
     if (done) return;
     done = true;
-    unsubscribe();
+    unsubscribe?.();
     if (waiting) {
       const w = waiting;
       waiting = null;

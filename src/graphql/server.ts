@@ -8,7 +8,6 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { ExecutionArgs, ExecutionResult, GraphQLError } from 'graphql';
 import { type Plugin, type YogaServerInstance, createYoga } from 'graphql-yoga';
-import { useServer } from 'graphql-ws/use/ws';
 import { Registry } from 'prom-client';
 import { WebSocketServer } from 'ws';
 import type { Logger } from '../core/index.ts';
@@ -20,6 +19,8 @@ import { useOpsRoutes } from './plugins/use-ops-routes.ts';
 import { useQueryLimits } from './plugins/use-query-limits.ts';
 import { newRequestId, requestIdOf, useRequestId } from './plugins/use-request-id.ts';
 import { useTracing } from './plugins/use-tracing.ts';
+import { subscribeShared } from './shared-execution.ts';
+import { useWsTransport } from './ws-transport.ts';
 import { type GraphQLContext, buildSchema } from './schema/index.ts';
 import type { ApiServices } from './services.ts';
 
@@ -121,6 +122,7 @@ export function createGraphQLServer(services: ApiServices, options: GraphQLServe
   function attach(server: Server): () => Promise<void> {
     const wss = new WebSocketServer({ noServer: true });
     const enveloped = new WeakMap<object, ReturnType<typeof yoga.getEnveloped>>();
+    const operationKeys = new WeakMap<object, string>();
 
     const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       const pathname = new URL(req.url ?? '/', 'http://localhost').pathname;
@@ -142,7 +144,7 @@ export function createGraphQLServer(services: ApiServices, options: GraphQLServe
     };
     server.on('upgrade', onUpgrade);
 
-    const disposable = useServer<Record<string, unknown> | undefined>(
+    const disposable = useWsTransport(
       {
         onConnect(ctx) {
           if (tokens.length === 0) return true;
@@ -166,6 +168,7 @@ export function createGraphQLServer(services: ApiServices, options: GraphQLServe
           }
           const contextValue = (await env.contextFactory()) as unknown as OperationContext;
           enveloped.set(contextValue, env);
+          operationKeys.set(contextValue, `${payload.operationName ?? ''}\u0000${JSON.stringify(payload.variables ?? null)}\u0000${payload.query}`);
           return {
             schema: env.schema,
             document,
@@ -175,14 +178,15 @@ export function createGraphQLServer(services: ApiServices, options: GraphQLServe
           };
         },
         execute: (args) => enveloped.get(args.contextValue as object)!.execute(args),
-        subscribe: (args) => enveloped.get(args.contextValue as object)!.subscribe(args),
+        // one execution per live item and operation, shared by every subscriber of that operation
+        subscribe: (args) => subscribeShared(args, operationKeys.get(args.contextValue as object) ?? ''),
         onNext(_ctx, _id, _payload, args, result) {
           const requestId = (args.contextValue as OperationContext).requestId;
           return mapResultErrors(result as ExecutionResult, requestId, logger, false);
         },
       },
       wss,
-      options.keepAliveMs ?? 12_000,
+      { keepAliveMs: options.keepAliveMs ?? 12_000, logger },
     );
 
     return async () => {

@@ -3,7 +3,7 @@
  * and hands it to {@link createGraphQLServer}; nothing here knows which adapters are behind it.
  */
 import type { Registry } from 'prom-client';
-import type { LiveBus } from '../bus/index.ts';
+import type { LiveBus, LiveFeed } from '../bus/index.ts';
 import type { EventLog } from '../log/index.ts';
 import type { EventTypeRegistry } from '../model/index.ts';
 import type { Logger } from '../core/index.ts';
@@ -49,8 +49,12 @@ export interface ApiServices {
   readonly windowNames: readonly string[];
   /** Read side of the log: latestEvents, deadLetters. Appends go through `ingest`. */
   readonly log: EventLog;
-  /** Subscriptions listen on `subjects.events(topic)` and `subjects.windowResults(eventType)`. */
+  /** The node's live bus (queries to partition owners ride on it). */
   readonly bus: LiveBus;
+  /** What subscriptions read: the bus's events and window results, one bus subscription per subject, replays dropped. */
+  readonly live: LiveFeed;
+  /** Items buffered per subscriber that reads too slowly before it is ended with RATE_LIMITED. @default 10_000 */
+  readonly subscriptionBuffer?: number;
   /** windows / keyState, answered by the partition's owner (locally or over the bus). */
   readonly reader: WindowReader;
   /** publishEvent / publishEvents. */

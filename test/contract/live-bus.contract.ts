@@ -70,6 +70,38 @@ export function describeLiveBusContract(name: string, makeBus: () => Promise<Liv
       offKept();
     });
 
+    it('wants a subject only while some node subscribes to it, exactly or by wildcard', async () => {
+      const s = subject('interest');
+      // a bus just started may publish everything while it learns who listens
+      await waitFor(() => !fx.a.wants(s), { message: 'nobody wants the subject yet' });
+      const off = fx.b.subscribe(s, () => undefined);
+      await waitFor(() => fx.a.wants(s), { message: 'a learns that b listens' });
+      expect(fx.b.wants(s)).toBe(true);
+      off();
+      await waitFor(() => !fx.a.wants(s) && !fx.b.wants(s), { message: 'b left' });
+      const offWild = fx.b.subscribe(`${s}.*`, () => undefined);
+      await waitFor(() => fx.a.wants(`${s}.x`), { message: 'a learns the wildcard' });
+      expect(fx.a.wants(`${s}.x.y`)).toBe(false);
+      expect(fx.a.wants(s)).toBe(false);
+      const offOwn = fx.a.subscribe(`${s}.own`, () => undefined);
+      expect(fx.a.wants(`${s}.own`)).toBe(true);
+      offOwn();
+      offWild();
+      await waitFor(() => !fx.a.wants(`${s}.x`), { message: 'the wildcard left' });
+    });
+
+    it('two subscriptions on one subject: the subject stays wanted until both leave', async () => {
+      const s = subject('interest2');
+      const off1 = fx.b.subscribe(s, () => undefined);
+      const off2 = fx.b.subscribe(s, () => undefined);
+      await waitFor(() => fx.a.wants(s), { message: 'a learns that b listens' });
+      off1();
+      await settle(fx, s);
+      expect(fx.a.wants(s)).toBe(true);
+      off2();
+      await waitFor(() => !fx.a.wants(s), { message: 'both left' });
+    });
+
     it('answers a request from a responder on the other node', async () => {
       const s = subject('rpc');
       const seen: unknown[] = [];

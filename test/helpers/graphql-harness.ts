@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInProcessBus, createInProcessHub } from '../../src/bus/in-process/in-process-bus.ts';
 import { type EventMessage, eventMessage } from '../../src/bus/messages.ts';
+import { createLiveFeed } from '../../src/bus/live-feed.ts';
 import { type LiveBus, subjects } from '../../src/bus/port.ts';
 import { createIngest } from '../../src/ingest/ingest.ts';
 import { type GraphQLServer, type GraphQLServerOptions, createGraphQLServer } from '../../src/graphql/server.ts';
@@ -23,6 +24,8 @@ export interface HarnessOptions extends GraphQLServerOptions, Partial<ApiLimits>
   dynamic?: boolean;
   /** Publish the records of every append on the bus as one `{ events }` message, as the processor runtime does per batch. @default true */
   feedBus?: boolean;
+  /** Items buffered per subscriber before RATE_LIMITED. @default 10_000 */
+  subscriptionBuffer?: number;
 }
 
 export interface Harness<L extends EventLog = MemoryLog> {
@@ -145,6 +148,8 @@ async function wire<L extends EventLog>(log: L, options: HarnessOptions, cleanup
     windowNames: WINDOW_NAMES,
     log: servedLog,
     bus,
+    live: createLiveFeed({ bus }),
+    subscriptionBuffer: options.subscriptionBuffer,
     reader,
     ingest,
     health: createHealthCheck({ mode: 'embedded', components: { broker: () => log.healthy(), bus: () => bus.healthy() } }),

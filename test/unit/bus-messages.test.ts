@@ -4,9 +4,11 @@ import { createInProcessBus, createInProcessHub } from '../../src/bus/in-process
 import {
   MAX_BATCH_BYTES,
   MAX_BATCH_ITEMS,
+  comparePositions,
   eventMessage,
   parseEventBatch,
   parseWindowResultBatch,
+  parseWindowResultBatchMessage,
   publishEventBatch,
   publishWindowResults,
 } from '../../src/bus/messages.ts';
@@ -126,5 +128,41 @@ describe('bus messages', () => {
     const msg = eventMessage(e.record, 'd1', e.event);
     for (const bad of [null, [msg], { events: msg }, { results: [msg] }]) expect(parseEventBatch(bad)).toBeNull();
     expect(parseEventBatch({ events: [{ ...msg, offset: -1 }, msg, { ...msg, event: {} }] })).toEqual([msg]);
+  });
+});
+
+describe('bus messages: positions and interest', () => {
+  it('result messages carry the emission position, one part per split message', () => {
+    const { bus, got, listen } = recorder();
+    const subject = subjects.windowResults('iot.sensor');
+    listen(subject);
+    const many = Array.from({ length: MAX_BATCH_ITEMS + 3 }, (_, i) => result('iot.sensor', i));
+    publishWindowResults(bus, many, { topic: 'events.iot.sensors', partition: 4, offset: 120, watermark: 5000 });
+    const msgs = got.get(subject)!.map((m) => parseWindowResultBatchMessage(JSON.parse(JSON.stringify(m)))!);
+    expect(msgs.map((m) => m.position)).toEqual([
+      { topic: 'events.iot.sensors', partition: 4, offset: 120, watermark: 5000, part: 0 },
+      { topic: 'events.iot.sensors', partition: 4, offset: 120, watermark: 5000, part: 1 },
+    ]);
+    expect(msgs.flatMap((m) => m.results)).toEqual(many);
+    expect(comparePositions(msgs[0]!.position!, msgs[1]!.position!)).toBe(-1);
+  });
+
+  it('nothing is built or published for a subject nobody wants', () => {
+    const { bus, got, listen } = recorder();
+    const wanted = subjects.windowResults('iot.sensor');
+    listen(wanted);
+    const asked: string[] = [];
+    const spy = {
+      ...bus,
+      wants: (s: string) => {
+        asked.push(s);
+        return bus.wants(s);
+      },
+      publish: (s: string, m: unknown) => bus.publish(s, m) };
+    publishEventBatch(spy, 'events.iot.sensors', [item(1)]);
+    publishWindowResults(spy, [result('iot.sensor', 1), result('clickstream', 2)]);
+    expect(asked).toEqual([subjects.events('events.iot.sensors'), wanted, subjects.windowResults('clickstream')]);
+    expect(got.get(wanted)).toHaveLength(1);
+    expect(bus.wants(subjects.events('events.iot.sensors'))).toBe(false);
   });
 });

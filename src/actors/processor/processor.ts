@@ -162,7 +162,7 @@ export function createProcessor(options: ProcessorOptions): Processor {
 
   function makeHost(tp: TopicPartition, ref: { owned?: Owned }): PartitionHost {
     const { topic, partition } = tp;
-    return createPartitionHost({
+    const host: PartitionHost = createPartitionHost({
       ...options.host,
       topic,
       partition,
@@ -185,7 +185,8 @@ export function createProcessor(options: ProcessorOptions): Processor {
         onResults(results: WindowResult[]) {
           const o = ref.owned;
           // One bus message per event type per batch (not one per result): publishing was most of the work.
-          if (publishResults) publishWindowResults(bus, results);
+          // with the partition's position, so subscribers drop what a new owner replays
+          if (publishResults) publishWindowResults(bus, results, { topic, partition, offset: host.nextOffset, watermark: host.watermark });
           // finals wait for the sinks until the checkpoint that covers them (none kept when there is no sink)
           if (o && sinks.length > 0) for (const r of results) if (r.final) o.pendingFinals.push(r);
           metrics?.windowResultsEmitted.inc({ event_type: results[0]?.eventType ?? '', final: 'mixed' }, results.length);
@@ -207,6 +208,7 @@ export function createProcessor(options: ProcessorOptions): Processor {
         },
       },
     });
+    return host;
   }
 
   async function assign(tp: TopicPartition): Promise<number> {

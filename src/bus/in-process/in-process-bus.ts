@@ -6,6 +6,7 @@
  * Semantics kept equal to NATS where it matters to callers:
  * - publish fans out synchronously, in publish order, to every subscriber of the subject; a
  *   throwing handler is logged and does not affect the others or the publisher;
+ * - `wants(subject)` is true exactly while some bus of the hub has a matching subscription;
  * - subjects may use NATS wildcards when subscribing (`*` one token, `>` the rest);
  * - request goes to one responder (round-robin); with none, or no answer within the timeout,
  *   it rejects with KeyflowError TIMEOUT; a responder that throws a KeyflowError rejects the
@@ -14,6 +15,7 @@
  * as immutable (the NATS adapter gives each subscriber its own copy).
  */
 import { ErrorCode, KeyflowError, isKeyflowError } from '../../model/index.ts';
+import { isWildcard, matchesTokens } from '../internal/subject-match.ts';
 import type { LiveBus, Unsubscribe } from '../port.ts';
 
 /** Minimal pino-compatible logger for handler failures. */
@@ -49,20 +51,6 @@ export interface InProcessBusOptions {
 }
 
 const consoleLogger: BusLogger = { warn: (obj, msg) => console.warn(msg, obj) };
-
-function isWildcard(subject: string): boolean {
-  return subject.includes('*') || subject.includes('>');
-}
-
-function matches(tokens: readonly string[], subject: string[]): boolean {
-  for (let i = 0; i < tokens.length; i++) {
-    const t = tokens[i]!;
-    if (t === '>') return subject.length > i;
-    if (i >= subject.length) return false;
-    if (t !== '*' && t !== subject[i]) return false;
-  }
-  return tokens.length === subject.length;
-}
 
 /**
  * Creates an in-process live bus.
@@ -119,8 +107,17 @@ export function createInProcessBus(options: InProcessBusOptions = {}): LiveBus {
       const wild = hub.wildcards;
       if (wild.length > 0) {
         const tokens = subject.split('.');
-        for (let i = 0; i < wild.length; i++) if (matches(wild[i]!.tokens, tokens)) deliver(wild[i]!.handler, subject, message);
+        for (let i = 0; i < wild.length; i++) if (matchesTokens(wild[i]!.tokens, tokens)) deliver(wild[i]!.handler, subject, message);
       }
+    },
+
+    wants(subject) {
+      if (!open) return false;
+      if (hub.exact.has(subject)) return true;
+      const wild = hub.wildcards;
+      if (wild.length === 0) return false;
+      const tokens = subject.split('.');
+      return wild.some((w) => matchesTokens(w.tokens, tokens));
     },
 
     subscribe(subject, handler) {

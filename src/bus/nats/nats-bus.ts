@@ -5,6 +5,9 @@
  * request/reply. Every subject is prefixed with `prefix`, so deployments (and test runs) sharing
  * a NATS server do not see each other.
  *
+ * Publishes are gated by interest (`./interest.ts`): a message no bus subscribes to is dropped
+ * before it is encoded, so a processor sends nothing for a topic nobody watches.
+ *
  * Replies are wrapped — `{ ok: true, value }` or `{ ok: false, error: { code, message, … } }` —
  * so a responder's KeyflowError reaches the requester with its code and retriable flag intact.
  */
@@ -18,8 +21,10 @@ import {
   type NatsError,
   type Subscription,
 } from 'nats';
+import { randomUUID } from 'node:crypto';
 import { ErrorCode, isKeyflowError, KeyflowError } from '../../model/index.ts';
 import type { LiveBus, Unsubscribe } from '../port.ts';
+import { createInterest, INTEREST_SUBJECTS, type InterestOptions } from './interest.ts';
 
 export interface NatsBusOptions {
   /** NATS server URLs (`nats://host:4222`) or `host:port`s. @default 'nats://127.0.0.1:4222' */
@@ -40,6 +45,11 @@ export interface NatsBusOptions {
   connectTimeoutMs?: number;
   /** Longest delay between reconnect attempts (the client reconnects forever), ms. @default 5000 */
   maxReconnectDelayMs?: number;
+  /**
+   * Interest gating of `publish` (see `./interest.ts`); false publishes every message.
+   * @default { ttlMs: 6000, warmUpMs: 1000 }
+   */
+  interest?: InterestOptions | false;
   /** Extra nats.js connection options (credentials, TLS, …), merged over the ones above. */
   connectionOptions?: Partial<ConnectionOptions>;
   /**
@@ -99,6 +109,23 @@ export function createNatsBus(opts: NatsBusOptions = {}): LiveBus {
   let reconnectAttempts = 0;
 
   const full = (subject: string) => (prefix === '' ? subject : `${prefix}.${subject}`);
+  const interest =
+    opts.interest === false
+      ? null
+      : createInterest({
+          ...opts.interest,
+          node: `${opts.name ?? 'keyflow'}-${randomUUID()}`,
+          send(subject, message) {
+            const conn = nc;
+            if (conn === null || conn.isClosed()) return;
+            try {
+              conn.publish(full(subject), encode(message));
+            } catch (e) {
+              onError(toErr(e), { subject: full(subject), operation: 'publish' });
+            }
+          },
+        });
+  let heartbeat: ReturnType<typeof setInterval> | undefined;
 
   function attach(r: Registration): void {
     if (nc === null || r.sub !== null) return;
@@ -114,8 +141,12 @@ export function createNatsBus(opts: NatsBusOptions = {}): LiveBus {
       registrations.delete(r);
       throw asBusError(e, `cannot subscribe to ${r.subject}`);
     }
+    // Fan-out subscriptions are interest; responders (queue groups) answer requests, which are not gated.
+    const interested = queue === undefined && interest !== null;
+    if (interested) interest.add(subject);
     return () => {
       if (!registrations.delete(r)) return;
+      if (interested) interest.delete(subject);
       try {
         r.sub?.unsubscribe();
       } catch {
@@ -180,19 +211,39 @@ export function createNatsBus(opts: NatsBusOptions = {}): LiveBus {
           else if (s.type === Events.Reconnect) {
             connected = true;
             reconnectAttempts = 0;
+            // announcements may have been missed while away
+            interest?.connected();
           }
         }
       })().catch(() => {});
+      if (interest !== null) {
+        const onControl = (err: NatsError | null, msg: Msg) => {
+          if (err !== null) return;
+          try {
+            interest.receive(msg.subject === full(INTEREST_SUBJECTS.query) ? INTEREST_SUBJECTS.query : INTEREST_SUBJECTS.announce, decode(msg.data));
+          } catch (e) {
+            onError(toErr(e), { subject: msg.subject, operation: 'subscribe' });
+          }
+        };
+        conn.subscribe(full(INTEREST_SUBJECTS.announce), { callback: onControl });
+        conn.subscribe(full(INTEREST_SUBJECTS.query), { callback: onControl });
+        heartbeat = setInterval(() => interest.heartbeat(), interest.heartbeatMs);
+        heartbeat.unref?.();
+      }
       void conn.closed().then(() => {
         connected = false;
       });
       for (const r of registrations) attach(r);
+      interest?.connected();
     },
 
     async close() {
       const conn = nc;
       if (conn === null) return;
       closing = true;
+      clearInterval(heartbeat);
+      // Publishers stop sending to this node now rather than after the TTL.
+      interest?.withdraw();
       // Stop taking requests, let those already running answer, then flush and close. Like the
       // in-process bus, a closed bus forgets its subscriptions.
       for (const r of registrations) {
@@ -218,6 +269,7 @@ export function createNatsBus(opts: NatsBusOptions = {}): LiveBus {
 
     publish(subject, message) {
       const conn = nc;
+      if (conn !== null && !closing && interest !== null && !interest.wants(subject)) return;
       const s = full(subject);
       if (conn === null || closing) {
         onError(new KeyflowError(ErrorCode.BROKER_UNAVAILABLE, `publish on ${s} dropped: the NATS bus is not started`), { subject: s, operation: 'publish' });
@@ -228,6 +280,10 @@ export function createNatsBus(opts: NatsBusOptions = {}): LiveBus {
       } catch (e) {
         onError(toErr(e), { subject: s, operation: 'publish' });
       }
+    },
+
+    wants(subject) {
+      return interest === null || interest.wants(subject);
     },
 
     subscribe(subject, handler) {

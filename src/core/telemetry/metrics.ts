@@ -20,6 +20,8 @@ export interface Metrics {
   readonly graphqlDuration: Histogram<'operation'>;
   readonly partitionsOwned: Gauge<'topic'>;
   readonly replayGap: Counter<'topic' | 'partition' | 'reason'>;
+  readonly liveReplaysDropped: Counter<'stream'>;
+  readonly subscriptionsRateLimited: Counter<'field'>;
 }
 
 export function createMetrics(registry: Registry = new Registry(), options: { defaultMetrics?: boolean } = {}): Metrics {
@@ -57,5 +59,7 @@ export function createMetrics(registry: Registry = new Registry(), options: { de
       'Records a partition resumed past without processing them: its checkpoint was below the log start (retention) or past the log end (lost log data)',
       ['topic', 'partition', 'reason'],
     ),
+    liveReplaysDropped: counter(MetricName.liveReplaysDropped, 'Live events / window results a gateway dropped as replays of a partition\'s new owner', ['stream']),
+    subscriptionsRateLimited: counter(MetricName.subscriptionsRateLimited, 'Subscriptions ended with RATE_LIMITED: their client read too slowly', ['field']),
   };
 }

@@ -17,6 +17,8 @@ export const MetricName = {
   graphqlDuration: 'keyflow_graphql_request_duration_seconds',
   partitionsOwned: 'keyflow_partitions_owned',
   replayGap: 'keyflow_replay_gap_records_total',
+  liveReplaysDropped: 'keyflow_live_replays_dropped_total',
+  subscriptionsRateLimited: 'keyflow_subscriptions_rate_limited_total',
 } as const;
 
 export const SpanAttr = {
@@ -50,4 +52,6 @@ export const LifecycleEvent = {
   logStorageRecovered: 'log.storage_recovered',
   /** A partition resumes where the log cannot serve it (checkpoint below the retained start or past the end). */
   logReplayGap: 'log.replay_gap',
+  subscriptionFailed: 'subscription.failed',
+  subscriptionRateLimited: 'subscription.rate_limited',
 } as const;

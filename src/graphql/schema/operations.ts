@@ -1,8 +1,8 @@
 /** Query, Mutation and Subscription of the contract. */
-import { parseEventBatch, parseWindowResultBatch } from '../../bus/index.ts';
-import { subjects } from '../../bus/index.ts';
+import type { EventMessage } from '../../bus/index.ts';
+import { LifecycleEvent } from '../../core/index.ts';
 import { ErrorCode, KeyflowError } from '../../model/index.ts';
-import type { EventTypeSpec } from '../../model/index.ts';
+import type { EventTypeSpec, WindowResult } from '../../model/index.ts';
 import { busIterator } from '../bus-iterator.ts';
 import type { EventReceipt } from '../../ingest/index.ts';
 import { checkLimit, deadLetters, latestEvents, requireEventTopic } from '../reads.ts';
@@ -33,6 +33,15 @@ function toIngestInput({ eventId, timestamp, ...rest }: Record<string, unknown>)
 function raiseOrPass<T>(item: T | KeyflowError): T {
   if (item instanceof KeyflowError) throw item;
   return item;
+}
+
+/** Counts and logs a subscription ended with RATE_LIMITED. */
+function overflowed(s: ApiServices, field: string): (maxBuffered: number) => void {
+  return (maxBuffered) => {
+    const m = s.metrics;
+    if (m && 'subscriptionsRateLimited' in m) m.subscriptionsRateLimited.inc({ field });
+    s.logger.warn({ event: LifecycleEvent.subscriptionRateLimited, field, maxBuffered }, 'a subscriber read too slowly: its subscription was ended with RATE_LIMITED');
+  };
 }
 
 function countIngested(s: ApiServices, receipts: readonly EventReceipt[]): void {
@@ -155,24 +164,19 @@ builder.subscriptionType({
       args: { topic: t.arg.string({ required: true }), key: t.arg.string() },
       subscribe: (_r, a, ctx) => {
         requireEventTopic(ctx.services.registry, a.topic);
+        const { topic } = a;
         const key = a.key ?? null;
-        return busIterator<EventView>({
-          bus: ctx.services.bus,
-          subject: subjects.events(a.topic),
-          // One bus message per processed batch: its events, in log order, become one item each.
-          parseBatch: (m) => {
-            const msgs = parseEventBatch(m);
-            if (msgs === null) return null;
-            const out: EventView[] = [];
-            for (const msg of msgs) {
-              if (msg.topic !== a.topic || (key !== null && msg.key !== key)) continue;
-              out.push({ ...msg.event, key: msg.key, topic: msg.topic, partition: msg.partition, offset: msg.offset });
-            }
-            return out;
-          },
+        return busIterator<EventMessage>({
+          subscribe: (push) => ctx.services.live.events(topic, push),
+          filter: key === null ? undefined : (m) => m.key === key,
+          maxBuffered: ctx.services.subscriptionBuffer,
+          onOverflow: overflowed(ctx.services, 'events'),
         });
       },
-      resolve: raiseOrPass,
+      resolve: (item): EventView => {
+        const m = raiseOrPass(item);
+        return { ...m.event, key: m.key, topic: m.topic, partition: m.partition, offset: m.offset };
+      },
     }),
     windowResults: t.field({
       type: WindowResultRef,
@@ -191,15 +195,11 @@ builder.subscriptionType({
         const key = a.key ?? null;
         const window = a.window ?? null;
         const finalOnly = a.finalOnly ?? false;
-        return busIterator({
-          bus: ctx.services.bus,
-          subject: subjects.windowResults(eventType),
-          parseBatch: parseWindowResultBatch,
-          filter: (w) =>
-            w.eventType === eventType &&
-            (key === null || w.key === key) &&
-            (window === null || w.window === window) &&
-            (!finalOnly || w.final),
+        return busIterator<WindowResult>({
+          subscribe: (push) => ctx.services.live.windowResults(eventType, push),
+          filter: (w) => (key === null || w.key === key) && (window === null || w.window === window) && (!finalOnly || w.final),
+          maxBuffered: ctx.services.subscriptionBuffer,
+          onOverflow: overflowed(ctx.services, 'windowResults'),
         });
       },
       resolve: raiseOrPass,

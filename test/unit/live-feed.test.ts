@@ -1,0 +1,211 @@
+/**
+ * The live feed a gateway's subscriptions read: replays of a partition's new owner are dropped, so
+ * a subscriber sees each event once, in offset order, without gaps, and results never go back —
+ * checked against a model of owners that crash, take over from a checkpoint and linger as zombies.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { createInProcessBus, createInProcessHub } from '../../src/bus/in-process/in-process-bus.ts';
+import { createLiveFeed } from '../../src/bus/live-feed.ts';
+import { type EventMessage, type ResultPosition, type WindowResultBatchMessage, comparePositions } from '../../src/bus/messages.ts';
+import { subjects } from '../../src/bus/port.ts';
+import { createRandom } from '../../src/loadgen/generator.ts';
+import type { WindowResult } from '../../src/model/window-result.ts';
+
+const TOPIC = 'events.iot.sensors';
+const TYPE = 'iot.sensor';
+
+function event(partition: number, offset: number): EventMessage {
+  return {
+    topic: TOPIC,
+    partition,
+    offset,
+    key: `k${partition}`,
+    event: { eventId: `e${partition}-${offset}`, eventType: TYPE, timestamp: 1_700_000_000_000 + offset, userId: null, deviceId: `k${partition}`, payload: { value: offset }, metadata: null },
+  };
+}
+
+function result(partition: number, count: number, final = false): WindowResult {
+  return { eventType: TYPE, key: `k${partition}`, window: 'tumbling-1m', windowStart: 0, windowEnd: 60_000, count, valueCount: count, sum: count, avg: 1, min: 1, max: 1, distinctUsers: 0, final, revision: 0 };
+}
+
+/** One bus message an owner publishes: a batch of events, then the results it emitted at its end. */
+interface Publish {
+  partition: number;
+  events: number[];
+  position: ResultPosition;
+}
+
+/**
+ * The messages of one partition's owners: generation k takes over at a checkpoint between the
+ * previous one's checkpoint and its progress, and publishes its batches in order from there.
+ */
+function generations(partition: number, plan: { takeover: number; extra: number }[], batchOf: () => number): Publish[][] {
+  const gens: Publish[][] = [];
+  let checkpoint = 0;
+  let progress = 0;
+  for (let g = 0; g < plan.length; g++) {
+    const step = plan[g]!;
+    if (g > 0) checkpoint += Math.floor(step.takeover * (progress - checkpoint + 1)) % (progress - checkpoint + 1);
+    const end = Math.max(progress, checkpoint) + step.extra;
+    const stream: Publish[] = [];
+    for (let from = checkpoint; from < end; ) {
+      const to = Math.min(end, from + batchOf());
+      const events = Array.from({ length: to - from }, (_, i) => from + i);
+      stream.push({ partition, events, position: { topic: TOPIC, partition, offset: to, watermark: to * 10, part: 0 } });
+      from = to;
+    }
+    gens.push(stream);
+    progress = end;
+  }
+  return gens;
+}
+
+/**
+ * A delivery order: messages of one owner in its order; owner k's first message only after the
+ * previous owner published what k's checkpoint covers (it published before it checkpointed); the
+ * rest of the old owner (a zombie) interleaves freely. Partitions interleave freely.
+ */
+function interleave(all: Publish[][][], rand: () => number): Publish[] {
+  type Cursor = { gens: Publish[][]; pos: number[]; published: number };
+  const cursors: Cursor[] = all.map((gens) => ({ gens, pos: gens.map(() => 0), published: 0 }));
+  const out: Publish[] = [];
+  for (;;) {
+    const ready: [Cursor, number][] = [];
+    for (const c of cursors) {
+      for (let g = 0; g < c.gens.length; g++) {
+        const stream = c.gens[g]!;
+        if (c.pos[g]! >= stream.length) continue;
+        // a new owner starts from a checkpoint, which covers only what some owner had published
+        if (g > 0 && c.pos[g] === 0 && stream[0]!.events[0]! > c.published) continue;
+        ready.push([c, g]);
+      }
+    }
+    if (ready.length === 0) return out;
+    const [c, g] = ready[Math.floor(rand() * ready.length)]!;
+    const m = c.gens[g]![c.pos[g]!]!;
+    out.push(m);
+    c.published = Math.max(c.published, m.position.offset);
+    c.pos[g]!++;
+  }
+}
+
+function feedOn() {
+  const bus = createInProcessBus({ hub: createInProcessHub() });
+  return { bus, feed: createLiveFeed({ bus }) };
+}
+
+function publish(bus: ReturnType<typeof feedOn>['bus'], m: Publish): void {
+  if (m.events.length > 0) bus.publish(subjects.events(TOPIC), { events: m.events.map((o) => event(m.partition, o)) });
+  const last = m.position.offset;
+  bus.publish(subjects.windowResults(TYPE), { results: [result(m.partition, last)], position: m.position } satisfies WindowResultBatchMessage);
+}
+
+describe('live feed', () => {
+  it('property: across crashes, takeovers from checkpoints and zombies, each event once, in offset order, no gaps; results only move forward', () => {
+    const plan = fc.array(fc.record({ takeover: fc.double({ min: 0, max: 1, noNaN: true }), extra: fc.integer({ min: 0, max: 25 }) }), { minLength: 1, maxLength: 5 });
+    fc.assert(
+      fc.property(fc.array(plan, { minLength: 1, maxLength: 3 }), fc.integer({ min: 1, max: 2 ** 30 }), fc.integer({ min: 0, max: 60 }), (plans, seed, lateAt) => {
+        const rand = createRandom(seed);
+        const batchOf = () => 1 + Math.floor(rand() * 6);
+        const order = interleave(plans.map((p, partition) => generations(partition, p, batchOf)), rand);
+        const { bus, feed } = feedOn();
+        const seen: EventMessage[] = [];
+        const results: { partition: number; count: number }[] = [];
+        feed.events(TOPIC, (events) => seen.push(...events));
+        feed.windowResults(TYPE, (rs) => results.push(...rs.map((r) => ({ partition: Number(r.key.slice(1)), count: r.count }))));
+        // a subscription that starts late (mid-replay, possibly) also gets a clean stream from there on
+        const late: EventMessage[] = [];
+        order.forEach((m, i) => {
+          if (i === lateAt) feed.events(TOPIC, (events) => late.push(...events));
+          publish(bus, m);
+        });
+        for (let p = 0; p < plans.length; p++) {
+          const published = new Set(order.filter((m) => m.partition === p).flatMap((m) => m.events));
+          const max = published.size === 0 ? -1 : Math.max(...published);
+          // every offset the owners published, once, in order: 0..max with no gap
+          expect(seen.filter((e) => e.partition === p).map((e) => e.offset)).toEqual(Array.from({ length: max + 1 }, (_, i) => i));
+          const lateOffsets = late.filter((e) => e.partition === p).map((e) => e.offset);
+          for (let i = 1; i < lateOffsets.length; i++) expect(lateOffsets[i]).toBe(lateOffsets[i - 1]! + 1);
+          const counts = results.filter((r) => r.partition === p).map((r) => r.count);
+          for (let i = 1; i < counts.length; i++) expect(counts[i]).toBeGreaterThan(counts[i - 1]!);
+          if (counts.length > 0) expect(counts.at(-1)).toBe(max + 1);
+        }
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('a tick at the same offset (higher watermark) and the parts of a split emission pass; a replay of either does not', () => {
+    const { bus, feed } = feedOn();
+    const got: number[] = [];
+    feed.windowResults(TYPE, (rs) => got.push(...rs.map((r) => r.count)));
+    const at = (offset: number, watermark: number | null, part: number, count: number) =>
+      bus.publish(subjects.windowResults(TYPE), { results: [result(0, count)], position: { topic: TOPIC, partition: 0, offset, watermark, part } });
+    at(10, null, 0, 1); // before the first event time
+    at(10, 100, 0, 2); // the batch ending at 10
+    at(10, 100, 1, 3); // its second part
+    at(10, 150, 0, 4); // a tick: watermark moved, no record
+    at(10, 100, 0, 90); // a new owner restoring at the checkpoint of 10: a replay
+    at(8, 200, 0, 91); // a replay of an earlier batch
+    at(11, 160, 0, 5);
+    expect(got).toEqual([1, 2, 3, 4, 5]);
+    expect(comparePositions({ topic: TOPIC, partition: 0, offset: 3, watermark: null, part: 0 }, { topic: TOPIC, partition: 0, offset: 3, watermark: 0, part: 0 })).toBe(-1);
+    expect(feed.replaysDropped).toBe(2);
+  });
+
+  it('results without a position (an older publisher) pass as they come; other event types and topics are not delivered', () => {
+    const { bus, feed } = feedOn();
+    const got: number[] = [];
+    const events: number[] = [];
+    feed.windowResults(TYPE, (rs) => got.push(...rs.map((r) => r.count)));
+    feed.events(TOPIC, (es) => events.push(...es.map((e) => e.offset)));
+    bus.publish(subjects.windowResults(TYPE), { results: [result(0, 5), { ...result(0, 6), eventType: 'clickstream' }] });
+    bus.publish(subjects.windowResults(TYPE), { results: [result(0, 4)] });
+    bus.publish(subjects.events(TOPIC), { events: [event(0, 1), { ...event(0, 2), topic: 'events.clickstream' }] });
+    expect(got).toEqual([5, 4]);
+    expect(events).toEqual([1]);
+  });
+
+  it('one bus subscription per subject, however many listeners; the last to leave ends it, and the marks survive it', () => {
+    const hub = createInProcessHub();
+    const bus = createInProcessBus({ hub });
+    const feed = createLiveFeed({ bus });
+    const subject = subjects.events(TOPIC);
+    const a: number[] = [];
+    const b: number[] = [];
+    const offA = feed.events(TOPIC, (es) => a.push(...es.map((e) => e.offset)));
+    const offB = feed.events(TOPIC, (es) => b.push(...es.map((e) => e.offset)));
+    expect(hub.exact.get(subject)).toHaveLength(1);
+    bus.publish(subject, { events: [event(0, 0), event(0, 1)] });
+    expect([a, b]).toEqual([
+      [0, 1],
+      [0, 1],
+    ]);
+    offA();
+    offA();
+    expect(hub.exact.get(subject)).toHaveLength(1);
+    offB();
+    expect(hub.exact.has(subject)).toBe(false);
+    expect(bus.wants(subject)).toBe(false);
+    const c: number[] = [];
+    feed.events(TOPIC, (es) => c.push(...es.map((e) => e.offset)));
+    bus.publish(subject, { events: [event(0, 1), event(0, 2)] });
+    expect(c).toEqual([2]);
+  });
+
+  it('a listener that throws does not keep the message from the others', () => {
+    const { bus, feed } = feedOn();
+    const errors: unknown[] = [];
+    const feed2 = createLiveFeed({ bus, onListenerError: (e) => errors.push(e) });
+    const got: number[] = [];
+    feed2.events(TOPIC, () => {
+      throw new Error('listener failure (expected in this test)');
+    });
+    feed2.events(TOPIC, (es) => got.push(...es.map((e) => e.offset)));
+    bus.publish(subjects.events(TOPIC), { events: [event(0, 7)] });
+    expect(got).toEqual([7]);
+    expect(errors).toHaveLength(1);
+    void feed;
+  });
+});
