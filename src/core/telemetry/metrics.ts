@@ -19,6 +19,10 @@ export interface Metrics {
   readonly graphqlRequests: Counter<'operation' | 'status'>;
   readonly graphqlDuration: Histogram<'operation'>;
   readonly partitionsOwned: Gauge<'topic'>;
+  readonly requestsRejected: Counter<'code' | 'transport'>;
+  readonly websocketConnections: Gauge;
+  readonly websocketOperations: Counter<'outcome'>;
+  readonly subscriptionsActive: Gauge;
 }
 
 export function createMetrics(registry: Registry = new Registry(), options: { defaultMetrics?: boolean } = {}): Metrics {
@@ -51,5 +55,9 @@ export function createMetrics(registry: Registry = new Registry(), options: { de
     graphqlRequests: counter(MetricName.graphqlRequests, 'GraphQL operations', ['operation', 'status']),
     graphqlDuration: histogram(MetricName.graphqlDuration, 'GraphQL operation duration, seconds', ['operation'], [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1]),
     partitionsOwned: gauge(MetricName.partitionsOwned, 'Partitions this processor owns', ['topic']),
+    requestsRejected: counter(MetricName.requestsRejected, 'API requests and WebSocket operations refused, by contract code (UNAUTHENTICATED, FORBIDDEN, RATE_LIMITED, QUERY_TOO_COMPLEX, …) and transport', ['code', 'transport']),
+    websocketConnections: gauge(MetricName.websocketConnections, 'Open GraphQL WebSockets', []),
+    websocketOperations: counter(MetricName.websocketOperations, 'WebSocket subscribe messages by outcome (accepted, invalid, or the refusal code)', ['outcome']),
+    subscriptionsActive: gauge(MetricName.subscriptionsActive, 'GraphQL operations running on WebSockets (mostly subscriptions)', []),
   };
 }

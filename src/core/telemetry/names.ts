@@ -16,6 +16,10 @@ export const MetricName = {
   graphqlRequests: 'keyflow_graphql_requests_total',
   graphqlDuration: 'keyflow_graphql_request_duration_seconds',
   partitionsOwned: 'keyflow_partitions_owned',
+  requestsRejected: 'keyflow_requests_rejected_total',
+  websocketConnections: 'keyflow_websocket_connections',
+  websocketOperations: 'keyflow_websocket_operations_total',
+  subscriptionsActive: 'keyflow_subscriptions_active',
 } as const;
 
 export const SpanAttr = {
