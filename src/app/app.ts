@@ -27,6 +27,7 @@ import { createMemoryDedupe, createRedisDedupe } from '../ingest/index.ts';
 import { type CheckpointStore, createFileCheckpoints, createRedisCheckpoints } from '../state/index.ts';
 import { parseWindowSpecs } from '../actors/index.ts';
 import { type Clock, systemClock } from '../core/index.ts';
+import { createAccess } from './access.ts';
 import { createEventLog } from './adapters.ts';
 import type { Config } from './config.ts';
 import { type Logger, createLogger } from '../core/index.ts';
@@ -217,8 +218,21 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
             metrics,
             logger: logger.child({ component: 'graphql' }),
           };
+          const access = createAccess(config, logger.child({ component: 'auth' }));
+          await access.start();
+          started.push(access);
           const gql = createGraphQLServer(services, {
-            apiTokens: config.KEYFLOW_API_TOKENS?.split(',').map((t) => t.trim()),
+            authenticator: access.authenticator,
+            rateLimits: access.rateLimits,
+            cors: { origins: config.KEYFLOW_CORS_ORIGINS, credentials: config.KEYFLOW_CORS_CREDENTIALS },
+            trustProxy: config.KEYFLOW_TRUST_PROXY,
+            maxRequestBodyBytes: config.KEYFLOW_MAX_REQUEST_BYTES,
+            ws: {
+              maxPayloadBytes: config.KEYFLOW_WS_MAX_PAYLOAD_BYTES,
+              maxOperations: config.KEYFLOW_WS_MAX_SUBSCRIPTIONS,
+              maxConnectionsPerIdentity: config.KEYFLOW_WS_MAX_CONNECTIONS_PER_IDENTITY,
+              maxBufferedBytes: config.KEYFLOW_WS_MAX_BUFFERED_BYTES,
+            },
             tracer: tracing.enabled ? tracing.tracer : undefined,
           });
           http = createServer(gql.handler);

@@ -2,7 +2,8 @@
  * Which scopes an operation needs, from its root fields and their (coerced) arguments:
  * `publishEvent`/`publishEvents` need `publish:<eventType>` for every event type they carry, the
  * other reads `read` (`health`, `topics` and introspection: any authenticated caller),
- * `deadLetters` and every other mutation `admin`, subscriptions `subscribe`. A root field this
+ * `deadLetters` `read` and also `admin` when it selects the dead letter's payload
+ * (`originalMessage`), every other mutation `admin`, subscriptions `subscribe`. A root field this
  * table does not know is held to the strictest scope of its operation type.
  */
 import {
@@ -26,7 +27,23 @@ export interface RequiredScope {
 }
 
 const OPEN = new Set(['health', 'topics', '__typename', '__schema', '__type']);
-const ADMIN_QUERIES = new Set(['deadLetters']);
+/** Fields whose selection of a sensitive sub-field needs admin: the dead letter's payload. */
+const ADMIN_SUBFIELDS: Record<string, string> = { deadLetters: 'originalMessage' };
+
+function selects(set: SelectionSetNode | undefined, name: string, fragments: Map<string, FragmentDefinitionNode>, seen: Set<string>): boolean {
+  if (!set) return false;
+  for (const s of set.selections) {
+    if (s.kind === Kind.FIELD) {
+      if (s.name.value === name) return true;
+    } else if (s.kind === Kind.INLINE_FRAGMENT) {
+      if (selects(s.selectionSet, name, fragments, seen)) return true;
+    } else if (!seen.has(s.name.value)) {
+      seen.add(s.name.value);
+      if (selects(fragments.get(s.name.value)?.selectionSet, name, fragments, seen)) return true;
+    }
+  }
+  return false;
+}
 
 function eventTypesOf(field: string, args: Record<string, unknown>): string[] {
   const inputs = field === 'publishEvent' ? [args.input] : field === 'publishEvents' && Array.isArray(args.inputs) ? args.inputs : [];
@@ -78,8 +95,9 @@ export function requiredScopes(
     if (op.operation === 'subscription') {
       out.push({ field: label, scope: Scope.subscribe });
     } else if (op.operation === 'query') {
-      if (ADMIN_QUERIES.has(name)) out.push({ field: label, scope: Scope.admin });
-      else if (!OPEN.has(name)) out.push({ field: label, scope: Scope.read });
+      if (!OPEN.has(name)) out.push({ field: label, scope: Scope.read });
+      const sensitive = ADMIN_SUBFIELDS[name];
+      if (sensitive && selects(node.selectionSet, sensitive, fragments, new Set())) out.push({ field: `${label}.${sensitive}`, scope: Scope.admin });
     } else if (name === 'publishEvent' || name === 'publishEvents') {
       const def = root.getFields()[name];
       if (!def) return undefined;
