@@ -177,6 +177,28 @@ export function attachGraphQLWs(server: Server, options: WsServerOptions): () =>
     });
   });
 
+  /**
+   * graphql-ws waits for each message of an operation to reach the kernel before it sends the
+   * next, so a reader that stops holds about one message per operation here (what queues behind
+   * it is the subscription's own buffer); a socket over the budget is dropped, checked on every
+   * message and by a sweep, since a stalled socket sends no more messages to check on.
+   */
+  function dropIfOverBudget(ws: WebSocket): void {
+    if (ws.bufferedAmount <= maxBuffered) return;
+    const st = sockets.get(ws);
+    logger.warn(
+      { event: 'ws.slow_consumer', sub: st?.identity.sub, address: st?.address, bufferedBytes: ws.bufferedAmount, maxBufferedBytes: maxBuffered },
+      'dropping a WebSocket that stopped reading',
+    );
+    audit.rejected({ code: ErrorCode.RATE_LIMITED, reason: 'slow_consumer', transport: 'ws', address: st?.address ?? 'unknown', sub: st?.identity.sub });
+    // A close frame would queue behind what the client is not reading: drop the socket now.
+    ws.terminate();
+  }
+  const sweep = setInterval(() => {
+    for (const ws of wss.clients) dropIfOverBudget(ws);
+  }, 1000);
+  sweep.unref();
+
   function refuse(code: string, reason: string, st: SocketState, message: string, details: Record<string, unknown>): GraphQLError[] {
     audit.rejected({ code, reason, transport: 'ws', address: st.address, sub: st.identity.sub });
     ins.operation?.(code);
@@ -273,16 +295,7 @@ export function attachGraphQLWs(server: Server, options: WsServerOptions): () =>
       execute: (args) => enveloped.get(args.contextValue as object)!.execute(args),
       subscribe: (args) => enveloped.get(args.contextValue as object)!.subscribe(args),
       onNext(ctx, _id, _payload, args, result) {
-        const ws = ctx.extra.socket as WebSocket;
-        if (ws.bufferedAmount > maxBuffered) {
-          const st = sockets.get(ws);
-          logger.warn(
-            { event: 'ws.slow_consumer', sub: st?.identity.sub, address: st?.address, bufferedBytes: ws.bufferedAmount, maxBufferedBytes: maxBuffered },
-            'dropping a WebSocket that stopped reading',
-          );
-          // A close frame would queue behind what the client is not reading: drop the socket now.
-          ws.terminate();
-        }
+        dropIfOverBudget(ctx.extra.socket as WebSocket);
         const requestId = (args.contextValue as OperationContext).requestId;
         return mapResultErrors(result as ExecutionResult, requestId, logger, false);
       },
@@ -295,6 +308,7 @@ export function attachGraphQLWs(server: Server, options: WsServerOptions): () =>
   );
 
   return async () => {
+    clearInterval(sweep);
     server.off('upgrade', onUpgrade);
     await disposable.dispose();
   };
