@@ -3,7 +3,7 @@
  * (embedded or distributed), the processor role, the gateway role (GraphQL over HTTP and
  * WebSocket), telemetry, and their lifecycle. `main.ts` only parses the command line and calls it.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -35,11 +35,31 @@ import { type Platform, detectPlatform } from './platform.ts';
 import { type Processor, type ProcessorOptions, createProcessor } from '../actors/index.ts';
 import { runProducer } from '../loadgen/index.ts';
 import { createWindowReader } from '../actors/index.ts';
-import { createMetrics, type Metrics } from '../core/index.ts';
+import { createMetrics, type Metrics, observeSinkWrite } from '../core/index.ts';
 import { LifecycleEvent } from '../core/index.ts';
 import { createTracing } from '../core/index.ts';
 
 export type Role = 'gateway' | 'processor';
+
+/** The sink, with each write's duration and failures in keyflow_sink_write_*. */
+function instrumentSink(sink: Sink, metrics: Metrics): Sink {
+  return {
+    name: sink.name,
+    start: () => sink.start(),
+    close: () => sink.close(),
+    healthy: () => sink.healthy(),
+    write: (results) => observeSinkWrite(metrics, sink.name, () => sink.write(results)),
+  };
+}
+
+/** keyflow's version from package.json (build_info). */
+function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string }).version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
 
 /** /health, /ready and /metrics for a node without the GraphQL server (same answers as the gateway's routes). */
 async function serveOps(url: string, res: ServerResponse, health: () => Promise<Health>, metrics: Metrics): Promise<void> {
@@ -107,7 +127,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     throw new KeyflowError(ErrorCode.INVALID_CONFIG, `KEYFLOW_WINDOWS: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
   }
   const registry = createEventTypeRegistry(DEFAULT_EVENT_TYPES, { dynamic: config.KEYFLOW_DYNAMIC_TOPICS });
-  const metrics = createMetrics();
+  const metrics = createMetrics(undefined, { build: { version: packageVersion(), runtime: platform.runtime, runtimeVersion: platform.version } });
   const tracing = createTracing({ endpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: config.OTEL_SERVICE_NAME });
   const prefix = config.KEYFLOW_KEY_PREFIX;
 
@@ -128,6 +148,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     if (config.KEYFLOW_SINKS.has('aggregated')) sinks.push(createLogTopicSink({ log }));
     if (config.KEYFLOW_SINKS.has('data-lake')) sinks.push(createDataLakeSink({ dir: lakeDir }));
     if (config.DATABASE_URL) sinks.push(createPostgresSink({ connectionString: config.DATABASE_URL }));
+    for (let i = 0; i < sinks.length; i++) sinks[i] = instrumentSink(sinks[i]!, metrics);
   }
 
   const hostSettings: ProcessorOptions['host'] = {

@@ -10,7 +10,8 @@ import type { Tracer } from '@opentelemetry/api';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { type Plugin, type YogaServerInstance, createYoga } from 'graphql-yoga';
 import { Registry } from 'prom-client';
-import type { Logger } from '../core/index.ts';
+import type { Logger, Metrics } from '../core/index.ts';
+import type { EventReceipt } from '../ingest/index.ts';
 import { type AuditLog, createAuditLog } from './plugins/auth/audit.ts';
 import { type Authenticator, createAuthenticator } from './plugins/auth/authenticator.ts';
 import type { Identity } from './plugins/auth/identity.ts';
@@ -76,17 +77,24 @@ function yogaLogger(logger: Logger) {
   };
 }
 
-/** Services whose ingest records the publishing identity on every event (the record's publisher header). */
-function servicesFor(services: ApiServices, identity: Identity): ApiServices {
-  if (identity.method === 'anonymous') return services;
+/**
+ * The services an operation sees: its ingest records the publishing identity on every event (the
+ * record's publisher header) and counts publishes answered DUPLICATE (keyflow_dedupe_hits_total).
+ */
+function servicesFor(services: ApiServices, identity: Identity, dedupeHits: Metrics['dedupeHits'] | undefined): ApiServices {
+  if (identity.method === 'anonymous' && !dedupeHits) return services;
   const { ingest } = services;
-  const publisher = identity.sub;
+  const options = identity.method === 'anonymous' ? undefined : { publisher: identity.sub };
+  const counted = (receipts: EventReceipt[]) => {
+    if (dedupeHits) for (const r of receipts) if (r.status === 'DUPLICATE') dedupeHits.inc({ topic: r.topic });
+    return receipts;
+  };
   return {
     ...services,
     health: () => services.health(),
     ingest: {
-      publish: (input) => ingest.publish(input, { publisher }),
-      publishBatch: (inputs) => ingest.publishBatch(inputs, { publisher }),
+      publish: async (input) => counted([await ingest.publish(input, options)])[0]!,
+      publishBatch: async (inputs) => counted(await ingest.publishBatch(inputs, options)),
     },
   };
 }
@@ -145,7 +153,7 @@ export function createGraphQLServer(services: ApiServices, options: GraphQLServe
       // WebSocket operations bring their identity from connection_init (ws-server.ts).
       const identity = (init.identity as Identity | undefined) ?? identityOf(request);
       return {
-        services: servicesFor(services, identity),
+        services: servicesFor(services, identity, full?.dedupeHits),
         requestId: typeof init.requestId === 'string' ? init.requestId : requestIdOf(request),
         identity,
         clientAddress: typeof init.clientAddress === 'string' ? init.clientAddress : addressOf(request),

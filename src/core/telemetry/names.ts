@@ -11,7 +11,9 @@ export const MetricName = {
   checkpointFailures: 'keyflow_checkpoint_failures_total',
   checkpointBytes: 'keyflow_checkpoint_bytes',
   checkpointBacklog: 'keyflow_checkpoint_backlog_records',
-  consumerLag: 'keyflow_consumer_lag',
+  consumerLag: 'keyflow_consumer_lag_records',
+  watermarkLag: 'keyflow_watermark_lag_seconds',
+  rebalances: 'keyflow_rebalances_total',
   windowResultsEmitted: 'keyflow_window_results_emitted_total',
   graphqlRequests: 'keyflow_graphql_requests_total',
   graphqlDuration: 'keyflow_graphql_request_duration_seconds',
@@ -20,6 +22,10 @@ export const MetricName = {
   websocketConnections: 'keyflow_websocket_connections',
   websocketOperations: 'keyflow_websocket_operations_total',
   subscriptionsActive: 'keyflow_subscriptions_active',
+  sinkWriteDuration: 'keyflow_sink_write_duration_seconds',
+  sinkWriteErrors: 'keyflow_sink_write_errors_total',
+  dedupeHits: 'keyflow_dedupe_hits_total',
+  buildInfo: 'keyflow_build_info',
 } as const;
 
 export const SpanAttr = {
