@@ -1,7 +1,7 @@
 /**
  * keyflow benchmarks — print figures, never run as tests.
  *
- *   npm run bench [-- --only processing|ingest|latency|rss] [--quick]
+ *   npm run bench [-- --only processing|ingest|latency|rss|state|slow-ws] [--quick]
  *   npm run bench -- --kafka [--only processing|latency|recovery] [--quick]
  *   npm run bench -- --kafka --peer [--quick] [--peer-only keyflow]   keyflow vs Kafka Streams (bench/peers/kstreams, needs
  *                     Java 17 and Maven) vs a bare kafkajs consumer on one topic of 1M events (100k quick)
@@ -9,7 +9,8 @@
  *                     in-process benches run `node --cpu-prof --import tsx bench/run.ts …` instead
  *
  * Embedded: processing (PartitionHost throughput), ingest (publishEvents over HTTP), latency
- * (publishEvent p50/p95/p99 at 2k req/s), rss (1M keys). Kafka (local broker, Redis, NATS):
+ * (publishEvent p50/p95/p99 at 2k req/s), rss (1M keys), slow-ws (WebSocket subscribers that stop
+ * reading: server RSS and /health latency per buffered-bytes budget). Kafka (local broker, Redis, NATS):
  * processing (1 and 2 processor processes vs a bare kafkajs consumer), latency (publish →
  * subscription), recovery (SIGKILL of a processor → processing again). See BENCHMARKS.md.
  */
@@ -17,6 +18,7 @@ import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { type BenchContext, benchIngest, benchLatency, benchProcessing, benchRss, benchStateSize } from './embedded.ts';
 import { machineLine } from './lib/machine.ts';
+import { benchSlowSubscribers } from './ws-limits.ts';
 
 const argv = process.argv.slice(2);
 function flag(name: string): boolean {
@@ -49,7 +51,7 @@ if (kafka) {
   if (peer) benches = { peer: k.benchKafkaPeer };
   close = k.closeKafka;
 } else {
-  benches = { processing: benchProcessing, ingest: benchIngest, latency: benchLatency, rss: benchRss, state: benchStateSize };
+  benches = { processing: benchProcessing, ingest: benchIngest, latency: benchLatency, rss: benchRss, state: benchStateSize, 'slow-ws': benchSlowSubscribers };
 }
 if (peer && !kafka) {
   process.stderr.write('--peer needs --kafka\n');

@@ -164,6 +164,16 @@ export function attachGraphQLWs(server: Server, options: WsServerOptions): () =>
 
   wss.on('connection', (ws: WebSocket) => {
     ins.connections?.(1);
+    // graphql-ws waits until each message has reached the kernel before an operation sends the
+    // next; a client that stops reading would then leave every later message queued in its
+    // subscription, out of sight of any budget. Acknowledging a send once ws has queued it moves
+    // that queue into the socket's buffer, which the budget bounds (dropIfOverBudget).
+    const send = ws.send.bind(ws) as (data: unknown, cb: (err?: Error) => void) => void;
+    ws.send = ((data: unknown, a?: unknown, b?: unknown) => {
+      const cb = (typeof a === 'function' ? a : b) as ((err?: Error) => void) | undefined;
+      send(data, () => {});
+      cb?.();
+    }) as typeof ws.send;
     ws.once('close', () => {
       ins.connections?.(-1);
       const st = sockets.get(ws);
@@ -178,10 +188,8 @@ export function attachGraphQLWs(server: Server, options: WsServerOptions): () =>
   });
 
   /**
-   * graphql-ws waits for each message of an operation to reach the kernel before it sends the
-   * next, so a reader that stops holds about one message per operation here (what queues behind
-   * it is the subscription's own buffer); a socket over the budget is dropped, checked on every
-   * message and by a sweep, since a stalled socket sends no more messages to check on.
+   * A socket whose unsent bytes pass the budget is dropped: checked before every message and by a
+   * sweep once a second (a socket whose operations are idle gets no message to check on).
    */
   function dropIfOverBudget(ws: WebSocket): void {
     if (ws.bufferedAmount <= maxBuffered) return;

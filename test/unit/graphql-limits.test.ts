@@ -263,14 +263,14 @@ describe('WebSocket limits', () => {
     const slow = await rawSocket(run.wsUrl);
     slow.ws.send(JSON.stringify({ type: 'connection_init' }));
     await new Promise<void>((r) => slow.ws.once('message', () => r()));
-    for (const id of ['1', '2', '3']) {
+    for (const id of ['1']) {
       slow.ws.send(JSON.stringify({ id, type: 'subscribe', payload: { query: `subscription { events(topic: "${TOPIC}") { eventId payload } }` } }));
     }
     let healthyGot = 0;
     const healthy = client(run.wsUrl);
     healthy.subscribe({ query: `subscription { events(topic: "${TOPIC}") { eventId } }` }, { next: () => void healthyGot++, error: () => {}, complete: () => {} });
     const gauge = async (name: string) => (await run.h.services.metrics!.registry.getSingleMetricAsString(name)).split('\n').find((l) => l.startsWith(name))!;
-    await expect.poll(() => gauge('keyflow_subscriptions_active'), { timeout: 5000 }).toBe('keyflow_subscriptions_active 4');
+    await expect.poll(() => gauge('keyflow_subscriptions_active'), { timeout: 5000 }).toBe('keyflow_subscriptions_active 2');
     // Stop reading: the kernel buffers fill, then the server's send buffer grows. (The paused
     // client does not see the server drop it either, so the server's gauges tell.)
     (slow.ws as unknown as { _socket: { pause(): void } })._socket.pause();
