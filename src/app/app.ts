@@ -37,7 +37,7 @@ import { runProducer } from '../loadgen/index.ts';
 import { createWindowReader } from '../actors/index.ts';
 import { createMetrics, type Metrics, observeSinkWrite } from '../core/index.ts';
 import { LifecycleEvent } from '../core/index.ts';
-import { createTracing } from '../core/index.ts';
+import { type Tracing, createTracing } from '../core/index.ts';
 
 export type Role = 'gateway' | 'processor';
 
@@ -87,6 +87,8 @@ export interface AppOptions {
   /** @default systemClock */
   clock?: Clock;
   logger?: Logger;
+  /** Tracing to use instead of the one the configuration describes (tests pass an in-memory exporter). */
+  tracing?: Tracing;
 }
 
 export interface App {
@@ -128,7 +130,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   }
   const registry = createEventTypeRegistry(DEFAULT_EVENT_TYPES, { dynamic: config.KEYFLOW_DYNAMIC_TOPICS });
   const metrics = createMetrics(undefined, { build: { version: packageVersion(), runtime: platform.runtime, runtimeVersion: platform.version } });
-  const tracing = createTracing({ endpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: config.OTEL_SERVICE_NAME });
+  const tracing = options.tracing ?? createTracing({ endpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: config.OTEL_SERVICE_NAME });
   const prefix = config.KEYFLOW_KEY_PREFIX;
 
   const log = createEventLog(config, { logger, clock, nodeId });
@@ -254,7 +256,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
               maxConnectionsPerIdentity: config.KEYFLOW_WS_MAX_CONNECTIONS_PER_IDENTITY,
               maxBufferedBytes: config.KEYFLOW_WS_MAX_BUFFERED_BYTES,
             },
-            tracer: tracing.enabled ? tracing.tracer : undefined,
+            tracerProvider: tracing.enabled ? tracing.provider : undefined,
           });
           http = createServer(gql.handler);
           closeGraphQL = gql.attach(http);

@@ -6,11 +6,11 @@
  * guard, the per-address rate limit, authentication, the per-identity rate limit — all before
  * the body is read.
  */
-import type { Tracer } from '@opentelemetry/api';
+import type { TracerProvider } from '@opentelemetry/api';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { type Plugin, type YogaServerInstance, createYoga } from 'graphql-yoga';
 import { Registry } from 'prom-client';
-import type { Logger, Metrics } from '../core/index.ts';
+import { type Logger, type Metrics, extractTraceContext, withRequestContext } from '../core/index.ts';
 import type { EventReceipt } from '../ingest/index.ts';
 import { type AuditLog, createAuditLog } from './plugins/auth/audit.ts';
 import { type Authenticator, createAuthenticator } from './plugins/auth/authenticator.ts';
@@ -24,7 +24,7 @@ import { useMetrics } from './plugins/use-metrics.ts';
 import { useOpsRoutes } from './plugins/use-ops-routes.ts';
 import { useQueryLimits } from './plugins/use-query-limits.ts';
 import { useRateLimit } from './plugins/use-rate-limit.ts';
-import { requestIdOf, useRequestId } from './plugins/use-request-id.ts';
+import { SANE_REQUEST_ID, newRequestId, requestIdOf, useRequestId } from './plugins/use-request-id.ts';
 import { useTracing } from './plugins/use-tracing.ts';
 import { type GraphQLContext, buildSchema } from './schema/index.ts';
 import type { ApiServices } from './services.ts';
@@ -55,8 +55,8 @@ export interface GraphQLServerOptions {
   maxRequestBodyBytes?: number;
   /** Extra yoga/envelop plugins, appended after the built-in ones. */
   plugins?: Plugin[];
-  /** When given, every operation runs in a span of its own (see useTracing). */
-  tracer?: Tracer;
+  /** When given, every operation runs in a span of its own, child of the client's `traceparent` (see useTracing). */
+  tracerProvider?: TracerProvider;
 }
 
 export interface GraphQLServer {
@@ -132,7 +132,7 @@ export function createGraphQLServer(services: ApiServices, options: GraphQLServe
     }),
     full && useMetrics({ requests: full.graphqlRequests, duration: full.graphqlDuration }),
     useErrorCodes({ logger, onRequestError: full && ((code, request) => code !== 'FORBIDDEN' && full.requestsRejected.inc({ code, transport: transportOf(request) })) }),
-    options.tracer && useTracing({ tracer: options.tracer }),
+    options.tracerProvider && useTracing({ tracerProvider: options.tracerProvider }),
     ...(options.plugins ?? []),
   ].filter((p): p is Plugin => Boolean(p));
 
@@ -186,7 +186,12 @@ export function createGraphQLServer(services: ApiServices, options: GraphQLServe
   return {
     yoga,
     handler: (req, res) => {
-      void yoga(req, res);
+      // The request runs in the client's trace context and under its request id (useRequestId
+      // reads the same header), so spans and log lines of this request are tied to both.
+      const given = req.headers['x-request-id'];
+      const requestId = typeof given === 'string' && SANE_REQUEST_ID.test(given) ? given : newRequestId();
+      req.headers['x-request-id'] = requestId;
+      withRequestContext(extractTraceContext(req.headers), requestId, () => void yoga(req, res));
     },
     attach,
   };
