@@ -7,6 +7,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { context, propagation } from '@opentelemetry/api';
 import { InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type App, buildApp } from '../../src/app/app.ts';
@@ -35,6 +36,9 @@ describe('one event, one trace', () => {
   afterAll(async () => {
     await app.stop();
     await tracing.shutdown();
+    // The provider registered the global context manager and propagator; other suites in this process set their own.
+    context.disable();
+    propagation.disable();
     await rm(dir, { recursive: true, force: true });
   });
 

@@ -3,7 +3,8 @@
  * in batches; without either the tracer is the API's no-op and costs nothing. The provider is
  * created here and passed in — components take the tracer or provider they are given. Registering
  * it installs the async context manager (child spans find their parent across awaits) and the W3C
- * trace-context propagator (an incoming `traceparent` becomes the parent of the request's spans).
+ * trace-context propagator (an incoming `traceparent` becomes the parent of the request's spans);
+ * the Kafka, Redis and PostgreSQL clients get spans of their own (client-spans.ts).
  *
  * The request id travels in the same context ({@link withRequestContext}), so every log line
  * written while a request is handled carries `trace_id`, `span_id` and `request_id` (logger.ts).
@@ -14,6 +15,7 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchSpanProcessor, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
+import { instrumentClients } from './client-spans.ts';
 
 export interface Tracing {
   readonly tracer: Tracer;
@@ -44,6 +46,7 @@ export function createTracing(options: TracingOptions): Tracing {
   });
   // Sets up the async context manager and the W3C propagator (the tracer itself is passed around).
   provider.register();
+  instrumentClients(provider);
   return { tracer: provider.getTracer('keyflow'), provider, enabled: true, shutdown: () => provider.shutdown() };
 }
 
