@@ -1,7 +1,7 @@
 /**
  * keyflow benchmarks — print figures, never run as tests.
  *
- *   npm run bench [-- --only processing|ingest|latency|rss|state|slow-ws] [--quick]
+ *   npm run bench [-- --only processing|ingest|latency|rss|state|slow-ws|auth] [--quick]
  *   npm run bench -- --kafka [--only processing|latency|recovery] [--quick]
  *   npm run bench -- --kafka --peer [--quick] [--peer-only keyflow]   keyflow vs Kafka Streams (bench/peers/kstreams, needs
  *                     Java 17 and Maven) vs a bare kafkajs consumer on one topic of 1M events (100k quick)
@@ -10,7 +10,8 @@
  *
  * Embedded: processing (PartitionHost throughput), ingest (publishEvents over HTTP), latency
  * (publishEvent p50/p95/p99 at 2k req/s), rss (1M keys), slow-ws (WebSocket subscribers that stop
- * reading: server RSS and /health latency per buffered-bytes budget). Kafka (local broker, Redis, NATS):
+ * reading: server RSS and /health latency per buffered-bytes budget), auth (credential checks,
+ * scope check and a rate-limit point, per second). Kafka (local broker, Redis, NATS):
  * processing (1 and 2 processor processes vs a bare kafkajs consumer), latency (publish →
  * subscription), recovery (SIGKILL of a processor → processing again). See BENCHMARKS.md.
  */
@@ -18,6 +19,7 @@ import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { type BenchContext, benchIngest, benchLatency, benchProcessing, benchRss, benchStateSize } from './embedded.ts';
 import { machineLine } from './lib/machine.ts';
+import { benchAuth } from './auth.ts';
 import { benchSlowSubscribers } from './ws-limits.ts';
 
 const argv = process.argv.slice(2);
@@ -51,7 +53,7 @@ if (kafka) {
   if (peer) benches = { peer: k.benchKafkaPeer };
   close = k.closeKafka;
 } else {
-  benches = { processing: benchProcessing, ingest: benchIngest, latency: benchLatency, rss: benchRss, state: benchStateSize, 'slow-ws': benchSlowSubscribers };
+  benches = { processing: benchProcessing, ingest: benchIngest, latency: benchLatency, rss: benchRss, state: benchStateSize, 'slow-ws': benchSlowSubscribers, auth: benchAuth };
 }
 if (peer && !kafka) {
   process.stderr.write('--peer needs --kafka\n');

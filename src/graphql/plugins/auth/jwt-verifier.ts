@@ -5,6 +5,7 @@
  * `exp` with a small leeway. RS256/ES256 keys come from a JWKS file (re-read when it changes) or
  * URL (jose's cached remote set); HS256 from a shared secret.
  */
+import { createSecretKey } from 'node:crypto';
 import { stat, readFile } from 'node:fs/promises';
 import {
   type JSONWebKeySet,
@@ -126,7 +127,8 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
   const now = options.now ?? Date.now;
   const refreshMs = options.jwksRefreshMs ?? 30_000;
   const algorithms = [...options.algorithms];
-  const secret = options.secret ? new TextEncoder().encode(options.secret) : undefined;
+  // A KeyObject, imported once: jose would import raw bytes again for every token.
+  const secret = options.secret ? createSecretKey(Buffer.from(options.secret, 'utf8')) : undefined;
   const jwks: JWTVerifyGetKey | undefined = options.jwksFile
     ? fileJwks(options.jwksFile, refreshMs, now, options.onWarning)
     : options.jwksUrl

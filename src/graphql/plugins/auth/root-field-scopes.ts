@@ -1,5 +1,5 @@
 /**
- * Which scopes an operation needs, from its root fields and their (coerced) arguments:
+ * Which scopes an operation needs, from its root fields and their arguments:
  * `publishEvent`/`publishEvents` need `publish:<eventType>` for every event type they carry, the
  * other reads `read` (`health`, `topics` and introspection: any authenticated caller),
  * `deadLetters` `read` and also `admin` when it selects the dead letter's payload
@@ -14,9 +14,8 @@ import {
   Kind,
   type OperationDefinitionNode,
   type SelectionSetNode,
-  getArgumentValues,
+  type ValueNode,
   getOperationAST,
-  getVariableValues,
 } from 'graphql';
 import { Scope, publishScope } from './identity.ts';
 
@@ -45,12 +44,49 @@ function selects(set: SelectionSetNode | undefined, name: string, fragments: Map
   return false;
 }
 
-function eventTypesOf(field: string, args: Record<string, unknown>): string[] {
-  const inputs = field === 'publishEvent' ? [args.input] : field === 'publishEvents' && Array.isArray(args.inputs) ? args.inputs : [];
+/**
+ * The value of an argument as the client wrote it (variables substituted, defaults applied) —
+ * not coerced: coercing a batch of events twice (here and in execution) cost as much as the rest
+ * of the check (bench: `npm run bench -- --only auth`).
+ */
+function rawValue(node: ValueNode, vars: Record<string, unknown>, defaults: ReadonlyMap<string, ValueNode>): unknown {
+  switch (node.kind) {
+    case Kind.VARIABLE: {
+      const name = node.name.value;
+      if (name in vars) return vars[name];
+      const d = defaults.get(name);
+      return d ? rawValue(d, vars, defaults) : undefined;
+    }
+    case Kind.LIST:
+      return node.values.map((v) => rawValue(v, vars, defaults));
+    case Kind.OBJECT: {
+      const out: Record<string, unknown> = {};
+      for (const f of node.fields) out[f.name.value] = rawValue(f.value, vars, defaults);
+      return out;
+    }
+    case Kind.NULL:
+      return null;
+    default:
+      return node.value;
+  }
+}
+
+/**
+ * The event types a publish field carries, or undefined when one is not a string: String input
+ * coercion accepts only strings, so execution would refuse that input before any resolver runs.
+ * A single input where a list is expected counts as a list of one, as coercion makes it.
+ */
+function eventTypesOf(node: FieldNode, vars: Record<string, unknown>, defaults: ReadonlyMap<string, ValueNode>): string[] | undefined {
+  const argName = node.name.value === 'publishEvent' ? 'input' : 'inputs';
+  const arg = node.arguments?.find((a) => a.name.value === argName);
+  if (!arg) return undefined;
+  const raw = rawValue(arg.value, vars, defaults);
+  const inputs = node.name.value === 'publishEvent' || !Array.isArray(raw) ? [raw] : raw;
   const types = new Set<string>();
   for (const i of inputs) {
-    const t = (i as { eventType?: unknown } | null)?.eventType;
-    types.add(typeof t === 'string' ? t : '');
+    const t = (i as { eventType?: unknown } | null | undefined)?.eventType;
+    if (typeof t !== 'string') return undefined;
+    types.add(t);
   }
   return [...types];
 }
@@ -68,7 +104,7 @@ function collectRootFields(set: SelectionSetNode, fragments: Map<string, Fragmen
 }
 
 /**
- * The scopes the operation needs, or `undefined` when the document or its variables are invalid
+ * The scopes the operation needs, or `undefined` when the document or its inputs are invalid
  * (execution then fails on its own, before any resolver runs).
  */
 export function requiredScopes(
@@ -81,8 +117,9 @@ export function requiredScopes(
   if (!op) return undefined;
   const root = op.operation === 'query' ? schema.getQueryType() : op.operation === 'mutation' ? schema.getMutationType() : schema.getSubscriptionType();
   if (!root) return undefined;
-  const coerced = getVariableValues(schema, op.variableDefinitions ?? [], variables ?? {});
-  if (coerced.errors) return undefined;
+  const vars = variables ?? {};
+  const defaults = new Map<string, ValueNode>();
+  for (const v of op.variableDefinitions ?? []) if (v.defaultValue) defaults.set(v.variable.name.value, v.defaultValue);
   const fragments = new Map<string, FragmentDefinitionNode>();
   for (const d of document.definitions) if (d.kind === Kind.FRAGMENT_DEFINITION) fragments.set(d.name.value, d);
   const fields: FieldNode[] = [];
@@ -99,15 +136,9 @@ export function requiredScopes(
       const sensitive = ADMIN_SUBFIELDS[name];
       if (sensitive && selects(node.selectionSet, sensitive, fragments, new Set())) out.push({ field: `${label}.${sensitive}`, scope: Scope.admin });
     } else if (name === 'publishEvent' || name === 'publishEvents') {
-      const def = root.getFields()[name];
-      if (!def) return undefined;
-      let args: Record<string, unknown>;
-      try {
-        args = getArgumentValues(def, node, coerced.coerced);
-      } catch {
-        return undefined;
-      }
-      for (const t of eventTypesOf(name, args)) out.push({ field: label, scope: publishScope(t) });
+      const types = eventTypesOf(node, vars, defaults);
+      if (!types) return undefined;
+      for (const t of types) out.push({ field: label, scope: publishScope(t) });
     } else if (name !== '__typename') {
       out.push({ field: label, scope: Scope.admin });
     }
