@@ -14,7 +14,9 @@
  * - a socket whose unsent bytes pass `maxBufferedBytes` (a subscriber that stops reading) is
  *   dropped before it grows the heap further.
  *
- * Operations go through the same envelop plugins as HTTP (auth scopes, query limits, metrics).
+ * Operations go through the same envelop plugins as HTTP (auth scopes, query limits, metrics,
+ * tracing); an operation's spans are children of the `traceparent` in its subscribe message's
+ * `extensions`, else of the one in connection_init's payload.
  */
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -22,7 +24,8 @@ import type { ExecutionArgs, ExecutionResult, GraphQLError } from 'graphql';
 import type { YogaServerInstance } from 'graphql-yoga';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { Logger } from '../core/index.ts';
+import { type Context, context } from '@opentelemetry/api';
+import { type Logger, extractTraceContext, withRequestContextValue } from '../core/index.ts';
 import { ErrorCode, KeyflowError } from '../model/index.ts';
 import { toContractError } from './errors.ts';
 import type { AuditLog } from './plugins/auth/audit.ts';
@@ -91,6 +94,8 @@ export interface WsServerOptions {
 
 interface SocketState {
   identity: Identity;
+  /** connection_init's `traceparent`/`tracestate`, the parent of the socket's operation spans unless one brings its own. */
+  traceHeaders: Record<string, string>;
   address: string;
   key: string;
   expiry?: ReturnType<typeof setTimeout>;
@@ -103,6 +108,18 @@ interface OperationContext extends GraphQLContext {
 }
 
 const MAX_TIMER_MS = 2_147_483_647;
+
+/** `traceparent` and `tracestate` from connection_init params or a subscribe message's extensions. */
+function traceHeadersOf(from: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (from && typeof from === 'object') {
+    for (const k of ['traceparent', 'tracestate']) {
+      const v = (from as Record<string, unknown>)[k];
+      if (typeof v === 'string' && v.length <= 512) out[k] = v;
+    }
+  }
+  return out;
+}
 
 function httpRefusal(socket: Duplex, status: string, body: string): void {
   socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
@@ -136,6 +153,8 @@ export function attachGraphQLWs(server: Server, options: WsServerOptions): () =>
   const ins = options.instruments ?? {};
   const wss = new WebSocketServer({ noServer: true, maxPayload: options.limits?.maxPayloadBytes ?? 4 * 1024 * 1024 });
   const enveloped = new WeakMap<object, ReturnType<typeof yoga.getEnveloped>>();
+  // Each operation's trace parent (the client's traceparent) and request id, for its spans and log lines.
+  const parents = new WeakMap<object, Context>();
   const sockets = new WeakMap<WebSocket, SocketState>();
   const perIdentity = new Map<string, number>();
 
@@ -238,7 +257,7 @@ export function attachGraphQLWs(server: Server, options: WsServerOptions): () =>
           return false;
         }
         perIdentity.set(key, held + 1);
-        const st: SocketState = { identity, address, key, running: new Set() };
+        const st: SocketState = { identity, address, key, running: new Set(), traceHeaders: traceHeadersOf(p) };
         if (identity.expiresAt !== undefined) {
           st.expiry = setTimeout(
             () => {
@@ -289,6 +308,8 @@ export function attachGraphQLWs(server: Server, options: WsServerOptions): () =>
         }
         const contextValue = (await env.contextFactory()) as unknown as OperationContext;
         enveloped.set(contextValue, env);
+        const own = traceHeadersOf(payload.extensions);
+        parents.set(contextValue, withRequestContextValue(extractTraceContext(own.traceparent ? own : st.traceHeaders), requestId));
         ins.operation?.('accepted');
         st.running.add(id);
         ins.operations?.(1);
@@ -300,8 +321,8 @@ export function attachGraphQLWs(server: Server, options: WsServerOptions): () =>
           contextValue,
         };
       },
-      execute: (args) => enveloped.get(args.contextValue as object)!.execute(args),
-      subscribe: (args) => enveloped.get(args.contextValue as object)!.subscribe(args),
+      execute: (args) => context.with(parents.get(args.contextValue as object)!, () => enveloped.get(args.contextValue as object)!.execute(args)),
+      subscribe: (args) => context.with(parents.get(args.contextValue as object)!, () => enveloped.get(args.contextValue as object)!.subscribe(args)),
       onNext(ctx, _id, _payload, args, result) {
         dropIfOverBudget(ctx.extra.socket as WebSocket);
         const requestId = (args.contextValue as OperationContext).requestId;

@@ -9,7 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { context, propagation } from '@opentelemetry/api';
 import { InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { createClient } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { type App, buildApp } from '../../src/app/app.ts';
 import { loadConfig } from '../../src/app/config.ts';
 import { createLogger } from '../../src/core/logger.ts';
@@ -71,6 +73,30 @@ describe('one event, one trace', () => {
     await expect.poll(() => exporter.getFinishedSpans().some(linked), { timeout: 10_000 }).toBe(true);
     const processing = exporter.getFinishedSpans().find(linked)!;
     expect(processing.links[0]!.context.traceId).toBe(CLIENT_TRACE);
+  });
+
+  it('over graphql-ws, the traceparent of connection_init (or of the operation) parents the operation span', async () => {
+    const c = createClient({
+      url: app.url.replace('http://localhost', 'ws://127.0.0.1'),
+      webSocketImpl: WebSocket,
+      retryAttempts: 0,
+      lazy: true,
+      connectionParams: { authorization: `Bearer ${TOKEN}`, traceparent: `00-${CLIENT_TRACE}-${CLIENT_SPAN}-01` },
+    });
+    const own = '1111111111111111';
+    try {
+      expect((await c.iterate({ query: 'query WsTopics { topics { name } }' }).next()).value.errors).toBeUndefined();
+      expect(
+        (await c.iterate({ query: 'query WsOwn { topics { name } }', extensions: { traceparent: `00-${'2'.repeat(32)}-${own}-01` } }).next()).value.errors,
+      ).toBeUndefined();
+    } finally {
+      await c.dispose();
+    }
+    const ws = exporter.getFinishedSpans().find((s) => s.name === 'graphql.query.WsTopics');
+    expect(ws?.spanContext().traceId).toBe(CLIENT_TRACE);
+    expect(ws?.parentSpanContext?.spanId).toBe(CLIENT_SPAN);
+    const wsOwn = exporter.getFinishedSpans().find((s) => s.name === 'graphql.query.WsOwn');
+    expect(wsOwn?.parentSpanContext?.spanId).toBe(own);
   });
 
   it('a log line written during a request carries its trace id and request id', async () => {

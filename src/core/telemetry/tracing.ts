@@ -57,9 +57,14 @@ export function extractTraceContext(headers: Record<string, string | string[] | 
   return propagation.extract(ROOT_CONTEXT, headers);
 }
 
-/** Runs `fn` in `parent` with this request id: spans started inside are its children, log lines carry the id. */
+/** `parent` with this request id: spans started in it are its children, log lines carry the id. */
+export function withRequestContextValue(parent: Context, requestId: string): Context {
+  return parent.setValue(REQUEST_ID, requestId);
+}
+
+/** Runs `fn` in {@link withRequestContextValue}(parent, requestId). */
 export function withRequestContext<T>(parent: Context, requestId: string, fn: () => T): T {
-  return context.with(parent.setValue(REQUEST_ID, requestId), fn);
+  return context.with(withRequestContextValue(parent, requestId), fn);
 }
 
 /** `trace_id`, `span_id` and `request_id` of the active context, for log lines (empty outside a request or span). */
