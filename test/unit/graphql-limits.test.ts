@@ -292,6 +292,31 @@ describe('WebSocket limits', () => {
   });
 });
 
+describe('rejected requests are counted', () => {
+  it('by contract code and transport: 401, 400, QUERY_TOO_COMPLEX over HTTP; refused and accepted WebSocket operations', async () => {
+    const run = await start({ apiTokens: ['tok'], maxAliases: 2 });
+    const metrics = () => run.h.services.metrics!.registry.metrics();
+    expect((await run.h.gql('{ topics { name } }')).status).toBe(401);
+    expect((await run.h.gql('{ nope }', undefined, { authorization: 'Bearer tok' })).status).toBe(400);
+    expect((await run.h.gql('{ a: topics { name } b: topics { name } c: topics { name } }', undefined, { authorization: 'Bearer tok' })).body.errors?.[0]?.extensions.code).toBe(
+      'QUERY_TOO_COMPLEX',
+    );
+    const c = client(run.wsUrl, 'tok');
+    try {
+      expect((await c.iterate({ query: '{ topics { name } }' }).next()).value.errors).toBeUndefined();
+      await c.iterate({ query: '{ nope }' }).next().catch(() => {});
+    } finally {
+      await c.dispose();
+    }
+    const text = await metrics();
+    expect(text).toMatch(/keyflow_requests_rejected_total\{code="UNAUTHENTICATED",transport="http"\} 1/);
+    expect(text).toMatch(/keyflow_requests_rejected_total\{code="SCHEMA_VALIDATION_FAILED",transport="http"\} 1/);
+    expect(text).toMatch(/keyflow_requests_rejected_total\{code="QUERY_TOO_COMPLEX",transport="http"\} 1/);
+    expect(text).toMatch(/keyflow_websocket_operations_total\{outcome="accepted"\} 1/);
+    expect(text).toMatch(/keyflow_websocket_operations_total\{outcome="invalid"\} 1/);
+  });
+});
+
 describe('nothing internal leaks', () => {
   it('an error echoing a 1 MB argument returns it cut short', async () => {
     const run = await start();
