@@ -187,6 +187,15 @@ export function attachGraphQLWs(server: Server, options: WsServerOptions): () =>
     // next; a client that stops reading would then leave every later message queued in its
     // subscription, out of sight of any budget. Acknowledging a send once ws has queued it moves
     // that queue into the socket's buffer, which the budget bounds (dropIfOverBudget).
+    // graphql-ws prints socket errors (an oversized message, a protocol violation) with
+    // console.error; ws closes the socket itself (1009, 1002), so a structured line replaces it.
+    process.nextTick(() => {
+      ws.removeAllListeners('error');
+      ws.on('error', (err: Error & { code?: string }) => {
+        const st = sockets.get(ws);
+        logger.warn({ event: 'ws.socket_error', code: err.code, address: st?.address, sub: st?.identity.sub }, `WebSocket closed on a client error: ${err.message}`);
+      });
+    });
     const send = ws.send.bind(ws) as (data: unknown, cb: (err?: Error) => void) => void;
     ws.send = ((data: unknown, a?: unknown, b?: unknown) => {
       const cb = (typeof a === 'function' ? a : b) as ((err?: Error) => void) | undefined;

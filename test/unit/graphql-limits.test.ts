@@ -30,7 +30,7 @@ afterEach(async () => {
   for (const r of running.splice(0)) await r.close();
 });
 
-async function start(options: GraphQLServerOptions & { maxEventBytes?: number } = {}): Promise<Running> {
+async function start(options: GraphQLServerOptions & { maxEventBytes?: number; maxAliases?: number } = {}): Promise<Running> {
   const h = await createEmbeddedHarness(options);
   const http = createServer(h.server.handler);
   const closeWs = h.server.attach(http);

@@ -29,7 +29,7 @@ export function useRateLimit(options: RateLimitPluginOptions): Plugin {
       if (url.pathname !== path || request.method === 'OPTIONS') return;
       const address = clientAddress(nodeRequestOf(serverContext), trustProxy);
       const identity = scope === 'identity' ? identityOf(request) : undefined;
-      const key = identity ? (identity.method === 'anonymous' ? `anon:${address}` : identity.sub) : address;
+      const key = identity ? (identity.method === 'anonymous' ? `address:${address}` : identity.sub) : address;
       const refused = await limits.consume(scope, key);
       if (!refused) return;
       const requestId = requestIdOf(request);
