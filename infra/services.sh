@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Starts the local services the test suites use when they are not already running:
 # Redis 127.0.0.1:6379, NATS with JetStream 127.0.0.1:4222, PostgreSQL 127.0.0.1:5432.
-# (Kafka has its own script: infra/kafka/kafka.sh.) Usage: infra/services.sh [ensure|status]
+# (Kafka has its own script: infra/kafka/kafka.sh.) `promtool` prints the path of a promtool
+# (Prometheus' rule checker), taken from Debian's prometheus package when none is on PATH.
+# Usage: infra/services.sh [ensure|status|promtool]
 set -euo pipefail
 
 log() { printf '[services] %s\n' "$*" >&2; }
@@ -37,11 +39,29 @@ ensure_postgres() {
   wait_port 5432 PostgreSQL
 }
 
+# promtool alone, unpacked from Debian's prometheus package into a cache directory: installing the
+# package would also set up (and on some systems start) a Prometheus server, which CI does not want.
+ensure_promtool() {
+  if command -v promtool >/dev/null; then command -v promtool; return 0; fi
+  local dir="${KEYFLOW_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/keyflow-tools}/prometheus"
+  if [ ! -x "$dir/usr/bin/promtool" ]; then
+    log "fetching promtool from Debian's prometheus package"
+    local tmp; tmp="$(mktemp -d)"
+    (cd "$tmp" && { apt-get download prometheus >/dev/null 2>&1 || { apt-get update -qq >/dev/null && apt-get download prometheus >/dev/null; }; }) \
+      || { log "apt-get download prometheus failed"; rm -rf "$tmp"; return 1; }
+    mkdir -p "$dir"
+    dpkg-deb -x "$tmp"/prometheus_*.deb "$dir"
+    rm -rf "$tmp"
+  fi
+  echo "$dir/usr/bin/promtool"
+}
+
 case "${1:-ensure}" in
+  promtool) ensure_promtool ;;
   ensure) ensure_redis; ensure_nats; ensure_postgres ;;
   status)
     for p in 6379:redis 4222:nats 5432:postgres; do
       if port_open "${p%%:*}"; then echo "${p#*:} up"; else echo "${p#*:} down"; fi
     done ;;
-  *) echo "usage: $0 [ensure|status]" >&2; exit 2 ;;
+  *) echo "usage: $0 [ensure|status|promtool]" >&2; exit 2 ;;
 esac

@@ -3,7 +3,7 @@
  * (embedded or distributed), the processor role, the gateway role (GraphQL over HTTP and
  * WebSocket), telemetry, and their lifecycle. `main.ts` only parses the command line and calls it.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -27,6 +27,7 @@ import { createMemoryDedupe, createRedisDedupe } from '../ingest/index.ts';
 import { type CheckpointStore, createFileCheckpoints, createRedisCheckpoints } from '../state/index.ts';
 import { parseWindowSpecs } from '../actors/index.ts';
 import { type Clock, systemClock } from '../core/index.ts';
+import { createAccess } from './access.ts';
 import { createEventLog } from './adapters.ts';
 import type { Config } from './config.ts';
 import { type Logger, createLogger } from '../core/index.ts';
@@ -34,11 +35,31 @@ import { type Platform, detectPlatform } from './platform.ts';
 import { type Processor, type ProcessorOptions, createProcessor } from '../actors/index.ts';
 import { runProducer } from '../loadgen/index.ts';
 import { createWindowReader } from '../actors/index.ts';
-import { createMetrics, type Metrics } from '../core/index.ts';
+import { createMetrics, type Metrics, observeSinkWrite } from '../core/index.ts';
 import { LifecycleEvent } from '../core/index.ts';
-import { createTracing } from '../core/index.ts';
+import { type Tracing, createTracing } from '../core/index.ts';
 
 export type Role = 'gateway' | 'processor';
+
+/** The sink, with each write's duration and failures in keyflow_sink_write_*. */
+function instrumentSink(sink: Sink, metrics: Metrics): Sink {
+  return {
+    name: sink.name,
+    start: () => sink.start(),
+    close: () => sink.close(),
+    healthy: () => sink.healthy(),
+    write: (results) => observeSinkWrite(metrics, sink.name, () => sink.write(results)),
+  };
+}
+
+/** keyflow's version from package.json (build_info). */
+function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string }).version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
 
 /** /health, /ready and /metrics for a node without the GraphQL server (same answers as the gateway's routes). */
 async function serveOps(url: string, res: ServerResponse, health: () => Promise<Health>, metrics: Metrics): Promise<void> {
@@ -66,6 +87,8 @@ export interface AppOptions {
   /** @default systemClock */
   clock?: Clock;
   logger?: Logger;
+  /** Tracing to use instead of the one the configuration describes (tests pass an in-memory exporter). */
+  tracing?: Tracing;
 }
 
 export interface App {
@@ -106,8 +129,8 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     throw new KeyflowError(ErrorCode.INVALID_CONFIG, `KEYFLOW_WINDOWS: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
   }
   const registry = createEventTypeRegistry(DEFAULT_EVENT_TYPES, { dynamic: config.KEYFLOW_DYNAMIC_TOPICS });
-  const metrics = createMetrics();
-  const tracing = createTracing({ endpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: config.OTEL_SERVICE_NAME });
+  const metrics = createMetrics(undefined, { build: { version: packageVersion(), runtime: platform.runtime, runtimeVersion: platform.version } });
+  const tracing = options.tracing ?? createTracing({ endpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: config.OTEL_SERVICE_NAME });
   const prefix = config.KEYFLOW_KEY_PREFIX;
 
   const log = createEventLog(config, { logger, clock, nodeId });
@@ -127,6 +150,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     if (config.KEYFLOW_SINKS.has('aggregated')) sinks.push(createLogTopicSink({ log }));
     if (config.KEYFLOW_SINKS.has('data-lake')) sinks.push(createDataLakeSink({ dir: lakeDir }));
     if (config.DATABASE_URL) sinks.push(createPostgresSink({ connectionString: config.DATABASE_URL }));
+    for (let i = 0; i < sinks.length; i++) sinks[i] = instrumentSink(sinks[i]!, metrics);
   }
 
   const hostSettings: ProcessorOptions['host'] = {
@@ -224,9 +248,22 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
             metrics,
             logger: logger.child({ component: 'graphql' }),
           };
+          const access = createAccess(config, logger.child({ component: 'auth' }));
+          await access.start();
+          started.push(access);
           const gql = createGraphQLServer(services, {
-            apiTokens: config.KEYFLOW_API_TOKENS?.split(',').map((t) => t.trim()),
-            tracer: tracing.enabled ? tracing.tracer : undefined,
+            authenticator: access.authenticator,
+            rateLimits: access.rateLimits,
+            cors: { origins: config.KEYFLOW_CORS_ORIGINS, credentials: config.KEYFLOW_CORS_CREDENTIALS },
+            trustProxy: config.KEYFLOW_TRUST_PROXY,
+            maxRequestBodyBytes: config.KEYFLOW_MAX_REQUEST_BYTES,
+            ws: {
+              maxPayloadBytes: config.KEYFLOW_WS_MAX_PAYLOAD_BYTES,
+              maxOperations: config.KEYFLOW_WS_MAX_SUBSCRIPTIONS,
+              maxConnectionsPerIdentity: config.KEYFLOW_WS_MAX_CONNECTIONS_PER_IDENTITY,
+              maxBufferedBytes: config.KEYFLOW_WS_MAX_BUFFERED_BYTES,
+            },
+            tracerProvider: tracing.enabled ? tracing.provider : undefined,
           });
           http = createServer(gql.handler);
           closeGraphQL = gql.attach(http);

@@ -23,6 +23,10 @@ const duration = z.union([z.number(), z.string()]).transform((v, ctx) => {
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no'])]).transform((v) => v === true || v === 'true' || v === '1' || v === 'yes');
+/** Signature algorithms a JWT may use (RFC 8725: an explicit allow-list; never `none`). */
+export const JWT_ALGORITHMS = ['HS256', 'RS256', 'ES256'] as const;
+export type JwtAlgorithm = (typeof JWT_ALGORITHMS)[number];
+
 const optionalString = z
   .string()
   .optional()
@@ -76,7 +80,39 @@ export const configSchema = z
     KEYFLOW_LOG_RETENTION_BYTES: int(0, Number.MAX_SAFE_INTEGER).default(0).describe('embedded log retention per partition, bytes (0 = unlimited)'),
     KEYFLOW_LOG_RETENTION_MS: duration.pipe(z.number().int().min(0)).default(7 * 86_400_000).describe('embedded log retention, ms (0 = unlimited)'),
     KEYFLOW_LOG_FSYNC: bool.default(false).describe('fsync the embedded log on every append'),
-    KEYFLOW_API_TOKENS: optionalString.describe('comma-separated bearer tokens; when set, the API requires one'),
+    KEYFLOW_API_TOKENS: optionalString.describe('comma-separated static bearer tokens, each with every scope (identity `static:<sha-256 prefix>`); with these or KEYFLOW_JWT_* set, the API requires a token'),
+    KEYFLOW_JWT_ALGORITHMS: z
+      .string()
+      .default('RS256,ES256')
+      .transform((v, ctx) => {
+        const algs = v.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+        const bad = algs.filter((a) => !(JWT_ALGORITHMS as readonly string[]).includes(a));
+        if (bad.length > 0 || algs.length === 0) ctx.addIssue({ code: 'custom', message: `allowed: ${JWT_ALGORITHMS.join(', ')} (never none), got ${bad.join(', ') || 'none'}` });
+        return algs as JwtAlgorithm[];
+      })
+      .describe('JWT signature algorithms accepted (allow-list, RFC 8725): HS256, RS256, ES256'),
+    KEYFLOW_JWT_ISSUER: optionalString.describe('required `iss` of every JWT (needed when JWTs are enabled)'),
+    KEYFLOW_JWT_AUDIENCE: optionalString.describe('required `aud` of every JWT (needed when JWTs are enabled)'),
+    KEYFLOW_JWT_SECRET: optionalString.describe('HS256 shared secret, at least 32 bytes; enables JWTs (HS256 must be in KEYFLOW_JWT_ALGORITHMS)'),
+    KEYFLOW_JWT_JWKS_FILE: optionalString.describe('JWKS file of the RS256/ES256 verification keys; re-read when it changes (key rotation without restart); enables JWTs'),
+    KEYFLOW_JWT_JWKS_URL: optionalString.describe('JWKS URL of the RS256/ES256 verification keys (cached, refetched on an unknown kid); enables JWTs'),
+    KEYFLOW_JWT_JWKS_REFRESH_MS: duration.pipe(z.number().int().min(0)).default(30_000).describe('how long a JWKS is used before it is looked at again, ms (file: mtime check; URL: cache age)'),
+    KEYFLOW_JWT_CLOCK_TOLERANCE_MS: duration.pipe(z.number().int().min(0).max(300_000)).default(30_000).describe('leeway on exp/nbf/iat, ms'),
+    KEYFLOW_RATE_LIMIT_PER_IDENTITY: int(0, 10_000_000).default(5000).describe('requests (HTTP requests and WebSocket operations) one identity may make per KEYFLOW_RATE_LIMIT_WINDOW_MS (0 = no limit); Redis-backed across gateways in distributed mode'),
+    KEYFLOW_RATE_LIMIT_PER_ADDRESS: int(0, 10_000_000).default(5000).describe('requests one client address may make per KEYFLOW_RATE_LIMIT_WINDOW_MS (0 = no limit)'),
+    KEYFLOW_RATE_LIMIT_WINDOW_MS: duration.pipe(z.number().int().min(1000)).default(1000).describe('rate-limit window, ms (whole seconds)'),
+    KEYFLOW_TRUST_PROXY: bool.default(false).describe('take the client address from the last X-Forwarded-For entry (behind one trusted proxy)'),
+    KEYFLOW_CORS_ORIGINS: z
+      .string()
+      .default('')
+      .transform((v) => v.split(',').map((s) => s.trim().replace(/\/$/, '')).filter((s) => s.length > 0))
+      .describe('origins allowed to call the API from a browser, comma-separated (`*`: any origin, never with credentials); also the WebSocket Origin allow-list; default none (same origin only)'),
+    KEYFLOW_CORS_CREDENTIALS: bool.default(false).describe('let the allowed origins send credentials (cookies, HTTP auth); ignored for `*`'),
+    KEYFLOW_MAX_REQUEST_BYTES: int(1024, 100 * 1024 * 1024).default(25_000_000).describe('largest HTTP request body, bytes (read only after the token is checked)'),
+    KEYFLOW_WS_MAX_PAYLOAD_BYTES: int(1024, 100 * 1024 * 1024).default(4 * 1024 * 1024).describe('largest WebSocket message, bytes; a larger one closes the socket (1009)'),
+    KEYFLOW_WS_MAX_SUBSCRIPTIONS: int(1, 1_000_000).default(100).describe('most operations in flight on one WebSocket'),
+    KEYFLOW_WS_MAX_CONNECTIONS_PER_IDENTITY: int(1, 1_000_000).default(100).describe('most WebSockets one identity (or, without auth, one client address) holds on a gateway'),
+    KEYFLOW_WS_MAX_BUFFERED_BYTES: int(1024, 1024 * 1024 * 1024).default(8 * 1024 * 1024).describe('a WebSocket whose unsent bytes pass this is dropped (a subscriber that does not read), bytes'),
     KEYFLOW_DATA_LAKE_DIR: optionalString.describe('directory of the data-lake sink (default <data dir>/lake)'),
     KEYFLOW_SINKS: z
       .string()
@@ -103,6 +139,22 @@ export const configSchema = z
         path: [!c.KAFKA_BROKERS ? 'KAFKA_BROKERS' : !c.REDIS_URL ? 'REDIS_URL' : 'NATS_URL'],
         message: 'distributed mode needs KAFKA_BROKERS, REDIS_URL and NATS_URL together (embedded mode needs none)',
       });
+    }
+    const jwt = c.KEYFLOW_JWT_SECRET || c.KEYFLOW_JWT_JWKS_FILE || c.KEYFLOW_JWT_JWKS_URL;
+    if (jwt && !(c.KEYFLOW_JWT_ISSUER && c.KEYFLOW_JWT_AUDIENCE)) {
+      ctx.addIssue({ code: 'custom', path: [c.KEYFLOW_JWT_ISSUER ? 'KEYFLOW_JWT_AUDIENCE' : 'KEYFLOW_JWT_ISSUER'], message: 'JWTs need KEYFLOW_JWT_ISSUER and KEYFLOW_JWT_AUDIENCE (RFC 8725: check both)' });
+    }
+    if (c.KEYFLOW_JWT_SECRET && !c.KEYFLOW_JWT_ALGORITHMS.includes('HS256')) {
+      ctx.addIssue({ code: 'custom', path: ['KEYFLOW_JWT_ALGORITHMS'], message: 'KEYFLOW_JWT_SECRET is an HS256 key: add HS256 to KEYFLOW_JWT_ALGORITHMS' });
+    }
+    if (c.KEYFLOW_JWT_SECRET && new TextEncoder().encode(c.KEYFLOW_JWT_SECRET).length < 32) {
+      ctx.addIssue({ code: 'custom', path: ['KEYFLOW_JWT_SECRET'], message: 'an HS256 secret needs at least 32 bytes' });
+    }
+    if (c.KEYFLOW_JWT_JWKS_FILE && c.KEYFLOW_JWT_JWKS_URL) {
+      ctx.addIssue({ code: 'custom', path: ['KEYFLOW_JWT_JWKS_URL'], message: 'set KEYFLOW_JWT_JWKS_FILE or KEYFLOW_JWT_JWKS_URL, not both' });
+    }
+    if (c.KEYFLOW_JWT_ALGORITHMS.includes('HS256') && jwt && !c.KEYFLOW_JWT_SECRET) {
+      ctx.addIssue({ code: 'custom', path: ['KEYFLOW_JWT_SECRET'], message: 'HS256 is allowed but KEYFLOW_JWT_SECRET is not set' });
     }
     if (c.KAFKA_SASL_MECHANISM && !(c.KAFKA_SASL_USERNAME && c.KAFKA_SASL_PASSWORD)) {
       ctx.addIssue({ code: 'custom', path: ['KAFKA_SASL_USERNAME'], message: 'KAFKA_SASL_MECHANISM needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD' });

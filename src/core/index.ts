@@ -4,6 +4,7 @@ export * from './clock.ts';
 export * from './duration.ts';
 export * from './logger.ts';
 export * from './retry.ts';
+export * from './telemetry/lag-monitor.ts';
 export * from './telemetry/metrics.ts';
 export * from './telemetry/names.ts';
 export * from './telemetry/tracing.ts';

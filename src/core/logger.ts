@@ -1,5 +1,9 @@
-/** Structured logs (pino) to stderr, one JSON object a line; children carry a `component` field. */
+/**
+ * Structured logs (pino) to stderr, one JSON object a line; children carry a `component` field,
+ * and a line written while a request or span is active its `trace_id`, `span_id` and `request_id`.
+ */
 import { pino, type Logger } from 'pino';
+import { logCorrelation } from './telemetry/tracing.ts';
 
 export type { Logger };
 
@@ -8,6 +12,8 @@ export interface LoggerOptions {
   level?: string;
   /** Fields on every line (node id, role). */
   base?: Record<string, unknown>;
+  /** Where lines go. @default stderr, asynchronously */
+  destination?: { write(line: string): void };
 }
 
 export function createLogger(options: LoggerOptions = {}): Logger {
@@ -17,8 +23,9 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       base: options.base ?? {},
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
+      mixin: logCorrelation,
     },
-    pino.destination({ fd: 2, sync: false }),
+    options.destination ?? pino.destination({ fd: 2, sync: false }),
   );
 }
 

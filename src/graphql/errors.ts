@@ -73,6 +73,25 @@ export function markComplexityError(e: object): void {
   complexityErrors.add(e);
 }
 
+/** Longest error message a client gets back, characters; longer ones (echoing huge input) are cut. */
+export const MAX_MESSAGE_CHARS = 1024;
+/** Longest string inside `extensions.details`, characters. */
+export const MAX_DETAIL_CHARS = 256;
+
+/** The string cut to `max` characters, saying how much was left out. */
+export function truncateEcho(s: string, max: number): string {
+  return s.length <= max ? s : `${s.slice(0, max)}… (${s.length - max} more characters)`;
+}
+
+function truncateDetails(v: unknown, depth = 0): unknown {
+  if (typeof v === 'string') return truncateEcho(v, MAX_DETAIL_CHARS);
+  if (depth > 6 || v === null || typeof v !== 'object') return v;
+  if (Array.isArray(v)) return v.map((x) => truncateDetails(x, depth + 1));
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v)) out[k] = truncateDetails(x, depth + 1);
+  return out;
+}
+
 export const INTERNAL_MESSAGE = 'Internal error; the request id identifies it in the server log.';
 
 export interface ContractErrorExtensions {
@@ -127,7 +146,8 @@ export function toContractError(error: unknown, requestId: string, logger?: Logg
     requestId: typeof ext.requestId === 'string' ? ext.requestId : requestId,
     timestamp: typeof ext.timestamp === 'string' ? ext.timestamp : new Date(now).toISOString(),
   };
-  if (details !== undefined) extensions.details = details;
+  if (details !== undefined) extensions.details = truncateDetails(details) as Record<string, unknown>;
+  message = truncateEcho(message, MAX_MESSAGE_CHARS);
   // Yoga reads (and strips from the response) `http` to pick the status code.
   if (ext.http !== undefined) extensions.http = ext.http;
   return new GraphQLError(message, {

@@ -1,38 +1,52 @@
 /**
- * The GraphQL server: graphql-yoga over HTTP (POST/GET /graphql, GraphiQL for browsers, plus
- * /health, /ready, /metrics) and graphql-ws over WebSocket on the same path, with one set of
- * envelop plugins (query limits, metrics) for both transports and one error mapping.
+ * The GraphQL server: graphql-yoga over HTTP (POST/GET /graphql, SSE subscriptions, GraphiQL for
+ * browsers, plus /health, /ready, /metrics) and graphql-ws over WebSocket on the same path
+ * (ws-server.ts), with one set of envelop plugins (auth scopes, query limits, metrics, tracing)
+ * for every transport and one error mapping. Requests to /graphql pass, in order: CORS, the CSRF
+ * guard, the per-address rate limit, authentication, the per-identity rate limit — all before
+ * the body is read.
  */
-import type { Tracer } from '@opentelemetry/api';
+import type { TracerProvider } from '@opentelemetry/api';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { Duplex } from 'node:stream';
-import type { ExecutionArgs, ExecutionResult, GraphQLError } from 'graphql';
 import { type Plugin, type YogaServerInstance, createYoga } from 'graphql-yoga';
 import { Registry } from 'prom-client';
-import { WebSocketServer } from 'ws';
-import type { Logger } from '../core/index.ts';
-import { toContractError } from './errors.ts';
-import { tokenAccepted, useBearerAuth } from './plugins/use-bearer-auth.ts';
-import { mapResultErrors, useErrorCodes } from './plugins/use-error-codes.ts';
+import { type Logger, type Metrics, extractTraceContext, withRequestContext } from '../core/index.ts';
+import type { EventReceipt } from '../ingest/index.ts';
+import { type AuditLog, createAuditLog } from './plugins/auth/audit.ts';
+import { type Authenticator, createAuthenticator } from './plugins/auth/authenticator.ts';
+import type { Identity } from './plugins/auth/identity.ts';
+import { type CorsPolicy, corsOptions } from './plugins/cors.ts';
+import type { RateLimits } from './plugins/rate-limits.ts';
+import { addressOf, identityOf, useAuth } from './plugins/use-auth.ts';
+import { useCsrfGuard } from './plugins/use-csrf-guard.ts';
+import { useErrorCodes } from './plugins/use-error-codes.ts';
 import { useMetrics } from './plugins/use-metrics.ts';
 import { useOpsRoutes } from './plugins/use-ops-routes.ts';
 import { useQueryLimits } from './plugins/use-query-limits.ts';
-import { newRequestId, requestIdOf, useRequestId } from './plugins/use-request-id.ts';
+import { useRateLimit } from './plugins/use-rate-limit.ts';
+import { SANE_REQUEST_ID, newRequestId, requestIdOf, useRequestId } from './plugins/use-request-id.ts';
 import { useTracing } from './plugins/use-tracing.ts';
 import { subscribeShared } from './shared-execution.ts';
 import { useWsTransport } from './ws-transport.ts';
 import { type GraphQLContext, buildSchema } from './schema/index.ts';
 import type { ApiServices } from './services.ts';
+import { type WsLimits, attachGraphQLWs } from './ws-server.ts';
 
-/** The only WebSocket subprotocol accepted. */
-export const GRAPHQL_WS_PROTOCOL = 'graphql-transport-ws';
-
-/** Close code for a connection_init without a valid token (graphql-ws uses 4403 for "Forbidden"). */
-export const WS_CLOSE_UNAUTHENTICATED = 4401;
+export { GRAPHQL_WS_PROTOCOL, WS_CLOSE_UNAUTHENTICATED, WsClose } from './ws-server.ts';
 
 export interface GraphQLServerOptions {
-  /** Accepted bearer tokens (KEYFLOW_API_TOKENS); when non-empty every operation needs one. @default [] */
+  /** Accepted static bearer tokens (KEYFLOW_API_TOKENS), each with every scope; ignored when `authenticator` is given. @default [] */
   apiTokens?: readonly string[];
+  /** Who may call (static tokens and/or JWTs). @default from apiTokens; none: every caller is anonymous with every scope */
+  authenticator?: Authenticator;
+  /** Request rate limits per identity and per client address. @default none */
+  rateLimits?: RateLimits;
+  /** Browser origins allowed to call (CORS) and to open WebSockets. @default same origin only */
+  cors?: CorsPolicy;
+  /** Take the client address from X-Forwarded-For (one trusted proxy in front). @default false */
+  trustProxy?: boolean;
+  /** WebSocket limits (message size, operations per socket, sockets per identity, buffered bytes). */
+  ws?: WsLimits;
   /** GraphQL endpoint, for HTTP and WebSocket. @default '/graphql' */
   path?: string;
   /** Serve GraphiQL to browsers on GET /graphql. @default true */
@@ -43,8 +57,8 @@ export interface GraphQLServerOptions {
   maxRequestBodyBytes?: number;
   /** Extra yoga/envelop plugins, appended after the built-in ones. */
   plugins?: Plugin[];
-  /** When given, every operation runs in a span of its own (see useTracing). */
-  tracer?: Tracer;
+  /** When given, every operation runs in a span of its own, child of the client's `traceparent` (see useTracing). */
+  tracerProvider?: TracerProvider;
 }
 
 export interface GraphQLServer {
@@ -65,8 +79,26 @@ function yogaLogger(logger: Logger) {
   };
 }
 
-interface OperationContext extends GraphQLContext {
-  readonly [key: string]: unknown;
+/**
+ * The services an operation sees: its ingest records the publishing identity on every event (the
+ * record's publisher header) and counts publishes answered DUPLICATE (keyflow_dedupe_hits_total).
+ */
+function servicesFor(services: ApiServices, identity: Identity, dedupeHits: Metrics['dedupeHits'] | undefined): ApiServices {
+  if (identity.method === 'anonymous' && !dedupeHits) return services;
+  const { ingest } = services;
+  const options = identity.method === 'anonymous' ? undefined : { publisher: identity.sub };
+  const counted = (receipts: EventReceipt[]) => {
+    if (dedupeHits) for (const r of receipts) if (r.status === 'DUPLICATE') dedupeHits.inc({ topic: r.topic });
+    return receipts;
+  };
+  return {
+    ...services,
+    health: () => services.health(),
+    ingest: {
+      publish: async (input) => counted([await ingest.publish(input, options)])[0]!,
+      publishBatch: async (inputs) => counted(await ingest.publishBatch(inputs, options)),
+    },
+  };
 }
 
 /**
@@ -78,26 +110,31 @@ interface OperationContext extends GraphQLContext {
  */
 export function createGraphQLServer(services: ApiServices, options: GraphQLServerOptions = {}): GraphQLServer {
   const path = options.path ?? '/graphql';
-  // Blank entries (a trailing comma in KEYFLOW_API_TOKENS) are not tokens.
-  const tokens = (options.apiTokens ?? []).map((t) => t.trim()).filter((t) => t.length > 0);
   const logger = services.logger;
   const metrics = services.metrics;
   const registry = metrics?.registry ?? new Registry();
   const limits = services.limits;
+  const authenticator = options.authenticator ?? createAuthenticator({ staticTokens: options.apiTokens ?? [] });
+  const trustProxy = options.trustProxy ?? false;
+  const full = metrics && 'graphqlRequests' in metrics ? metrics : undefined;
+  const audit: AuditLog = createAuditLog(logger.child({ component: 'audit' }), (r) => full?.requestsRejected.inc({ code: r.code, transport: r.transport }));
 
   const plugins: Plugin[] = [
     useRequestId(),
     useOpsRoutes({ health: () => services.health(), registry }),
-    useBearerAuth({ tokens }),
+    useCsrfGuard({ path, audit, trustProxy }),
+    options.rateLimits && useRateLimit({ limits: options.rateLimits, scope: 'address', path, audit, trustProxy }),
+    useAuth({ authenticator, path, audit, trustProxy }),
+    options.rateLimits && useRateLimit({ limits: options.rateLimits, scope: 'identity', path, audit, trustProxy }),
     useQueryLimits({
       maxDepth: limits.maxQueryDepth,
       maxAliases: limits.maxAliases,
       maxCost: limits.maxCost,
       maxTokens: limits.maxTokens,
     }),
-    metrics && 'graphqlRequests' in metrics && useMetrics({ requests: metrics.graphqlRequests, duration: metrics.graphqlDuration }),
-    useErrorCodes({ logger }),
-    options.tracer && useTracing({ tracer: options.tracer }),
+    full && useMetrics({ requests: full.graphqlRequests, duration: full.graphqlDuration }),
+    useErrorCodes({ logger, onRequestError: full && ((code, request) => code !== 'FORBIDDEN' && full.requestsRejected.inc({ code, transport: transportOf(request) })) }),
+    options.tracerProvider && useTracing({ tracerProvider: options.tracerProvider }),
     ...(options.plugins ?? []),
   ].filter((p): p is Plugin => Boolean(p));
 
@@ -106,100 +143,62 @@ export function createGraphQLServer(services: ApiServices, options: GraphQLServe
     graphqlEndpoint: path,
     graphiql: options.graphiql ?? true,
     landingPage: false,
+    cors: corsOptions(options.cors ?? {}),
     // Our /health answers with the components; yoga's own check must not shadow it.
     healthCheckEndpoint: '/.well-known/yoga-health',
     // useErrorCodes maps and masks every error, for HTTP; the WebSocket path maps with the same function.
     maskedErrors: false,
     maxRequestBodySize: options.maxRequestBodyBytes ?? 25_000_000,
     logging: yogaLogger(logger),
-    context: (init) => ({
-      services,
-      requestId: typeof init.requestId === 'string' ? init.requestId : requestIdOf(init.request as Request | undefined),
-    }),
+    context: (init) => {
+      const request = init.request as Request | undefined;
+      // WebSocket operations bring their identity from connection_init (ws-server.ts).
+      const identity = (init.identity as Identity | undefined) ?? identityOf(request);
+      return {
+        services: servicesFor(services, identity, full?.dedupeHits),
+        requestId: typeof init.requestId === 'string' ? init.requestId : requestIdOf(request),
+        identity,
+        clientAddress: typeof init.clientAddress === 'string' ? init.clientAddress : addressOf(request),
+        transport: init.transport ?? transportOf(request),
+      };
+    },
     plugins,
   });
 
   function attach(server: Server): () => Promise<void> {
-    const wss = new WebSocketServer({ noServer: true });
-    const enveloped = new WeakMap<object, ReturnType<typeof yoga.getEnveloped>>();
-    const operationKeys = new WeakMap<object, string>();
-
-    const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      const pathname = new URL(req.url ?? '/', 'http://localhost').pathname;
-      if (pathname !== path) {
-        socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-        return;
-      }
-      const offered = String(req.headers['sec-websocket-protocol'] ?? '')
-        .split(',')
-        .map((p) => p.trim());
-      if (!offered.includes(GRAPHQL_WS_PROTOCOL)) {
-        const body = `only the ${GRAPHQL_WS_PROTOCOL} WebSocket subprotocol is accepted\n`;
-        socket.end(
-          `HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${new TextEncoder().encode(body).length}\r\n\r\n${body}`,
-        );
-        return;
-      }
-      wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
-    };
-    server.on('upgrade', onUpgrade);
-
-    const disposable = useWsTransport(
-      {
-        onConnect(ctx) {
-          if (tokens.length === 0) return true;
-          const p = ctx.connectionParams ?? {};
-          const auth = p.authorization ?? p.Authorization ?? (typeof p.token === 'string' ? `Bearer ${p.token}` : undefined);
-          if (tokenAccepted(tokens, auth)) return true;
-          ctx.extra.socket.close(WS_CLOSE_UNAUTHENTICATED, 'UNAUTHENTICATED: missing or invalid bearer token in connection_init');
-          return false;
-        },
-        async onSubscribe(ctx, _id, payload) {
-          const requestId = newRequestId();
-          const env = yoga.getEnveloped({ request: undefined, requestId, params: payload, socket: ctx.extra.socket });
-          let document: ExecutionArgs['document'];
-          try {
-            // graphql-armor throws from parse (tokens) and from validation rules (depth, aliases, cost).
-            document = env.parse(payload.query);
-            const errors = env.validate(env.schema, document);
-            if (errors.length > 0) return errors.map((e: GraphQLError) => toContractError(e, requestId, logger));
-          } catch (e) {
-            return [toContractError(e, requestId, logger)];
-          }
-          const contextValue = (await env.contextFactory()) as unknown as OperationContext;
-          enveloped.set(contextValue, env);
-          operationKeys.set(contextValue, `${payload.operationName ?? ''}\u0000${JSON.stringify(payload.variables ?? null)}\u0000${payload.query}`);
-          return {
-            schema: env.schema,
-            document,
-            operationName: payload.operationName,
-            variableValues: payload.variables,
-            contextValue,
-          };
-        },
-        execute: (args) => enveloped.get(args.contextValue as object)!.execute(args),
-        // one execution per live item and operation, shared by every subscriber of that operation
-        subscribe: (args) => subscribeShared(args, operationKeys.get(args.contextValue as object) ?? ''),
-        onNext(_ctx, _id, _payload, args, result) {
-          const requestId = (args.contextValue as OperationContext).requestId;
-          return mapResultErrors(result as ExecutionResult, requestId, logger, false);
-        },
+    return attachGraphQLWs(server, {
+      yoga,
+      path,
+      logger,
+      authenticator,
+      audit,
+      rateLimits: options.rateLimits,
+      cors: options.cors,
+      trustProxy,
+      keepAliveMs: options.keepAliveMs,
+      limits: options.ws,
+      instruments: full && {
+        connections: (d) => full.websocketConnections.inc(d),
+        operations: (d) => full.subscriptionsActive.inc(d),
+        operation: (outcome) => full.websocketOperations.inc({ outcome }),
       },
-      wss,
-      { keepAliveMs: options.keepAliveMs ?? 12_000, logger },
-    );
-
-    return async () => {
-      server.off('upgrade', onUpgrade);
-      await disposable.dispose();
-    };
+    });
   }
 
   return {
     yoga,
     handler: (req, res) => {
-      void yoga(req, res);
+      // The request runs in the client's trace context and under its request id (useRequestId
+      // reads the same header), so spans and log lines of this request are tied to both.
+      const given = req.headers['x-request-id'];
+      const requestId = typeof given === 'string' && SANE_REQUEST_ID.test(given) ? given : newRequestId();
+      req.headers['x-request-id'] = requestId;
+      withRequestContext(extractTraceContext(req.headers), requestId, () => void yoga(req, res));
     },
     attach,
   };
+}
+
+function transportOf(request: Request | undefined): 'http' | 'sse' {
+  return request?.headers.get('accept')?.includes('text/event-stream') ? 'sse' : 'http';
 }

@@ -77,6 +77,17 @@ export interface HealthCheckOptions {
   now?: () => number;
 }
 
+const ABSOLUTE_PATH = /(^|[\s'"(=])((?:[A-Za-z]:)?[\\/][^\s'"),;]*)/g;
+
+/**
+ * A component's detail as a client may see it: absolute file paths reduced to their last part
+ * (the data directory of the node is nobody's business) and at most 200 characters.
+ */
+export function publicDetail(detail: string): string {
+  const cleaned = detail.replace(ABSOLUTE_PATH, (_m, before: string, path: string) => `${before}…/${path.split(/[\\/]/).filter(Boolean).pop() ?? ''}`);
+  return cleaned.length <= 200 ? cleaned : `${cleaned.slice(0, 200)}…`;
+}
+
 /**
  * Builds `ApiServices.health` from component probes. A probe that throws counts as disconnected.
  * @example
@@ -91,9 +102,9 @@ export function createHealthCheck(options: HealthCheckOptions): () => Promise<He
       entries.map(async ([name, probe]): Promise<ComponentHealth> => {
         try {
           const h = await probe();
-          return { name, connected: h.connected, detail: h.detail ?? null };
+          return { name, connected: h.connected, detail: h.detail == null ? null : publicDetail(h.detail) };
         } catch (e) {
-          return { name, connected: false, detail: e instanceof Error ? e.message : String(e) };
+          return { name, connected: false, detail: publicDetail(e instanceof Error ? e.message : String(e)) };
         }
       }),
     );

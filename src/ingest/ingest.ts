@@ -34,16 +34,25 @@ export interface InputError {
   issues?: ValidationIssue[];
 }
 
+/** Who publishes, recorded on every record of the call. */
+export interface PublishOptions {
+  /** The partner's identity (a JWT's `sub`); written as the record header {@link PUBLISHER_HEADER}. */
+  publisher?: string | undefined;
+}
+
+/** Record header naming the identity that published the event. */
+export const PUBLISHER_HEADER = 'keyflow-publisher';
+
 export interface Ingest {
   /** Publishes one event. Throws KeyflowError: the input's own code (details.errors names index 0), BROKER_UNAVAILABLE. */
-  publish(input: unknown): Promise<EventReceipt>;
+  publish(input: unknown, options?: PublishOptions): Promise<EventReceipt>;
   /**
    * Publishes a batch, all or nothing at validation: when any input is invalid nothing is
    * appended and the error's `details.errors` lists every invalid index. The error's code is the
    * invalid inputs' code when they all share one, else SCHEMA_VALIDATION_FAILED. A batch larger
    * than `maxBatch` fails with BATCH_TOO_LARGE. Receipts are in input order.
    */
-  publishBatch(inputs: readonly unknown[]): Promise<EventReceipt[]>;
+  publishBatch(inputs: readonly unknown[], options?: PublishOptions): Promise<EventReceipt[]>;
 }
 
 export interface IngestOptions {
@@ -226,11 +235,12 @@ export function createIngest(options: IngestOptions): Ingest {
     return `00-${randomHex(16)}-${randomHex(8)}-00`;
   }
 
-  async function publishBatch(inputs: readonly unknown[]): Promise<EventReceipt[]> {
+  async function publishBatch(inputs: readonly unknown[], options?: PublishOptions): Promise<EventReceipt[]> {
     const prepared = validateAll(inputs);
     if (prepared.length === 0) return [];
     // Taken before the first await: the caller's span is the parent of every record of the call.
     const headers: Headers = { 'content-type': 'application/json', traceparent: traceparent() };
+    if (options?.publisher) headers[PUBLISHER_HEADER] = options.publisher;
     // The first occurrence of an eventId in the batch publishes; later ones answer DUPLICATE.
     const firstIndex = new Map<string, number>();
     for (let i = 0; i < prepared.length; i++) {
@@ -281,8 +291,8 @@ export function createIngest(options: IngestOptions): Ingest {
   }
 
   return {
-    async publish(input) {
-      const [receipt] = await publishBatch([input]);
+    async publish(input, options) {
+      const [receipt] = await publishBatch([input], options);
       return receipt!;
     },
     publishBatch,

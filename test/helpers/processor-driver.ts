@@ -11,6 +11,7 @@ import { tpKey } from '../../src/log/port.ts';
 import { createEventTypeRegistry, encodeEnvelope, type EventTypeRegistry, type KeyStateView, type WindowResult } from '../../src/model/index.ts';
 import { createSimulatedClock, type SimulatedClock } from '../../src/core/clock.ts';
 import { silentLogger } from '../../src/core/logger.ts';
+import type { Metrics } from '../../src/core/telemetry/metrics.ts';
 import { createInProcessBus } from '../../src/bus/index.ts';
 import type { Sink } from '../../src/sinks/port.ts';
 import type { CheckpointStore } from '../../src/state/port.ts';
@@ -36,6 +37,8 @@ export interface ProcessorDriverOptions {
   maxQueuedBatches?: number;
   /** Simulated processing time at start, epoch ms. @default 2026-01-15T10:00:00Z */
   startTime?: number;
+  /** Metrics every member updates. @default none */
+  metrics?: Metrics;
 }
 
 export interface SensorEvent {
@@ -163,6 +166,7 @@ export async function createProcessorDriver(options: ProcessorDriverOptions = {}
       maxQueuedBatches: options.maxQueuedBatches ?? 0,
       logger: silentLogger(),
       publishEvents: false,
+      metrics: options.metrics,
     });
     await processor.start();
     const group = () => {

@@ -78,6 +78,26 @@ describe('configuration', () => {
     expect(invalid({ KEYFLOW_CONFIG_FILE: `${file}.missing` }).message).toContain('KEYFLOW_CONFIG_FILE');
   });
 
+  it('JWT settings follow RFC 8725: an algorithm allow-list without none, issuer and audience required, a long HS256 secret', () => {
+    expect(loadConfig({}).KEYFLOW_JWT_ALGORITHMS).toEqual(['RS256', 'ES256']);
+    expect(invalid({ KEYFLOW_JWT_ALGORITHMS: 'RS256,none' }).message).toMatch(/KEYFLOW_JWT_ALGORITHMS/);
+    expect(invalid({ KEYFLOW_JWT_JWKS_FILE: '/tmp/jwks.json' }).message).toMatch(/KEYFLOW_JWT_ISSUER/);
+    expect(invalid({ KEYFLOW_JWT_JWKS_FILE: '/tmp/jwks.json', KEYFLOW_JWT_ISSUER: 'https://id' }).message).toMatch(/KEYFLOW_JWT_AUDIENCE/);
+    const hs = { KEYFLOW_JWT_ISSUER: 'https://id', KEYFLOW_JWT_AUDIENCE: 'keyflow', KEYFLOW_JWT_ALGORITHMS: 'HS256' };
+    expect(invalid({ ...hs, KEYFLOW_JWT_SECRET: 'short' }).message).toMatch(/KEYFLOW_JWT_SECRET: an HS256 secret needs at least 32 bytes/);
+    expect(invalid({ ...hs, KEYFLOW_JWT_ALGORITHMS: 'RS256', KEYFLOW_JWT_SECRET: 'x'.repeat(32) }).message).toMatch(/add HS256/);
+    expect(loadConfig({ ...hs, KEYFLOW_JWT_SECRET: 'x'.repeat(32) }).KEYFLOW_JWT_SECRET).toBe('x'.repeat(32));
+  });
+
+  it('access limits have defaults and bounds; CORS origins are a list', () => {
+    const c = loadConfig({ KEYFLOW_CORS_ORIGINS: 'https://a.example/, https://b.example' });
+    expect(c.KEYFLOW_CORS_ORIGINS).toEqual(['https://a.example', 'https://b.example']);
+    expect(loadConfig({}).KEYFLOW_CORS_ORIGINS).toEqual([]);
+    expect(loadConfig({}).KEYFLOW_WS_MAX_PAYLOAD_BYTES).toBe(4 * 1024 * 1024);
+    expect(invalid({ KEYFLOW_WS_MAX_SUBSCRIPTIONS: '0' }).message).toMatch(/KEYFLOW_WS_MAX_SUBSCRIPTIONS/);
+    expect(invalid({ KEYFLOW_RATE_LIMIT_WINDOW_MS: '10ms' }).message).toMatch(/KEYFLOW_RATE_LIMIT_WINDOW_MS/);
+  });
+
   it('documents every setting in the README', () => {
     const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
     for (const name of Object.keys(configSchema.shape)) expect(readme, name).toContain(`\`${name}\``);

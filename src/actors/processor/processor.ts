@@ -27,11 +27,11 @@ import type { Sink } from '../../sinks/index.ts';
 import type { CheckpointStore, CheckpointWrite } from '../../state/index.ts';
 import type { KeyStateView, WindowResult } from '../../model/index.ts';
 import type { Clock, Timer } from '../../core/index.ts';
-import type { Metrics } from '../../core/index.ts';
+import type { LagMonitor, Metrics, PartitionPosition } from '../../core/index.ts';
 import { type LocalReader, type SharedHostOptions, respondToQueries } from './query-router.ts';
 
 export type { LocalReader, SharedHostOptions };
-import { LifecycleEvent, SpanAttr } from '../../core/index.ts';
+import { LifecycleEvent, SpanAttr, countWindowResults, createLagMonitor } from '../../core/index.ts';
 
 const partitionsOf = (name: string) => SYSTEM_TOPICS.find((t) => t.name === name)?.partitions ?? 1;
 const DLQ_PARTITIONS = partitionsOf(DLQ_TOPIC);
@@ -153,6 +153,11 @@ export function createProcessor(options: ProcessorOptions): Processor {
   let consumer: GroupConsumer | undefined;
   let timers: Timer[] = [];
   let stopping = false;
+  let lag: LagMonitor | undefined;
+
+  function* ownedPositions(): Iterable<PartitionPosition> {
+    for (const o of owned.values()) yield { topic: o.tp.topic, partition: o.tp.partition, nextOffset: o.host.nextOffset, watermark: o.host.watermark };
+  }
 
   function enqueue(o: Owned, work: () => Promise<void> | void): Promise<void> {
     const next = o.chain.then(work);
@@ -189,7 +194,7 @@ export function createProcessor(options: ProcessorOptions): Processor {
           if (publishResults) publishWindowResults(bus, results, { topic, partition, offset: host.nextOffset, watermark: host.watermark });
           // finals wait for the sinks until the checkpoint that covers them (none kept when there is no sink)
           if (o && sinks.length > 0) for (const r of results) if (r.final) o.pendingFinals.push(r);
-          metrics?.windowResultsEmitted.inc({ event_type: results[0]?.eventType ?? '', final: 'mixed' }, results.length);
+          if (metrics) countWindowResults(metrics.windowResultsEmitted, results);
         },
         onLate(records: LogRecord[]) {
           const o = ref.owned;
@@ -475,7 +480,6 @@ export function createProcessor(options: ProcessorOptions): Processor {
       } else {
         await o.host.processBatch(records);
       }
-      metrics?.consumerLag.set({ topic: batch.topic, partition: String(batch.partition) }, Math.max(0, batch.highWatermark - o.host.nextOffset));
     }
   }
 
@@ -514,16 +518,20 @@ export function createProcessor(options: ProcessorOptions): Processor {
             const offsets = new Map<string, number | undefined>();
             for (const tp of tps) offsets.set(tpKey(tp.topic, tp.partition), await assign(tp));
             logger.info({ event: LifecycleEvent.partitionAssigned, partitions: summarize(tps) }, `assigned ${tps.length} partitions`);
+            metrics?.rebalances.inc({ event: 'assigned' });
             return offsets;
           },
           async onRevoked(tps) {
             await Promise.all(tps.map((tp) => release(tp, true)));
             logger.info({ event: LifecycleEvent.partitionRevoked, partitions: summarize(tps) }, `released ${tps.length} partitions`);
+            metrics?.rebalances.inc({ event: 'revoked' });
           },
           onBatch,
         },
       });
       await consumer.start();
+      lag = metrics && createLagMonitor({ consumerLag: metrics.consumerLag, watermarkLag: metrics.watermarkLag, endOffsets: (t) => log.endOffsets(t), positions: ownedPositions, clock });
+      lag?.start();
       timers = [
         clock.every(options.checkpointIntervalMs, () => {
           if (!stopping) void checkpointAll();
@@ -537,6 +545,7 @@ export function createProcessor(options: ProcessorOptions): Processor {
     async stop() {
       stopping = true;
       for (const t of timers) t.cancel();
+      lag?.stop();
       await consumer?.stop();
       await Promise.all([...owned.values()].map((o) => release(o.tp, true)));
     },

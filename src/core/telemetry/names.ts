@@ -11,7 +11,9 @@ export const MetricName = {
   checkpointFailures: 'keyflow_checkpoint_failures_total',
   checkpointBytes: 'keyflow_checkpoint_bytes',
   checkpointBacklog: 'keyflow_checkpoint_backlog_records',
-  consumerLag: 'keyflow_consumer_lag',
+  consumerLag: 'keyflow_consumer_lag_records',
+  watermarkLag: 'keyflow_watermark_lag_seconds',
+  rebalances: 'keyflow_rebalances_total',
   windowResultsEmitted: 'keyflow_window_results_emitted_total',
   graphqlRequests: 'keyflow_graphql_requests_total',
   graphqlDuration: 'keyflow_graphql_request_duration_seconds',
@@ -19,6 +21,14 @@ export const MetricName = {
   replayGap: 'keyflow_replay_gap_records_total',
   liveReplaysDropped: 'keyflow_live_replays_dropped_total',
   subscriptionsRateLimited: 'keyflow_subscriptions_rate_limited_total',
+  requestsRejected: 'keyflow_requests_rejected_total',
+  websocketConnections: 'keyflow_websocket_connections',
+  websocketOperations: 'keyflow_websocket_operations_total',
+  subscriptionsActive: 'keyflow_subscriptions_active',
+  sinkWriteDuration: 'keyflow_sink_write_duration_seconds',
+  sinkWriteErrors: 'keyflow_sink_write_errors_total',
+  dedupeHits: 'keyflow_dedupe_hits_total',
+  buildInfo: 'keyflow_build_info',
 } as const;
 
 export const SpanAttr = {

@@ -1,38 +1,82 @@
 /**
- * OpenTelemetry tracing. With an OTLP endpoint, spans go to it over HTTP in batches; without one
- * the tracer is the API's no-op and costs nothing. The provider is created here and passed in —
- * no component registers or reads a global provider.
+ * OpenTelemetry tracing. With an OTLP endpoint (or exporters passed in, as tests do), spans go out
+ * in batches; without either the tracer is the API's no-op and costs nothing. The provider is
+ * created here and passed in — components take the tracer or provider they are given. Registering
+ * it installs the async context manager (child spans find their parent across awaits) and the W3C
+ * trace-context propagator (an incoming `traceparent` becomes the parent of the request's spans);
+ * the Kafka, Redis and PostgreSQL clients get spans of their own (client-spans.ts).
+ *
+ * The request id travels in the same context ({@link withRequestContext}), so every log line
+ * written while a request is handled carries `trace_id`, `span_id` and `request_id` (logger.ts).
  */
-import { type Tracer, trace } from '@opentelemetry/api';
+import { type Context, ROOT_CONTEXT, type Tracer, type TracerProvider, context, createContextKey, propagation, trace } from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { BatchSpanProcessor, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
+import { instrumentClients } from './client-spans.ts';
 
 export interface Tracing {
   readonly tracer: Tracer;
+  /** The provider behind `tracer` (plugins that make their own tracers take it). */
+  readonly provider: TracerProvider;
   readonly enabled: boolean;
   shutdown(): Promise<void>;
 }
 
 export interface TracingOptions {
-  /** OTLP/HTTP base endpoint, e.g. http://localhost:4318; undefined disables tracing. */
+  /** OTLP/HTTP base endpoint, e.g. http://localhost:4318; undefined (and no spanProcessors) disables tracing. */
   endpoint?: string | undefined;
   /** @default 'keyflow' */
   serviceName?: string;
+  /** Span processors to use besides (or, without an endpoint, instead of) the OTLP exporter: tests pass an in-memory one. */
+  spanProcessors?: SpanProcessor[];
 }
 
 export function createTracing(options: TracingOptions): Tracing {
-  if (!options.endpoint) {
-    return { tracer: trace.getTracer('keyflow'), enabled: false, shutdown: async () => {} };
+  const processors = [...(options.spanProcessors ?? [])];
+  if (options.endpoint) processors.push(new BatchSpanProcessor(new OTLPTraceExporter({ url: `${options.endpoint.replace(/\/$/, '')}/v1/traces` })));
+  if (processors.length === 0) {
+    return { tracer: trace.getTracer('keyflow'), provider: trace.getTracerProvider(), enabled: false, shutdown: async () => {} };
   }
-  const url = `${options.endpoint.replace(/\/$/, '')}/v1/traces`;
   const provider = new NodeTracerProvider({
     resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: options.serviceName ?? 'keyflow' }),
-    spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter({ url }))],
+    spanProcessors: processors,
   });
-  // Registering sets up the async context manager so child spans find their parent.
+  // Sets up the async context manager and the W3C propagator (the tracer itself is passed around).
   provider.register();
-  return { tracer: provider.getTracer('keyflow'), enabled: true, shutdown: () => provider.shutdown() };
+  instrumentClients(provider);
+  return { tracer: provider.getTracer('keyflow'), provider, enabled: true, shutdown: () => provider.shutdown() };
+}
+
+const REQUEST_ID = createContextKey('keyflow.request_id');
+
+/** The trace context a request's headers carry (`traceparent`, `tracestate`), on top of the root context. */
+export function extractTraceContext(headers: Record<string, string | string[] | undefined>): Context {
+  return propagation.extract(ROOT_CONTEXT, headers);
+}
+
+/** `parent` with this request id: spans started in it are its children, log lines carry the id. */
+export function withRequestContextValue(parent: Context, requestId: string): Context {
+  return parent.setValue(REQUEST_ID, requestId);
+}
+
+/** Runs `fn` in {@link withRequestContextValue}(parent, requestId). */
+export function withRequestContext<T>(parent: Context, requestId: string, fn: () => T): T {
+  return context.with(withRequestContextValue(parent, requestId), fn);
+}
+
+/** `trace_id`, `span_id` and `request_id` of the active context, for log lines (empty outside a request or span). */
+export function logCorrelation(): Record<string, string> {
+  const active = context.active();
+  const out: Record<string, string> = {};
+  const sc = trace.getSpanContext(active);
+  if (sc && sc.traceId !== '00000000000000000000000000000000') {
+    out.trace_id = sc.traceId;
+    out.span_id = sc.spanId;
+  }
+  const requestId = active.getValue(REQUEST_ID);
+  if (typeof requestId === 'string') out.request_id = requestId;
+  return out;
 }

@@ -14,7 +14,9 @@ import { requestIdOf } from './use-request-id.ts';
 
 export interface ErrorCodesOptions {
   /** Where internal errors are logged with their stack. */
-  logger?: Logger;
+  logger?: Logger | undefined;
+  /** Called once per request error (a response without data), with its contract code: counts rejected requests. */
+  onRequestError?: ((code: string, request: Request) => void) | undefined;
 }
 
 function isAsyncIterable(x: unknown): x is AsyncIterable<ExecutionResult> {
@@ -64,7 +66,7 @@ function mapStream(source: AsyncIterable<ExecutionResult>, requestId: string, lo
 }
 
 export function useErrorCodes(options: ErrorCodesOptions = {}): Plugin {
-  const { logger } = options;
+  const { logger, onRequestError } = options;
   return {
     onRequestParse({ requestParser, setRequestParser }) {
       if (!requestParser) return;
@@ -83,7 +85,12 @@ export function useErrorCodes(options: ErrorCodesOptions = {}): Plugin {
       const requestId = requestIdOf(request);
       if (Array.isArray(result)) setResult(result.map((r) => mapResultErrors(r, requestId, logger, false)));
       else if (isAsyncIterable(result)) setResult(mapStream(result, requestId, logger));
-      else setResult(mapResultErrors(result as ExecutionResult, requestId, logger, true));
+      else {
+        const mapped = mapResultErrors(result as ExecutionResult, requestId, logger, true);
+        const first = mapped.errors?.[0];
+        if (onRequestError && first && !('data' in mapped)) onRequestError(String(first.extensions?.code), request);
+        setResult(mapped);
+      }
     },
   };
 }

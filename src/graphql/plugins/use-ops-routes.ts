@@ -5,7 +5,7 @@
  */
 import type { Plugin } from 'graphql-yoga';
 import type { Registry } from 'prom-client';
-import type { Health } from '../services.ts';
+import { type Health, publicDetail } from '../services.ts';
 
 export interface OpsRoutesOptions {
   health: () => Promise<Health>;
@@ -39,7 +39,7 @@ export function useOpsRoutes(options: OpsRoutesOptions): Plugin {
       try {
         health = await options.health();
       } catch (e) {
-        const detail = e instanceof Error ? e.message : String(e);
+        const detail = publicDetail(e instanceof Error ? e.message : String(e));
         health = { status: 'degraded', mode: 'embedded', uptimeSeconds: 0, components: [{ name: 'health', connected: false, detail }] };
       }
       const ok = path === healthPath ? health.status === 'ok' : health.components.every((c) => c.connected);

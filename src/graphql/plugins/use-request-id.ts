@@ -8,7 +8,8 @@ export interface RequestIdOptions {
   generate?: () => string;
 }
 
-const SANE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+/** A client-sent request id is kept only when it looks like this. */
+export const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const ids = new WeakMap<Request, string>();
 
 export function newRequestId(): string {
@@ -29,7 +30,7 @@ export function useRequestId(options: RequestIdOptions = {}): Plugin {
   return {
     onRequest({ request }) {
       const given = request.headers.get(header);
-      ids.set(request, given !== null && SANE_ID.test(given) ? given : generate());
+      ids.set(request, given !== null && SANE_REQUEST_ID.test(given) ? given : generate());
     },
     onResponse({ request, response }) {
       response.headers.set(header, requestIdOf(request));
