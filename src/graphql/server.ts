@@ -26,8 +26,7 @@ import { useQueryLimits } from './plugins/use-query-limits.ts';
 import { useRateLimit } from './plugins/use-rate-limit.ts';
 import { SANE_REQUEST_ID, newRequestId, requestIdOf, useRequestId } from './plugins/use-request-id.ts';
 import { useTracing } from './plugins/use-tracing.ts';
-import { subscribeShared } from './shared-execution.ts';
-import { useWsTransport } from './ws-transport.ts';
+import { useSharedSubscriptions } from './shared-execution.ts';
 import { type GraphQLContext, buildSchema } from './schema/index.ts';
 import type { ApiServices } from './services.ts';
 import { type WsLimits, attachGraphQLWs } from './ws-server.ts';
@@ -120,6 +119,8 @@ export function createGraphQLServer(services: ApiServices, options: GraphQLServe
   const audit: AuditLog = createAuditLog(logger.child({ component: 'audit' }), (r) => full?.requestsRejected.inc({ code: r.code, transport: r.transport }));
 
   const plugins: Plugin[] = [
+    // first: it swaps the base subscribe function, which the later plugins' hooks then wrap
+    useSharedSubscriptions(),
     useRequestId(),
     useOpsRoutes({ health: () => services.health(), registry }),
     useCsrfGuard({ path, audit, trustProxy }),

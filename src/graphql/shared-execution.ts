@@ -11,6 +11,7 @@
  * errors carry one request's id); items that are not objects are executed each time.
  */
 import { createSourceEventStream, execute, type ExecutionArgs, type ExecutionResult } from 'graphql';
+import type { Plugin } from 'graphql-yoga';
 
 type Result = ExecutionResult | Promise<ExecutionResult>;
 
@@ -60,4 +61,24 @@ export async function subscribeShared(args: ExecutionArgs, key: string): Promise
     },
   };
   return mapped;
+}
+
+/**
+ * The yoga plugin that makes every subscription (graphql-ws and SSE) run through
+ * {@link subscribeShared}. It only swaps the base subscribe function, so the other plugins' hooks
+ * (scope checks, token expiry, tracing) still wrap each subscriber's operation; list it first.
+ * Operations are the same when their parsed document (yoga caches parses by text), operation
+ * name and variables are.
+ */
+export function useSharedSubscriptions(): Plugin {
+  const documents = new WeakMap<object, number>();
+  let next = 0;
+  return {
+    onSubscribe({ args, setSubscribeFn }) {
+      let id = documents.get(args.document);
+      if (id === undefined) documents.set(args.document, (id = ++next));
+      const key = `${id}\u0000${args.operationName ?? ''}\u0000${JSON.stringify(args.variableValues ?? null)}`;
+      setSubscribeFn((a) => subscribeShared(a as ExecutionArgs, key) as ReturnType<typeof subscribeShared>);
+    },
+  };
 }

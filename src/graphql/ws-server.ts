@@ -27,7 +27,6 @@ import { type Context, context } from '@opentelemetry/api';
 import { type Logger, extractTraceContext, withRequestContextValue } from '../core/index.ts';
 import { ErrorCode, KeyflowError } from '../model/index.ts';
 import { toContractError } from './errors.ts';
-import { subscribeShared } from './shared-execution.ts';
 import { useWsTransport } from './ws-transport.ts';
 import type { AuditLog } from './plugins/auth/audit.ts';
 import type { Authenticator } from './plugins/auth/authenticator.ts';
@@ -156,8 +155,7 @@ export function attachGraphQLWs(server: Server, options: WsServerOptions): () =>
   const enveloped = new WeakMap<object, ReturnType<typeof yoga.getEnveloped>>();
   // Each operation's trace parent (the client's traceparent) and request id, for its spans and log lines.
   const parents = new WeakMap<object, Context>();
-  // Subscribers of the same operation (query, name, variables) share one execution per live item.
-  const operationKeys = new WeakMap<object, string>();
+
   const sockets = new WeakMap<WebSocket, SocketState>();
   const perIdentity = new Map<string, number>();
 
@@ -313,7 +311,6 @@ export function attachGraphQLWs(server: Server, options: WsServerOptions): () =>
         }
         const contextValue = (await env.contextFactory()) as unknown as OperationContext;
         enveloped.set(contextValue, env);
-        operationKeys.set(contextValue, `${payload.operationName ?? ''}\u0000${JSON.stringify(payload.variables ?? null)}\u0000${payload.query}`);
         const own = traceHeadersOf(payload.extensions);
         parents.set(contextValue, withRequestContextValue(extractTraceContext(own.traceparent ? own : st.traceHeaders), requestId));
         ins.operation?.('accepted');
@@ -328,8 +325,7 @@ export function attachGraphQLWs(server: Server, options: WsServerOptions): () =>
         };
       },
       execute: (args) => context.with(parents.get(args.contextValue as object)!, () => enveloped.get(args.contextValue as object)!.execute(args)),
-      // one execution per live item and operation, shared by every subscriber of that operation
-      subscribe: (args) => context.with(parents.get(args.contextValue as object)!, () => subscribeShared(args, operationKeys.get(args.contextValue as object) ?? '')),
+      subscribe: (args) => context.with(parents.get(args.contextValue as object)!, () => enveloped.get(args.contextValue as object)!.subscribe(args)),
       onNext(ctx, _id, _payload, args, result) {
         dropIfOverBudget(ctx.extra.socket as WebSocket);
         const requestId = (args.contextValue as OperationContext).requestId;
