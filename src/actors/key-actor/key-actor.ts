@@ -405,12 +405,15 @@ export function createKeyActorLogic(cfg: KeyActorConfig): KeyActorLogic {
       next = st.finalUntil + R + 1;
     }
     st.nextTimer = next;
-    if (st.u.length < rowsBefore) {
-      // Arrays keep the capacity of their largest size (a push grows it by half): once windows
-      // left, copy the rows to arrays of their exact size, or a million idle keys would each hold
-      // the room of every window they ever had open at once.
+    const rows = st.u.length;
+    if (rows < rowsBefore && rows * 2 <= st.peak) {
+      // Arrays keep the capacity of their largest size (growing adds half): once at most half of
+      // the rows are left, copy them to arrays of their exact size, or a million idle keys would
+      // each hold the room of every window they ever had open at once. Not on every eviction:
+      // an actor whose windows come and go would copy its rows on every event.
       st.w = st.w.slice();
       st.u = st.u.slice();
+      st.peak = rows;
     }
   }
 

@@ -44,6 +44,8 @@ export interface KeyActorState {
   w: number[];
   /** Users of each window row (same index as the row). */
   u: Users[];
+  /** Most rows held since the arrays were last copied to their exact size (see `advance`). */
+  peak: number;
   eventsProcessed: number;
   /** Latest event time seen for this key (epoch ms), null before the first event. */
   lastEventTime: number | null;
@@ -73,6 +75,7 @@ export function newKeyState(eventType: string, key: string): KeyActorState {
     key,
     w: [],
     u: [],
+    peak: 0,
     eventsProcessed: 0,
     lastEventTime: null,
     openWindows: 0,
@@ -107,14 +110,26 @@ export function insertRow(st: KeyActorState, r: number, spec: number, start: num
   const w = st.w;
   const len = w.length;
   const b = r * STRIDE;
+  if (r + 1 > st.peak) st.peak = r + 1;
   if (b === len) {
-    // appended (in-order events): one push keeps the array packed
-    w.push(spec, start, end, 0, 0, 0, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 0, 0, 0, 0);
-    st.u.push(null);
+    // appended (in-order events): stores at the end grow the array in place, packed
+    w[b + SPEC] = spec;
+    w[b + START] = start;
+    w[b + END] = end;
+    w[b + COUNT] = 0;
+    w[b + VCOUNT] = 0;
+    w[b + SUM] = 0;
+    w[b + MIN] = Number.POSITIVE_INFINITY;
+    w[b + MAX] = Number.NEGATIVE_INFINITY;
+    w[b + DISTINCT] = 0;
+    w[b + REVISION] = 0;
+    w[b + FLAGS] = 0;
+    w[b + MARK] = 0;
+    st.u[r] = null;
     return;
   }
-  // grow by one row, then shift the rows from r up by one
-  w.push(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+  // grow by one row at the end, then shift the rows from r up by one
+  for (let i = 0; i < STRIDE; i++) w[len + i] = 0;
   w.copyWithin(b + STRIDE, b, len);
   w[b + SPEC] = spec;
   w[b + START] = start;
