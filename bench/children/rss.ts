@@ -73,6 +73,12 @@ for (let base = 0; base < keys; base += CHUNK) {
   }
 }
 fullGc();
+// `--settle <ms>`: an idle pause before measuring (V8's memory reducer runs on idle timers)
+const settleAt = process.argv.indexOf('--settle');
+if (settleAt >= 0) {
+  await new Promise((r) => setTimeout(r, Number(process.argv[settleAt + 1])));
+  fullGc();
+}
 const after = process.memoryUsage();
 if (process.argv.includes('--explain')) explainRss();
 if (snapshotFile) writeHeapSnapshot(snapshotFile);

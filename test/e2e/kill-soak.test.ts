@@ -240,5 +240,5 @@ describe('soak: SIGKILL the embedded node 26 times while a client publishes and 
     } finally {
       await s.stop();
     }
-  }, 300_000);
+  }, 600_000);
 });

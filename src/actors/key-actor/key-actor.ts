@@ -11,33 +11,34 @@
  * mutation; the mutation phase is arithmetic and Set operations only. A record whose processing
  * throws therefore leaves the state as if it never came.
  */
+
+import type { EventEnvelope, LatePolicy, WindowResult } from '../../model/index.ts';
 import { ErrorCode, KeyflowError } from '../../model/index.ts';
-import type { EventEnvelope } from '../../model/index.ts';
-import type { WindowSpec } from '../windows/spec.ts';
-import type { LatePolicy, WindowResult } from '../../model/index.ts';
 import { ENGINE_DEFAULTS } from '../defaults.ts';
-import { decodeSnapshot, encodeSnapshot } from './snapshot-codec.ts';
+import type { WindowSpec } from '../windows/spec.ts';
 import { EmitBuffer } from './emit-buffer.ts';
+import { decodeSnapshot, encodeSnapshot } from './snapshot-codec.ts';
 import {
   COUNT,
   DISTINCT,
   END,
   FINAL,
   FLAGS,
+  insertRow,
   type KeyActorState,
   MAX,
   MIN,
+  newKeyState,
   REVISION,
+  removeRows,
   SEALED,
   SPEC,
   START,
   STRIDE,
   SUM,
+  trimRows,
   VCOUNT,
   type WindowChangeSink,
-  insertRow,
-  newKeyState,
-  removeRows,
   windowResultOf,
 } from './window-state.ts';
 
@@ -348,7 +349,6 @@ export function createKeyActorLogic(cfg: KeyActorConfig): KeyActorLogic {
     const wm = watermark ?? Number.NEGATIVE_INFINITY;
     let next = Number.POSITIVE_INFINITY;
     let lo = 0;
-    const rowsBefore = st.u.length;
     for (let i = 0; i < nSpecs; i++) {
       // rows of spec i are [lo, hi)
       let hi = specEnd(st.w, i, lo);
@@ -405,16 +405,6 @@ export function createKeyActorLogic(cfg: KeyActorConfig): KeyActorLogic {
       next = st.finalUntil + R + 1;
     }
     st.nextTimer = next;
-    const rows = st.u.length;
-    if (rows < rowsBefore && rows * 2 <= st.peak) {
-      // Arrays keep the capacity of their largest size (growing adds half): once at most half of
-      // the rows are left, copy them to arrays of their exact size, or a million idle keys would
-      // each hold the room of every window they ever had open at once. Not on every eviction:
-      // an actor whose windows come and go would copy its rows on every event.
-      st.w = st.w.slice();
-      st.u = st.u.slice();
-      st.peak = rows;
-    }
   }
 
   function applyEvent(st: KeyActorState, ev: EventEnvelope, watermark: number | null, sink: WindowChangeSink): number {
@@ -501,11 +491,13 @@ export function createKeyActorLogic(cfg: KeyActorConfig): KeyActorLogic {
   }
 
   function toCheckpoint(st: KeyActorState): string {
+    trimRows(st);
     return encodeSnapshot(specs, st);
   }
 
   function fromCheckpoint(data: string): KeyActorState {
     const st = decodeSnapshot(specs, config.eventType, data);
+    trimRows(st);
     recomputeTimer(st);
     return st;
   }

@@ -16,9 +16,11 @@ import {
   END,
   FINAL,
   FLAGS,
+  insertRow,
   type KeyActorState,
   MAX,
   MIN,
+  newKeyState,
   REVISION,
   SEALED,
   SPEC,
@@ -26,8 +28,6 @@ import {
   STRIDE,
   SUM,
   VCOUNT,
-  insertRow,
-  newKeyState,
 } from './window-state.ts';
 
 type Row = [number, number, number, number, number, number | null, number | null, number, string[] | null, 0 | 1, number, 0 | 1];

@@ -44,8 +44,11 @@ export interface KeyActorState {
   w: number[];
   /** Users of each window row (same index as the row). */
   u: Users[];
-  /** Most rows held since the arrays were last copied to their exact size (see `advance`). */
-  peak: number;
+  /**
+   * The row arrays may have room beyond their rows (they grew or shrank since they were last copied
+   * to their exact size; see `trimRows`).
+   */
+  slack: boolean;
   eventsProcessed: number;
   /** Latest event time seen for this key (epoch ms), null before the first event. */
   lastEventTime: number | null;
@@ -75,7 +78,7 @@ export function newKeyState(eventType: string, key: string): KeyActorState {
     key,
     w: [],
     u: [],
-    peak: 0,
+    slack: false,
     eventsProcessed: 0,
     lastEventTime: null,
     openWindows: 0,
@@ -110,7 +113,7 @@ export function insertRow(st: KeyActorState, r: number, spec: number, start: num
   const w = st.w;
   const len = w.length;
   const b = r * STRIDE;
-  if (r + 1 > st.peak) st.peak = r + 1;
+  st.slack = true;
   if (b === len) {
     // appended (in-order events): stores at the end grow the array in place, packed
     w[b + SPEC] = spec;
@@ -151,6 +154,21 @@ export function removeRows(st: KeyActorState, r: number, n: number): void {
   if (n <= 0) return;
   st.w.splice(r * STRIDE, n * STRIDE);
   st.u.splice(r, n);
+  st.slack = true;
+}
+
+/**
+ * Copies the rows to arrays of their exact size when they may have room to spare. An array keeps
+ * the capacity of its largest size (growing adds half), so a million idle keys would each hold
+ * the room of every window they ever had open at once. Called when the actor is checkpointed (at
+ * most once per commit while it changes), not on each eviction: an actor whose windows come and
+ * go would copy its rows on every event.
+ */
+export function trimRows(st: KeyActorState): void {
+  if (!st.slack) return;
+  st.w = st.w.slice();
+  st.u = st.u.slice();
+  st.slack = false;
 }
 
 /** The latest end of a held window, −∞ when none. */
