@@ -12,7 +12,8 @@
  */
 import type { LogRecord } from '../log/index.ts';
 import type { EventEnvelope } from '../model/index.ts';
-import { checkEventBounds, decodeEnvelope, jsonDataProblem, parseIsoTimestamp } from '../model/index.ts';
+import { checkEventBounds, decodeEnvelope, jsonDataProblem, MAX_ABS_VALUE, parseIsoTimestamp } from '../model/index.ts';
+import { scanRecord } from './record-scan.ts';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 const objectProto = Object.prototype;
@@ -80,6 +81,14 @@ export interface RecordBounds {
  * Throws what `decodeEnvelope` throws, and TIMESTAMP_OUT_OF_RANGE / VALUE_OUT_OF_RANGE.
  */
 export function decodeRecord(record: Pick<LogRecord, 'value' | 'appendTime'>, bounds: RecordBounds): EventEnvelope {
+  const s = scanRecord(record.value, bounds.valueFieldOf);
+  if (s !== undefined) {
+    // the bounds of the fields the scan read; the general check (which parses the payload) only to throw
+    if (s.timestamp - record.appendTime > bounds.maxFutureSkewMs || (s.value !== undefined && !(Math.abs(s.value) <= MAX_ABS_VALUE))) {
+      checkEventBounds(s, record.appendTime, bounds.maxFutureSkewMs, s.valueField);
+    }
+    return s;
+  }
   const e = decodeRecordValue(record.value);
   checkEventBounds(e, record.appendTime, bounds.maxFutureSkewMs, bounds.valueFieldOf(e.eventType) ?? null);
   return e;

@@ -15,6 +15,7 @@
 import type { EventEnvelope, LatePolicy, WindowResult } from '../../model/index.ts';
 import { ErrorCode, KeyflowError } from '../../model/index.ts';
 import { ENGINE_DEFAULTS } from '../defaults.ts';
+import { ScannedEvent } from '../record-scan.ts';
 import type { WindowSpec } from '../windows/spec.ts';
 import { EmitBuffer } from './emit-buffer.ts';
 import { decodeSnapshot, encodeSnapshot } from './snapshot-codec.ts';
@@ -409,16 +410,18 @@ export function createKeyActorLogic(cfg: KeyActorConfig): KeyActorLogic {
 
   function applyEvent(st: KeyActorState, ev: EventEnvelope, watermark: number | null, sink: WindowChangeSink): number {
     // --- prepare: everything that may throw happens before the first mutation ---
-    const payload = ev.payload;
-    if (config.honourPoisonMarker && payload[POISON_MARKER] === true) {
+    if (config.honourPoisonMarker && ev.payload[POISON_MARKER] === true) {
       throw new KeyflowError(ErrorCode.INTERNAL, `event ${ev.eventId} carries the poison marker ${POISON_MARKER}; the reducer rejects it`);
     }
     const t = ev.timestamp;
     if (!Number.isFinite(t)) throw new KeyflowError(ErrorCode.SCHEMA_VALIDATION_FAILED, `event ${ev.eventId} has no valid timestamp`);
     let value: number | undefined;
     if (valueField !== null) {
-      const v = payload[valueField];
-      if (typeof v === 'number' && Number.isFinite(v)) value = v;
+      if (ev instanceof ScannedEvent && ev.valueField === valueField) value = ev.value;
+      else {
+        const v = ev.payload[valueField];
+        if (typeof v === 'number' && Number.isFinite(v)) value = v;
+      }
     }
     const userId = ev.userId;
     const wm = watermark ?? Number.NEGATIVE_INFINITY;
