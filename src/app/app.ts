@@ -142,7 +142,13 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     : createInProcessBus({ logger: logger.child({ component: 'bus' }) });
   const dedupe: Dedupe = distributed
     ? createRedisDedupe({ url: config.REDIS_URL!, keyPrefix: prefix, ttlMs: config.KEYFLOW_DEDUPE_HORIZON })
-    : createMemoryDedupe({ maxEntries: config.KEYFLOW_DEDUPE_MAX_ENTRIES, ttlMs: config.KEYFLOW_DEDUPE_HORIZON, clock });
+    : createMemoryDedupe({
+        maxEntries: config.KEYFLOW_DEDUPE_MAX_ENTRIES,
+        ttlMs: config.KEYFLOW_DEDUPE_HORIZON,
+        clock,
+        // the horizon survives a crash: the receipts are rebuilt from the log before the API serves
+        recover: { log, topics: () => registry.all().map((t) => t.topic), logger: logger.child({ component: 'dedupe' }) },
+      });
 
   const sinks: Sink[] = [];
   if (roles.has('processor')) {
@@ -223,6 +229,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
       try {
         await startAdapters();
         if (roles.has('gateway')) {
+          await dedupe.start?.();
           const services: ApiServices = {
             mode: config.mode,
             registry,

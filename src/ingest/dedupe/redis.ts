@@ -7,13 +7,13 @@
 import { randomUUID } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import { ErrorCode, KeyflowError } from '../../model/index.ts';
+import { buildRedis, closeRedis, type RedisConnectionOptions, toStoreError } from '../../state/index.ts';
 import {
   type ClaimResult,
   DEFAULT_PENDING_TTL_MS,
   type Dedupe,
   type StoredReceipt,
 } from './port.ts';
-import { buildRedis, closeRedis, type RedisConnectionOptions, toStoreError } from '../../state/index.ts';
 
 export interface RedisDedupeOptions extends RedisConnectionOptions {
   /** Prefix of every key (KEYFLOW_KEY_PREFIX); the dedupe keys are `<keyPrefix>:dedupe:<eventId>`. */
