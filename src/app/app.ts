@@ -13,7 +13,7 @@ import { createInProcessBus, createLiveFeed, createNatsBus } from '../bus/index.
 import { type Clock, createLogger, createMetrics, createTracing, LifecycleEvent, type Logger, type Metrics, observeSinkWrite, systemClock, type Tracing } from '../core/index.ts';
 import { type ApiServices, createGraphQLServer, createHealthCheck, type Health } from '../graphql/index.ts';
 import type { Dedupe } from '../ingest/index.ts';
-import { createIngest, createLogClaimResolver, createMemoryDedupe, createRedisDedupe } from '../ingest/index.ts';
+import { createIngest, createLogClaimResolver, createMemoryDedupe, createRedisDedupe, withHangAfterAppendHook } from '../ingest/index.ts';
 import { runProducer } from '../loadgen/index.ts';
 import type { EventLog } from '../log/index.ts';
 import {
@@ -132,7 +132,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   const bus: LiveBus = distributed
     ? createNatsBus({ servers: config.NATS_URL!, prefix, name: `keyflow-${nodeId}`, interest: { ttlMs: config.KEYFLOW_INTEREST_TTL_MS } })
     : createInProcessBus({ logger: logger.child({ component: 'bus' }) });
-  const dedupe: Dedupe = distributed
+  const baseDedupe: Dedupe = distributed
     ? createRedisDedupe({
         url: config.REDIS_URL!,
         keyPrefix: prefix,
@@ -149,6 +149,8 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
         // the horizon survives a crash: the receipts are rebuilt from the log before the API serves
         recover: { log, topics: () => registry.all().map((t) => t.topic), logger: logger.child({ component: 'dedupe' }) },
       });
+
+  const dedupe = config.KEYFLOW_TEST_HOOKS ? withHangAfterAppendHook(baseDedupe) : baseDedupe;
 
   const sinks: Sink[] = [];
   if (roles.has('processor')) {
