@@ -1,7 +1,7 @@
 /**
  * keyflow benchmarks — print figures, never run as tests.
  *
- *   npm run bench [-- --only processing|ingest|latency|live|rss|state|flush|slow-ws|auth] [--quick]
+ *   npm run bench [-- --only processing|ingest|latency|live|rss|state|flush|slow-ws|auth|dedupe] [--quick]
  *   npm run bench -- --kafka [--only processing|latency|fanout|recovery] [--quick]
  *   npm run bench -- --kafka --peer [--quick] [--peer-only keyflow]   keyflow vs Kafka Streams (bench/peers/kstreams, needs
  *                     Java 17 and Maven) vs a bare kafkajs consumer on one topic of 1M events (100k quick)
@@ -12,17 +12,19 @@
  * (publishEvent p50/p95/p99 at 2k req/s), live (publish → events / windowResults subscription at
  * 10k events/s, bench/live.ts), rss (1M keys), slow-ws (WebSocket subscribers that stop reading:
  * server RSS and /health latency per buffered-bytes budget), auth (credential checks, scope check
- * and a rate-limit point, per second). Kafka (local broker, Redis, NATS): processing (1 and
+ * and a rate-limit point, per second), dedupe (the embedded dedupe index: bytes per entry, claim cost,
+ * rebuild from the log at start). Kafka (local broker, Redis, NATS): processing (1 and
  * 2 processor processes vs a bare kafkajs consumer), latency (publish → events / windowResults
  * subscription, 1 gateway + 2 processors), fanout (one gateway, 10,000 subscribers, 100k messages/s),
  * recovery (SIGKILL of a processor → processing again). See BENCHMARKS.md.
  */
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { type BenchContext, benchIngest, benchLatency, benchProcessing, benchRss, benchStateSize } from './embedded.ts';
-import { benchFlush } from './log-flush.ts';
-import { machineLine } from './lib/machine.ts';
 import { benchAuth } from './auth.ts';
+import { benchDedupe } from './dedupe.ts';
+import { type BenchContext, benchIngest, benchLatency, benchProcessing, benchRss, benchStateSize } from './embedded.ts';
+import { machineLine } from './lib/machine.ts';
+import { benchFlush } from './log-flush.ts';
 import { benchSlowSubscribers } from './ws-limits.ts';
 
 const argv = process.argv.slice(2);
@@ -57,7 +59,7 @@ if (kafka) {
   close = k.closeKafka;
 } else {
   const { benchLiveEmbedded } = await import('./live.ts');
-  benches = { processing: benchProcessing, ingest: benchIngest, latency: benchLatency, live: benchLiveEmbedded, rss: benchRss, state: benchStateSize, flush: benchFlush, 'slow-ws': benchSlowSubscribers, auth: benchAuth };
+  benches = { processing: benchProcessing, ingest: benchIngest, latency: benchLatency, live: benchLiveEmbedded, rss: benchRss, state: benchStateSize, flush: benchFlush, 'slow-ws': benchSlowSubscribers, auth: benchAuth, dedupe: benchDedupe };
 }
 if (peer && !kafka) {
   process.stderr.write('--peer needs --kafka\n');

@@ -5,8 +5,8 @@
  */
 import type { Redis } from 'ioredis';
 import type { Logger } from '../core/index.ts';
-import { type Authenticator, type RateLimits, createAuthenticator, createJwtVerifier, createRateLimits } from '../graphql/index.ts';
-import { type OwnedRedis, buildRedis, closeRedis, connectRedis } from '../state/index.ts';
+import { type Authenticator, createAuthenticator, createJwtVerifier, createRateLimits, type RateLimits } from '../graphql/index.ts';
+import { buildRedis, closeRedis, connectRedis, type OwnedRedis } from '../state/index.ts';
 import type { Config } from './config.ts';
 
 export interface Access {

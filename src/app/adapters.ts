@@ -3,12 +3,11 @@
  * log in KEYFLOW_DATA_DIR; topic names carry KEYFLOW_TOPIC_PREFIX. Shared by `buildApp` and the
  * replay command.
  */
-import { createFileLog, createKafkaLog } from '../log/index.ts';
+
+import type { Clock, Logger } from '../core/index.ts';
 import type { EventLog } from '../log/index.ts';
-import { withTopicPrefix } from '../log/index.ts';
-import type { Clock } from '../core/index.ts';
+import { createFileLog, createKafkaLog, withTopicPrefix } from '../log/index.ts';
 import type { Config } from './config.ts';
-import type { Logger } from '../core/index.ts';
 
 export function createEventLog(config: Config, deps: { logger: Logger; clock: Clock; nodeId: string }): EventLog {
   const { logger, clock, nodeId } = deps;

@@ -7,37 +7,29 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { createProcessor, createWindowReader, type Processor, type ProcessorOptions, parseWindowSpecs } from '../actors/index.ts';
 import type { LiveBus } from '../bus/index.ts';
 import { createInProcessBus, createLiveFeed, createNatsBus } from '../bus/index.ts';
-import { createIngest } from '../ingest/index.ts';
-import { createGraphQLServer } from '../graphql/index.ts';
-import { type ApiServices, type Health, createHealthCheck } from '../graphql/index.ts';
+import { type Clock, createLogger, createMetrics, createTracing, LifecycleEvent, type Logger, type Metrics, observeSinkWrite, systemClock, type Tracing } from '../core/index.ts';
+import { type ApiServices, createGraphQLServer, createHealthCheck, type Health } from '../graphql/index.ts';
+import type { Dedupe } from '../ingest/index.ts';
+import { createIngest, createLogClaimResolver, createMemoryDedupe, createRedisDedupe, withHangAfterAppendHook } from '../ingest/index.ts';
+import { runProducer } from '../loadgen/index.ts';
 import type { EventLog } from '../log/index.ts';
 import {
+  createEventTypeRegistry,
   DEFAULT_EVENT_TYPES,
   ErrorCode,
+  isKeyflowError,
   KeyflowError,
   SYSTEM_TOPICS,
-  createEventTypeRegistry,
-  isKeyflowError,
 } from '../model/index.ts';
-import { type Sink, createDataLakeSink, createLogTopicSink, createPostgresSink } from '../sinks/index.ts';
-import type { Dedupe } from '../ingest/index.ts';
-import { createMemoryDedupe, createRedisDedupe } from '../ingest/index.ts';
+import { createDataLakeSink, createLogTopicSink, createPostgresSink, type Sink } from '../sinks/index.ts';
 import { type CheckpointStore, createFileCheckpoints, createRedisCheckpoints } from '../state/index.ts';
-import { parseWindowSpecs } from '../actors/index.ts';
-import { type Clock, systemClock } from '../core/index.ts';
 import { createAccess } from './access.ts';
 import { createEventLog } from './adapters.ts';
 import type { Config } from './config.ts';
-import { type Logger, createLogger } from '../core/index.ts';
-import { type Platform, detectPlatform } from './platform.ts';
-import { type Processor, type ProcessorOptions, createProcessor } from '../actors/index.ts';
-import { runProducer } from '../loadgen/index.ts';
-import { createWindowReader } from '../actors/index.ts';
-import { createMetrics, type Metrics, observeSinkWrite } from '../core/index.ts';
-import { LifecycleEvent } from '../core/index.ts';
-import { type Tracing, createTracing } from '../core/index.ts';
+import { detectPlatform, type Platform } from './platform.ts';
 
 export type Role = 'gateway' | 'processor';
 
@@ -140,9 +132,25 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   const bus: LiveBus = distributed
     ? createNatsBus({ servers: config.NATS_URL!, prefix, name: `keyflow-${nodeId}`, interest: { ttlMs: config.KEYFLOW_INTEREST_TTL_MS } })
     : createInProcessBus({ logger: logger.child({ component: 'bus' }) });
-  const dedupe: Dedupe = distributed
-    ? createRedisDedupe({ url: config.REDIS_URL!, keyPrefix: prefix, ttlMs: config.KEYFLOW_DEDUPE_HORIZON })
-    : createMemoryDedupe({ maxEntries: config.KEYFLOW_DEDUPE_MAX_ENTRIES, ttlMs: config.KEYFLOW_DEDUPE_HORIZON, clock });
+  const baseDedupe: Dedupe = distributed
+    ? createRedisDedupe({
+        url: config.REDIS_URL!,
+        keyPrefix: prefix,
+        ttlMs: config.KEYFLOW_DEDUPE_HORIZON,
+        pendingTtlMs: config.KEYFLOW_DEDUPE_STALE_CLAIM_MS,
+        // a claim left pending by a gateway that died mid-publish is looked up in the log
+        resolveStale: createLogClaimResolver({ log }),
+        logger: logger.child({ component: 'dedupe' }),
+      })
+    : createMemoryDedupe({
+        maxEntries: config.KEYFLOW_DEDUPE_MAX_ENTRIES,
+        ttlMs: config.KEYFLOW_DEDUPE_HORIZON,
+        clock,
+        // the horizon survives a crash: the receipts are rebuilt from the log before the API serves
+        recover: { log, topics: () => registry.all().map((t) => t.topic), logger: logger.child({ component: 'dedupe' }) },
+      });
+
+  const dedupe = config.KEYFLOW_TEST_HOOKS ? withHangAfterAppendHook(baseDedupe) : baseDedupe;
 
   const sinks: Sink[] = [];
   if (roles.has('processor')) {
@@ -223,6 +231,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
       try {
         await startAdapters();
         if (roles.has('gateway')) {
+          await dedupe.start?.();
           const services: ApiServices = {
             mode: config.mode,
             registry,

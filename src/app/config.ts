@@ -5,8 +5,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { parseDuration } from '../core/index.ts';
 import { ENGINE_DEFAULTS } from '../actors/index.ts';
+import { parseDuration } from '../core/index.ts';
 import { DEFAULT_MAX_FUTURE_SKEW_MS, ErrorCode, KeyflowError } from '../model/index.ts';
 
 /** A duration like `24h`, `30s`, `1500ms` (core's grammar), or a plain number of milliseconds. */
@@ -71,9 +71,10 @@ export const configSchema = z
     KEYFLOW_MAX_EVENT_BYTES: int(256, 16 * 1024 * 1024).default(65_536).describe('largest accepted event, bytes'),
     KEYFLOW_MAX_BATCH: int(1, 100_000).default(1000).describe('most events in one publishEvents'),
     KEYFLOW_DEDUPE_HORIZON: duration.pipe(z.number().int().min(0)).default(86_400_000).describe('idempotent publish horizon, ms'),
-    KEYFLOW_DEDUPE_MAX_ENTRIES: int(1, 100_000_000).default(1_000_000).describe('embedded dedupe LRU size'),
+    KEYFLOW_DEDUPE_MAX_ENTRIES: int(1, 100_000_000).default(1_000_000).describe('embedded dedupe index size (receipts; the oldest go first)'),
+    KEYFLOW_DEDUPE_STALE_CLAIM_MS: duration.pipe(z.number().int().min(1000)).default(60_000).describe('distributed dedupe: age after which a publish claim left unfinished (its gateway died) is looked up in the log, ms'),
     KEYFLOW_EMIT_UPDATES: bool.default(ENGINE_DEFAULTS.emitUpdates).describe('emit non-final window results to live subscribers (false: finals only, faster)'),
-    KEYFLOW_TEST_HOOKS: bool.default(false).describe('test hooks: an event whose payload has `__keyflowPoison: true` makes the reducer throw (supervision and dead-letter tests only; never in production)'),
+    KEYFLOW_TEST_HOOKS: bool.default(false).describe('test hooks: an event whose payload has `__keyflowPoison: true` makes the reducer throw, and a publish of an eventId containing `__keyflowHangAfterAppend` appends and then never stores its receipt (supervision, dead-letter and crash tests only; never in production)'),
     KEYFLOW_DYNAMIC_TOPICS: bool.default(false).describe('create a topic for an unknown event type instead of rejecting it'),
     KEYFLOW_MAX_RETRIES: int(0, 20).default(ENGINE_DEFAULTS.maxRetries).describe('retries of a failing record before it is dead-lettered'),
     KEYFLOW_RETRY_BASE_MS: duration.pipe(z.number().int().min(0)).default(ENGINE_DEFAULTS.retryBaseDelayMs).describe('first retry delay, ms (doubles, with jitter)'),

@@ -4,13 +4,11 @@
  * producer in the process that wants the same rules).
  */
 import { isSpanContextValid, context as otelContext, trace } from '@opentelemetry/api';
-import type { EventLog, Headers, ProduceRecord } from '../log/index.ts';
-import { DEFAULT_MAX_FUTURE_SKEW_MS, ErrorCode, KeyflowError, checkEventBounds, isKeyflowError } from '../model/index.ts';
-import { type EventEnvelope, type ValidationIssue, actorKey, encodeEnvelope, parseEventInput } from '../model/index.ts';
-import type { EventTypeRegistry, EventTypeSpec } from '../model/index.ts';
-import { partitionForKey } from '../model/index.ts';
 import { type Clock, systemClock } from '../core/index.ts';
-import type { Dedupe, StoredReceipt } from './dedupe/port.ts';
+import type { EventLog, Headers, ProduceRecord } from '../log/index.ts';
+import type { EventTypeRegistry, EventTypeSpec } from '../model/index.ts';
+import { actorKey, checkEventBounds, DEFAULT_MAX_FUTURE_SKEW_MS, ErrorCode, type EventEnvelope, encodeEnvelope, isKeyflowError, KeyflowError, parseEventInput, partitionForKey, type ValidationIssue } from '../model/index.ts';
+import type { ClaimLocation, Dedupe, StoredReceipt } from './dedupe/port.ts';
 
 export type ReceiptStatus = 'ACCEPTED' | 'DUPLICATE';
 
@@ -198,13 +196,13 @@ export function createIngest(options: IngestOptions): Ingest {
    * waiting, so two overlapping batches never hold-and-wait on each other; the jittered wait
    * keeps them from colliding again.
    */
-  async function claimAll(ids: string[]): Promise<{ claimed: string[]; done: Map<string, StoredReceipt> }> {
+  async function claimAll(ids: string[], where: (id: string) => ClaimLocation): Promise<{ claimed: string[]; done: Map<string, StoredReceipt> }> {
     const done = new Map<string, StoredReceipt>();
     const started = clock.now();
     let wait = 5;
     for (;;) {
       const todo = ids.filter((id) => !done.has(id));
-      const results = await Promise.all(todo.map((id) => dedupe.claim(id)));
+      const results = await Promise.all(todo.map((id) => dedupe.claim(id, where(id))));
       const claimed: string[] = [];
       let pending: string | null = null;
       results.forEach((r, i) => {
@@ -247,7 +245,11 @@ export function createIngest(options: IngestOptions): Ingest {
       const id = prepared[i]!.envelope.eventId;
       if (!firstIndex.has(id)) firstIndex.set(id, i);
     }
-    const { claimed, done } = await claimAll([...firstIndex.keys()]);
+    // each claim names where its append goes, so a stale claim (this gateway died) can be looked up in the log
+    const { claimed, done } = await claimAll([...firstIndex.keys()], (id) => {
+      const p = prepared[firstIndex.get(id)!]!;
+      return { topic: p.spec.topic, partition: p.partition };
+    });
     const claimedSet = new Set(claimed);
     const appended = new Map<string, StoredReceipt>();
 

@@ -2,8 +2,8 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRedisDedupe, type Dedupe, type RedisDedupeOptions, type StoredReceipt } from '../../src/ingest/index.ts';
 import { ErrorCode, KeyflowError } from '../../src/model/errors.ts';
-import { type Dedupe, type RedisDedupeOptions, type StoredReceipt, createRedisDedupe } from '../../src/ingest/index.ts';
 import { deleteRedisKeysWithPrefix } from '../../src/state/redis/checkpoints.ts';
 import { describeDedupeContract } from '../contract/dedupe.contract.ts';
 import { assertReachable, hostPortOf, requireRedis } from '../helpers/services.ts';
@@ -63,12 +63,13 @@ describe('Redis dedupe specifics', () => {
     expect(gateway().kind).toBe('redis');
   });
 
-  it('sets the key TTL to pendingTtlMs while claimed and to ttlMs once completed', async () => {
+  it('keeps a pending claim for the horizon (a stale one is still there to resolve) and a receipt for ttlMs', async () => {
     const a = gateway({ ttlMs: 3_600_000, pendingTtlMs: 20_000 });
-    await a.claim('e-ttl');
+    await a.claim('e-ttl', { topic: 'events.iot.sensors', partition: 2 });
     const pendingTtl = await admin.pttl(`${prefix}:dedupe:e-ttl`);
-    expect(pendingTtl).toBeGreaterThan(0);
-    expect(pendingTtl).toBeLessThanOrEqual(20_000);
+    expect(pendingTtl).toBeGreaterThan(20_000);
+    expect(pendingTtl).toBeLessThanOrEqual(3_600_000);
+    expect(await admin.get(`${prefix}:dedupe:e-ttl`)).toMatch(/^P\|[^|]+\|\d+\|2\|events\.iot\.sensors$/);
     await a.complete('e-ttl', receipt);
     const doneTtl = await admin.pttl(`${prefix}:dedupe:e-ttl`);
     expect(doneTtl).toBeGreaterThan(20_000);
@@ -77,7 +78,7 @@ describe('Redis dedupe specifics', () => {
 
   it('a claim that expired and was taken over is not released by its first holder', async () => {
     const a = gateway({ pendingTtlMs: 50 });
-    const b = gateway();
+    const b = gateway({ pendingTtlMs: 50 });
     expect(await a.claim('e3')).toEqual({ status: 'claimed' });
     await waitFor(async () => (await b.claim('e3')).status === 'claimed', { timeoutMs: 5000, message: "a's claim never expired" });
     await a.release('e3');

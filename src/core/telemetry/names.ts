@@ -62,6 +62,10 @@ export const LifecycleEvent = {
   logStorageRecovered: 'log.storage_recovered',
   /** A partition resumes where the log cannot serve it (checkpoint below the retained start or past the end). */
   logReplayGap: 'log.replay_gap',
+  /** The embedded dedupe rebuilt its receipts from the log at start: the line has the counts and the time taken. */
+  dedupeRecovered: 'dedupe.recovered',
+  /** A publish found a claim its gateway left pending (it died mid-publish) and looked for the event in the log. */
+  dedupeStaleClaim: 'dedupe.stale_claim',
   subscriptionFailed: 'subscription.failed',
   subscriptionRateLimited: 'subscription.rate_limited',
 } as const;
