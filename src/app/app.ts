@@ -7,37 +7,29 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { createProcessor, createWindowReader, type Processor, type ProcessorOptions, parseWindowSpecs } from '../actors/index.ts';
 import type { LiveBus } from '../bus/index.ts';
 import { createInProcessBus, createLiveFeed, createNatsBus } from '../bus/index.ts';
-import { createIngest } from '../ingest/index.ts';
-import { createGraphQLServer } from '../graphql/index.ts';
-import { type ApiServices, type Health, createHealthCheck } from '../graphql/index.ts';
+import { type Clock, createLogger, createMetrics, createTracing, LifecycleEvent, type Logger, type Metrics, observeSinkWrite, systemClock, type Tracing } from '../core/index.ts';
+import { type ApiServices, createGraphQLServer, createHealthCheck, type Health } from '../graphql/index.ts';
+import type { Dedupe } from '../ingest/index.ts';
+import { createIngest, createMemoryDedupe, createRedisDedupe } from '../ingest/index.ts';
+import { runProducer } from '../loadgen/index.ts';
 import type { EventLog } from '../log/index.ts';
 import {
+  createEventTypeRegistry,
   DEFAULT_EVENT_TYPES,
   ErrorCode,
+  isKeyflowError,
   KeyflowError,
   SYSTEM_TOPICS,
-  createEventTypeRegistry,
-  isKeyflowError,
 } from '../model/index.ts';
-import { type Sink, createDataLakeSink, createLogTopicSink, createPostgresSink } from '../sinks/index.ts';
-import type { Dedupe } from '../ingest/index.ts';
-import { createMemoryDedupe, createRedisDedupe } from '../ingest/index.ts';
+import { createDataLakeSink, createLogTopicSink, createPostgresSink, type Sink } from '../sinks/index.ts';
 import { type CheckpointStore, createFileCheckpoints, createRedisCheckpoints } from '../state/index.ts';
-import { parseWindowSpecs } from '../actors/index.ts';
-import { type Clock, systemClock } from '../core/index.ts';
 import { createAccess } from './access.ts';
 import { createEventLog } from './adapters.ts';
 import type { Config } from './config.ts';
-import { type Logger, createLogger } from '../core/index.ts';
-import { type Platform, detectPlatform } from './platform.ts';
-import { type Processor, type ProcessorOptions, createProcessor } from '../actors/index.ts';
-import { runProducer } from '../loadgen/index.ts';
-import { createWindowReader } from '../actors/index.ts';
-import { createMetrics, type Metrics, observeSinkWrite } from '../core/index.ts';
-import { LifecycleEvent } from '../core/index.ts';
-import { type Tracing, createTracing } from '../core/index.ts';
+import { detectPlatform, type Platform } from './platform.ts';
 
 export type Role = 'gateway' | 'processor';
 
@@ -244,7 +236,16 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
               clock,
             }),
             health,
-            limits: { maxEventBytes: config.KEYFLOW_MAX_EVENT_BYTES, maxBatch: config.KEYFLOW_MAX_BATCH },
+            limits: {
+              maxEventBytes: config.KEYFLOW_MAX_EVENT_BYTES,
+              maxBatch: config.KEYFLOW_MAX_BATCH,
+              maxQueryDepth: config.KEYFLOW_MAX_QUERY_DEPTH,
+              maxAliases: config.KEYFLOW_MAX_ALIASES,
+              maxCost: config.KEYFLOW_MAX_QUERY_COST,
+              maxDirectives: config.KEYFLOW_MAX_DIRECTIVES,
+              maxQueryTokens: config.KEYFLOW_MAX_QUERY_TOKENS,
+              maxTokensPerEvent: config.KEYFLOW_MAX_TOKENS_PER_EVENT,
+            },
             metrics,
             logger: logger.child({ component: 'graphql' }),
           };

@@ -5,8 +5,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { parseDuration } from '../core/index.ts';
 import { ENGINE_DEFAULTS } from '../actors/index.ts';
+import { parseDuration } from '../core/index.ts';
 import { DEFAULT_MAX_FUTURE_SKEW_MS, ErrorCode, KeyflowError } from '../model/index.ts';
 
 /** A duration like `24h`, `30s`, `1500ms` (core's grammar), or a plain number of milliseconds. */
@@ -70,6 +70,16 @@ export const configSchema = z
     KEYFLOW_PASSIVATE_AFTER_MS: duration.pipe(z.number().int().min(1000)).default(ENGINE_DEFAULTS.passivateAfterMs).describe('passivate actors idle this long, ms'),
     KEYFLOW_MAX_EVENT_BYTES: int(256, 16 * 1024 * 1024).default(65_536).describe('largest accepted event, bytes'),
     KEYFLOW_MAX_BATCH: int(1, 100_000).default(1000).describe('most events in one publishEvents'),
+    KEYFLOW_MAX_QUERY_DEPTH: int(1, 1000).default(10).describe('deepest selection set of an operation (QUERY_TOO_COMPLEX beyond)'),
+    KEYFLOW_MAX_ALIASES: int(0, 10_000).default(30).describe('most aliases in one operation (QUERY_TOO_COMPLEX beyond)'),
+    KEYFLOW_MAX_QUERY_COST: int(1, 10_000_000).default(5000).describe('highest cost of an operation, from its selections (QUERY_TOO_COMPLEX beyond)'),
+    KEYFLOW_MAX_DIRECTIVES: int(0, 10_000).default(50).describe('most directives in one operation (QUERY_TOO_COMPLEX beyond)'),
+    KEYFLOW_MAX_QUERY_TOKENS: int(100, 10_000_000)
+      .default(2000)
+      .describe('lexical tokens a document may have besides the events written inline in it; the token limit is this plus KEYFLOW_MAX_BATCH × KEYFLOW_MAX_TOKENS_PER_EVENT'),
+    KEYFLOW_MAX_TOKENS_PER_EVENT: int(20, 1_000_000)
+      .default(200)
+      .describe('lexical tokens allowed per inline event in the token limit (KEYFLOW_MAX_QUERY_TOKENS + KEYFLOW_MAX_BATCH × this)'),
     KEYFLOW_DEDUPE_HORIZON: duration.pipe(z.number().int().min(0)).default(86_400_000).describe('idempotent publish horizon, ms'),
     KEYFLOW_DEDUPE_MAX_ENTRIES: int(1, 100_000_000).default(1_000_000).describe('embedded dedupe LRU size'),
     KEYFLOW_EMIT_UPDATES: bool.default(ENGINE_DEFAULTS.emitUpdates).describe('emit non-final window results to live subscribers (false: finals only, faster)'),
