@@ -4,13 +4,12 @@
  * producer in the process that wants the same rules).
  */
 import { isSpanContextValid, context as otelContext, trace } from '@opentelemetry/api';
-import type { EventLog, Headers, ProduceRecord } from '../log/index.ts';
-import { DEFAULT_MAX_FUTURE_SKEW_MS, ErrorCode, KeyflowError, checkEventBounds, isKeyflowError } from '../model/index.ts';
-import { type EventEnvelope, type ValidationIssue, actorKey, encodeEnvelope, parseEventInput } from '../model/index.ts';
-import type { EventTypeRegistry, EventTypeSpec } from '../model/index.ts';
-import { partitionForKey } from '../model/index.ts';
 import { type Clock, systemClock } from '../core/index.ts';
+import type { EventLog, Headers, ProduceRecord } from '../log/index.ts';
+import type { EventTypeRegistry, EventTypeSpec } from '../model/index.ts';
+import { actorKey, checkEventBounds, DEFAULT_MAX_FUTURE_SKEW_MS, ErrorCode, type EventEnvelope, encodeEnvelope, isKeyflowError, KeyflowError, parseEventInput, partitionForKey, type ValidationIssue } from '../model/index.ts';
 import type { Dedupe, StoredReceipt } from './dedupe/port.ts';
+import { createGroupCommit } from './group-commit.ts';
 
 export type ReceiptStatus = 'ACCEPTED' | 'DUPLICATE';
 
@@ -107,6 +106,8 @@ export function createIngest(options: IngestOptions): Ingest {
   const maxFutureSkewMs = limits.maxFutureSkewMs ?? DEFAULT_MAX_FUTURE_SKEW_MS;
   // Topics this instance has made sure exist; ensureTopics is idempotent, this only saves round trips.
   const ensured = new Set<string>();
+  // Concurrent publishes to one topic share log appends (group commit).
+  const appender = createGroupCommit(log);
 
   function prepare(input: unknown): Prepared {
     const envelope = parseEventInput(input, newId);
@@ -170,7 +171,7 @@ export function createIngest(options: IngestOptions): Ingest {
     const started = clock.now();
     for (let attempt = 1; ; attempt++) {
       try {
-        return await log.append(topic, records);
+        return await appender.append(topic, records);
       } catch (e) {
         if (!isKeyflowError(e) || !e.retriable) throw e;
         const delay = retryBaseDelayMs * 2 ** (attempt - 1);
