@@ -25,6 +25,7 @@ import { useMetrics } from './plugins/use-metrics.ts';
 import { useOpsRoutes } from './plugins/use-ops-routes.ts';
 import { useQueryLimits } from './plugins/use-query-limits.ts';
 import { useRateLimit } from './plugins/use-rate-limit.ts';
+import { useRawEventInputs } from './plugins/use-raw-event-inputs.ts';
 import { newRequestId, requestIdOf, SANE_REQUEST_ID, useRequestId } from './plugins/use-request-id.ts';
 import { useTracing } from './plugins/use-tracing.ts';
 import { buildSchema, type GraphQLContext } from './schema/index.ts';
@@ -137,6 +138,8 @@ export function createGraphQLServer(services: ApiServices, options: GraphQLServe
       maxTokensPerEvent: limits.maxTokensPerEvent,
       maxBatch: limits.maxBatch,
     }),
+    // after auth and limits, which read the variables as sent
+    useRawEventInputs(),
     full && useMetrics({ requests: full.graphqlRequests, duration: full.graphqlDuration }),
     useErrorCodes({ logger, onRequestError: full && ((code, request) => code !== 'FORBIDDEN' && full.requestsRejected.inc({ code, transport: transportOf(request) })) }),
     options.tracerProvider && useTracing({ tracerProvider: options.tracerProvider }),

@@ -7,7 +7,7 @@ import { isSpanContextValid, context as otelContext, trace } from '@opentelemetr
 import { type Clock, systemClock } from '../core/index.ts';
 import type { EventLog, Headers, ProduceRecord } from '../log/index.ts';
 import type { EventTypeRegistry, EventTypeSpec } from '../model/index.ts';
-import { actorKey, checkEventBounds, DEFAULT_MAX_FUTURE_SKEW_MS, ErrorCode, type EventEnvelope, encodeEnvelope, isKeyflowError, KeyflowError, parseEventInput, partitionForKey, type ValidationIssue } from '../model/index.ts';
+import { actorKey, checkEventBounds, DEFAULT_MAX_FUTURE_SKEW_MS, ErrorCode, EVENT_INPUT_FIELDS, type EventEnvelope, encodeEnvelope, isKeyflowError, KeyflowError, parseEventInput, partitionForKey, type ValidationIssue } from '../model/index.ts';
 import type { Dedupe, StoredReceipt } from './dedupe/port.ts';
 import { createGroupCommit } from './group-commit.ts';
 
@@ -90,6 +90,28 @@ interface Prepared {
 
 const encoder = new TextEncoder();
 
+const INPUT_FIELDS: ReadonlySet<string> = new Set(EVENT_INPUT_FIELDS.map((f) => f.name));
+
+/**
+ * The input as the event rules read it, held to what GraphQL's EventInput type allows (ingest
+ * also gets client inputs as sent, see src/graphql/plugins/use-raw-event-inputs.ts): a field
+ * EventInput does not have is refused by its path; `eventId: null` means absent.
+ */
+function inputShape(input: unknown): unknown {
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) return input;
+  const o = input as Record<string, unknown>;
+  let unknown: ValidationIssue[] | undefined;
+  for (const k of Object.keys(o)) {
+    if (!INPUT_FIELDS.has(k)) (unknown ??= []).push({ path: k, message: 'is not a field of EventInput' });
+  }
+  if (unknown) {
+    throw new KeyflowError(ErrorCode.SCHEMA_VALIDATION_FAILED, `event is invalid: ${unknown.map((i) => `${i.path} ${i.message}`).join('; ')}`, {
+      details: { issues: unknown },
+    });
+  }
+  return o.eventId === null ? { ...o, eventId: undefined } : o;
+}
+
 /**
  * @example
  * const ingest = createIngest({ log, registry, dedupe: createMemoryDedupe({ maxEntries: 100_000, ttlMs: 3_600_000 }), limits: { maxEventBytes: 65_536, maxBatch: 1000 } });
@@ -110,7 +132,7 @@ export function createIngest(options: IngestOptions): Ingest {
   const appender = createGroupCommit(log);
 
   function prepare(input: unknown): Prepared {
-    const envelope = parseEventInput(input, newId);
+    const envelope = parseEventInput(inputShape(input), newId);
     const spec = registry.resolve(envelope.eventType);
     if (!spec) {
       throw new KeyflowError(
@@ -161,7 +183,7 @@ export function createIngest(options: IngestOptions): Ingest {
       const message =
         inputs.length === 1
           ? first.message
-          : `${errors.length} of ${inputs.length} events are invalid (indexes ${errors.map((x) => x.index).join(', ')}); nothing was published`;
+          : `${errors.length} of ${inputs.length} events are invalid (indexes ${errors.map((x) => x.index).join(', ')}); nothing was published: ${describeErrors(errors)}`;
       throw new KeyflowError(shared, message, { details: { errors } });
     }
     return prepared;
@@ -298,6 +320,18 @@ export function createIngest(options: IngestOptions): Ingest {
     },
     publishBatch,
   };
+}
+
+/** The first few problems of a batch by their input path, e.g. `inputs[1].timestamp: must be …`. */
+function describeErrors(errors: readonly InputError[]): string {
+  const parts: string[] = [];
+  for (const e of errors) {
+    if (e.issues?.length) for (const i of e.issues) parts.push(`inputs[${e.index}].${i.path} ${i.message}`);
+    else parts.push(`inputs[${e.index}]: ${e.message}`);
+    if (parts.length >= 5) break;
+  }
+  const shown = parts.slice(0, 5).join('; ');
+  return parts.length > 5 || errors.length > 5 ? `${shown}; … (details.errors lists all)` : shown;
 }
 
 function randomHex(bytes: number): string {

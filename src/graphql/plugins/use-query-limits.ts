@@ -6,6 +6,7 @@
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import type { GraphQLError, ValidationContext } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
+import { MAX_JSON_DEPTH } from '../../model/index.ts';
 import { markComplexityError } from '../errors.ts';
 import { type TokenLimits, useTokenLimit } from './use-token-limit.ts';
 
@@ -32,7 +33,8 @@ export function useQueryLimits(limits: QueryLimits = {}): Plugin {
     maxDirectives: { n: limits.maxDirectives ?? 50, onReject },
     blockFieldSuggestion: { enabled: true },
   }) as Plugin;
-  const tokens = useTokenLimit(limits);
+  // brackets may nest as deep as the deepest selection or an inline event's deepest JSON value, plus their wrapping
+  const tokens = useTokenLimit({ ...limits, maxNesting: limits.maxNesting ?? (limits.maxDepth ?? 10) + MAX_JSON_DEPTH + 16 });
   return {
     onPluginInit({ addPlugin }) {
       addPlugin(tokens);

@@ -21,7 +21,12 @@ export interface TokenLimits {
   maxTokensPerEvent?: number;
   /** Most events in one publishEvents. @default 1000 */
   maxBatch?: number;
+  /** Deepest nesting of brackets in a document (selections, arguments, lists, objects). @default 64 */
+  maxNesting?: number;
 }
+
+/** Room for the JSON depth limit (32) inside the brackets around an inline event, and for selection depth. */
+export const DEFAULT_MAX_NESTING = 64;
 
 export const DEFAULT_MAX_QUERY_TOKENS = 2000;
 export const DEFAULT_MAX_TOKENS_PER_EVENT = 200;
@@ -62,10 +67,52 @@ function inlineEventTokens(document: DocumentNode): number {
   return n;
 }
 
+/**
+ * Whether brackets (`{`, `[`, `(`) nest deeper than `max` anywhere in the source, outside strings
+ * and comments. The parser recurses once per level: without this bound the token budget of a
+ * large inline batch would let one deep value overflow its stack.
+ */
+export function nestsDeeperThan(source: string, max: number): boolean {
+  let depth = 0;
+  const n = source.length;
+  for (let i = 0; i < n; i++) {
+    const c = source.charCodeAt(i);
+    if (c === 0x7b || c === 0x5b || c === 0x28) {
+      if (++depth > max) return true;
+    } else if (c === 0x7d || c === 0x5d || c === 0x29) {
+      depth--;
+    } else if (c === 0x23) {
+      // comment to the end of the line
+      while (i + 1 < n && source.charCodeAt(i + 1) !== 0x0a && source.charCodeAt(i + 1) !== 0x0d) i++;
+    } else if (c === 0x22) {
+      if (source.startsWith('"""', i)) {
+        // block string: ends at the next """ not escaped as \"""
+        i += 3;
+        while (i < n && !(source.startsWith('"""', i) && source.charCodeAt(i - 1) !== 0x5c)) i++;
+        i += 2;
+      } else {
+        i++;
+        while (i < n) {
+          const d = source.charCodeAt(i);
+          if (d === 0x5c) i += 2;
+          else if (d === 0x22 || d === 0x0a || d === 0x0d) break;
+          else i++;
+        }
+      }
+    }
+  }
+  return false;
+}
+
 /** Parses `source` under the limits; throws a QUERY_TOO_COMPLEX-marked GraphQLError past them. */
 export function parseWithTokenLimits(source: string, limits: TokenLimits = {}): DocumentNode {
   const total = tokenLimit(limits);
   const own = limits.maxQueryTokens ?? DEFAULT_MAX_QUERY_TOKENS;
+  const maxNesting = limits.maxNesting ?? DEFAULT_MAX_NESTING;
+  // a document within the small limit cannot nest deep enough to matter
+  if (source.length > own && nestsDeeperThan(source, maxNesting)) {
+    throw tooComplex(`The document nests brackets more than ${maxNesting} levels deep.`);
+  }
   let document: DocumentNode;
   try {
     document = parse(source, { maxTokens: total });
