@@ -3,6 +3,7 @@
  * idempotently by eventId. Used by the publishEvent / publishEvents mutations (and any other
  * producer in the process that wants the same rules).
  */
+import { Buffer } from 'node:buffer';
 import { isSpanContextValid, context as otelContext, trace } from '@opentelemetry/api';
 import { type Clock, systemClock } from '../core/index.ts';
 import type { EventLog, Headers, ProduceRecord } from '../log/index.ts';
@@ -85,10 +86,10 @@ interface Prepared {
   spec: EventTypeSpec;
   key: string;
   partition: number;
-  value: Uint8Array;
+  /** The record value, the event's JSON; encoded to bytes once, by the log (straight into its frame / produce buffer). */
+  value: string;
 }
 
-const encoder = new TextEncoder();
 
 const INPUT_FIELDS: ReadonlySet<string> = new Set(EVENT_INPUT_FIELDS.map((f) => f.name));
 
@@ -146,12 +147,13 @@ export function createIngest(options: IngestOptions): Ingest {
     }
     // the processor checks the same bounds against the record's append time, which is later than now
     checkEventBounds(envelope, clock.now(), maxFutureSkewMs, spec.valueField);
-    const value = encoder.encode(encodeEnvelope(envelope));
-    if (value.byteLength > limits.maxEventBytes) {
+    const value = encodeEnvelope(envelope);
+    const bytes = Buffer.byteLength(value, 'utf8');
+    if (bytes > limits.maxEventBytes) {
       throw new KeyflowError(
         ErrorCode.PAYLOAD_TOO_LARGE,
-        `event is ${value.byteLength} bytes encoded, more than the limit of ${limits.maxEventBytes}`,
-        { details: { bytes: value.byteLength, maxEventBytes: limits.maxEventBytes } },
+        `event is ${bytes} bytes encoded, more than the limit of ${limits.maxEventBytes}`,
+        { details: { bytes, maxEventBytes: limits.maxEventBytes } },
       );
     }
     const key = actorKey(envelope);
