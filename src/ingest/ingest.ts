@@ -336,9 +336,17 @@ function describeErrors(errors: readonly InputError[]): string {
   return parts.length > 5 || errors.length > 5 ? `${shown}; … (details.errors lists all)` : shown;
 }
 
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+// Random bytes drawn in blocks: one getRandomValues per 8 KiB instead of two per publish (profile: 3.5 % of the gateway's CPU).
+const randomPool = new Uint8Array(8192);
+let randomAt = randomPool.length;
+
 function randomHex(bytes: number): string {
-  const b = globalThis.crypto.getRandomValues(new Uint8Array(bytes));
+  if (randomAt + bytes > randomPool.length) {
+    globalThis.crypto.getRandomValues(randomPool);
+    randomAt = 0;
+  }
   let s = '';
-  for (const x of b) s += x.toString(16).padStart(2, '0');
+  for (let i = 0; i < bytes; i++) s += HEX[randomPool[randomAt++]!];
   return s;
 }
