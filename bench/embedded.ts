@@ -2,15 +2,16 @@
  * The embedded-mode benchmarks: processing throughput, publishEvents ingest, publishEvent
  * latency, RSS with 1M keys. Each prints one result line (and a PASS/MISS against its target).
  */
-import { Agent } from 'node:http';
+
 import { mkdtempSync, rmSync } from 'node:fs';
+import { Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createPartitionHost, type PartitionHost } from '../src/actors/index.ts';
-import { createEventTypeRegistry } from '../src/model/index.ts';
-import type { EventInput } from '../src/model/event.ts';
-import { createSimulatedClock } from '../src/core/clock.ts';
 import { DEFAULT_WINDOWS } from '../src/actors/windows/index.ts';
+import { createSimulatedClock } from '../src/core/clock.ts';
+import type { EventInput } from '../src/model/event.ts';
+import { createEventTypeRegistry } from '../src/model/index.ts';
 import { type Child, spawnChild, stopChild } from './lib/child.ts';
 import { PUBLISH_MANY, post } from './lib/http.ts';
 import { openLoop, sleep } from './lib/pace.ts';
@@ -136,6 +137,12 @@ export async function startServer(ctx: BenchContext, label: string): Promise<{ c
   };
 }
 
+/** The server's CPU time so far (µs) and events processed, from its next stats message (every 100 ms). */
+async function serverCpu(child: Child): Promise<{ cpuUs: number; processed: number }> {
+  const m = await child.next('stats', 5000);
+  return { cpuUs: Number(m.cpuUs), processed: Number(m.processed) };
+}
+
 const PUBLISH_ONE = 'mutation BenchOne($input: EventInput!) { publishEvent(input: $input) { status } }';
 
 function withFreshIds(inputs: EventInput[], run: string): EventInput[] {
@@ -169,16 +176,20 @@ export async function benchIngest(ctx: BenchContext): Promise<void> {
     };
     await Promise.all(Array.from({ length: concurrency }, () => worker(warmup)));
     accepted = 0;
+    const cpu0 = await serverCpu(server.child);
     const from = monotonicUs();
     const start = performance.now();
     await Promise.all(Array.from({ length: concurrency }, () => worker(bodies.length)));
     const ms = performance.now() - start;
+    const cpu1 = await serverCpu(server.child);
     printProfileWindow(ctx.childNodeArgs.length > 0, 'ingest', from);
     const events = requests * batch;
     const rate = (accepted / ms) * 1000;
+    const cpuS = (cpu1.cpuUs - cpu0.cpuUs) / 1e6;
     process.stdout.write(
       `ingest: publishEvents × ${fmtInt(requests)} requests of ${batch} iot.sensor events, ${concurrency} in flight, keep-alive HTTP to a child-process embedded node (gateway+processor): ` +
-        `${fmtInt(rate)} events/s (${fmtInt(accepted)}/${fmtInt(events)} accepted in ${ms.toFixed(0)} ms, ${((ms / requests) * concurrency).toFixed(1)} ms per request) — target ≥ 100,000: ${verdict(rate >= 100_000 && accepted === events)}\n`,
+        `${fmtInt(rate)} events/s (${fmtInt(accepted)}/${fmtInt(events)} accepted in ${ms.toFixed(0)} ms, ${((ms / requests) * concurrency).toFixed(1)} ms per request; ` +
+        `server ${cpuS.toFixed(2)} CPU-s = ${fmtInt(accepted / cpuS)} events per CPU-second, its processor handled ${fmtInt(cpu1.processed - cpu0.processed)} events meanwhile) — target ≥ 100,000: ${verdict(rate >= 100_000 && accepted === events)}\n`,
     );
   } finally {
     agent.destroy();
@@ -239,6 +250,7 @@ export async function benchLatency(ctx: BenchContext): Promise<void> {
     // what the node can serve at all (closed loop, 16 in flight, 3 s) — explains a backlog at the paced rate
     const capacityBodies = withFreshIds(iotInputs(60_000, 10_000, 17), `${run}c`).map((input) => JSON.stringify({ query: PUBLISH_ONE, variables: { input } }));
     let served = 0;
+    const capCpu0 = await serverCpu(server.child);
     const capEnd = performance.now() + 3000;
     await Promise.all(
       Array.from({ length: 16 }, async () => {
@@ -246,6 +258,7 @@ export async function benchLatency(ctx: BenchContext): Promise<void> {
       }),
     );
     const capacity = served / 3;
+    const capCpuS = ((await serverCpu(server.child)).cpuUs - capCpu0.cpuUs) / 1e6;
     await sleep(2000); // let the processor catch up before the paced run
     const samples: number[] = [];
     const from = monotonicUs();
@@ -255,7 +268,7 @@ export async function benchLatency(ctx: BenchContext): Promise<void> {
     process.stdout.write(
       `latency: publishEvent at ${fmtInt(rate)} req/s open loop for ${durationMs / 1000} s (after ${warmMs / 1000} s warm-up), keep-alive, from scheduled send time, child-process embedded node (gateway+processor): ` +
         `${fmtLatency(l)}, ${failed} failed — target p99 < 5 ms: ${verdict(l.p99 < 5 && failed === 0)}\n` +
-        `latency: closed-loop capacity of the same node just before (16 in flight, 3 s): ${fmtInt(capacity)} publishEvent req/s\n`,
+        `latency: closed-loop capacity of the same node just before (16 in flight, 3 s): ${fmtInt(capacity)} publishEvent req/s (${fmtInt(served / capCpuS)} per server CPU-second)\n`,
     );
     // and at a rate far below that capacity: the service latency without a queue
     const lowRate = 100;

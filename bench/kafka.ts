@@ -4,24 +4,26 @@
  * NATS key prefix (KEYFLOW_KEY_PREFIX), and deletes its topics and Redis keys at the end.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
+import { Agent } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { type Admin, Kafka, logLevel, type Producer } from 'kafkajs';
 import { connect as connectNats } from 'nats';
 import { subjects } from '../src/bus/index.ts';
-import { type Admin, Kafka, logLevel, type Producer } from 'kafkajs';
+import { createEventGenerator } from '../src/loadgen/index.ts';
 import type { EventInput } from '../src/model/event.ts';
 import { DEFAULT_EVENT_TYPES } from '../src/model/event-types.ts';
 import { partitionForKey } from '../src/model/partitioner.ts';
 import type { BenchContext } from './embedded.ts';
-import { livePasses, measureLiveLatency } from './live.ts';
 import { type Child, spawnChild, stopChild } from './lib/child.ts';
-import { sleep, waitUntil } from './lib/pace.ts';
-import { createEventGenerator } from '../src/loadgen/index.ts';
+import { PUBLISH_MANY, post } from './lib/http.ts';
 import { ensurePeerBuilt, type PeerResult, runPeer } from './lib/kstreams-peer.ts';
+import { openLoop, sleep, waitUntil } from './lib/pace.ts';
 import { IOT_PARTITIONS, IOT_TOPIC, iotInputs } from './lib/records.ts';
-import { BROKERS, NATS_URL, REDIS_URL, holdBroker } from './lib/services.ts';
+import { BROKERS, holdBroker, NATS_URL, REDIS_URL } from './lib/services.ts';
 import { fmtInt, fmtLatency, fmtMiB, fmtMs, monotonicUs, printProfileWindow, summarize, verdict } from './lib/stats.ts';
+import { livePasses, measureLiveLatency } from './live.ts';
 
 const runId = `b${Date.now().toString(36)}`;
 let stage = 0;
@@ -556,4 +558,113 @@ export async function benchKafkaFanout(ctx: BenchContext): Promise<void> {
 /** A bus subject as the namespace's gateway sees it on NATS (its KEYFLOW_KEY_PREFIX). */
 function subjectOf(ns: Namespace, subject: string): string {
   return `${ns.keyPrefix}.${subject}`;
+}
+
+// ------------------------------------------------------------------ ingest into Kafka (issue 8 part 2)
+
+const PUBLISH_ONE_KAFKA = 'mutation BenchOne($input: EventInput!) { publishEvent(input: $input) { status } }';
+
+/**
+ * One gateway process (no processors: the gateway's own ingest) into Kafka with acks=all and the
+ * Redis dedupe: `publishEvents` of 500 events through variables, 4 in flight; `publishEvent`
+ * closed loop (64 in flight) and open loop at 2,000 req/s. Prints the gateway's CPU time too.
+ */
+export async function benchKafkaIngest(ctx: BenchContext): Promise<void> {
+  await setup();
+  const ns = namespace('ing');
+  cleanupLater(ns);
+  const gateway = spawnChild('node', { args: ['gateway'], env: ns.env(), nodeArgs: ctx.childNodeArgs });
+  const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+  const cpuOf = async () => Number((await gateway.next('stats', 5000)).cpuUs);
+  try {
+    const ready = await gateway.next('ready', 120_000);
+    const url = new URL(String(ready.url).replace('localhost', '127.0.0.1'));
+    const run = `${runId}k`;
+    // 1. publishEvents, 500 per request
+    const batch = 500;
+    const requests = ctx.quick ? 40 : 300;
+    const warmup = 10;
+    const inputs = iotInputs((requests + warmup) * batch, 10_000, 23).map((e, i) => ({ ...e, eventId: `${run}-b-${i}` }));
+    const bodies: string[] = [];
+    for (let i = 0; i < inputs.length; i += batch) bodies.push(JSON.stringify({ query: PUBLISH_MANY, variables: { inputs: inputs.slice(i, i + batch) } }));
+    let next = 0;
+    let accepted = 0;
+    const worker = async (until: number) => {
+      while (next < until) {
+        const text = await post(agent, url, bodies[next++]!);
+        const json = JSON.parse(text) as { data?: { publishEvents?: { status: string }[] }; errors?: unknown[] };
+        if (json.errors) throw new Error(`publishEvents failed: ${JSON.stringify(json.errors).slice(0, 300)}`);
+        for (const r of json.data?.publishEvents ?? []) if (r.status === 'ACCEPTED') accepted++;
+      }
+    };
+    await Promise.all(Array.from({ length: 4 }, () => worker(warmup)));
+    accepted = 0;
+    const cpu0 = await cpuOf();
+    const from = monotonicUs();
+    const t0 = performance.now();
+    await Promise.all(Array.from({ length: 4 }, () => worker(bodies.length)));
+    const ms = performance.now() - t0;
+    const cpuS = ((await cpuOf()) - cpu0) / 1e6;
+    printProfileWindow(ctx.childNodeArgs.length > 0, `kafka ingest (gateway pid ${gateway.pid})`, from);
+    const rate = (accepted / ms) * 1000;
+    process.stdout.write(
+      `kafka ingest: publishEvents × ${fmtInt(requests)} requests of ${batch} events, 4 in flight, one gateway process (acks=all, Redis dedupe): ` +
+        `${fmtInt(rate)} events/s (${fmtInt(accepted)}/${fmtInt(requests * batch)} accepted in ${ms.toFixed(0)} ms; gateway ${cpuS.toFixed(2)} CPU-s = ${fmtInt(accepted / cpuS)} events per CPU-second) — target ≥ 50,000: ${verdict(rate >= 50_000 && accepted === requests * batch)}\n`,
+    );
+    // 2. publishEvent closed loop, 64 in flight
+    const capMs = ctx.quick ? 3000 : 10_000;
+    const one = iotInputs(200_000, 10_000, 29).map((e, i) => JSON.stringify({ query: PUBLISH_ONE_KAFKA, variables: { input: { ...e, eventId: `${run}-c-${i}` } } }));
+    let served = 0;
+    let failed = 0;
+    const c0 = await cpuOf();
+    const capEnd = performance.now() + capMs;
+    await Promise.all(
+      Array.from({ length: 64 }, async () => {
+        while (performance.now() < capEnd && served < one.length) {
+          const text = await post(agent, url, one[served++]!);
+          if (!text.includes('"ACCEPTED"')) failed++;
+        }
+      }),
+    );
+    const capCpu = ((await cpuOf()) - c0) / 1e6;
+    const capacity = (served / capMs) * 1000;
+    process.stdout.write(
+      `kafka ingest: publishEvent closed loop, 64 in flight, ${capMs / 1000} s: ${fmtInt(capacity)} req/s (${failed} failed; ${fmtInt(served / capCpu)} per gateway CPU-second) — target ≥ 5,000: ${verdict(capacity >= 5000 && failed === 0)}\n`,
+    );
+    // 3. publishEvent open loop at 2,000 req/s
+    await sleep(1000);
+    const rateOpen = 2000;
+    const openMs = ctx.quick ? 5000 : 20_000;
+    const samples: number[] = [];
+    let openFailed = 0;
+    let outstanding = 0;
+    const offset = served;
+    await openLoop({
+      rate: rateOpen,
+      durationMs: openMs,
+      send(scheduledAt, i) {
+        outstanding++;
+        post(agent, url, one[(offset + i) % one.length]!)
+          .then(
+            (text) => {
+              if (text.includes('"ACCEPTED"')) samples.push(performance.now() - scheduledAt);
+              else openFailed++;
+            },
+            () => {
+              openFailed++;
+            },
+          )
+          .finally(() => outstanding--);
+      },
+    });
+    await waitUntil(() => outstanding === 0, 60_000);
+    const l = summarize(samples);
+    process.stdout.write(
+      `kafka ingest: publishEvent open loop at ${fmtInt(rateOpen)} req/s for ${openMs / 1000} s, from scheduled send time: ${fmtLatency(l)}, ${openFailed} failed — target p99 < 15 ms: ${verdict(l.p99 < 15 && openFailed === 0)}\n`,
+    );
+  } finally {
+    agent.destroy();
+    await stopChild(gateway);
+    await teardownAll();
+  }
 }

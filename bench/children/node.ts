@@ -2,7 +2,7 @@
  * A keyflow node in its own process, for the benchmarks: `node --import tsx bench/children/node.ts
  * <start|gateway|processor>`. Configuration comes from the environment (loadConfig), exactly as
  * `keyflow <role>` would read it. Tells the parent `{type:'ready', url}` once started and, every
- * 100 ms, `{type:'stats', processed, cpBytes, owned}` (events processed by this node's actors,
+ * 100 ms, `{type:'stats', processed, cpBytes, owned, cpuUs}` (events processed by this node's actors,
  * bytes of its checkpoint commits, partitions owned), so the bench needs no HTTP listener on a processor-only node.
  */
 import type { Role } from '../../src/app/app.ts';
@@ -30,9 +30,15 @@ async function processed(): Promise<number> {
   return n;
 }
 
+/** CPU time (user + system) this process has used so far, µs. */
+function cpuUs(): number {
+  const c = process.cpuUsage();
+  return c.user + c.system;
+}
+
 const timer = setInterval(() => {
   Promise.all([processed(), checkpointBytes()]).then(
-    ([n, cpBytes]) => tell({ type: 'stats', processed: n, cpBytes, owned: app.processor?.owned().length ?? 0, at: Date.now() }),
+    ([n, cpBytes]) => tell({ type: 'stats', processed: n, cpBytes, owned: app.processor?.owned().length ?? 0, at: Date.now(), cpuUs: cpuUs() }),
     () => {},
   );
 }, 100);

@@ -253,7 +253,16 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
               clock,
             }),
             health,
-            limits: { maxEventBytes: config.KEYFLOW_MAX_EVENT_BYTES, maxBatch: config.KEYFLOW_MAX_BATCH },
+            limits: {
+              maxEventBytes: config.KEYFLOW_MAX_EVENT_BYTES,
+              maxBatch: config.KEYFLOW_MAX_BATCH,
+              maxQueryDepth: config.KEYFLOW_MAX_QUERY_DEPTH,
+              maxAliases: config.KEYFLOW_MAX_ALIASES,
+              maxCost: config.KEYFLOW_MAX_QUERY_COST,
+              maxDirectives: config.KEYFLOW_MAX_DIRECTIVES,
+              maxQueryTokens: config.KEYFLOW_MAX_QUERY_TOKENS,
+              maxTokensPerEvent: config.KEYFLOW_MAX_TOKENS_PER_EVENT,
+            },
             metrics,
             logger: logger.child({ component: 'graphql' }),
           };

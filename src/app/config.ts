@@ -70,6 +70,16 @@ export const configSchema = z
     KEYFLOW_PASSIVATE_AFTER_MS: duration.pipe(z.number().int().min(1000)).default(ENGINE_DEFAULTS.passivateAfterMs).describe('passivate actors idle this long, ms'),
     KEYFLOW_MAX_EVENT_BYTES: int(256, 16 * 1024 * 1024).default(65_536).describe('largest accepted event, bytes'),
     KEYFLOW_MAX_BATCH: int(1, 100_000).default(1000).describe('most events in one publishEvents'),
+    KEYFLOW_MAX_QUERY_DEPTH: int(1, 1000).default(10).describe('deepest selection set of an operation (QUERY_TOO_COMPLEX beyond)'),
+    KEYFLOW_MAX_ALIASES: int(0, 10_000).default(30).describe('most aliases in one operation (QUERY_TOO_COMPLEX beyond)'),
+    KEYFLOW_MAX_QUERY_COST: int(1, 10_000_000).default(5000).describe('highest cost of an operation, from its selections (QUERY_TOO_COMPLEX beyond)'),
+    KEYFLOW_MAX_DIRECTIVES: int(0, 10_000).default(50).describe('most directives in one operation (QUERY_TOO_COMPLEX beyond)'),
+    KEYFLOW_MAX_QUERY_TOKENS: int(100, 10_000_000)
+      .default(2000)
+      .describe('lexical tokens a document may have besides the events written inline in it; the token limit is this plus KEYFLOW_MAX_BATCH × KEYFLOW_MAX_TOKENS_PER_EVENT'),
+    KEYFLOW_MAX_TOKENS_PER_EVENT: int(20, 1_000_000)
+      .default(200)
+      .describe('lexical tokens allowed per inline event in the token limit (KEYFLOW_MAX_QUERY_TOKENS + KEYFLOW_MAX_BATCH × this)'),
     KEYFLOW_DEDUPE_HORIZON: duration.pipe(z.number().int().min(0)).default(86_400_000).describe('idempotent publish horizon, ms'),
     KEYFLOW_DEDUPE_MAX_ENTRIES: int(1, 100_000_000).default(1_000_000).describe('embedded dedupe index size (receipts; the oldest go first)'),
     KEYFLOW_DEDUPE_STALE_CLAIM_MS: duration.pipe(z.number().int().min(1000)).default(60_000).describe('distributed dedupe: age after which a publish claim left unfinished (its gateway died) is looked up in the log, ms'),

@@ -6,11 +6,12 @@
  * guard, the per-address rate limit, authentication, the per-identity rate limit — all before
  * the body is read.
  */
-import type { TracerProvider } from '@opentelemetry/api';
+
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { type Plugin, type YogaServerInstance, createYoga } from 'graphql-yoga';
+import type { TracerProvider } from '@opentelemetry/api';
+import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import { Registry } from 'prom-client';
-import { type Logger, type Metrics, extractTraceContext, withRequestContext } from '../core/index.ts';
+import { extractTraceContext, type Logger, type Metrics, withRequestContext } from '../core/index.ts';
 import type { EventReceipt } from '../ingest/index.ts';
 import { type AuditLog, createAuditLog } from './plugins/auth/audit.ts';
 import { type Authenticator, createAuthenticator } from './plugins/auth/authenticator.ts';
@@ -24,12 +25,13 @@ import { useMetrics } from './plugins/use-metrics.ts';
 import { useOpsRoutes } from './plugins/use-ops-routes.ts';
 import { useQueryLimits } from './plugins/use-query-limits.ts';
 import { useRateLimit } from './plugins/use-rate-limit.ts';
-import { SANE_REQUEST_ID, newRequestId, requestIdOf, useRequestId } from './plugins/use-request-id.ts';
+import { useRawEventInputs } from './plugins/use-raw-event-inputs.ts';
+import { newRequestId, requestIdOf, SANE_REQUEST_ID, useRequestId } from './plugins/use-request-id.ts';
 import { useTracing } from './plugins/use-tracing.ts';
-import { useSharedSubscriptions } from './shared-execution.ts';
-import { type GraphQLContext, buildSchema } from './schema/index.ts';
+import { buildSchema, type GraphQLContext } from './schema/index.ts';
 import type { ApiServices } from './services.ts';
-import { type WsLimits, attachGraphQLWs } from './ws-server.ts';
+import { useSharedSubscriptions } from './shared-execution.ts';
+import { attachGraphQLWs, type WsLimits } from './ws-server.ts';
 
 export { GRAPHQL_WS_PROTOCOL, WS_CLOSE_UNAUTHENTICATED, WsClose } from './ws-server.ts';
 
@@ -131,8 +133,13 @@ export function createGraphQLServer(services: ApiServices, options: GraphQLServe
       maxDepth: limits.maxQueryDepth,
       maxAliases: limits.maxAliases,
       maxCost: limits.maxCost,
-      maxTokens: limits.maxTokens,
+      maxDirectives: limits.maxDirectives,
+      maxQueryTokens: limits.maxQueryTokens,
+      maxTokensPerEvent: limits.maxTokensPerEvent,
+      maxBatch: limits.maxBatch,
     }),
+    // after auth and limits, which read the variables as sent
+    useRawEventInputs(),
     full && useMetrics({ requests: full.graphqlRequests, duration: full.graphqlDuration }),
     useErrorCodes({ logger, onRequestError: full && ((code, request) => code !== 'FORBIDDEN' && full.requestsRejected.inc({ code, transport: transportOf(request) })) }),
     options.tracerProvider && useTracing({ tracerProvider: options.tracerProvider }),

@@ -4,12 +4,10 @@
  */
 import type { Registry } from 'prom-client';
 import type { LiveBus, LiveFeed } from '../bus/index.ts';
-import type { EventLog } from '../log/index.ts';
-import type { EventTypeRegistry } from '../model/index.ts';
-import type { Logger } from '../core/index.ts';
-import type { Metrics } from '../core/index.ts';
-import type { WindowReader } from '../model/index.ts';
+import type { Logger, Metrics } from '../core/index.ts';
 import type { Ingest } from '../ingest/index.ts';
+import type { EventLog } from '../log/index.ts';
+import type { EventTypeRegistry, WindowReader } from '../model/index.ts';
 
 export interface ComponentHealth {
   /** broker, checkpoints, bus, … */
@@ -37,8 +35,15 @@ export interface ApiLimits {
   maxAliases?: number;
   /** Highest graphql-armor cost. @default 5000 */
   maxCost?: number;
-  /** Most lexical tokens in one document. @default 2000 */
-  maxTokens?: number;
+  /** Most directives in one operation. @default 50 */
+  maxDirectives?: number;
+  /**
+   * Lexical tokens a document may have besides the events written inline in it. The token limit
+   * is this plus `maxBatch × maxTokensPerEvent` (see use-token-limit.ts). @default 2000
+   */
+  maxQueryTokens?: number;
+  /** Tokens allowed per inline event in the token limit. @default 200 */
+  maxTokensPerEvent?: number;
 }
 
 export interface ApiServices {

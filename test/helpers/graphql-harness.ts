@@ -3,22 +3,22 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInProcessBus, createInProcessHub } from '../../src/bus/in-process/in-process-bus.ts';
-import { type EventMessage, eventMessage } from '../../src/bus/messages.ts';
 import { createLiveFeed } from '../../src/bus/live-feed.ts';
+import { type EventMessage, eventMessage } from '../../src/bus/messages.ts';
 import { type LiveBus, subjects } from '../../src/bus/port.ts';
-import { createIngest } from '../../src/ingest/ingest.ts';
-import { type GraphQLServer, type GraphQLServerOptions, createGraphQLServer } from '../../src/graphql/server.ts';
-import { type ApiLimits, type ApiServices, createHealthCheck } from '../../src/graphql/services.ts';
-import { createFileLog, type SegmentOpener } from '../../src/log/embedded/file-log.ts';
-import type { AppendResult, EventLog, LogRecord, ProduceRecord } from '../../src/log/port.ts';
-import { decodeEnvelope } from '../../src/model/event.ts';
-import { DEFAULT_EVENT_TYPES, SYSTEM_TOPICS, createEventTypeRegistry } from '../../src/model/event-types.ts';
 import { systemClock } from '../../src/core/clock.ts';
 import { silentLogger } from '../../src/core/logger.ts';
 import { createMetrics } from '../../src/core/telemetry/metrics.ts';
+import { createGraphQLServer, type GraphQLServer, type GraphQLServerOptions } from '../../src/graphql/server.ts';
+import { type ApiLimits, type ApiServices, createHealthCheck } from '../../src/graphql/services.ts';
 import { createMemoryDedupe } from '../../src/ingest/dedupe/memory.ts';
+import { createIngest } from '../../src/ingest/ingest.ts';
+import { createFileLog, type SegmentOpener } from '../../src/log/embedded/file-log.ts';
+import type { AppendResult, EventLog, LogRecord, ProduceRecord } from '../../src/log/port.ts';
+import { decodeEnvelope } from '../../src/model/event.ts';
+import { createEventTypeRegistry, DEFAULT_EVENT_TYPES, SYSTEM_TOPICS } from '../../src/model/event-types.ts';
 import type { KeyStateView, WindowQuery, WindowReader, WindowResult } from '../../src/model/window-result.ts';
-import { type MemoryLog, createMemoryLog } from './memory-log.ts';
+import { createMemoryLog, type MemoryLog } from './memory-log.ts';
 
 export interface HarnessOptions extends GraphQLServerOptions, Partial<ApiLimits> {
   dynamic?: boolean;
@@ -119,7 +119,8 @@ async function wire<L extends EventLog>(log: L, options: HarnessOptions, cleanup
     maxQueryDepth: options.maxQueryDepth,
     maxAliases: options.maxAliases,
     maxCost: options.maxCost,
-    maxTokens: options.maxTokens,
+    maxQueryTokens: options.maxQueryTokens,
+    maxTokensPerEvent: options.maxTokensPerEvent,
   };
   const ingest = createIngest({ log: servedLog, registry, dedupe: createMemoryDedupe({ maxEntries: 10_000, ttlMs: 3_600_000 }), limits, retryBaseDelayMs: 1 });
   const windowResults: WindowResult[] = [];

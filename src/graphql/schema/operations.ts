@@ -1,10 +1,12 @@
 /** Query, Mutation and Subscription of the contract. */
+import { Kind, type ValueNode } from 'graphql';
 import type { EventMessage } from '../../bus/index.ts';
 import { LifecycleEvent } from '../../core/index.ts';
-import { ErrorCode, KeyflowError } from '../../model/index.ts';
-import type { EventTypeSpec, WindowResult } from '../../model/index.ts';
-import { busIterator } from '../bus-iterator.ts';
 import type { EventReceipt } from '../../ingest/index.ts';
+import type { EventTypeSpec, WindowResult } from '../../model/index.ts';
+import { ErrorCode, KeyflowError } from '../../model/index.ts';
+import { busIterator } from '../bus-iterator.ts';
+import { RAW_EVENT_INPUTS, type RawEventInputs } from '../plugins/use-raw-event-inputs.ts';
 import { checkLimit, deadLetters, latestEvents, requireEventTopic } from '../reads.ts';
 import type { ApiServices } from '../services.ts';
 import { builder } from './builder.ts';
@@ -27,6 +29,13 @@ import {
  */
 function toIngestInput({ eventId, timestamp, ...rest }: Record<string, unknown>): Record<string, unknown> {
   return { ...rest, eventId: eventId ?? undefined, timestamp: typeof timestamp === 'number' ? new Date(timestamp).toISOString() : timestamp };
+}
+
+/** The raw list of a `[EventInput!]!` variable, when the argument is one (see use-raw-event-inputs.ts). */
+function rawInputsOf(ctx: object, arg: ValueNode | undefined): readonly unknown[] | undefined {
+  if (arg?.kind !== Kind.VARIABLE) return undefined;
+  const raw = (ctx as { [RAW_EVENT_INPUTS]?: RawEventInputs })[RAW_EVENT_INPUTS];
+  return raw?.get(arg.name.value);
 }
 
 /** Subscription items are values or, last, the error that ended the stream (see busIterator). */
@@ -146,8 +155,10 @@ builder.mutationType({
       type: [EventReceiptRef],
       description: 'All or nothing: when any input is invalid, none is published and the error names every invalid index.',
       args: { inputs: t.arg({ type: [EventInputRef], required: true }) },
-      resolve: async (_r, a, ctx) => {
-        const receipts = await ctx.services.ingest.publishBatch(a.inputs.map(toIngestInput));
+      resolve: async (_r, a, ctx, info) => {
+        // A `[EventInput!]!` variable arrives as sent (use-raw-event-inputs.ts); ingest validates it.
+        const raw = rawInputsOf(ctx, info.fieldNodes[0]?.arguments?.find((x) => x.name.value === 'inputs')?.value);
+        const receipts = await ctx.services.ingest.publishBatch(raw ?? a.inputs.map(toIngestInput));
         countIngested(ctx.services, receipts);
         return receipts;
       },
