@@ -10,6 +10,7 @@ import type { Logger } from '../core/index.ts';
 import type { Metrics } from '../core/index.ts';
 import type { WindowReader } from '../model/index.ts';
 import type { Ingest } from '../ingest/index.ts';
+import type { TypeCatalog } from '../types/index.ts';
 
 export interface ComponentHealth {
   /** broker, checkpoints, bus, … */
@@ -59,6 +60,8 @@ export interface ApiServices {
   readonly reader: WindowReader;
   /** publishEvent / publishEvents. */
   readonly ingest: Ingest;
+  /** registerEventType; absent: the node cannot register types. */
+  readonly eventTypes?: Pick<TypeCatalog, 'register'>;
   /** Current health of the node's components. */
   health(): Promise<Health>;
   readonly limits: ApiLimits;

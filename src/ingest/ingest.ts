@@ -6,7 +6,7 @@
 import { isSpanContextValid, context as otelContext, trace } from '@opentelemetry/api';
 import type { EventLog, Headers, ProduceRecord } from '../log/index.ts';
 import { DEFAULT_MAX_FUTURE_SKEW_MS, ErrorCode, KeyflowError, checkEventBounds, isKeyflowError } from '../model/index.ts';
-import { type EventEnvelope, type ValidationIssue, actorKey, encodeEnvelope, parseEventInput } from '../model/index.ts';
+import { type EventEnvelope, type ValidationIssue, checkPayloadSchema, encodeEnvelope, keyFor, parseEventInput } from '../model/index.ts';
 import type { EventTypeRegistry, EventTypeSpec } from '../model/index.ts';
 import { partitionForKey } from '../model/index.ts';
 import { type Clock, systemClock } from '../core/index.ts';
@@ -123,6 +123,7 @@ export function createIngest(options: IngestOptions): Ingest {
     }
     // the processor checks the same bounds against the record's append time, which is later than now
     checkEventBounds(envelope, clock.now(), maxFutureSkewMs, spec.valueField);
+    checkPayloadSchema(envelope, spec);
     const value = encoder.encode(encodeEnvelope(envelope));
     if (value.byteLength > limits.maxEventBytes) {
       throw new KeyflowError(
@@ -131,7 +132,7 @@ export function createIngest(options: IngestOptions): Ingest {
         { details: { bytes: value.byteLength, maxEventBytes: limits.maxEventBytes } },
       );
     }
-    const key = actorKey(envelope);
+    const key = keyFor(spec, envelope);
     return { envelope, spec, key, partition: partitionForKey(key, spec.partitions), value };
   }
 

@@ -5,33 +5,33 @@
  * side-output) is made durable before the checkpoint is committed, so a crash at any moment
  * replays into the same results and sinks see each final at least once.
  */
-import { type Link, SpanKind, SpanStatusCode, type Tracer, isSpanContextValid } from '@opentelemetry/api';
+import { isSpanContextValid, type Link, SpanKind, SpanStatusCode, type Tracer } from '@opentelemetry/api';
 import type { Logger } from 'pino';
-import { ENGINE_DEFAULTS } from '../defaults.ts';
-import { createPartitionHost, type PartitionHost } from '../partition-host/partition-host.ts';
 import type { LiveBus, Unsubscribe } from '../../bus/index.ts';
 import { publishEventBatch, publishWindowResults } from '../../bus/index.ts';
+import type { Clock, LagMonitor, Metrics, PartitionPosition, Timer } from '../../core/index.ts';
 import type { EventLog, GroupConsumer, LogRecord, ProduceRecord, RecordBatch, TopicPartition } from '../../log/index.ts';
 import { resumeOffset, tpKey } from '../../log/index.ts';
+import type { KeyStateView, WindowResult } from '../../model/index.ts';
 import {
-  DLQ_TOPIC,
   type DeadLetterMessage,
+  DLQ_TOPIC,
   type EventEnvelope,
   type EventTypeRegistry,
-  LATE_TOPIC,
-  SYSTEM_TOPICS,
   isFenced,
+  LATE_TOPIC,
   partitionForKey,
+  SYSTEM_TOPICS,
 } from '../../model/index.ts';
 import type { Sink } from '../../sinks/index.ts';
 import type { CheckpointStore, CheckpointWrite } from '../../state/index.ts';
-import type { KeyStateView, WindowResult } from '../../model/index.ts';
-import type { Clock, Timer } from '../../core/index.ts';
-import type { LagMonitor, Metrics, PartitionPosition } from '../../core/index.ts';
-import { type LocalReader, type SharedHostOptions, respondToQueries } from './query-router.ts';
+import { ENGINE_DEFAULTS } from '../defaults.ts';
+import { createPartitionHost, type PartitionHost } from '../partition-host/partition-host.ts';
+import { type LocalReader, respondToQueries, type SharedHostOptions } from './query-router.ts';
 
 export type { LocalReader, SharedHostOptions };
-import { LifecycleEvent, SpanAttr, countWindowResults, createLagMonitor } from '../../core/index.ts';
+
+import { countWindowResults, createLagMonitor, LifecycleEvent, SpanAttr } from '../../core/index.ts';
 
 const partitionsOf = (name: string) => SYSTEM_TOPICS.find((t) => t.name === name)?.partitions ?? 1;
 const DLQ_PARTITIONS = partitionsOf(DLQ_TOPIC);
@@ -83,6 +83,14 @@ export interface Processor {
   owned(): TopicPartition[];
   /** Runs one checkpoint round now (tests, shutdown). */
   checkpointAll(): Promise<void>;
+  /**
+   * Consumes these topics too, while running (a newly registered event type): the group member
+   * leaves and rejoins with the larger subscription, checkpointing what it owned first (one
+   * rebalance). Topics already consumed are ignored.
+   */
+  addTopics(topics: readonly string[]): Promise<void>;
+  /** The topics consumed now. */
+  topics(): string[];
 }
 
 
@@ -154,6 +162,9 @@ export function createProcessor(options: ProcessorOptions): Processor {
   let timers: Timer[] = [];
   let stopping = false;
   let lag: LagMonitor | undefined;
+  let topics = [...options.topics];
+  /** Serialises subscription changes. */
+  let subscriptionChain: Promise<void> = Promise.resolve();
 
   function* ownedPositions(): Iterable<PartitionPosition> {
     for (const o of owned.values()) yield { topic: o.tp.topic, partition: o.tp.partition, nextOffset: o.host.nextOffset, watermark: o.host.watermark };
@@ -509,26 +520,26 @@ export function createProcessor(options: ProcessorOptions): Processor {
     local,
     owned: () => [...owned.values()].map((o) => o.tp),
     checkpointAll,
-    async start() {
-      consumer = log.consumer({
-        groupId: options.groupId,
-        topics: options.topics,
-        handlers: {
-          async onAssigned(tps) {
-            const offsets = new Map<string, number | undefined>();
-            for (const tp of tps) offsets.set(tpKey(tp.topic, tp.partition), await assign(tp));
-            logger.info({ event: LifecycleEvent.partitionAssigned, partitions: summarize(tps) }, `assigned ${tps.length} partitions`);
-            metrics?.rebalances.inc({ event: 'assigned' });
-            return offsets;
-          },
-          async onRevoked(tps) {
-            await Promise.all(tps.map((tp) => release(tp, true)));
-            logger.info({ event: LifecycleEvent.partitionRevoked, partitions: summarize(tps) }, `released ${tps.length} partitions`);
-            metrics?.rebalances.inc({ event: 'revoked' });
-          },
-          onBatch,
-        },
+    topics: () => [...topics],
+    addTopics(more) {
+      const run = subscriptionChain.then(async () => {
+        const fresh = more.filter((t) => !topics.includes(t));
+        if (fresh.length === 0) return;
+        topics = [...topics, ...fresh];
+        if (!consumer || stopping) return; // start() subscribes to them
+        // kafkajs (and the embedded group) take a subscription only when joining: rejoin with the new list
+        await consumer.stop();
+        await Promise.all([...owned.values()].map((o) => release(o.tp, true)));
+        if (stopping) return;
+        consumer = createConsumer();
+        await consumer.start();
+        logger.info({ event: LifecycleEvent.partitionAssigned, added: fresh, topics }, `now consuming ${fresh.join(', ')} too`);
       });
+      subscriptionChain = run.catch(() => undefined);
+      return run;
+    },
+    async start() {
+      consumer = createConsumer();
       await consumer.start();
       lag = metrics && createLagMonitor({ consumerLag: metrics.consumerLag, watermarkLag: metrics.watermarkLag, endOffsets: (t) => log.endOffsets(t), positions: ownedPositions, clock });
       lag?.start();
@@ -546,10 +557,33 @@ export function createProcessor(options: ProcessorOptions): Processor {
       stopping = true;
       for (const t of timers) t.cancel();
       lag?.stop();
+      await subscriptionChain;
       await consumer?.stop();
       await Promise.all([...owned.values()].map((o) => release(o.tp, true)));
     },
   };
+
+  function createConsumer(): GroupConsumer {
+    return log.consumer({
+      groupId: options.groupId,
+      topics,
+      handlers: {
+        async onAssigned(tps) {
+          const offsets = new Map<string, number | undefined>();
+          for (const tp of tps) offsets.set(tpKey(tp.topic, tp.partition), await assign(tp));
+          logger.info({ event: LifecycleEvent.partitionAssigned, partitions: summarize(tps) }, `assigned ${tps.length} partitions`);
+          metrics?.rebalances.inc({ event: 'assigned' });
+          return offsets;
+        },
+        async onRevoked(tps) {
+          await Promise.all(tps.map((tp) => release(tp, true)));
+          logger.info({ event: LifecycleEvent.partitionRevoked, partitions: summarize(tps) }, `released ${tps.length} partitions`);
+          metrics?.rebalances.inc({ event: 'revoked' });
+        },
+        onBatch,
+      },
+    });
+  }
 }
 
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
