@@ -9,13 +9,13 @@
 import type { Clock, Logger, Timer } from '../core/index.ts';
 import type { EventLog } from '../log/index.ts';
 import {
+  checkCompatible,
+  definitionOf,
   type EventTypeDefinition,
   type EventTypeRegistry,
   type EventTypeSpec,
-  checkCompatible,
-  definitionOf,
-  KeyflowError,
   isKeyflowError,
+  KeyflowError,
   specFromDefinition,
 } from '../model/index.ts';
 import { compilePayloadSchema } from './json-schema.ts';

@@ -1,7 +1,7 @@
 /** `KEYFLOW_EVENT_TYPES_FILE`: event types declared in a YAML or JSON file (`eventTypes: [ … ]` or a bare list). */
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
-import { ErrorCode, type EventTypeSpec, KeyflowError, isKeyflowError, specFromDefinition } from '../model/index.ts';
+import { ErrorCode, type EventTypeSpec, isKeyflowError, KeyflowError, specFromDefinition } from '../model/index.ts';
 
 /**
  * The specs a definitions file declares, in file order. Throws INVALID_CONFIG naming the file and,

@@ -25,7 +25,16 @@ function issueOf(e: ErrorObject): ValidationIssue {
  */
 export function compilePayloadSchema(schema: Record<string, unknown>, eventType: string): (payload: Record<string, unknown>) => ValidationIssue[] | undefined {
   // one instance per schema: a new version may reuse the previous one's $id
-  const ajv = addFormats(new Ajv({ allErrors: true, strict: true, allowUnionTypes: true }));
+  const ajv = addFormats(new Ajv({
+      allErrors: true,
+      // refuse unknown keywords and formats (a typo would silently check nothing); valid-but-loose schemas are fine
+      strictSchema: true,
+      strictNumbers: true,
+      strictTypes: false,
+      strictTuples: false,
+      strictRequired: false,
+      allowUnionTypes: true,
+    }));
   let validate: ReturnType<Ajv['compile']>;
   try {
     validate = ajv.compile(schema);

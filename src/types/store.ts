@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../core/index.ts';
 import type { EventLog } from '../log/index.ts';
-import { EVENT_TYPES_TOPIC, type EventTypeDefinition, ErrorCode, KeyflowError } from '../model/index.ts';
+import { ErrorCode, EVENT_TYPES_TOPIC, type EventTypeDefinition, KeyflowError } from '../model/index.ts';
 
 /** One registration: the type's definition with its version (1, 2, … per accepted change). */
 export interface StoredEventType {
@@ -26,10 +26,15 @@ export interface EventTypeStore {
   put(entry: StoredEventType): Promise<void>;
 }
 
-/** Embedded mode: `<dataDir>/event-types.json`, replaced atomically on every change. */
+/** Read-modify-write of one file in this process, in call order (every store instance of the path shares it). */
+const fileChains = new Map<string, Promise<unknown>>();
+
+/**
+ * Embedded mode: `<dataDir>/event-types.json`, replaced atomically on every change. One process
+ * owns a data dir (the embedded log locks it), and its writes to the file are serialised.
+ */
 export function createFileEventTypeStore(options: { dataDir: string; fileName?: string }): EventTypeStore {
   const path = join(options.dataDir, options.fileName ?? 'event-types.json');
-  let chain: Promise<unknown> = Promise.resolve();
 
   async function read(): Promise<Map<string, StoredEventType>> {
     let text: string;
@@ -53,12 +58,16 @@ export function createFileEventTypeStore(options: { dataDir: string; fileName?: 
     kind: 'file',
     load: async () => [...(await read()).values()],
     put(entry) {
-      const run = chain.then(async () => {
+      const run = (fileChains.get(path) ?? Promise.resolve()).then(async () => {
         const all = await read();
         all.set(entry.definition.name, entry);
         await writeFileAtomic(path, `${JSON.stringify({ types: [...all.values()] }, null, 2)}\n`);
       });
-      chain = run.catch(() => undefined);
+      const settled = run.catch(() => undefined);
+      fileChains.set(path, settled);
+      void settled.then(() => {
+        if (fileChains.get(path) === settled) fileChains.delete(path);
+      });
       return run;
     },
   };
