@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import type { LiveBus } from '../bus/index.ts';
 import { createInProcessBus, createLiveFeed, createNatsBus } from '../bus/index.ts';
 import { createIngest } from '../ingest/index.ts';
+import { redriveDeadLetters, redriveStates } from '../redrive/index.ts';
 import { createGraphQLServer } from '../graphql/index.ts';
 import { type ApiServices, type Health, createHealthCheck } from '../graphql/index.ts';
 import type { EventLog } from '../log/index.ts';
@@ -249,6 +250,10 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
             subscriptionBuffer: config.KEYFLOW_SUBSCRIPTION_BUFFER,
             reader: createWindowReader({ registry, local: processor?.local, bus, checkpoints, host: hostSettings, clock, logger }),
             eventTypes: catalog,
+            redrive: {
+              run: (filter, dryRun) => redriveDeadLetters({ log, registry, filter, dryRun, maxFutureSkewMs: config.KEYFLOW_MAX_FUTURE_SKEW_MS, now: () => clock.now() }),
+              states: () => redriveStates(log),
+            },
             ingest: createIngest({
               log,
               registry,

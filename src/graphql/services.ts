@@ -11,6 +11,7 @@ import type { Metrics } from '../core/index.ts';
 import type { WindowReader } from '../model/index.ts';
 import type { Ingest } from '../ingest/index.ts';
 import type { TypeCatalog } from '../types/index.ts';
+import type { RedriveFilter, RedriveReport, RedriveState } from '../redrive/index.ts';
 
 export interface ComponentHealth {
   /** broker, checkpoints, bus, … */
@@ -62,6 +63,11 @@ export interface ApiServices {
   readonly ingest: Ingest;
   /** registerEventType; absent: the node cannot register types. */
   readonly eventTypes?: Pick<TypeCatalog, 'register'>;
+  /** redriveDeadLetters and each dead letter's redrive record; absent: not on this node. */
+  readonly redrive?: {
+    run(filter: RedriveFilter, dryRun: boolean): Promise<RedriveReport>;
+    states(): Promise<Map<string, RedriveState>>;
+  };
   /** Current health of the node's components. */
   health(): Promise<Health>;
   readonly limits: ApiLimits;

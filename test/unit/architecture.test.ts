@@ -23,6 +23,7 @@ const FLOORS: Record<string, number> = {
   bus: 3,
   sinks: 3,
   types: 3,
+  redrive: 3,
   actors: 4,
   ingest: 4,
   loadgen: 4,

@@ -3,8 +3,8 @@
  * KEYFLOW_EVENT_TYPES_FILE and one registered with `registerEventType` while the node runs are
  * both processed into windows without a restart; their payload schemas refuse bad events at the
  * API (with the failing path) and dead-letter bad records written straight into the log; an
- * incompatible change is refused with EVENT_TYPE_INCOMPATIBLE; the registration survives a
- * restart of the node.
+ * incompatible change is refused with EVENT_TYPE_INCOMPATIBLE; dead letters of a type registered
+ * too late are redriven once; the registration survives a restart of the node.
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -167,6 +167,37 @@ describe('event types on a running embedded node', () => {
     expect(schemaErr.codes).toEqual(['SCHEMA_VALIDATION_FAILED']);
     const types = await gql<{ eventTypes: { name: string }[] }>(url, '{ eventTypes { name } }');
     expect(types.eventTypes.map((t) => t.name)).not.toContain('bad.schema');
+  });
+
+  it('dead letters of a type registered too late are redriven once through the admin mutation, and counted in its windows', async () => {
+    const REDRIVE = `mutation($filter: DeadLetterFilter, $dryRun: Boolean) {
+      redriveDeadLetters(filter: $filter, dryRun: $dryRun) { dryRun matched redriven items { id outcome reason target { topic partition offset } } }
+    }`;
+    // a producer writes 'refund' events before anyone registered the type: dead-lettered
+    const refunds = [1, 2].map((i) => ({ eventId: `refund-${i}`, eventType: 'refund', timestamp: at(40 + i), payload: { orderId: 'o-1', amount: i } }));
+    await app.log.append('events.order.created', refunds.map((e) => ({ key: 'o-1', value: JSON.stringify(e), partition: partitionForKey('o-1', 4) })));
+    type Item = { id: string; outcome: string; reason: string | null; target: { topic: string; partition: number; offset: string | null } | null };
+    type Report = { redriveDeadLetters: { dryRun: boolean; matched: number; redriven: number; items: Item[] } };
+    const filter = { errorTypes: ['UNKNOWN_EVENT_TYPE'], topics: ['events.order.created'] };
+    await waitFor(async () => (await gql<Report>(url, REDRIVE, { filter, dryRun: true })).redriveDeadLetters.matched === 2, { timeoutMs: 20_000 });
+    const early = await gql<Report>(url, REDRIVE, { filter });
+    expect(early.redriveDeadLetters.items.map((i) => i.outcome)).toEqual(['STILL_INVALID', 'STILL_INVALID']);
+    await gql(url, REGISTER, { input: { name: 'refund', partitions: 2, keyPaths: ['payload.orderId'], valuePath: 'payload.amount' } });
+    const dry = await gql<Report>(url, REDRIVE, { filter, dryRun: true });
+    expect(dry.redriveDeadLetters).toMatchObject({ dryRun: true, redriven: 0 });
+    expect(dry.redriveDeadLetters.items.map((i) => i.outcome)).toEqual(['WOULD_REDRIVE', 'WOULD_REDRIVE']);
+    const done = await gql<Report>(url, REDRIVE, { filter });
+    expect(done.redriveDeadLetters.redriven).toBe(2);
+    expect(done.redriveDeadLetters.items.every((i) => i.target?.topic === 'events.refund' && i.target.partition === partitionForKey('o-1', 2))).toBe(true);
+    const twice = await gql<Report>(url, REDRIVE, { filter });
+    expect(twice.redriveDeadLetters.items.map((i) => i.outcome)).toEqual(['ALREADY_REDRIVEN', 'ALREADY_REDRIVEN']);
+    const w = await waitFor(async () => (await windowsOf('refund', 'o-1')).find((x) => x.window === 'tumbling-1m' && x.count === 2), { timeoutMs: 20_000 });
+    expect(w.sum).toBe(3);
+    // each dead letter shows its redrive
+    const d = await gql<{ deadLetters: { id: string; redrive: { state: string; target: { topic: string } } | null }[] }>(url, '{ deadLetters(limit: 50) { id redrive { state target { topic } } } }');
+    for (const item of done.redriveDeadLetters.items) expect(d.deadLetters.find((x) => x.id === item.id)?.redrive).toEqual({ state: 'DONE', target: { topic: 'events.refund' } });
+    expect(await app.log.endOffsets('events.refund')).toEqual([expect.any(Number), expect.any(Number)]);
+    expect((await app.log.endOffsets('events.refund')).reduce((a, b) => a + b, 0)).toBe(2);
   });
 
   it('registrations survive a restart (without the file): the type is known and its windows are still there', async () => {
