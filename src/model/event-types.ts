@@ -7,6 +7,7 @@
  */
 import { z } from 'zod';
 import { ErrorCode, KeyflowError } from './errors.ts';
+import { type EnrichmentRule, enrichmentSchema } from './enrichment.ts';
 import type { EventEnvelope, ValidationIssue } from './event.ts';
 
 export interface EventTypeSpec {
@@ -30,6 +31,8 @@ export interface EventTypeSpec {
   /** Version of the registration: 1 for the first, +1 for each accepted change. */
   readonly version?: number;
   readonly description?: string;
+  /** Enrichment rules: the processor writes each event's processed record to `events.processed`. */
+  readonly enrichment?: readonly EnrichmentRule[];
   /**
    * The payload's problems against {@link schema}, compiled once when the type is registered
    * (attached by the type catalog); undefined when the payload is valid or there is no schema.
@@ -47,6 +50,8 @@ export interface TopicSpec {
 }
 
 export const DLQ_TOPIC = 'events.dlq';
+/** Processed (enriched) records of the types that declare enrichment rules. */
+export const PROCESSED_TOPIC = 'events.processed';
 export const LATE_TOPIC = 'events.late';
 export const AGGREGATED_TOPIC = 'events.aggregated';
 /** Kafka: the compacted topic of event-type registrations (one record per type, keyed by its name). */
@@ -63,6 +68,7 @@ export const SYSTEM_TOPICS: readonly TopicSpec[] = [
   { name: DLQ_TOPIC, partitions: 6 },
   { name: AGGREGATED_TOPIC, partitions: 12 },
   { name: LATE_TOPIC, partitions: 6 },
+  { name: PROCESSED_TOPIC, partitions: 12 },
 ];
 
 /** Partitions of a registered type's topic when its definition names none. */
@@ -102,6 +108,7 @@ export const eventTypeDefinitionSchema = z
     schema: z.record(z.string(), z.unknown()).optional(),
     compatibility: z.enum(['BACKWARD', 'NONE']).optional(),
     description: z.string().max(1000).optional(),
+    enrichment: enrichmentSchema.optional(),
   })
   .strict();
 export type EventTypeDefinition = z.infer<typeof eventTypeDefinitionSchema>;
@@ -115,7 +122,12 @@ const reservedTopics = new Set([...SYSTEM_TOPICS.map((t) => t.name), EVENT_TYPES
 export function specFromDefinition(input: unknown, where = 'event type'): EventTypeSpec {
   const parsed = eventTypeDefinitionSchema.safeParse(input);
   if (!parsed.success) {
-    const issues = parsed.error.issues.map((i) => ({ path: i.path.join('.') || '(root)', message: i.message }));
+    const rules = (input as { enrichment?: unknown } | null)?.enrichment;
+    const issues = parsed.error.issues.map((i) => {
+      // a rule's problem names the rule
+      const rule = i.path[0] === 'enrichment' && typeof i.path[1] === 'number' && Array.isArray(rules) ? (rules[i.path[1]] as { name?: unknown } | undefined)?.name : undefined;
+      return { path: i.path.join('.') || '(root)', message: typeof rule === 'string' ? `rule '${rule}': ${i.message}` : i.message };
+    });
     throw new KeyflowError(ErrorCode.SCHEMA_VALIDATION_FAILED, `${where}: invalid definition: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, {
       details: { issues },
     });
@@ -137,6 +149,7 @@ export function specFromDefinition(input: unknown, where = 'event type'): EventT
     ...(d.schema ? { schema: d.schema } : {}),
     ...(d.compatibility ? { compatibility: d.compatibility } : {}),
     ...(d.description !== undefined ? { description: d.description } : {}),
+    ...(d.enrichment ? { enrichment: d.enrichment } : {}),
   };
 }
 
@@ -152,6 +165,7 @@ export function definitionOf(spec: EventTypeSpec): EventTypeDefinition {
     ...(spec.schema ? { schema: spec.schema } : {}),
     ...(spec.compatibility ? { compatibility: spec.compatibility } : {}),
     ...(spec.description !== undefined ? { description: spec.description } : {}),
+    ...(spec.enrichment ? { enrichment: [...spec.enrichment] } : {}),
   };
 }
 

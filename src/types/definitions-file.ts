@@ -1,5 +1,6 @@
 /** `KEYFLOW_EVENT_TYPES_FILE`: event types declared in a YAML or JSON file (`eventTypes: [ … ]` or a bare list). */
 import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { ErrorCode, type EventTypeSpec, isKeyflowError, KeyflowError, specFromDefinition } from '../model/index.ts';
 
@@ -30,7 +31,7 @@ export function readDefinitionsFile(path: string): EventTypeSpec[] {
     const name = (entry as { name?: unknown } | null)?.name;
     const where = `KEYFLOW_EVENT_TYPES_FILE ${path}: eventTypes[${i}]${typeof name === 'string' ? ` (${name})` : ''}`;
     try {
-      const spec = specFromDefinition(entry, where);
+      const spec = specFromDefinition(withTables(entry, dirname(path), where), where);
       if (seen.has(spec.eventType)) throw new KeyflowError(ErrorCode.INVALID_CONFIG, `${where}: declared twice`);
       seen.add(spec.eventType);
       return spec;
@@ -39,4 +40,24 @@ export function readDefinitionsFile(path: string): EventTypeSpec[] {
       throw e;
     }
   });
+}
+
+/** A lookup rule may name its table as `tableFile` (YAML/JSON, relative to the definitions file): read here into `table`. */
+function withTables(entry: unknown, dir: string, where: string): unknown {
+  const rules = (entry as { enrichment?: unknown } | null)?.enrichment;
+  if (!Array.isArray(rules)) return entry;
+  return {
+    ...(entry as object),
+    enrichment: rules.map((r: unknown) => {
+      const file = (r as { tableFile?: unknown } | null)?.tableFile;
+      if (typeof file !== 'string') return r;
+      const { tableFile: _, ...rest } = r as Record<string, unknown>;
+      const at = resolve(dir, file);
+      try {
+        return { ...rest, table: parseYaml(readFileSync(at, 'utf8')) as unknown };
+      } catch (cause) {
+        throw new KeyflowError(ErrorCode.INVALID_CONFIG, `${where}: rule '${String(rest.name)}': cannot read its table ${file}: ${(cause as Error).message}`, { cause });
+      }
+    }),
+  };
 }

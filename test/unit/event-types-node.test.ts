@@ -200,6 +200,40 @@ describe('event types on a running embedded node', () => {
     expect((await app.log.endOffsets('events.refund')).reduce((a, b) => a + b, 0)).toBe(2);
   });
 
+  it('a type with enrichment rules: each processed event goes to events.processed, enriched, with its recordId', async () => {
+    await gql(url, REGISTER, {
+      input: {
+        name: 'payment',
+        keyPaths: ['userId'],
+        valuePath: 'payload.amount',
+        enrichment: [
+          { rule: 'category', name: 'size', path: 'payload.amount', thresholds: [{ upTo: 10, label: 'micro' }, { upTo: 100, label: 'small' }, { upTo: 1000, label: 'medium' }], otherwise: 'large' },
+          { rule: 'flag', name: 'highValue', path: 'payload.amount', above: 1000 },
+        ],
+      },
+    });
+    await gql(url, PUBLISH_EVENTS, {
+      inputs: [
+        { eventId: 'pay-1', eventType: 'payment', timestamp: at(50), userId: 'u-1', payload: { amount: 5 } },
+        { eventId: 'pay-2', eventType: 'payment', timestamp: at(51), userId: 'u-1', payload: { amount: 5000 } },
+      ],
+    });
+    const read = async () => {
+      const ends = await app.log.endOffsets('events.processed');
+      const all = (await Promise.all(ends.map((n, p) => (n > 0 ? app.log.read('events.processed', p, 0, n) : [])))).flat();
+      return all.map((r) => JSON.parse(new TextDecoder().decode(r.value)) as { recordId: string; original: { eventId: string }; enriched: Record<string, unknown>; metadata: { stage: string } });
+    };
+    const processed = await waitFor(async () => {
+      const all = (await read()).filter((p) => p.original.eventId.startsWith('pay-'));
+      return all.length === 2 ? all : undefined;
+    }, { timeoutMs: 20_000 });
+    expect(processed.map((p) => [p.original.eventId, p.enriched, p.metadata.stage]).sort()).toEqual([
+      ['pay-1', { size: 'micro', highValue: false }, 'processed'],
+      ['pay-2', { size: 'large', highValue: true }, 'processed'],
+    ]);
+    expect(processed.every((p) => /^[0-9a-f]{64}$/.test(p.recordId))).toBe(true);
+  });
+
   it('registrations survive a restart (without the file): the type is known and its windows are still there', async () => {
     await app.stop();
     await startNode();

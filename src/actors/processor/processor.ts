@@ -5,39 +5,42 @@
  * side-output) is made durable before the checkpoint is committed, so a crash at any moment
  * replays into the same results and sinks see each final at least once.
  */
-import { isSpanContextValid, type Link, SpanKind, SpanStatusCode, type Tracer } from '@opentelemetry/api';
+import { type Link, SpanKind, SpanStatusCode, type Tracer, isSpanContextValid } from '@opentelemetry/api';
 import type { Logger } from 'pino';
+import { ENGINE_DEFAULTS } from '../defaults.ts';
+import { createPartitionHost, type PartitionHost } from '../partition-host/partition-host.ts';
 import type { LiveBus, Unsubscribe } from '../../bus/index.ts';
 import { publishEventBatch, publishWindowResults } from '../../bus/index.ts';
-import type { Clock, LagMonitor, Metrics, PartitionPosition, Timer } from '../../core/index.ts';
 import type { EventLog, GroupConsumer, LogRecord, ProduceRecord, RecordBatch, TopicPartition } from '../../log/index.ts';
 import { resumeOffset, tpKey } from '../../log/index.ts';
-import type { KeyStateView, WindowResult } from '../../model/index.ts';
 import {
-  type DeadLetterMessage,
   DLQ_TOPIC,
+  type DeadLetterMessage,
   type EventEnvelope,
   type EventTypeRegistry,
-  isFenced,
   LATE_TOPIC,
-  partitionForKey,
+  PROCESSED_TOPIC,
   SYSTEM_TOPICS,
+  enrichEvent,
+  isFenced,
+  partitionForKey,
 } from '../../model/index.ts';
 import type { Sink } from '../../sinks/index.ts';
 import type { CheckpointStore, CheckpointWrite } from '../../state/index.ts';
-import { ENGINE_DEFAULTS } from '../defaults.ts';
-import { createPartitionHost, type PartitionHost } from '../partition-host/partition-host.ts';
-import { type LocalReader, respondToQueries, type SharedHostOptions } from './query-router.ts';
+import type { KeyStateView, WindowResult } from '../../model/index.ts';
+import type { Clock, Timer } from '../../core/index.ts';
+import type { LagMonitor, Metrics, PartitionPosition } from '../../core/index.ts';
+import { type LocalReader, type SharedHostOptions, respondToQueries } from './query-router.ts';
 
 export type { LocalReader, SharedHostOptions };
-
-import { countWindowResults, createLagMonitor, LifecycleEvent, SpanAttr } from '../../core/index.ts';
+import { LifecycleEvent, SpanAttr, countWindowResults, createLagMonitor } from '../../core/index.ts';
 
 const partitionsOf = (name: string) => SYSTEM_TOPICS.find((t) => t.name === name)?.partitions ?? 1;
 const DLQ_PARTITIONS = partitionsOf(DLQ_TOPIC);
 /** Re-reads of one gap before it is taken as missing from the log. */
 const MAX_GAP_SEEKS = 3;
 const LATE_PARTITIONS = partitionsOf(LATE_TOPIC);
+const PROCESSED_PARTITIONS = partitionsOf(PROCESSED_TOPIC);
 
 /** Options of {@link createProcessor}. */
 export interface ProcessorOptions {
@@ -103,6 +106,8 @@ interface Owned {
   pendingFinals: WindowResult[];
   pendingDeadLetters: ProduceRecord[];
   pendingLate: ProduceRecord[];
+  /** Processed (enriched) records of types with enrichment rules, for `events.processed`. */
+  pendingProcessed: ProduceRecord[];
   committedOffset: number;
   /** Processing time of the last commit (or of the assignment). */
   committedAt: number;
@@ -132,6 +137,7 @@ interface CommitJob {
   finals: WindowResult[];
   dead: ProduceRecord[];
   late: ProduceRecord[];
+  processed: ProduceRecord[];
 }
 
 function checkpointBytes(w: CheckpointWrite): number {
@@ -195,9 +201,13 @@ export function createProcessor(options: ProcessorOptions): Processor {
       loadActor: (id: string) => checkpoints.loadActor(topic, partition, id),
       loadFinals: (id: string) => checkpoints.loadFinals(topic, partition, id),
       output: {
-        onEvents: publishEvents
-          ? (events: { event: EventEnvelope; record: LogRecord }[]) => publishEventBatch(bus, topic, events)
-          : undefined,
+        onEvents:
+          publishEvents || enriches(topic)
+            ? (events: { event: EventEnvelope; record: LogRecord }[]) => {
+                if (publishEvents) publishEventBatch(bus, topic, events);
+                if (ref.owned) collectProcessed(ref.owned, events);
+              }
+            : undefined,
         onResults(results: WindowResult[]) {
           const o = ref.owned;
           // One bus message per event type per batch (not one per result): publishing was most of the work.
@@ -227,6 +237,21 @@ export function createProcessor(options: ProcessorOptions): Processor {
     return host;
   }
 
+  /** Whether the topic's event type declares enrichment rules (decided when a partition is assigned). */
+  function enriches(topic: string): boolean {
+    return (options.registry.byTopic(topic)?.enrichment?.length ?? 0) > 0;
+  }
+
+  /** The processed records of a batch's events whose type has enrichment rules; written before the checkpoint that covers them. */
+  function collectProcessed(o: Owned, events: { event: EventEnvelope; record: LogRecord }[]): void {
+    for (const { event, record } of events) {
+      const spec = options.registry.resolve(event.eventType);
+      if (!spec?.enrichment || spec.enrichment.length === 0) continue;
+      const processed = enrichEvent(event, spec.enrichment, record, spec.version ?? 0);
+      o.pendingProcessed.push({ key: record.key, value: JSON.stringify(processed), partition: record.partition % PROCESSED_PARTITIONS });
+    }
+  }
+
   async function assign(tp: TopicPartition): Promise<number> {
     const { topic, partition } = tp;
     lost.delete(tpKey(topic, partition));
@@ -245,6 +270,7 @@ export function createProcessor(options: ProcessorOptions): Processor {
       pendingFinals: [],
       pendingDeadLetters: [],
       pendingLate: [],
+      pendingProcessed: [],
       committedOffset: begin,
       committedAt: clock.now(),
       fenced: false,
@@ -295,16 +321,17 @@ export function createProcessor(options: ProcessorOptions): Processor {
     // took the partition over (a stale owner would otherwise keep answering queries and emitting
     // finals from state that misses the new owner's records).
     if (nothingNew && clock.now() - o.committedAt < fenceProbeMs) return null;
-    return { write, finals: o.pendingFinals, dead: o.pendingDeadLetters, late: o.pendingLate };
+    return { write, finals: o.pendingFinals, dead: o.pendingDeadLetters, late: o.pendingLate, processed: o.pendingProcessed };
   }
 
   async function commitJob(o: Owned, job: CommitJob): Promise<void> {
     const { topic, partition } = o.tp;
-    const { write, finals, dead, late } = job;
+    const { write, finals, dead, late, processed } = job;
     const started = performance.now();
     try {
       if (dead.length > 0) await log.append(DLQ_TOPIC, dead, { sync: true });
       if (late.length > 0) await log.append(LATE_TOPIC, late, { sync: true });
+      if (processed.length > 0) await log.append(PROCESSED_TOPIC, processed, { sync: true });
       if (finals.length > 0) for (const sink of sinks) await sink.write(finals);
       // the checkpoint must never cover log records that are not on the disk yet
       await log.flush(topic, partition, write.nextOffset);
@@ -332,6 +359,7 @@ export function createProcessor(options: ProcessorOptions): Processor {
     o.pendingFinals = o.pendingFinals === finals ? [] : o.pendingFinals.slice(finals.length);
     o.pendingDeadLetters = o.pendingDeadLetters === dead ? [] : o.pendingDeadLetters.slice(dead.length);
     o.pendingLate = o.pendingLate === late ? [] : o.pendingLate.slice(late.length);
+    o.pendingProcessed = o.pendingProcessed === processed ? [] : o.pendingProcessed.slice(processed.length);
     o.host.markCommitted();
     if (o.failures > 0) logger.info({ topic, partition, after: o.failures }, 'checkpoint committed again after failures');
     o.failures = 0;

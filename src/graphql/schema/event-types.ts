@@ -24,6 +24,7 @@ export const EventTypeRef = builder.objectRef<EventTypeSpec>('EventType').implem
     compatibility: t.field({ type: CompatibilityEnum, resolve: (s) => s.compatibility ?? 'BACKWARD' }),
     version: t.int({ description: 'Registration version: 0 for a built-in type, 1 for the first registration, +1 per accepted change.', resolve: (s) => s.version ?? 0 }),
     description: t.string({ nullable: true, resolve: (s) => s.description ?? null }),
+    enrichment: t.field({ type: 'JSON', nullable: true, description: 'Enrichment rules (README, "Enrichment"); null: none.', resolve: (s) => s.enrichment ?? null }),
   }),
 });
 
@@ -39,6 +40,7 @@ export const EventTypeInputRef = builder.inputType('EventTypeInput', {
     schema: t.field({ type: 'JSON', description: 'JSON Schema the payload must match.' }),
     compatibility: t.field({ type: CompatibilityEnum, description: 'Default: BACKWARD.' }),
     description: t.string(),
+    enrichment: t.field({ type: 'JSON', description: 'Enrichment rules: date, category, flag, anomaly, lookup (README, "Enrichment").' }),
   }),
 });
 
