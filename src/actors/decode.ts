@@ -74,11 +74,14 @@ export interface RecordBounds {
   maxFutureSkewMs: number;
   /** The value field of an event type; undefined when the type is unknown (routing dead-letters it). */
   valueFieldOf(eventType: string): string | null | undefined;
+  /** Throws SCHEMA_VALIDATION_FAILED when the payload breaks its event type's JSON Schema. */
+  checkPayload?(e: EventEnvelope): void;
 }
 
 /**
  * The event of a record, checked against the model's event bounds with the record's append time.
- * Throws what `decodeEnvelope` throws, and TIMESTAMP_OUT_OF_RANGE / VALUE_OUT_OF_RANGE.
+ * Throws what `decodeEnvelope` throws, TIMESTAMP_OUT_OF_RANGE / VALUE_OUT_OF_RANGE, and the type's
+ * payload-schema failure (SCHEMA_VALIDATION_FAILED).
  */
 export function decodeRecord(record: Pick<LogRecord, 'value' | 'appendTime'>, bounds: RecordBounds): EventEnvelope {
   const s = scanRecord(record.value, bounds.valueFieldOf);
@@ -91,5 +94,6 @@ export function decodeRecord(record: Pick<LogRecord, 'value' | 'appendTime'>, bo
   }
   const e = decodeRecordValue(record.value);
   checkEventBounds(e, record.appendTime, bounds.maxFutureSkewMs, bounds.valueFieldOf(e.eventType) ?? null);
+  bounds.checkPayload?.(e);
   return e;
 }

@@ -4,9 +4,18 @@
  * replay command.
  */
 
+import { parseWindowSpecs } from '../actors/index.ts';
 import type { Clock, Logger } from '../core/index.ts';
 import type { EventLog } from '../log/index.ts';
 import { createFileLog, createKafkaLog, withTopicPrefix } from '../log/index.ts';
+import { ErrorCode, type EventTypeRegistry, type EventTypeSpec, KeyflowError, specFromDefinition } from '../model/index.ts';
+import {
+  createFileEventTypeStore,
+  createLogEventTypeStore,
+  createTypeCatalog,
+  readDefinitionsFile,
+  type TypeCatalog,
+} from '../types/index.ts';
 import type { Config } from './config.ts';
 
 export function createEventLog(config: Config, deps: { logger: Logger; clock: Clock; nodeId: string }): EventLog {
@@ -34,4 +43,45 @@ export function createEventLog(config: Config, deps: { logger: Logger; clock: Cl
         logger: logger.child({ component: 'log' }),
       });
   return withTopicPrefix(backend, config.KEYFLOW_TOPIC_PREFIX);
+}
+
+/**
+ * The event-type catalog a configuration asks for: registrations in a compacted Kafka topic in
+ * distributed mode, in `<data dir>/event-types.json` embedded; the types of
+ * KEYFLOW_EVENT_TYPES_FILE registered at start. Window specs of a type are checked here (the
+ * catalog sits below the window engine).
+ */
+export function createCatalog(config: Config, deps: { log: EventLog; registry: EventTypeRegistry; clock: Clock; logger: Logger }): TypeCatalog {
+  const { log, registry, clock, logger } = deps;
+  const declared = config.KEYFLOW_EVENT_TYPES_FILE ? readDefinitionsFile(config.KEYFLOW_EVENT_TYPES_FILE) : [];
+  for (const spec of declared) checkTypeWindows(spec, `KEYFLOW_EVENT_TYPES_FILE: event type '${spec.eventType}'`);
+  const catalog = createTypeCatalog({
+    registry,
+    store: config.mode === 'distributed' ? createLogEventTypeStore({ log }) : createFileEventTypeStore({ dataDir: config.KEYFLOW_DATA_DIR }),
+    log,
+    clock,
+    logger: logger.child({ component: 'event-types' }),
+    declared,
+    pollMs: config.KEYFLOW_EVENT_TYPES_POLL_MS,
+  });
+  return {
+    ...catalog,
+    register(definition) {
+      checkTypeWindows(specFromDefinition(definition), 'event type');
+      return catalog.register(definition);
+    },
+  };
+}
+
+/** Throws UNKNOWN_WINDOW naming the type when one of its window specs does not parse. */
+function checkTypeWindows(spec: EventTypeSpec, where: string): void {
+  if (!spec.windows) return;
+  try {
+    parseWindowSpecs(spec.windows);
+  } catch (cause) {
+    throw new KeyflowError(ErrorCode.UNKNOWN_WINDOW, `${where}: ${cause instanceof Error ? cause.message : String(cause)}`, {
+      cause,
+      details: { issues: [{ path: 'windows', message: cause instanceof Error ? cause.message : String(cause) }] },
+    });
+  }
 }

@@ -24,10 +24,11 @@ import {
   KeyflowError,
   SYSTEM_TOPICS,
 } from '../model/index.ts';
+import { redriveDeadLetters, redriveStates } from '../redrive/index.ts';
 import { createDataLakeSink, createLogTopicSink, createPostgresSink, type Sink } from '../sinks/index.ts';
 import { type CheckpointStore, createFileCheckpoints, createRedisCheckpoints } from '../state/index.ts';
 import { createAccess } from './access.ts';
-import { createEventLog } from './adapters.ts';
+import { createCatalog, createEventLog } from './adapters.ts';
 import type { Config } from './config.ts';
 import { detectPlatform, type Platform } from './platform.ts';
 
@@ -120,12 +121,13 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   } catch (cause) {
     throw new KeyflowError(ErrorCode.INVALID_CONFIG, `KEYFLOW_WINDOWS: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
   }
-  const registry = createEventTypeRegistry(DEFAULT_EVENT_TYPES, { dynamic: config.KEYFLOW_DYNAMIC_TOPICS });
+  const registry = createEventTypeRegistry(DEFAULT_EVENT_TYPES);
   const metrics = createMetrics(undefined, { build: { version: packageVersion(), runtime: platform.runtime, runtimeVersion: platform.version } });
   const tracing = options.tracing ?? createTracing({ endpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: config.OTEL_SERVICE_NAME });
   const prefix = config.KEYFLOW_KEY_PREFIX;
 
   const log = createEventLog(config, { logger, clock, nodeId });
+  const catalog = createCatalog(config, { log, registry, clock, logger });
   const checkpoints: CheckpointStore = distributed
     ? createRedisCheckpoints({ url: config.REDIS_URL!, keyPrefix: prefix, resultRetentionMs: config.KEYFLOW_RESULT_RETENTION })
     : createFileCheckpoints({ dataDir: config.KEYFLOW_DATA_DIR, logger: logger.child({ component: 'checkpoints' }) });
@@ -217,6 +219,17 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
       started.push(adapter);
     }
     await log.ensureTopics([...registry.all().map((t) => ({ name: t.topic, partitions: t.partitions })), ...SYSTEM_TOPICS]);
+    // the stored and declared types (their topics created), then kept current from the store
+    await catalog.start();
+    started.push(catalog);
+    if (processor) {
+      await processor.addTopics(registry.all().map((t) => t.topic)); // not started yet: only the list grows
+      // a type registered on any node: its topic is consumed from now on, without a restart
+      registry.onChange((spec, previous) => {
+        if (previous?.topic === spec.topic) return;
+        processor.addTopics([spec.topic]).catch((err: unknown) => logger.error({ err, topic: spec.topic }, 'could not subscribe to the topic of a new event type'));
+      });
+    }
   }
 
   const app: App = {
@@ -245,6 +258,11 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
             }),
             subscriptionBuffer: config.KEYFLOW_SUBSCRIPTION_BUFFER,
             reader: createWindowReader({ registry, local: processor?.local, bus, checkpoints, host: hostSettings, clock, logger }),
+            eventTypes: catalog,
+            redrive: {
+              run: (filter, dryRun) => redriveDeadLetters({ log, registry, filter, dryRun, maxFutureSkewMs: config.KEYFLOW_MAX_FUTURE_SKEW_MS, now: () => clock.now() }),
+              states: () => redriveStates(log),
+            },
             ingest: createIngest({
               log,
               registry,

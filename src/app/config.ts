@@ -85,7 +85,12 @@ export const configSchema = z
     KEYFLOW_DEDUPE_STALE_CLAIM_MS: duration.pipe(z.number().int().min(1000)).default(60_000).describe('distributed dedupe: age after which a publish claim left unfinished (its gateway died) is looked up in the log, ms'),
     KEYFLOW_EMIT_UPDATES: bool.default(ENGINE_DEFAULTS.emitUpdates).describe('emit non-final window results to live subscribers (false: finals only, faster)'),
     KEYFLOW_TEST_HOOKS: bool.default(false).describe('test hooks: an event whose payload has `__keyflowPoison: true` makes the reducer throw, and a publish of an eventId containing `__keyflowHangAfterAppend` appends and then never stores its receipt (supervision, dead-letter and crash tests only; never in production)'),
-    KEYFLOW_DYNAMIC_TOPICS: bool.default(false).describe('create a topic for an unknown event type instead of rejecting it'),
+    KEYFLOW_DYNAMIC_TOPICS: bool
+      .default(false)
+      .refine((v) => !v, { message: 'removed: an event of an unknown type was accepted and never processed; declare the type in KEYFLOW_EVENT_TYPES_FILE or register it with registerEventType' })
+      .describe('removed (must be false or unset): declare types in KEYFLOW_EVENT_TYPES_FILE or with the registerEventType mutation'),
+    KEYFLOW_EVENT_TYPES_FILE: optionalString.describe('YAML or JSON file of event types (name, topic, partitions, keyPaths, valuePath, windows, schema), registered at start besides the built-in ones'),
+    KEYFLOW_EVENT_TYPES_POLL_MS: duration.pipe(z.number().int().min(10)).default(1000).describe('how often a node reads the event-type store for types other nodes registered, ms'),
     KEYFLOW_MAX_RETRIES: int(0, 20).default(ENGINE_DEFAULTS.maxRetries).describe('retries of a failing record before it is dead-lettered'),
     KEYFLOW_RETRY_BASE_MS: duration.pipe(z.number().int().min(0)).default(ENGINE_DEFAULTS.retryBaseDelayMs).describe('first retry delay, ms (doubles, with jitter)'),
     KEYFLOW_LOG_RETENTION_BYTES: int(0, Number.MAX_SAFE_INTEGER).default(0).describe('embedded log retention per partition, bytes (0 = unlimited)'),

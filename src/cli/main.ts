@@ -42,6 +42,11 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import('./replay.ts')).replayCommand,
   },
   {
+    name: 'redrive',
+    summary: 'redrive dead letters after a fix (each at most once; --dry-run to see what would go)',
+    load: async () => (await import('./redrive.ts')).redriveCommand,
+  },
+  {
     name: 'schema',
     summary: 'print the GraphQL schema (SDL) the server serves',
     load: async () => (await import('./schema.ts')).schemaCommand,

@@ -10,10 +10,10 @@
  */
 import { createPartitionHost } from '../actors/index.ts';
 import type { LogRecord } from '../log/index.ts';
-import { DEFAULT_EVENT_TYPES, ErrorCode, KeyflowError, createEventTypeRegistry } from '../model/index.ts';
+import { DEFAULT_EVENT_TYPES, ErrorCode, type EventTypeSpec, KeyflowError, createEventTypeRegistry } from '../model/index.ts';
 import { createDataLakeSink, createLogTopicSink, createPostgresSink, type Sink } from '../sinks/index.ts';
 import { parseWindowSpecs, type WindowResult } from '../actors/index.ts';
-import { createEventLog, detectPlatform } from '../app/index.ts';
+import { createCatalog, createEventLog, detectPlatform } from '../app/index.ts';
 import { systemClock } from '../core/index.ts';
 import type { Config } from '../app/index.ts';
 import type { Logger } from '../core/index.ts';
@@ -35,14 +35,25 @@ export interface ReplayStats {
 }
 
 export async function runReplay(config: Config, options: ReplayOptions, logger: Logger): Promise<ReplayStats> {
-  const registry = createEventTypeRegistry(DEFAULT_EVENT_TYPES, { dynamic: config.KEYFLOW_DYNAMIC_TOPICS });
+  const registry = createEventTypeRegistry(DEFAULT_EVENT_TYPES);
   const windows = parseWindowSpecs(config.KEYFLOW_WINDOWS);
-  const types = (options.types ?? registry.all().map((t) => t.eventType)).map((name) => {
-    const spec = registry.resolve(name);
-    if (!spec) throw new KeyflowError(ErrorCode.UNKNOWN_EVENT_TYPE, `--types: unknown event type "${name}"`);
-    return spec;
-  });
   const log = createEventLog(config, { logger, clock: systemClock, nodeId: `${detectPlatform().defaultNodeId()}-replay` });
+  await log.start();
+  // the registered types too (their topics are replayed like the built-in ones)
+  let types: EventTypeSpec[];
+  try {
+    const catalog = createCatalog(config, { log, registry, clock: systemClock, logger });
+    await catalog.start();
+    await catalog.close();
+    types = (options.types ?? registry.all().map((t) => t.eventType)).map((name) => {
+      const spec = registry.resolve(name);
+      if (!spec) throw new KeyflowError(ErrorCode.UNKNOWN_EVENT_TYPE, `--types: unknown event type "${name}"`);
+      return spec;
+    });
+  } catch (e) {
+    await log.close();
+    throw e;
+  }
   let sink: Sink;
   if (options.sink === 'postgres') {
     if (!config.DATABASE_URL) throw new KeyflowError(ErrorCode.INVALID_CONFIG, 'DATABASE_URL: needed by --sink postgres');
@@ -54,7 +65,6 @@ export async function runReplay(config: Config, options: ReplayOptions, logger: 
   }
   const stats: ReplayStats = { records: 0, finals: 0, deadLetters: 0, partitions: 0 };
   const readBatch = options.readBatch ?? 2000;
-  await log.start();
   await sink.start();
   try {
     for (const type of types) {

@@ -8,6 +8,8 @@ import type { Logger, Metrics } from '../core/index.ts';
 import type { Ingest } from '../ingest/index.ts';
 import type { EventLog } from '../log/index.ts';
 import type { EventTypeRegistry, WindowReader } from '../model/index.ts';
+import type { RedriveFilter, RedriveReport, RedriveState } from '../redrive/index.ts';
+import type { TypeCatalog } from '../types/index.ts';
 
 export interface ComponentHealth {
   /** broker, checkpoints, bus, … */
@@ -64,6 +66,13 @@ export interface ApiServices {
   readonly reader: WindowReader;
   /** publishEvent / publishEvents. */
   readonly ingest: Ingest;
+  /** registerEventType; absent: the node cannot register types. */
+  readonly eventTypes?: Pick<TypeCatalog, 'register'>;
+  /** redriveDeadLetters and each dead letter's redrive record; absent: not on this node. */
+  readonly redrive?: {
+    run(filter: RedriveFilter, dryRun: boolean): Promise<RedriveReport>;
+    states(): Promise<Map<string, RedriveState>>;
+  };
   /** Current health of the node's components. */
   health(): Promise<Health>;
   readonly limits: ApiLimits;

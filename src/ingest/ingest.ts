@@ -8,7 +8,7 @@ import { isSpanContextValid, context as otelContext, trace } from '@opentelemetr
 import { type Clock, systemClock } from '../core/index.ts';
 import type { EventLog, Headers, ProduceRecord } from '../log/index.ts';
 import type { EventTypeRegistry, EventTypeSpec } from '../model/index.ts';
-import { actorKey, checkEventBounds, DEFAULT_MAX_FUTURE_SKEW_MS, ErrorCode, EVENT_INPUT_FIELDS, type EventEnvelope, encodeEnvelope, isKeyflowError, KeyflowError, parseEventInput, partitionForKey, type ValidationIssue } from '../model/index.ts';
+import { actorKey, checkEventBounds, checkPayloadSchema, DEFAULT_MAX_FUTURE_SKEW_MS, ErrorCode, EVENT_INPUT_FIELDS, type EventEnvelope, encodeEnvelope, isKeyflowError, KeyflowError, keyFor, parseEventInput, partitionForKey, type ValidationIssue } from '../model/index.ts';
 import type { ClaimLocation, Dedupe, StoredReceipt } from './dedupe/port.ts';
 import { createGroupCommit } from './group-commit.ts';
 
@@ -147,6 +147,7 @@ export function createIngest(options: IngestOptions): Ingest {
     }
     // the processor checks the same bounds against the record's append time, which is later than now
     checkEventBounds(envelope, clock.now(), maxFutureSkewMs, spec.valueField);
+    checkPayloadSchema(envelope, spec);
     const value = encodeEnvelope(envelope);
     const bytes = Buffer.byteLength(value, 'utf8');
     if (bytes > limits.maxEventBytes) {
@@ -156,7 +157,7 @@ export function createIngest(options: IngestOptions): Ingest {
         { details: { bytes, maxEventBytes: limits.maxEventBytes } },
       );
     }
-    const key = actorKey(envelope);
+    const key = keyFor(spec, envelope);
     return { envelope, spec, key, partition: partitionForKey(key, spec.partitions), value };
   }
 

@@ -30,7 +30,7 @@ export function withTopicPrefix(log: EventLog, prefix: string): EventLog {
     kind: log.kind,
     start: () => log.start(),
     close: () => log.close(),
-    ensureTopics: (topics: readonly TopicSpec[]) => log.ensureTopics(topics.map((t) => ({ name: add(t.name), partitions: t.partitions }))),
+    ensureTopics: (topics: readonly TopicSpec[]) => log.ensureTopics(topics.map((t) => ({ ...t, name: add(t.name) }))),
     partitions: (topic) => log.partitions(add(topic)),
     async append(topic, records, options) {
       const results = await log.append(add(topic), records, options);

@@ -12,6 +12,8 @@ export const ErrorCode = {
   /** The event type's value field holds a number outside the accepted range. */
   VALUE_OUT_OF_RANGE: 'VALUE_OUT_OF_RANGE',
   UNKNOWN_EVENT_TYPE: 'UNKNOWN_EVENT_TYPE',
+  /** A change to a registered event type that its compatibility rules refuse (the field is in `details.field`). */
+  EVENT_TYPE_INCOMPATIBLE: 'EVENT_TYPE_INCOMPATIBLE',
   UNKNOWN_TOPIC: 'UNKNOWN_TOPIC',
   UNKNOWN_WINDOW: 'UNKNOWN_WINDOW',
   PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',

@@ -7,6 +7,7 @@ import { createLiveFeed } from '../../src/bus/live-feed.ts';
 import { type EventMessage, eventMessage } from '../../src/bus/messages.ts';
 import { type LiveBus, subjects } from '../../src/bus/port.ts';
 import { systemClock } from '../../src/core/clock.ts';
+import { type StoredEventType, createTypeCatalog } from '../../src/types/index.ts';
 import { silentLogger } from '../../src/core/logger.ts';
 import { createMetrics } from '../../src/core/telemetry/metrics.ts';
 import { createGraphQLServer, type GraphQLServer, type GraphQLServerOptions } from '../../src/graphql/server.ts';
@@ -21,7 +22,6 @@ import type { KeyStateView, WindowQuery, WindowReader, WindowResult } from '../.
 import { createMemoryLog, type MemoryLog } from './memory-log.ts';
 
 export interface HarnessOptions extends GraphQLServerOptions, Partial<ApiLimits> {
-  dynamic?: boolean;
   /** Publish the records of every append on the bus as one `{ events }` message, as the processor runtime does per batch. @default true */
   feedBus?: boolean;
   /** Items buffered per subscriber before RATE_LIMITED. @default 10_000 */
@@ -89,7 +89,18 @@ async function wire<L extends EventLog>(log: L, options: HarnessOptions, cleanup
   const hub = createInProcessHub();
   const bus = createInProcessBus({ hub });
   await bus.start();
-  const registry = createEventTypeRegistry(DEFAULT_EVENT_TYPES, { dynamic: options.dynamic ?? false });
+  const registry = createEventTypeRegistry(DEFAULT_EVENT_TYPES);
+  // registerEventType over an in-memory store (the file and topic stores have their own tests)
+  const stored = new Map<string, StoredEventType>();
+  const eventTypes = createTypeCatalog({
+    registry,
+    store: { kind: 'file', load: async () => [...stored.values()], put: async (e) => void stored.set(e.definition.name, e) },
+    log,
+    clock: systemClock,
+    logger: silentLogger(),
+    pollMs: 3_600_000,
+  });
+  await eventTypes.start();
   await log.ensureTopics([...registry.all().map((t) => ({ name: t.topic, partitions: t.partitions })), ...SYSTEM_TOPICS]);
   // Stands in for the processor runtime: every appended event goes on the bus, in append order.
   const feeding = options.feedBus ?? true;
@@ -153,6 +164,7 @@ async function wire<L extends EventLog>(log: L, options: HarnessOptions, cleanup
     subscriptionBuffer: options.subscriptionBuffer,
     reader,
     ingest,
+    eventTypes,
     health: createHealthCheck({ mode: 'embedded', components: { broker: () => log.healthy(), bus: () => bus.healthy() } }),
     limits,
     metrics: createMetrics(undefined, { defaultMetrics: false }),
@@ -184,6 +196,7 @@ async function wire<L extends EventLog>(log: L, options: HarnessOptions, cleanup
     post,
     gql: (query, variables, headers) => post(JSON.stringify({ query, variables }), headers),
     async close() {
+      await eventTypes.close();
       await bus.close();
       await cleanup();
     },

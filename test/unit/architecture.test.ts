@@ -22,6 +22,8 @@ const FLOORS: Record<string, number> = {
   state: 2,
   bus: 3,
   sinks: 3,
+  types: 3,
+  redrive: 3,
   actors: 4,
   ingest: 4,
   loadgen: 4,

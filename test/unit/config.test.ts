@@ -45,10 +45,10 @@ describe('configuration', () => {
   });
 
   it('parses durations, booleans and numbers from strings', () => {
-    const c = loadConfig({ KEYFLOW_RESULT_RETENTION: '2h', KEYFLOW_IDLE_TIMEOUT_MS: '1500ms', KEYFLOW_DYNAMIC_TOPICS: 'yes', KEYFLOW_MAX_BATCH: '500' });
+    const c = loadConfig({ KEYFLOW_RESULT_RETENTION: '2h', KEYFLOW_IDLE_TIMEOUT_MS: '1500ms', KEYFLOW_DYNAMIC_TOPICS: 'no', KEYFLOW_MAX_BATCH: '500' });
     expect(c.KEYFLOW_RESULT_RETENTION).toBe(7_200_000);
     expect(c.KEYFLOW_IDLE_TIMEOUT_MS).toBe(1500);
-    expect(c.KEYFLOW_DYNAMIC_TOPICS).toBe(true);
+    expect(c.KEYFLOW_DYNAMIC_TOPICS).toBe(false);
     expect(c.KEYFLOW_MAX_BATCH).toBe(500);
   });
 
@@ -61,6 +61,9 @@ describe('configuration', () => {
     [{ KEYFLOW_LATE_POLICY: 'ignore' }, 'KEYFLOW_LATE_POLICY'],
     [{ KEYFLOW_MAX_BATCH: '0' }, 'KEYFLOW_MAX_BATCH'],
     [{ KEYFLOW_DYNAMIC_TOPICS: 'maybe' }, 'KEYFLOW_DYNAMIC_TOPICS'],
+    // removed: it accepted events no processor ever read; types are registered instead
+    [{ KEYFLOW_DYNAMIC_TOPICS: 'true' }, 'registerEventType'],
+    [{ KEYFLOW_EVENT_TYPES_POLL_MS: '1' }, 'KEYFLOW_EVENT_TYPES_POLL_MS'],
     [{ KAFKA_BROKERS: '127.0.0.1:9092' }, 'REDIS_URL'],
     [{ KAFKA_BROKERS: 'k:9092', REDIS_URL: 'redis://r', NATS_URL: 'nats://n', KAFKA_SASL_MECHANISM: 'plain' }, 'KAFKA_SASL_USERNAME'],
   ])('rejects %j naming %s', (env, variable) => {

@@ -1,17 +1,19 @@
-/** Ingest over the in-memory log: routing, headers, all-or-nothing batches, idempotency under concurrency, retries, dynamic topics. */
+/** Ingest over the in-memory log: routing, headers, all-or-nothing batches, idempotency under concurrency, retries, registered types (key paths, payload schemas). */
 import { type ContextManager, ROOT_CONTEXT, context, trace } from '@opentelemetry/api';
 import { describe, expect, it } from 'vitest';
 import { createIngest } from '../../src/ingest/ingest.ts';
-import { DEFAULT_EVENT_TYPES, createEventTypeRegistry } from '../../src/model/event-types.ts';
+import { DEFAULT_EVENT_TYPES, createEventTypeRegistry, specFromDefinition } from '../../src/model/event-types.ts';
+import { partitionForKey } from '../../src/model/partitioner.ts';
+import { compileSpec } from '../../src/types/index.ts';
 import { ErrorCode, KeyflowError } from '../../src/model/errors.ts';
 import { createMemoryDedupe } from '../../src/ingest/dedupe/memory.ts';
 import type { Dedupe } from '../../src/ingest/dedupe/port.ts';
 import { sensorEvent } from '../helpers/graphql-harness.ts';
 import { createMemoryLog } from '../helpers/memory-log.ts';
 
-async function setup(opts: { dynamic?: boolean; dedupe?: Dedupe; maxBatch?: number } = {}) {
+async function setup(opts: { dedupe?: Dedupe; maxBatch?: number } = {}) {
   const log = createMemoryLog();
-  const registry = createEventTypeRegistry(DEFAULT_EVENT_TYPES, { dynamic: opts.dynamic ?? false });
+  const registry = createEventTypeRegistry(DEFAULT_EVENT_TYPES);
   const ingest = createIngest({
     log,
     registry,
@@ -166,15 +168,32 @@ describe('ingest', () => {
     expect(log.records('events.transactions')).toHaveLength(1);
   });
 
-  it('with dynamic topics an unknown type gets events.<type> with 6 partitions', async () => {
-    const { log, ingest } = await setup({ dynamic: true });
-    const r = await ingest.publish(sensorEvent({ eventType: 'weather' }));
-    expect(r.topic).toBe('events.weather');
-    expect(await log.partitions('events.weather')).toBe(6);
-    expect(log.records('events.weather')).toHaveLength(1);
+  it('a registered type routes by its key paths and refuses a payload that breaks its schema, naming the path', async () => {
+    const { log, registry, ingest } = await setup();
+    const spec = specFromDefinition({
+      name: 'order.created',
+      partitions: 4,
+      keyPaths: ['payload.orderId', 'userId'],
+      valuePath: 'payload.total',
+      schema: { type: 'object', required: ['orderId', 'total'], properties: { orderId: { type: 'string' }, total: { type: 'number' } } },
+    });
+    registry.register(compileSpec(spec, 1));
+    await log.ensureTopics([{ name: spec.topic, partitions: spec.partitions }]);
+    const ok = await ingest.publish({ eventType: 'order.created', timestamp: '2024-01-15T10:30:00Z', userId: 'u1', payload: { orderId: 'o-9', total: 12.5 } });
+    expect(ok.topic).toBe('events.order.created');
+    expect(ok.partition).toBe(partitionForKey('o-9', 4));
+    expect(log.records('events.order.created')[0]!.key).toBe('o-9');
+    const bad = await rejection(ingest.publish({ eventType: 'order.created', timestamp: '2024-01-15T10:30:00Z', payload: { orderId: 'o-10', total: 'x' } }));
+    expect(bad.code).toBe(ErrorCode.SCHEMA_VALIDATION_FAILED);
+    expect(bad.details).toEqual({
+      errors: [{ index: 0, code: 'SCHEMA_VALIDATION_FAILED', message: expect.stringContaining('payload.total'), issues: [{ path: 'payload.total', message: 'must be number' }] }],
+    });
+    const missing = await rejection(ingest.publish({ eventType: 'order.created', timestamp: '2024-01-15T10:30:00Z', payload: { total: 1 } }));
+    expect((missing.details as { errors: { issues: unknown[] }[] }).errors[0]!.issues).toEqual([{ path: 'payload.orderId', message: "must have required property 'orderId'" }]);
+    expect(log.records('events.order.created')).toHaveLength(1);
   });
 
-  it('without dynamic topics an unknown type is UNKNOWN_EVENT_TYPE and creates nothing', async () => {
+  it('an unknown type is UNKNOWN_EVENT_TYPE and creates nothing', async () => {
     const { log, ingest } = await setup();
     const e = await rejection(ingest.publish(sensorEvent({ eventType: 'weather' })));
     expect(e.code).toBe(ErrorCode.UNKNOWN_EVENT_TYPE);

@@ -6,7 +6,7 @@
 import type { EventTypeRegistry, EventTypeSpec, LatePolicy } from '../../model/index.ts';
 import { type KeyActorLogic, createKeyActorLogic } from '../key-actor/key-actor.ts';
 import type { KeyActorState } from '../key-actor/window-state.ts';
-import type { WindowSpec } from '../windows/spec.ts';
+import { type WindowSpec, parseWindowSpecs } from '../windows/spec.ts';
 import { joinActorId, splitActorId } from './checkpoint-codec.ts';
 import { TimerHeap } from './timer-heap.ts';
 
@@ -65,7 +65,7 @@ export class ActorTable {
       spec,
       logic: createKeyActorLogic({
         eventType,
-        specs: s.specs,
+        specs: spec.windows ? parseWindowSpecs(spec.windows) : s.specs,
         valueField: spec.valueField,
         allowedLatenessMs: s.allowedLatenessMs,
         latePolicy: s.latePolicy,

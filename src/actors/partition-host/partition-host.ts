@@ -4,7 +4,7 @@
  * `tick()` on a timer, checkpoints it and wires its output to the bus, the log and the sinks.
  */
 import type { EventEnvelope } from '../../model/index.ts';
-import { actorKey } from '../../model/index.ts';
+import { checkPayloadSchema, keyFor } from '../../model/index.ts';
 import { type RecordBounds, decodeRecord } from '../decode.ts';
 import type { EventTypeRegistry } from '../../model/index.ts';
 import { DEFAULT_MAX_FUTURE_SKEW_MS, ErrorCode, KeyflowError, toError } from '../../model/index.ts';
@@ -202,7 +202,12 @@ class PartitionHostImpl implements PartitionHost {
       sleep: o.retry?.sleep ?? ((ms) => clock.sleep(ms)),
     };
     this.failurePolicy = o.failurePolicy ?? defaultFailurePolicy;
-    this.bounds = { maxFutureSkewMs: o.maxFutureSkewMs ?? DEFAULT_MAX_FUTURE_SKEW_MS, valueFieldOf: (t) => this.table.ctxFor(t)?.spec.valueField };
+    this.bounds = {
+      maxFutureSkewMs: o.maxFutureSkewMs ?? DEFAULT_MAX_FUTURE_SKEW_MS,
+      valueFieldOf: (t) => this.table.ctxFor(t)?.spec.valueField,
+      // the registry's current version of the type's schema (a newer one accepts what the older did)
+      checkPayload: (e) => checkPayloadSchema(e, o.registry.resolve(e.eventType)),
+    };
     this.wm = initialWatermark(clock.now());
   }
 
@@ -371,7 +376,7 @@ class PartitionHostImpl implements PartitionHost {
         if (d === undefined || d instanceof Error) continue;
         const ctx = this.table.ctxFor(d.eventType);
         if (!ctx) continue;
-        const key = actorKey(d);
+        const key = keyFor(ctx.spec, d);
         if (!ctx.actors.has(key) && this.passivated.has(this.table.idOf(ctx, key))) (loads ??= []).push(this.reactivate(ctx, key));
       }
       if (loads) await Promise.all(loads);
@@ -404,7 +409,7 @@ class PartitionHostImpl implements PartitionHost {
         this.next = rec.offset + 1;
         continue;
       }
-      const key = actorKey(d);
+      const key = keyFor(ctx.spec, d);
       let slot = ctx.actors.get(key);
       const isNew = slot === undefined;
       if (slot === undefined) {

@@ -19,7 +19,9 @@ import {
   type EventEnvelope,
   type EventTypeRegistry,
   LATE_TOPIC,
+  PROCESSED_TOPIC,
   SYSTEM_TOPICS,
+  enrichEvent,
   isFenced,
   partitionForKey,
 } from '../../model/index.ts';
@@ -38,6 +40,7 @@ const DLQ_PARTITIONS = partitionsOf(DLQ_TOPIC);
 /** Re-reads of one gap before it is taken as missing from the log. */
 const MAX_GAP_SEEKS = 3;
 const LATE_PARTITIONS = partitionsOf(LATE_TOPIC);
+const PROCESSED_PARTITIONS = partitionsOf(PROCESSED_TOPIC);
 
 /** Options of {@link createProcessor}. */
 export interface ProcessorOptions {
@@ -83,6 +86,14 @@ export interface Processor {
   owned(): TopicPartition[];
   /** Runs one checkpoint round now (tests, shutdown). */
   checkpointAll(): Promise<void>;
+  /**
+   * Consumes these topics too, while running (a newly registered event type): the group member
+   * leaves and rejoins with the larger subscription, checkpointing what it owned first (one
+   * rebalance). Topics already consumed are ignored.
+   */
+  addTopics(topics: readonly string[]): Promise<void>;
+  /** The topics consumed now. */
+  topics(): string[];
 }
 
 
@@ -95,6 +106,8 @@ interface Owned {
   pendingFinals: WindowResult[];
   pendingDeadLetters: ProduceRecord[];
   pendingLate: ProduceRecord[];
+  /** Processed (enriched) records of types with enrichment rules, for `events.processed`. */
+  pendingProcessed: ProduceRecord[];
   committedOffset: number;
   /** Processing time of the last commit (or of the assignment). */
   committedAt: number;
@@ -124,6 +137,7 @@ interface CommitJob {
   finals: WindowResult[];
   dead: ProduceRecord[];
   late: ProduceRecord[];
+  processed: ProduceRecord[];
 }
 
 function checkpointBytes(w: CheckpointWrite): number {
@@ -154,6 +168,9 @@ export function createProcessor(options: ProcessorOptions): Processor {
   let timers: Timer[] = [];
   let stopping = false;
   let lag: LagMonitor | undefined;
+  let topics = [...options.topics];
+  /** Serialises subscription changes. */
+  let subscriptionChain: Promise<void> = Promise.resolve();
 
   function* ownedPositions(): Iterable<PartitionPosition> {
     for (const o of owned.values()) yield { topic: o.tp.topic, partition: o.tp.partition, nextOffset: o.host.nextOffset, watermark: o.host.watermark };
@@ -184,9 +201,13 @@ export function createProcessor(options: ProcessorOptions): Processor {
       loadActor: (id: string) => checkpoints.loadActor(topic, partition, id),
       loadFinals: (id: string) => checkpoints.loadFinals(topic, partition, id),
       output: {
-        onEvents: publishEvents
-          ? (events: { event: EventEnvelope; record: LogRecord }[]) => publishEventBatch(bus, topic, events)
-          : undefined,
+        onEvents:
+          publishEvents || enriches(topic)
+            ? (events: { event: EventEnvelope; record: LogRecord }[]) => {
+                if (publishEvents) publishEventBatch(bus, topic, events);
+                if (ref.owned) collectProcessed(ref.owned, events);
+              }
+            : undefined,
         onResults(results: WindowResult[]) {
           const o = ref.owned;
           // One bus message per event type per batch (not one per result): publishing was most of the work.
@@ -216,6 +237,21 @@ export function createProcessor(options: ProcessorOptions): Processor {
     return host;
   }
 
+  /** Whether the topic's event type declares enrichment rules (decided when a partition is assigned). */
+  function enriches(topic: string): boolean {
+    return (options.registry.byTopic(topic)?.enrichment?.length ?? 0) > 0;
+  }
+
+  /** The processed records of a batch's events whose type has enrichment rules; written before the checkpoint that covers them. */
+  function collectProcessed(o: Owned, events: { event: EventEnvelope; record: LogRecord }[]): void {
+    for (const { event, record } of events) {
+      const spec = options.registry.resolve(event.eventType);
+      if (!spec?.enrichment || spec.enrichment.length === 0) continue;
+      const processed = enrichEvent(event, spec.enrichment, record, spec.version ?? 0);
+      o.pendingProcessed.push({ key: record.key, value: JSON.stringify(processed), partition: record.partition % PROCESSED_PARTITIONS });
+    }
+  }
+
   async function assign(tp: TopicPartition): Promise<number> {
     const { topic, partition } = tp;
     lost.delete(tpKey(topic, partition));
@@ -234,6 +270,7 @@ export function createProcessor(options: ProcessorOptions): Processor {
       pendingFinals: [],
       pendingDeadLetters: [],
       pendingLate: [],
+      pendingProcessed: [],
       committedOffset: begin,
       committedAt: clock.now(),
       fenced: false,
@@ -284,16 +321,17 @@ export function createProcessor(options: ProcessorOptions): Processor {
     // took the partition over (a stale owner would otherwise keep answering queries and emitting
     // finals from state that misses the new owner's records).
     if (nothingNew && clock.now() - o.committedAt < fenceProbeMs) return null;
-    return { write, finals: o.pendingFinals, dead: o.pendingDeadLetters, late: o.pendingLate };
+    return { write, finals: o.pendingFinals, dead: o.pendingDeadLetters, late: o.pendingLate, processed: o.pendingProcessed };
   }
 
   async function commitJob(o: Owned, job: CommitJob): Promise<void> {
     const { topic, partition } = o.tp;
-    const { write, finals, dead, late } = job;
+    const { write, finals, dead, late, processed } = job;
     const started = performance.now();
     try {
       if (dead.length > 0) await log.append(DLQ_TOPIC, dead, { sync: true });
       if (late.length > 0) await log.append(LATE_TOPIC, late, { sync: true });
+      if (processed.length > 0) await log.append(PROCESSED_TOPIC, processed, { sync: true });
       if (finals.length > 0) for (const sink of sinks) await sink.write(finals);
       // the checkpoint must never cover log records that are not on the disk yet
       await log.flush(topic, partition, write.nextOffset);
@@ -321,6 +359,7 @@ export function createProcessor(options: ProcessorOptions): Processor {
     o.pendingFinals = o.pendingFinals === finals ? [] : o.pendingFinals.slice(finals.length);
     o.pendingDeadLetters = o.pendingDeadLetters === dead ? [] : o.pendingDeadLetters.slice(dead.length);
     o.pendingLate = o.pendingLate === late ? [] : o.pendingLate.slice(late.length);
+    o.pendingProcessed = o.pendingProcessed === processed ? [] : o.pendingProcessed.slice(processed.length);
     o.host.markCommitted();
     if (o.failures > 0) logger.info({ topic, partition, after: o.failures }, 'checkpoint committed again after failures');
     o.failures = 0;
@@ -509,26 +548,26 @@ export function createProcessor(options: ProcessorOptions): Processor {
     local,
     owned: () => [...owned.values()].map((o) => o.tp),
     checkpointAll,
-    async start() {
-      consumer = log.consumer({
-        groupId: options.groupId,
-        topics: options.topics,
-        handlers: {
-          async onAssigned(tps) {
-            const offsets = new Map<string, number | undefined>();
-            for (const tp of tps) offsets.set(tpKey(tp.topic, tp.partition), await assign(tp));
-            logger.info({ event: LifecycleEvent.partitionAssigned, partitions: summarize(tps) }, `assigned ${tps.length} partitions`);
-            metrics?.rebalances.inc({ event: 'assigned' });
-            return offsets;
-          },
-          async onRevoked(tps) {
-            await Promise.all(tps.map((tp) => release(tp, true)));
-            logger.info({ event: LifecycleEvent.partitionRevoked, partitions: summarize(tps) }, `released ${tps.length} partitions`);
-            metrics?.rebalances.inc({ event: 'revoked' });
-          },
-          onBatch,
-        },
+    topics: () => [...topics],
+    addTopics(more) {
+      const run = subscriptionChain.then(async () => {
+        const fresh = more.filter((t) => !topics.includes(t));
+        if (fresh.length === 0) return;
+        topics = [...topics, ...fresh];
+        if (!consumer || stopping) return; // start() subscribes to them
+        // kafkajs (and the embedded group) take a subscription only when joining: rejoin with the new list
+        await consumer.stop();
+        await Promise.all([...owned.values()].map((o) => release(o.tp, true)));
+        if (stopping) return;
+        consumer = createConsumer();
+        await consumer.start();
+        logger.info({ event: LifecycleEvent.partitionAssigned, added: fresh, topics }, `now consuming ${fresh.join(', ')} too`);
       });
+      subscriptionChain = run.catch(() => undefined);
+      return run;
+    },
+    async start() {
+      consumer = createConsumer();
       await consumer.start();
       lag = metrics && createLagMonitor({ consumerLag: metrics.consumerLag, watermarkLag: metrics.watermarkLag, endOffsets: (t) => log.endOffsets(t), positions: ownedPositions, clock });
       lag?.start();
@@ -546,10 +585,33 @@ export function createProcessor(options: ProcessorOptions): Processor {
       stopping = true;
       for (const t of timers) t.cancel();
       lag?.stop();
+      await subscriptionChain;
       await consumer?.stop();
       await Promise.all([...owned.values()].map((o) => release(o.tp, true)));
     },
   };
+
+  function createConsumer(): GroupConsumer {
+    return log.consumer({
+      groupId: options.groupId,
+      topics,
+      handlers: {
+        async onAssigned(tps) {
+          const offsets = new Map<string, number | undefined>();
+          for (const tp of tps) offsets.set(tpKey(tp.topic, tp.partition), await assign(tp));
+          logger.info({ event: LifecycleEvent.partitionAssigned, partitions: summarize(tps) }, `assigned ${tps.length} partitions`);
+          metrics?.rebalances.inc({ event: 'assigned' });
+          return offsets;
+        },
+        async onRevoked(tps) {
+          await Promise.all(tps.map((tp) => release(tp, true)));
+          logger.info({ event: LifecycleEvent.partitionRevoked, partitions: summarize(tps) }, `released ${tps.length} partitions`);
+          metrics?.rebalances.inc({ event: 'revoked' });
+        },
+        onBatch,
+      },
+    });
+  }
 }
 
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;

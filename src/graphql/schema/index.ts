@@ -4,6 +4,8 @@ import { builder } from './builder.ts';
 import './scalars.ts';
 import './types.ts';
 import './operations.ts';
+import './event-types.ts';
+import './redrive.ts';
 
 export type { GraphQLContext } from './builder.ts';
 export type { DeadLetterView, EventView, TopicView } from './types.ts';

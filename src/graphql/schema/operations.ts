@@ -74,10 +74,12 @@ function requireEventType(s: ApiServices, eventType: string): EventTypeSpec {
   return spec;
 }
 
-function requireWindow(s: ApiServices, window: string | null | undefined): void {
-  if (window != null && !s.windowNames.includes(window)) {
-    throw new KeyflowError(ErrorCode.UNKNOWN_WINDOW, `unknown window '${window}'; configured: ${s.windowNames.join(', ')}`, {
-      details: { window, windows: [...s.windowNames] },
+function requireWindow(s: ApiServices, window: string | null | undefined, spec?: EventTypeSpec): void {
+  // a registered type may keep its own windows
+  const names = spec?.windows ?? s.windowNames;
+  if (window != null && !names.includes(window)) {
+    throw new KeyflowError(ErrorCode.UNKNOWN_WINDOW, `unknown window '${window}'; configured: ${names.join(', ')}`, {
+      details: { window, windows: [...names] },
     });
   }
 }
@@ -109,8 +111,7 @@ builder.queryType({
         finalOnly: t.arg.boolean({ defaultValue: false }),
       },
       resolve: (_r, a, ctx) => {
-        requireEventType(ctx.services, a.eventType);
-        requireWindow(ctx.services, a.window);
+        requireWindow(ctx.services, a.window, requireEventType(ctx.services, a.eventType));
         return ctx.services.reader.windows({
           eventType: a.eventType,
           key: a.key,
@@ -200,8 +201,7 @@ builder.subscriptionType({
         finalOnly: t.arg.boolean({ defaultValue: false }),
       },
       subscribe: (_r, a, ctx) => {
-        requireEventType(ctx.services, a.eventType);
-        requireWindow(ctx.services, a.window);
+        requireWindow(ctx.services, a.window, requireEventType(ctx.services, a.eventType));
         const { eventType } = a;
         const key = a.key ?? null;
         const window = a.window ?? null;

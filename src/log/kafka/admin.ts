@@ -53,7 +53,12 @@ export function createTopicAdmin(kafka: Kafka, options: { retry: RetryOptions; r
     try {
       await admin.createTopics({
         waitForLeaders: true,
-        topics: missing.map((t) => ({ topic: t.name, numPartitions: t.partitions, replicationFactor: options.replicationFactor })),
+        topics: missing.map((t) => ({
+          topic: t.name,
+          numPartitions: t.partitions,
+          replicationFactor: options.replicationFactor,
+          ...(t.compacted ? { configEntries: [{ name: 'cleanup.policy', value: 'compact' }] } : {}),
+        })),
       });
     } catch (e) {
       // a concurrent creator (or our own earlier attempt) won the race: fine, the topic exists
