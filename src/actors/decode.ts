@@ -90,6 +90,8 @@ export function decodeRecord(record: Pick<LogRecord, 'value' | 'appendTime'>, bo
     if (s.timestamp - record.appendTime > bounds.maxFutureSkewMs || (s.value !== undefined && !(Math.abs(s.value) <= MAX_ABS_VALUE))) {
       checkEventBounds(s, record.appendTime, bounds.maxFutureSkewMs, s.valueField);
     }
+    // parses the payload only when the type has a schema
+    bounds.checkPayload?.(s);
     return s;
   }
   const e = decodeRecordValue(record.value);
