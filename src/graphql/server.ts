@@ -6,12 +6,14 @@
  * guard, the per-address rate limit, authentication, the per-identity rate limit — all before
  * the body is read.
  */
-import type { TracerProvider } from '@opentelemetry/api';
+
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { type Plugin, type YogaServerInstance, createYoga } from 'graphql-yoga';
+import type { TracerProvider } from '@opentelemetry/api';
+import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import { Registry } from 'prom-client';
-import { type Logger, type Metrics, extractTraceContext, withRequestContext } from '../core/index.ts';
+import { extractTraceContext, type Logger, type Metrics, withRequestContext } from '../core/index.ts';
 import type { EventReceipt } from '../ingest/index.ts';
+import { graphiqlOptions, renderOfflineGraphiQL } from './graphiql.ts';
 import { type AuditLog, createAuditLog } from './plugins/auth/audit.ts';
 import { type Authenticator, createAuthenticator } from './plugins/auth/authenticator.ts';
 import type { Identity } from './plugins/auth/identity.ts';
@@ -24,12 +26,12 @@ import { useMetrics } from './plugins/use-metrics.ts';
 import { useOpsRoutes } from './plugins/use-ops-routes.ts';
 import { useQueryLimits } from './plugins/use-query-limits.ts';
 import { useRateLimit } from './plugins/use-rate-limit.ts';
-import { SANE_REQUEST_ID, newRequestId, requestIdOf, useRequestId } from './plugins/use-request-id.ts';
+import { newRequestId, requestIdOf, SANE_REQUEST_ID, useRequestId } from './plugins/use-request-id.ts';
 import { useTracing } from './plugins/use-tracing.ts';
-import { useSharedSubscriptions } from './shared-execution.ts';
-import { type GraphQLContext, buildSchema } from './schema/index.ts';
+import { buildSchema, type GraphQLContext } from './schema/index.ts';
 import type { ApiServices } from './services.ts';
-import { type WsLimits, attachGraphQLWs } from './ws-server.ts';
+import { useSharedSubscriptions } from './shared-execution.ts';
+import { attachGraphQLWs, type WsLimits } from './ws-server.ts';
 
 export { GRAPHQL_WS_PROTOCOL, WS_CLOSE_UNAUTHENTICATED, WsClose } from './ws-server.ts';
 
@@ -48,7 +50,7 @@ export interface GraphQLServerOptions {
   ws?: WsLimits;
   /** GraphQL endpoint, for HTTP and WebSocket. @default '/graphql' */
   path?: string;
-  /** Serve GraphiQL to browsers on GET /graphql. @default true */
+  /** Serve GraphiQL (assets bundled, no CDN) to browsers on GET /graphql. @default true */
   graphiql?: boolean;
   /** WebSocket ping interval, ms; a client that misses a pong for as long is dropped. @default 12_000 */
   keepAliveMs?: number;
@@ -142,7 +144,9 @@ export function createGraphQLServer(services: ApiServices, options: GraphQLServe
   const yoga = createYoga<Record<string, unknown>, GraphQLContext>({
     schema: buildSchema(),
     graphqlEndpoint: path,
-    graphiql: options.graphiql ?? true,
+    // Every asset inline (no CDN): works offline and under a strict CSP.
+    graphiql: (options.graphiql ?? true) ? graphiqlOptions() : false,
+    renderGraphiQL: renderOfflineGraphiQL,
     landingPage: false,
     cors: corsOptions(options.cors ?? {}),
     // Our /health answers with the components; yoga's own check must not shadow it.
