@@ -46,15 +46,16 @@ query Windows {
     title: 'subscribe: window results',
     query: `# Live window results of one key (graphql-ws on /graphql); snapshot: current values first
 subscription WindowResults {
-  windowResults(eventType: "iot.sensor", key: "sensor-1") { window windowStart count avg final }
+  windowResults(eventType: "iot.sensor", key: "sensor-1", snapshot: true) { window windowStart count avg final cursor }
 }
 `,
   },
   {
     title: 'subscribe: events (resumable)',
-    query: `# Every event of a topic; pass the last cursor you got as after: to resume without a gap
-subscription Events {
-  events(topic: "events.iot.sensors") { eventId key partition offset payload }
+    query: `# Every event of a topic after a cursor (from the query eventsCursor, or the last message you got),
+# then live: reconnect with the last cursor and nothing is missed or repeated
+subscription Events($after: String) {
+  events(topic: "events.iot.sensors", after: $after) { eventId key partition offset payload cursor }
 }
 `,
   },

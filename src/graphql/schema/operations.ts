@@ -1,11 +1,12 @@
 /** Query, Mutation and Subscription of the contract. */
 import type { EventMessage } from '../../bus/index.ts';
 import { LifecycleEvent } from '../../core/index.ts';
-import { ErrorCode, KeyflowError } from '../../model/index.ts';
-import type { EventTypeSpec, WindowResult } from '../../model/index.ts';
-import { busIterator } from '../bus-iterator.ts';
 import type { EventReceipt } from '../../ingest/index.ts';
+import type { EventTypeSpec, WindowResult } from '../../model/index.ts';
+import { ErrorCode, KeyflowError } from '../../model/index.ts';
+import { busIterator } from '../bus-iterator.ts';
 import { checkLimit, deadLetters, latestEvents, requireEventTopic } from '../reads.ts';
+import { checkRetained, decodeEventsCursor, decodeResultsCursor, eventsCursorAt, type ResumableEventView, resumableEvents, resumableWindowResults } from '../resume.ts';
 import type { ApiServices } from '../services.ts';
 import { builder } from './builder.ts';
 import {
@@ -122,6 +123,15 @@ builder.queryType({
         return ctx.services.reader.keyState(a.eventType, a.key);
       },
     }),
+    eventsCursor: t.string({
+      description:
+        "A cursor of the topic's log as it is now (fromStart: its oldest retained record instead): subscribe to events(topic, after:) with it to get everything after that point, then live.",
+      args: { topic: t.arg.string({ required: true }), fromStart: t.arg.boolean({ defaultValue: false }) },
+      resolve: (_r, a, ctx) => {
+        requireEventTopic(ctx.services.registry, a.topic);
+        return eventsCursorAt(ctx.services.log, a.topic, a.fromStart ? 'start' : 'end');
+      },
+    }),
     deadLetters: t.field({
       type: [DeadLetterRef],
       description: 'Newest first, at most limit (1..1000).',
@@ -160,12 +170,30 @@ builder.subscriptionType({
     events: t.field({
       type: EventRef,
       description:
-        'Every event appended to the topic after the subscription starts, in log order per partition. key: only that actor\'s events.',
-      args: { topic: t.arg.string({ required: true }), key: t.arg.string() },
-      subscribe: (_r, a, ctx) => {
+        'Every event appended to the topic after the subscription starts, in log order per partition. key: only that actor\'s events. after: a cursor (an earlier message\'s cursor, or eventsCursor): first every event after it that the log holds, then live, each exactly once, each message with its cursor (CURSOR_EXPIRED when the log no longer holds the events after it).',
+      args: { topic: t.arg.string({ required: true }), key: t.arg.string(), after: t.arg.string() },
+      subscribe: async (_r, a, ctx) => {
         requireEventTopic(ctx.services.registry, a.topic);
         const { topic } = a;
         const key = a.key ?? null;
+        if (a.after != null) {
+          const s = ctx.services;
+          const from = decodeEventsCursor(a.after, topic);
+          const partitions = await checkRetained(s.log, topic, from);
+          return resumableEvents<EventMessage>(
+            {
+              log: s.log,
+              live: s.live,
+              topic,
+              from,
+              key,
+              maxBuffered: s.subscriptionBuffer,
+              onOverflow: overflowed(s, 'events'),
+              onError: (e) => s.logger.warn({ err: e, topic }, 'a resumable events subscription could not read the log'),
+            },
+            partitions,
+          );
+        }
         return busIterator<EventMessage>({
           subscribe: (push) => ctx.services.live.events(topic, push),
           filter: key === null ? undefined : (m) => m.key === key,
@@ -174,30 +202,53 @@ builder.subscriptionType({
         });
       },
       resolve: (item): EventView => {
-        const m = raiseOrPass(item);
+        const m = raiseOrPass(item) as EventMessage | ResumableEventView;
+        // a resumable stream's items are views already (with their cursor)
+        if ('cursor' in m) return m;
         return { ...m.event, key: m.key, topic: m.topic, partition: m.partition, offset: m.offset };
       },
     }),
     windowResults: t.field({
       type: WindowResultRef,
       description:
-        'Window results as they change (final = false) and when they become final. finalOnly: only those.',
+        'Window results as they change (final = false) and when they become final. finalOnly: only those. snapshot (needs key): first the current value of each of the key\'s windows, then live, never going back to an older value. after: a cursor of an earlier message: results at or before it are not sent again. With snapshot or after, every message carries its cursor.',
       args: {
         eventType: t.arg.string({ required: true }),
         key: t.arg.string(),
         window: t.arg.string(),
         finalOnly: t.arg.boolean({ defaultValue: false }),
+        snapshot: t.arg.boolean({ defaultValue: false }),
+        after: t.arg.string(),
       },
       subscribe: (_r, a, ctx) => {
-        requireEventType(ctx.services, a.eventType);
+        const spec = requireEventType(ctx.services, a.eventType);
         requireWindow(ctx.services, a.window);
         const { eventType } = a;
         const key = a.key ?? null;
         const window = a.window ?? null;
         const finalOnly = a.finalOnly ?? false;
+        const filter = (w: WindowResult) => (key === null || w.key === key) && (window === null || w.window === window) && (!finalOnly || w.final);
+        if (a.snapshot && key === null) {
+          throw new KeyflowError(ErrorCode.BAD_USER_INPUT, 'snapshot needs a key', { details: { argument: 'snapshot' } });
+        }
+        if (a.snapshot || a.after != null) {
+          const s = ctx.services;
+          const from = a.after == null ? [] : decodeResultsCursor(a.after, eventType).at;
+          return resumableWindowResults({
+            live: s.live,
+            eventType,
+            topic: spec.topic,
+            from,
+            filter,
+            snapshot: a.snapshot && key !== null ? () => s.reader.windows({ eventType, key, window: window ?? undefined, finalOnly }) : undefined,
+            maxBuffered: s.subscriptionBuffer,
+            onOverflow: overflowed(s, 'windowResults'),
+            onError: (e) => s.logger.warn({ err: e, eventType }, 'a windowResults snapshot could not be read'),
+          });
+        }
         return busIterator<WindowResult>({
           subscribe: (push) => ctx.services.live.windowResults(eventType, push),
-          filter: (w) => (key === null || w.key === key) && (window === null || w.window === window) && (!finalOnly || w.final),
+          filter,
           maxBuffered: ctx.services.subscriptionBuffer,
           onOverflow: overflowed(ctx.services, 'windowResults'),
         });

@@ -1,7 +1,8 @@
 /** Object, input and enum types of the contract. */
-import { EVENT_ENVELOPE_FIELDS, EVENT_INPUT_FIELDS, KEY_STATE_FIELDS, WINDOW_RESULT_FIELDS } from '../../model/index.ts';
-import type { DeadLetterMessage, EventEnvelope, KeyStateView, WindowResult } from '../../model/index.ts';
+
 import type { EventReceipt } from '../../ingest/index.ts';
+import type { DeadLetterMessage, EventEnvelope, KeyStateView, WindowResult } from '../../model/index.ts';
+import { EVENT_ENVELOPE_FIELDS, EVENT_INPUT_FIELDS, KEY_STATE_FIELDS, WINDOW_RESULT_FIELDS } from '../../model/index.ts';
 import type { ComponentHealth, Health } from '../services.ts';
 import { builder } from './builder.ts';
 import './scalars.ts';
@@ -62,12 +63,24 @@ export const EventRef = builder.objectRef<EventView>('Event').implement({
       topic: t.exposeString('topic'),
       partition: t.exposeInt('partition'),
       offset: t.string({ resolve: (e) => String(e.offset) }),
+      cursor: t.string({
+        nullable: true,
+        description: 'Where a resumable stream stands just after this event (events(after:) subscriptions only): pass it as after: to resume.',
+        resolve: (e) => (e as { cursor?: string }).cursor ?? null,
+      }),
     };
   },
 });
 
 export const WindowResultRef = builder.objectRef<WindowResult>('WindowResult').implement({
-  fields: (t) => exposeShapeFields(t, WINDOW_RESULT_FIELDS),
+  fields: (t) => ({
+    ...exposeShapeFields(t, WINDOW_RESULT_FIELDS),
+    cursor: t.string({
+      nullable: true,
+      description: 'Where a resumable stream stands just after this result (windowResults with after: or snapshot: only): pass it as after: to resume.',
+      resolve: (r) => (r as { cursor?: string }).cursor ?? null,
+    }),
+  }),
 });
 
 export const KeyStateRef = builder.objectRef<KeyStateView>('KeyState').implement({
