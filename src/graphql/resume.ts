@@ -18,7 +18,7 @@
  * end again instead); a client that falls `maxBuffered` items behind is ended with RATE_LIMITED,
  * like every other subscription.
  */
-import type { EventMessage, LiveFeed, ResultPosition, Unsubscribe } from '../bus/index.ts';
+import type { LiveFeed, ResultPosition, Unsubscribe } from '../bus/index.ts';
 import { comparePositions } from '../bus/index.ts';
 import type { EventLog, LogRecord } from '../log/index.ts';
 import { ErrorCode, KeyflowError, type WindowResult, windowIdentity } from '../model/index.ts';
@@ -111,21 +111,6 @@ export interface ResumableEventView extends EventView {
   cursor: string;
 }
 
-export interface ResumableEventsOptions {
-  log: EventLog;
-  live: LiveFeed;
-  topic: string;
-  /** Next offset per partition to deliver (a decoded cursor). */
-  from: readonly number[];
-  /** Only this actor's events. */
-  key?: string | null;
-  /** @default 10_000 */
-  maxBuffered?: number;
-  onOverflow?: (maxBuffered: number) => void;
-  /** Told when reading the log fails (the stream ends with BROKER_UNAVAILABLE). */
-  onError?: (error: unknown) => void;
-}
-
 /**
  * Checks that the log still holds everything after `from`: CURSOR_EXPIRED naming the first partition
  * whose retained records begin above the cursor.
@@ -146,42 +131,86 @@ export async function checkRetained(log: EventLog, topic: string, from: readonly
   return partitions;
 }
 
+/** A hint that a record is in the log: from the live bus, with its decoded item. */
+export interface LogHint<T> {
+  partition: number;
+  offset: number;
+  item: T;
+}
+
+export interface ResumableLogOptions<T> {
+  log: EventLog;
+  topic: string;
+  /** Next offset per partition to deliver (a decoded cursor). */
+  from: readonly number[];
+  /** The item a record stands for; null: not one (skipped, its offset still passed). */
+  decode: (r: LogRecord) => T | null;
+  /** Keeps only matching items (the cursor still moves past the others). */
+  filter?: (item: T) => boolean;
+  /**
+   * Live hints, in offset order per partition; without them the stream looks at the log's end
+   * every `pollMs`.
+   */
+  hints?: (push: (hints: readonly LogHint<T>[]) => void) => Unsubscribe;
+  /** @default 250 */
+  pollMs?: number;
+  /** @default 10_000 */
+  maxBuffered?: number;
+  onOverflow?: (maxBuffered: number) => void;
+  /** Told when reading the log fails (the stream ends with BROKER_UNAVAILABLE). */
+  onError?: (error: unknown) => void;
+}
+
+/** An item of a resumable stream and the cursor just after it. */
+export type WithCursor<T> = T & { cursor: string };
+
 /**
- * The stream of `events(topic, key, after)`: catch-up from the log, then live, each event once in
- * offset order per partition, each with its cursor. Call {@link checkRetained} first (it throws the
- * client's error before the subscription starts).
+ * A topic read from a cursor: catch-up from the log, then live (hinted by the bus, or polled), each
+ * record once in offset order per partition, each item with its cursor. Call {@link checkRetained}
+ * first (it throws the client's error before the subscription starts).
  */
-export function resumableEvents<Other = never>(options: ResumableEventsOptions, partitions: number): AsyncIterableIterator<BusItem<ResumableEventView | Other>> {
-  const { log, live, topic } = options;
-  const key = options.key ?? null;
+export function resumableLog<T extends object>(options: ResumableLogOptions<T>, partitions: number): AsyncIterableIterator<BusItem<WithCursor<T>>> {
+  const { log, topic, decode, filter } = options;
   const maxBuffered = Math.max(1, options.maxBuffered ?? 10_000);
+  const pollMs = Math.max(10, options.pollMs ?? 250);
   const next: number[] = Array.from({ length: partitions }, (_, p) => options.from[p] ?? 0);
 
-  const out: BusItem<ResumableEventView>[] = [];
-  let waiting: ((r: IteratorResult<BusItem<ResumableEventView>>) => void) | null = null;
+  const out: BusItem<WithCursor<T>>[] = [];
+  let waiting: ((r: IteratorResult<BusItem<WithCursor<T>>>) => void) | null = null;
   /** The pump waits here while the client has a page unread. */
   let drained: (() => void) | null = null;
   let done = false;
 
-  /** Live messages not yet looked at; dropped past maxBuffered (`lossy`: the log is read to its end instead). */
-  let pending: EventMessage[] = [];
+  /** Live hints not yet looked at; dropped past maxBuffered (`lossy`: the log is read to its end instead). */
+  let pending: LogHint<T>[] = [];
   let lossy = false;
   let wake: (() => void) | null = null;
-
-  const off: Unsubscribe = live.events(topic, (events) => {
-    if (done) return;
-    if (pending.length + events.length > maxBuffered) {
-      pending = [];
-      lossy = true;
-    } else {
-      for (let i = 0; i < events.length; i++) pending.push(events[i]!);
-    }
+  const poke = () => {
     const w = wake;
     wake = null;
     w?.();
-  });
+  };
 
-  function emit(item: BusItem<ResumableEventView>): void {
+  const off: Unsubscribe =
+    options.hints?.((hints) => {
+      if (done) return;
+      if (pending.length + hints.length > maxBuffered) {
+        pending = [];
+        lossy = true;
+      } else {
+        for (let i = 0; i < hints.length; i++) pending.push(hints[i]!);
+      }
+      poke();
+    }) ?? (() => undefined);
+  const poll = options.hints
+    ? undefined
+    : setInterval(() => {
+        lossy = true;
+        poke();
+      }, pollMs);
+  poll?.unref?.();
+
+  function emit(item: BusItem<WithCursor<T>>): void {
     if (waiting) {
       const w = waiting;
       waiting = null;
@@ -191,22 +220,22 @@ export function resumableEvents<Other = never>(options: ResumableEventsOptions, 
     out.push(item);
   }
 
-  function deliver(view: EventView): void {
+  function deliver(item: T): void {
     if (done) return;
-    if (key !== null && view.key !== key) return;
+    if (filter && !filter(item)) return;
     if (out.length >= maxBuffered) {
       out.push(new KeyflowError(ErrorCode.RATE_LIMITED, `the subscription fell more than ${maxBuffered} messages behind and was ended; resume with the last cursor`, { details: { maxBuffered } }));
       finish();
       options.onOverflow?.(maxBuffered);
       return;
     }
-    emit({ ...view, cursor: encodeEventsCursor(topic, next) });
+    emit({ ...item, cursor: encodeEventsCursor(topic, next) });
   }
 
   function take(r: LogRecord): void {
     next[r.partition] = r.offset + 1;
-    const view = toEventView(r);
-    if (view) deliver(view);
+    const item = decode(r);
+    if (item) deliver(item);
   }
 
   /** Waits until the client has taken what is buffered (so catch-up reads page by page). */
@@ -254,13 +283,13 @@ export function resumableEvents<Other = never>(options: ResumableEventsOptions, 
       const batch = pending;
       pending = [];
       for (let i = 0; i < batch.length && !done && !lossy; i++) {
-        const m = batch[i]!;
-        const p = m.partition;
-        if (p >= partitions || m.offset < next[p]!) continue; // delivered already (from the log)
-        if (m.offset > next[p]!) await readUpTo(p, m.offset); // the bus skipped some: the log has them
-        if (done || m.offset < next[p]!) continue;
-        next[p] = m.offset + 1;
-        deliver({ ...m.event, key: m.key, topic: m.topic, partition: p, offset: m.offset });
+        const h = batch[i]!;
+        const p = h.partition;
+        if (p >= partitions || h.offset < next[p]!) continue; // delivered already (from the log)
+        if (h.offset > next[p]!) await readUpTo(p, h.offset); // the bus skipped some: the log has them
+        if (done || h.offset < next[p]!) continue;
+        next[p] = h.offset + 1;
+        deliver(h.item);
       }
     }
   }
@@ -269,8 +298,9 @@ export function resumableEvents<Other = never>(options: ResumableEventsOptions, 
     if (done) return;
     done = true;
     off();
+    if (poll) clearInterval(poll);
     pending = [];
-    wake?.();
+    poke();
     drained?.();
     if (waiting && out.length === 0) {
       const w = waiting;
@@ -286,7 +316,7 @@ export function resumableEvents<Other = never>(options: ResumableEventsOptions, 
     finish();
   });
 
-  const it: AsyncIterableIterator<BusItem<ResumableEventView>> = {
+  const it: AsyncIterableIterator<BusItem<WithCursor<T>>> = {
     next() {
       if (out.length > 0) {
         const value = out.shift()!;
@@ -320,6 +350,46 @@ export function resumableEvents<Other = never>(options: ResumableEventsOptions, 
     },
   };
   return it;
+}
+
+export interface ResumableEventsOptions {
+  log: EventLog;
+  /** The gateway's live feed; absent for a topic the bus does not carry (events.late): the log is polled. */
+  live?: LiveFeed;
+  topic: string;
+  /** Next offset per partition to deliver (a decoded cursor). */
+  from: readonly number[];
+  /** Only this actor's events. */
+  key?: string | null;
+  /** @default 10_000 */
+  maxBuffered?: number;
+  onOverflow?: (maxBuffered: number) => void;
+  onError?: (error: unknown) => void;
+}
+
+/** The stream of `events(topic, key, after)`: {@link resumableLog} over the topic's events, hinted by the live feed. */
+export function resumableEvents<Other = never>(options: ResumableEventsOptions, partitions: number): AsyncIterableIterator<BusItem<ResumableEventView | Other>> {
+  const key = options.key ?? null;
+  const { live, topic } = options;
+  return resumableLog<EventView>(
+    {
+      log: options.log,
+      topic,
+      from: options.from,
+      decode: toEventView,
+      filter: key === null ? undefined : (e) => e.key === key,
+      hints: live
+        ? (push) =>
+            live.events(topic, (events) =>
+              push(events.map((m) => ({ partition: m.partition, offset: m.offset, item: { ...m.event, key: m.key, topic: m.topic, partition: m.partition, offset: m.offset } }))),
+            )
+        : undefined,
+      maxBuffered: options.maxBuffered,
+      onOverflow: options.onOverflow,
+      onError: options.onError,
+    },
+    partitions,
+  );
 }
 
 /** A window result of a resumable stream, with the cursor just after it. */

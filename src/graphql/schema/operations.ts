@@ -3,21 +3,25 @@ import type { EventMessage } from '../../bus/index.ts';
 import { LifecycleEvent } from '../../core/index.ts';
 import type { EventReceipt } from '../../ingest/index.ts';
 import type { EventTypeSpec, WindowResult } from '../../model/index.ts';
-import { ErrorCode, KeyflowError } from '../../model/index.ts';
+import { AGGREGATED_TOPIC, DLQ_TOPIC, ErrorCode, KeyflowError, LATE_TOPIC } from '../../model/index.ts';
 import { busIterator } from '../bus-iterator.ts';
-import { checkLimit, deadLetters, latestEvents, requireEventTopic } from '../reads.ts';
-import { checkRetained, decodeEventsCursor, decodeResultsCursor, eventsCursorAt, type ResumableEventView, resumableEvents, resumableWindowResults } from '../resume.ts';
+import { checkFirst, decodeFinal, pageNewestFirst } from '../pages.ts';
+import { checkLimit, deadLetters, latestEvents, requireEventTopic, toDeadLetterView, toEventView } from '../reads.ts';
+import { checkRetained, decodeEventsCursor, decodeResultsCursor, eventsCursorAt, type ResumableEventView, resumableEvents, resumableLog, resumableWindowResults } from '../resume.ts';
 import type { ApiServices } from '../services.ts';
 import { builder } from './builder.ts';
 import {
+  DeadLetterPageRef,
   DeadLetterRef,
   EventInputRef,
+  EventPageRef,
   EventReceiptRef,
   EventRef,
   type EventView,
   HealthRef,
   KeyStateRef,
   TopicRef,
+  WindowResultPageRef,
   WindowResultRef,
 } from './types.ts';
 
@@ -74,6 +78,10 @@ function requireWindow(s: ApiServices, window: string | null | undefined): void 
   }
 }
 
+function finalsFilter(eventType: string | null | undefined, key: string | null | undefined, window: string | null | undefined): (w: WindowResult) => boolean {
+  return (w) => (eventType == null || w.eventType === eventType) && (key == null || w.key === key) && (window == null || w.window === window);
+}
+
 builder.queryType({
   fields: (t) => ({
     health: t.field({ type: HealthRef, resolve: (_r, _a, ctx) => ctx.services.health() }),
@@ -121,6 +129,37 @@ builder.queryType({
       resolve: (_r, a, ctx) => {
         requireEventType(ctx.services, a.eventType);
         return ctx.services.reader.keyState(a.eventType, a.key);
+      },
+    }),
+    latestEventsPage: t.field({
+      type: EventPageRef,
+      description:
+        'The events of a topic (an event topic or events.late), newest appended first, first (1..1000) at a time; pass pageInfo.endCursor as after: for the next, older page.',
+      args: { topic: t.arg.string({ required: true }), first: t.arg.int({ defaultValue: 20 }), after: t.arg.string() },
+      resolve: (_r, a, ctx) => {
+        requireEventTopic(ctx.services.registry, a.topic);
+        return pageNewestFirst(ctx.services.log, a.topic, checkFirst(a.first, 20), a.after, toEventView);
+      },
+    }),
+    deadLettersPage: t.field({
+      type: DeadLetterPageRef,
+      description: 'Dead letters, newest first, first (1..1000) at a time; pass pageInfo.endCursor as after: for the next page.',
+      args: { first: t.arg.int({ defaultValue: 50 }), after: t.arg.string() },
+      resolve: (_r, a, ctx) => pageNewestFirst(ctx.services.log, DLQ_TOPIC, checkFirst(a.first, 50), a.after, toDeadLetterView),
+    }),
+    finalsPage: t.field({
+      type: WindowResultPageRef,
+      description:
+        'Final window results as the sinks wrote them to events.aggregated, newest first (a result revised under the update late policy appears once per revision). eventType / key / window: only those.',
+      args: { eventType: t.arg.string(), key: t.arg.string(), window: t.arg.string(), first: t.arg.int({ defaultValue: 50 }), after: t.arg.string() },
+      resolve: (_r, a, ctx) => {
+        if (a.eventType != null) requireEventType(ctx.services, a.eventType);
+        requireWindow(ctx.services, a.window);
+        const keep = finalsFilter(a.eventType, a.key, a.window);
+        return pageNewestFirst(ctx.services.log, AGGREGATED_TOPIC, checkFirst(a.first, 50), a.after, (r) => {
+          const f = decodeFinal(r);
+          return f !== null && keep(f) ? f : null;
+        });
       },
     }),
     eventsCursor: t.string({
@@ -176,14 +215,16 @@ builder.subscriptionType({
         requireEventTopic(ctx.services.registry, a.topic);
         const { topic } = a;
         const key = a.key ?? null;
-        if (a.after != null) {
+        // events.late has no live bus: its stream reads the log (from its end when there is no cursor)
+        const after = a.after ?? (topic === LATE_TOPIC ? await eventsCursorAt(ctx.services.log, topic, 'end') : null);
+        if (after != null) {
           const s = ctx.services;
-          const from = decodeEventsCursor(a.after, topic);
+          const from = decodeEventsCursor(after, topic);
           const partitions = await checkRetained(s.log, topic, from);
           return resumableEvents<EventMessage>(
             {
               log: s.log,
-              live: s.live,
+              live: topic === LATE_TOPIC ? undefined : s.live,
               topic,
               from,
               key,
@@ -207,6 +248,33 @@ builder.subscriptionType({
         if ('cursor' in m) return m;
         return { ...m.event, key: m.key, topic: m.topic, partition: m.partition, offset: m.offset };
       },
+    }),
+    finals: t.field({
+      type: WindowResultRef,
+      description:
+        'Final window results as the sinks write them to events.aggregated (a result revised under the update late policy comes once per revision), read from the log: from its end, or after: a cursor of an earlier message (resumes exactly like events(after:)). Each message carries its cursor.',
+      args: { eventType: t.arg.string(), key: t.arg.string(), window: t.arg.string(), after: t.arg.string() },
+      subscribe: async (_r, a, ctx) => {
+        if (a.eventType != null) requireEventType(ctx.services, a.eventType);
+        requireWindow(ctx.services, a.window);
+        const s = ctx.services;
+        const from = decodeEventsCursor(a.after ?? (await eventsCursorAt(s.log, AGGREGATED_TOPIC, 'end')), AGGREGATED_TOPIC);
+        const partitions = await checkRetained(s.log, AGGREGATED_TOPIC, from);
+        return resumableLog<WindowResult>(
+          {
+            log: s.log,
+            topic: AGGREGATED_TOPIC,
+            from,
+            decode: decodeFinal,
+            filter: finalsFilter(a.eventType, a.key, a.window),
+            maxBuffered: s.subscriptionBuffer,
+            onOverflow: overflowed(s, 'finals'),
+            onError: (e: unknown) => s.logger.warn({ err: e }, 'a finals subscription could not read the log'),
+          },
+          partitions,
+        );
+      },
+      resolve: (item) => raiseOrPass(item as WindowResult | KeyflowError),
     }),
     windowResults: t.field({
       type: WindowResultRef,

@@ -128,3 +128,36 @@ export const DeadLetterRef = builder.objectRef<DeadLetterView>('DeadLetter').imp
     }),
   }),
 });
+
+export interface PageView<T> {
+  nodes: T[];
+  pageInfo: { hasNextPage: boolean; endCursor: string | null };
+}
+
+export const PageInfoRef = builder.objectRef<PageView<unknown>['pageInfo']>('PageInfo').implement({
+  fields: (t) => ({
+    hasNextPage: t.exposeBoolean('hasNextPage', { description: 'Older records remain below this page.' }),
+    endCursor: t.string({ nullable: true, description: 'Pass as after: for the next (older) page.', resolve: (p) => p.endCursor }),
+  }),
+});
+
+export const EventPageRef = builder.objectRef<PageView<EventView>>('EventPage').implement({
+  fields: (t) => ({
+    nodes: t.field({ type: [EventRef], resolve: (p) => p.nodes }),
+    pageInfo: t.field({ type: PageInfoRef, resolve: (p) => p.pageInfo }),
+  }),
+});
+
+export const DeadLetterPageRef = builder.objectRef<PageView<DeadLetterView>>('DeadLetterPage').implement({
+  fields: (t) => ({
+    nodes: t.field({ type: [DeadLetterRef], resolve: (p) => p.nodes }),
+    pageInfo: t.field({ type: PageInfoRef, resolve: (p) => p.pageInfo }),
+  }),
+});
+
+export const WindowResultPageRef = builder.objectRef<PageView<WindowResult>>('WindowResultPage').implement({
+  fields: (t) => ({
+    nodes: t.field({ type: [WindowResultRef], resolve: (p) => p.nodes }),
+    pageInfo: t.field({ type: PageInfoRef, resolve: (p) => p.pageInfo }),
+  }),
+});
