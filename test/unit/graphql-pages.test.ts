@@ -84,7 +84,7 @@ describe('latestEventsPage', () => {
     await h.log.append(LATE_TOPIC, [late('late-1')]);
     const p = (await h.gql(PAGE, { topic: LATE_TOPIC })).body.data!.latestEventsPage as PageOut;
     expect(p.nodes.map((n) => n.eventId)).toEqual(['late-1']);
-    const got = await sseFirstEvents(h.server.yoga.fetch, `subscription { events(topic: "${LATE_TOPIC}") { eventId cursor } }`, 1, async () => {
+    const got = await sseFirstEvents((u, i) => Promise.resolve(h.server.yoga.fetch(u, i)), `subscription { events(topic: "${LATE_TOPIC}") { eventId cursor } }`, 1, async () => {
       await new Promise((r) => setTimeout(r, 100));
       await h.log.append(LATE_TOPIC, [late('late-2')]);
     });
@@ -159,7 +159,7 @@ describe('finals (events.aggregated)', () => {
     const r = await h.gql(`{ finalsPage(eventType: "iot.sensor", key: "d-1", first: 10) { nodes { key windowStart count final } pageInfo { hasNextPage } } }`);
     const p = r.body.data!.finalsPage as { nodes: { key: string; count: number }[] };
     expect(p.nodes.map((n) => n.count)).toEqual([8, 5, 2]);
-    const got = await sseFirstEvents(h.server.yoga.fetch, `subscription { finals(eventType: "iot.sensor", key: "d-2") { key count cursor } }`, 2, async () => {
+    const got = await sseFirstEvents((u, i) => Promise.resolve(h.server.yoga.fetch(u, i)), `subscription { finals(eventType: "iot.sensor", key: "d-2") { key count cursor } }`, 2, async () => {
       await new Promise((res) => setTimeout(res, 100));
       await sink.write([w(10), w(11), w(14)]);
     });
