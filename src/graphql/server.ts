@@ -23,6 +23,7 @@ import { addressOf, identityOf, useAuth } from './plugins/use-auth.ts';
 import { useCsrfGuard } from './plugins/use-csrf-guard.ts';
 import { useErrorCodes } from './plugins/use-error-codes.ts';
 import { useMetrics } from './plugins/use-metrics.ts';
+import { useDashboard } from './plugins/use-dashboard.ts';
 import { useOpsRoutes } from './plugins/use-ops-routes.ts';
 import { useQueryLimits } from './plugins/use-query-limits.ts';
 import { useRateLimit } from './plugins/use-rate-limit.ts';
@@ -52,6 +53,8 @@ export interface GraphQLServerOptions {
   path?: string;
   /** Serve GraphiQL (assets bundled, no CDN) to browsers on GET /graphql. @default true */
   graphiql?: boolean;
+  /** Serve the live dashboard page on GET /dashboard/ (and redirect / to it). @default false */
+  dashboard?: boolean;
   /** WebSocket ping interval, ms; a client that misses a pong for as long is dropped. @default 12_000 */
   keepAliveMs?: number;
   /** Largest HTTP request body, bytes. @default 25_000_000 */
@@ -125,6 +128,7 @@ export function createGraphQLServer(services: ApiServices, options: GraphQLServe
     useSharedSubscriptions(),
     useRequestId(),
     useOpsRoutes({ health: () => services.health(), registry }),
+    options.dashboard && useDashboard({ onMissing: (dir) => logger.warn({ dir }, 'the dashboard is not built (npm run build:web): /dashboard answers 503') }),
     useCsrfGuard({ path, audit, trustProxy }),
     options.rateLimits && useRateLimit({ limits: options.rateLimits, scope: 'address', path, audit, trustProxy }),
     useAuth({ authenticator, path, audit, trustProxy }),

@@ -131,6 +131,10 @@ builder.queryType({
         return ctx.services.reader.keyState(a.eventType, a.key);
       },
     }),
+    windowNames: t.stringList({
+      description: 'The configured window spec names (KEYFLOW_WINDOWS), e.g. tumbling-1m: the values windows(window:) and windowResults(window:) accept.',
+      resolve: (_r, _a, ctx) => [...ctx.services.windowNames],
+    }),
     latestEventsPage: t.field({
       type: EventPageRef,
       description:
