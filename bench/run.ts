@@ -1,7 +1,7 @@
 /**
  * keyflow benchmarks — print figures, never run as tests.
  *
- *   npm run bench [-- --only processing|ingest|latency|live|rss|state|flush|slow-ws|auth] [--quick]
+ *   npm run bench [-- --only processing|ingest|latency|live|rss|state|flush|slow-ws|auth|resume] [--quick]
  *   npm run bench -- --kafka [--only processing|latency|fanout|recovery] [--quick]
  *   npm run bench -- --kafka --peer [--quick] [--peer-only keyflow]   keyflow vs Kafka Streams (bench/peers/kstreams, needs
  *                     Java 17 and Maven) vs a bare kafkajs consumer on one topic of 1M events (100k quick)
@@ -19,10 +19,11 @@
  */
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { benchAuth } from './auth.ts';
 import { type BenchContext, benchIngest, benchLatency, benchProcessing, benchRss, benchStateSize } from './embedded.ts';
-import { benchFlush } from './log-flush.ts';
 import { machineLine } from './lib/machine.ts';
 import { benchAuth } from './auth.ts';
+import { benchFlush } from './log-flush.ts';
 import { benchSlowSubscribers } from './ws-limits.ts';
 
 const argv = process.argv.slice(2);
@@ -57,7 +58,8 @@ if (kafka) {
   close = k.closeKafka;
 } else {
   const { benchLiveEmbedded } = await import('./live.ts');
-  benches = { processing: benchProcessing, ingest: benchIngest, latency: benchLatency, live: benchLiveEmbedded, rss: benchRss, state: benchStateSize, flush: benchFlush, 'slow-ws': benchSlowSubscribers, auth: benchAuth };
+  const { benchResume } = await import('./resume.ts');
+  benches = { resume: benchResume, processing: benchProcessing, ingest: benchIngest, latency: benchLatency, live: benchLiveEmbedded, rss: benchRss, state: benchStateSize, flush: benchFlush, 'slow-ws': benchSlowSubscribers, auth: benchAuth };
 }
 if (peer && !kafka) {
   process.stderr.write('--peer needs --kafka\n');
