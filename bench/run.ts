@@ -19,11 +19,10 @@
  */
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { benchAuth } from './auth.ts';
 import { type BenchContext, benchIngest, benchLatency, benchProcessing, benchRss, benchStateSize } from './embedded.ts';
+import { benchFlush } from './log-flush.ts';
 import { machineLine } from './lib/machine.ts';
 import { benchAuth } from './auth.ts';
-import { benchFlush } from './log-flush.ts';
 import { benchSlowSubscribers } from './ws-limits.ts';
 
 const argv = process.argv.slice(2);
