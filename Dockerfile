@@ -6,6 +6,14 @@
 #
 # TypeScript runs through tsx (a runtime dependency), so the image needs no build step and the
 # stack traces point at the sources.
+# The dashboard's browser bundle (web/dashboard → web/dist/dashboard), built with the dev dependencies.
+FROM node:22-slim AS web
+WORKDIR /build
+COPY package.json package-lock.json ./
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY web ./web
+RUN node web/build.mjs
+
 FROM node:22-slim
 
 ENV NODE_ENV=production \
@@ -17,8 +25,11 @@ WORKDIR /app
 
 # Dependencies first, so editing sources does not invalidate the npm layer. `npm ci` installs
 # exactly the lock file (runtime dependencies only: the image's Node 22 runs them).
+# (`prepare` runs web/build.mjs, which without the dev dependencies leaves the build to the stage above.)
 COPY package.json package-lock.json ./
+COPY web/build.mjs ./web/build.mjs
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+COPY --from=web /build/web/dist ./web/dist
 
 COPY tsconfig.json ./
 COPY bin ./bin

@@ -3,7 +3,9 @@
 # Redis 127.0.0.1:6379, NATS with JetStream 127.0.0.1:4222, PostgreSQL 127.0.0.1:5432.
 # (Kafka has its own script: infra/kafka/kafka.sh.) `promtool` prints the path of a promtool
 # (Prometheus' rule checker), taken from Debian's prometheus package when none is on PATH.
-# Usage: infra/services.sh [ensure|status|promtool]
+# `chromium` installs Debian's chromium (the dashboard's browser test drives it headless) when no
+# Chromium is on the machine.
+# Usage: infra/services.sh [ensure|status|promtool|chromium]
 set -euo pipefail
 
 log() { printf '[services] %s\n' "$*" >&2; }
@@ -56,12 +58,25 @@ ensure_promtool() {
   echo "$dir/usr/bin/promtool"
 }
 
+# Debian's chromium for the dashboard's browser test (test/e2e/dashboard.test.ts, playwright-core).
+ensure_chromium() {
+  for c in "${CHROMIUM_PATH:-}" /usr/bin/chromium /usr/bin/chromium-browser; do
+    [ -n "$c" ] && [ -x "$c" ] && { echo "$c"; return 0; }
+  done
+  log "installing Debian's chromium"
+  { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1 \
+    || { apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }; } \
+    || { log "apt-get install chromium failed"; return 1; }
+  echo /usr/bin/chromium
+}
+
 case "${1:-ensure}" in
   promtool) ensure_promtool ;;
+  chromium) ensure_chromium ;;
   ensure) ensure_redis; ensure_nats; ensure_postgres ;;
   status)
     for p in 6379:redis 4222:nats 5432:postgres; do
       if port_open "${p%%:*}"; then echo "${p#*:} up"; else echo "${p#*:} down"; fi
     done ;;
-  *) echo "usage: $0 [ensure|status|promtool]" >&2; exit 2 ;;
+  *) echo "usage: $0 [ensure|status|promtool|chromium]" >&2; exit 2 ;;
 esac

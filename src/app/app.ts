@@ -293,6 +293,8 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
             cors: { origins: config.KEYFLOW_CORS_ORIGINS, credentials: config.KEYFLOW_CORS_CREDENTIALS },
             trustProxy: config.KEYFLOW_TRUST_PROXY,
             maxRequestBodyBytes: config.KEYFLOW_MAX_REQUEST_BYTES,
+            graphiql: config.KEYFLOW_GRAPHIQL,
+            dashboard: config.KEYFLOW_DASHBOARD,
             ws: {
               maxPayloadBytes: config.KEYFLOW_WS_MAX_PAYLOAD_BYTES,
               maxOperations: config.KEYFLOW_WS_MAX_SUBSCRIPTIONS,

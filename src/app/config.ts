@@ -143,6 +143,8 @@ export const configSchema = z
     KEYFLOW_SUBSCRIPTION_BUFFER: int(1, 1_000_000).default(10_000).describe('messages buffered per subscription whose client reads too slowly; past it the subscription ends with RATE_LIMITED'),
     KEYFLOW_INTEREST_TTL_MS: duration.pipe(z.number().int().min(300).max(3_600_000)).default(6000).describe('NATS bus: gateways announce what they subscribe to every third of this, ms; processors stop publishing to a gateway silent this long'),
     KEYFLOW_LIVE_BUS: bool.default(true).describe('processors publish processed events and window results on the live bus for subscriptions (false: a processor group that only feeds the results store and sinks)'),
+    KEYFLOW_GRAPHIQL: bool.default(true).describe('serve GraphiQL (every asset bundled, no CDN) to browsers on GET /graphql'),
+    KEYFLOW_DASHBOARD: bool.default(true).describe('serve the live dashboard page on GET /dashboard/ (GET / redirects there); it uses only the public GraphQL API'),
     KEYFLOW_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info').describe('log level'),
     OTEL_EXPORTER_OTLP_ENDPOINT: optionalString.describe('OTLP/HTTP endpoint for traces; none = tracing off'),
     OTEL_SERVICE_NAME: z.string().default('keyflow').describe('service name in traces'),

@@ -20,8 +20,11 @@ import { subjects } from './port.ts';
 export interface LiveFeed {
   /** Events of `topic` not delivered before, in offset order per partition, a batch at a time. */
   events(topic: string, listener: (events: readonly EventMessage[]) => void): Unsubscribe;
-  /** Window results of `eventType` newer than any delivered before for their partition, a batch at a time. */
-  windowResults(eventType: string, listener: (results: readonly WindowResult[]) => void): Unsubscribe;
+  /**
+   * Window results of `eventType` newer than any delivered before for their partition, a batch at a
+   * time, with the position they were emitted at (undefined when the message had none).
+   */
+  windowResults(eventType: string, listener: (results: readonly WindowResult[], position: ResultPosition | undefined) => void): Unsubscribe;
   /** Items dropped as replays so far (events and results). */
   readonly replaysDropped: number;
 }
@@ -36,7 +39,7 @@ export interface LiveFeedOptions {
 
 interface Channel<T> {
   /** A Set: one leaving while a message is delivered (overflow) is skipped, the rest still get it. */
-  readonly listeners: Set<(items: readonly T[]) => void>;
+  readonly listeners: Set<(items: readonly T[], position: ResultPosition | undefined) => void>;
   off: Unsubscribe;
 }
 
@@ -55,6 +58,8 @@ export function createLiveFeed(options: LiveFeedOptions): LiveFeed {
   /** Highest forwarded result position by `eventType \0 topic`, indexed by partition. */
   const resultMarks = new Map<string, ResultPosition[]>();
   let replaysDropped = 0;
+  /** The position of the result message being delivered (set by freshResults, read by its listeners). */
+  let deliveredPosition: ResultPosition | undefined;
 
   function freshEvents(topic: string, message: unknown): EventMessage[] | null {
     const events = parseEventBatch(message);
@@ -87,6 +92,7 @@ export function createLiveFeed(options: LiveFeedOptions): LiveFeed {
     const results = m.results.filter((r) => r.eventType === eventType);
     if (results.length === 0) return null;
     const p = m.position;
+    deliveredPosition = p;
     if (p === undefined) return results;
     const key = `${eventType}\u0000${p.topic}`;
     let marks = resultMarks.get(key);
@@ -101,18 +107,20 @@ export function createLiveFeed(options: LiveFeedOptions): LiveFeed {
     return results;
   }
 
-  function listen<T>(subject: string, fresh: (message: unknown) => T[] | null, listener: (items: readonly T[]) => void): Unsubscribe {
+  function listen<T>(subject: string, fresh: (message: unknown) => T[] | null, listener: (items: readonly T[], position: ResultPosition | undefined) => void): Unsubscribe {
     let ch = channels.get(subject) as Channel<T> | undefined;
     if (ch === undefined) {
       const channel: Channel<T> = { listeners: new Set(), off: () => undefined };
       ch = channel;
       channels.set(subject, channel as Channel<unknown>);
       channel.off = bus.subscribe(subject, (message) => {
+        deliveredPosition = undefined;
         const items = fresh(message);
         if (items === null) return;
+        const position = deliveredPosition;
         for (const l of channel.listeners) {
           try {
-            l(items);
+            l(items, position);
           } catch (e) {
             onListenerError(e, subject);
           }
@@ -121,7 +129,7 @@ export function createLiveFeed(options: LiveFeedOptions): LiveFeed {
     }
     const channel = ch;
     // Wrapped: the same function listening twice is two listeners, removed one at a time.
-    const l = (items: readonly T[]) => listener(items);
+    const l = (items: readonly T[], position: ResultPosition | undefined) => listener(items, position);
     channel.listeners.add(l);
     let done = false;
     return () => {

@@ -13,8 +13,8 @@
  * - Anything else → INTERNAL with a generic message (logged with its stack, never sent).
  */
 import { GraphQLError } from 'graphql';
-import { ErrorCode, isKeyflowError } from '../model/index.ts';
 import type { Logger } from '../core/index.ts';
+import { ErrorCode, isKeyflowError } from '../model/index.ts';
 
 /** The codes a client can see. */
 export const CONTRACT_CODES = [
@@ -33,6 +33,8 @@ export const CONTRACT_CODES = [
   ErrorCode.FORBIDDEN,
   ErrorCode.BROKER_UNAVAILABLE,
   ErrorCode.INTERNAL,
+  ErrorCode.INVALID_CURSOR,
+  ErrorCode.CURSOR_EXPIRED,
 ] as const;
 export type ContractCode = (typeof CONTRACT_CODES)[number];
 

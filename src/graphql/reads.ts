@@ -1,9 +1,6 @@
 /** Reads for the query resolvers: the newest records of a topic, merged across partitions. */
 import type { EventLog, LogRecord } from '../log/index.ts';
-import { deadLetterSchema } from '../model/index.ts';
-import { ErrorCode, KeyflowError } from '../model/index.ts';
-import { actorKey, decodeEnvelope } from '../model/index.ts';
-import { DLQ_TOPIC, type EventTypeRegistry } from '../model/index.ts';
+import { actorKey, DLQ_TOPIC, deadLetterSchema, decodeEnvelope, ErrorCode, type EventTypeRegistry, KeyflowError, LATE_TOPIC } from '../model/index.ts';
 import type { DeadLetterView, EventView } from './schema/types.ts';
 
 /** Bounds of every `limit` argument. */
@@ -42,15 +39,15 @@ export function toEventView(r: LogRecord): EventView | null {
   }
 }
 
-/** Throws UNKNOWN_TOPIC unless the topic is an event topic of the registry. */
+/** Throws UNKNOWN_TOPIC unless the topic is an event topic of the registry or the late events' topic (events.late). */
 export function requireEventTopic(registry: EventTypeRegistry, topic: string): void {
-  if (!registry.byTopic(topic)) {
+  if (!registry.byTopic(topic) && topic !== LATE_TOPIC) {
     throw new KeyflowError(
       ErrorCode.UNKNOWN_TOPIC,
       `unknown topic '${topic}'; event topics: ${registry
         .all()
         .map((t) => t.topic)
-        .join(', ')}`,
+        .join(', ')}, ${LATE_TOPIC}`,
       { details: { topic } },
     );
   }
@@ -92,22 +89,29 @@ export async function deadLetters(log: EventLog, limit: number): Promise<DeadLet
   const records = await tail(log, DLQ_TOPIC, limit);
   records.sort(newestAppendedFirst);
   const out: DeadLetterView[] = [];
-  const decoder = new TextDecoder();
   for (const r of records) {
     if (out.length >= limit) break;
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(decoder.decode(r.value));
-    } catch {
-      continue;
-    }
-    const d = deadLetterSchema.safeParse(parsed);
-    if (!d.success) continue;
-    // The record value's ISO-8601 times become epoch ms here, where they leave the log.
-    const firstAttemptTime = Date.parse(d.data.firstAttemptTime);
-    const lastAttemptTime = Date.parse(d.data.lastAttemptTime);
-    if (!Number.isFinite(firstAttemptTime) || !Number.isFinite(lastAttemptTime)) continue;
-    out.push({ ...d.data, firstAttemptTime, lastAttemptTime, id: `${DLQ_TOPIC}/${r.partition}/${r.offset}` });
+    const d = toDeadLetterView(r);
+    if (d) out.push(d);
   }
   return out;
+}
+
+const decoder = new TextDecoder();
+
+/** A dead-letter record as the API shows it; null when the record is not one. */
+export function toDeadLetterView(r: LogRecord): DeadLetterView | null {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(decoder.decode(r.value));
+  } catch {
+    return null;
+  }
+  const d = deadLetterSchema.safeParse(parsed);
+  if (!d.success) return null;
+  // The record value's ISO-8601 times become epoch ms here, where they leave the log.
+  const firstAttemptTime = Date.parse(d.data.firstAttemptTime);
+  const lastAttemptTime = Date.parse(d.data.lastAttemptTime);
+  if (!Number.isFinite(firstAttemptTime) || !Number.isFinite(lastAttemptTime)) return null;
+  return { ...d.data, firstAttemptTime, lastAttemptTime, id: `${DLQ_TOPIC}/${r.partition}/${r.offset}` };
 }

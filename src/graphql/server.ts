@@ -13,6 +13,7 @@ import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import { Registry } from 'prom-client';
 import { extractTraceContext, type Logger, type Metrics, withRequestContext } from '../core/index.ts';
 import type { EventReceipt } from '../ingest/index.ts';
+import { graphiqlOptions, renderOfflineGraphiQL } from './graphiql.ts';
 import { type AuditLog, createAuditLog } from './plugins/auth/audit.ts';
 import { type Authenticator, createAuthenticator } from './plugins/auth/authenticator.ts';
 import type { Identity } from './plugins/auth/identity.ts';
@@ -20,6 +21,7 @@ import { type CorsPolicy, corsOptions } from './plugins/cors.ts';
 import type { RateLimits } from './plugins/rate-limits.ts';
 import { addressOf, identityOf, useAuth } from './plugins/use-auth.ts';
 import { useCsrfGuard } from './plugins/use-csrf-guard.ts';
+import { useDashboard } from './plugins/use-dashboard.ts';
 import { useErrorCodes } from './plugins/use-error-codes.ts';
 import { useMetrics } from './plugins/use-metrics.ts';
 import { useOpsRoutes } from './plugins/use-ops-routes.ts';
@@ -50,8 +52,10 @@ export interface GraphQLServerOptions {
   ws?: WsLimits;
   /** GraphQL endpoint, for HTTP and WebSocket. @default '/graphql' */
   path?: string;
-  /** Serve GraphiQL to browsers on GET /graphql. @default true */
+  /** Serve GraphiQL (assets bundled, no CDN) to browsers on GET /graphql. @default true */
   graphiql?: boolean;
+  /** Serve the live dashboard page on GET /dashboard/ (and redirect / to it). @default false */
+  dashboard?: boolean;
   /** WebSocket ping interval, ms; a client that misses a pong for as long is dropped. @default 12_000 */
   keepAliveMs?: number;
   /** Largest HTTP request body, bytes. @default 25_000_000 */
@@ -125,6 +129,7 @@ export function createGraphQLServer(services: ApiServices, options: GraphQLServe
     useSharedSubscriptions(),
     useRequestId(),
     useOpsRoutes({ health: () => services.health(), registry }),
+    options.dashboard && useDashboard({ onMissing: (dir) => logger.warn({ dir }, 'the dashboard is not built (npm run build:web): /dashboard answers 503') }),
     useCsrfGuard({ path, audit, trustProxy }),
     options.rateLimits && useRateLimit({ limits: options.rateLimits, scope: 'address', path, audit, trustProxy }),
     useAuth({ authenticator, path, audit, trustProxy }),
@@ -149,7 +154,9 @@ export function createGraphQLServer(services: ApiServices, options: GraphQLServe
   const yoga = createYoga<Record<string, unknown>, GraphQLContext>({
     schema: buildSchema(),
     graphqlEndpoint: path,
-    graphiql: options.graphiql ?? true,
+    // Every asset inline (no CDN): works offline and under a strict CSP.
+    graphiql: (options.graphiql ?? true) ? graphiqlOptions() : false,
+    renderGraphiQL: renderOfflineGraphiQL,
     landingPage: false,
     cors: corsOptions(options.cors ?? {}),
     // Our /health answers with the components; yoga's own check must not shadow it.

@@ -10,7 +10,7 @@
  * long as some subscriber still holds the item. Results with errors are never shared (their
  * errors carry one request's id); items that are not objects are executed each time.
  */
-import { createSourceEventStream, execute, type ExecutionArgs, type ExecutionResult } from 'graphql';
+import { createSourceEventStream, type ExecutionArgs, type ExecutionResult, execute } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 
 type Result = ExecutionResult | Promise<ExecutionResult>;

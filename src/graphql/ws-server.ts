@@ -20,14 +20,13 @@
  */
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { type Context, context } from '@opentelemetry/api';
 import type { ExecutionArgs, ExecutionResult, GraphQLError } from 'graphql';
 import type { YogaServerInstance } from 'graphql-yoga';
-import { WebSocketServer, type WebSocket } from 'ws';
-import { type Context, context } from '@opentelemetry/api';
-import { type Logger, extractTraceContext, withRequestContextValue } from '../core/index.ts';
+import { type WebSocket, WebSocketServer } from 'ws';
+import { extractTraceContext, type Logger, withRequestContextValue } from '../core/index.ts';
 import { ErrorCode, KeyflowError } from '../model/index.ts';
 import { toContractError } from './errors.ts';
-import { useWsTransport } from './ws-transport.ts';
 import type { AuditLog } from './plugins/auth/audit.ts';
 import type { Authenticator } from './plugins/auth/authenticator.ts';
 import type { Identity } from './plugins/auth/identity.ts';
@@ -37,6 +36,7 @@ import type { RateLimits } from './plugins/rate-limits.ts';
 import { mapResultErrors } from './plugins/use-error-codes.ts';
 import { newRequestId } from './plugins/use-request-id.ts';
 import type { GraphQLContext } from './schema/index.ts';
+import { useWsTransport } from './ws-transport.ts';
 
 /** The only WebSocket subprotocol accepted. */
 export const GRAPHQL_WS_PROTOCOL = 'graphql-transport-ws';

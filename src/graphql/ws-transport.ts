@@ -14,9 +14,10 @@
  *
  * Keep-alive (ping, terminate without pong), error handling and close codes are `useServer`'s.
  */
+
+import type { IncomingMessage } from 'node:http';
 import { CloseCode, DEPRECATED_GRAPHQL_WS_PROTOCOL, handleProtocols, makeServer, type ServerOptions } from 'graphql-ws';
 import type { WebSocket, WebSocketServer } from 'ws';
-import type { IncomingMessage } from 'node:http';
 import type { Logger } from '../core/index.ts';
 
 /** What graphql-ws handlers find in `ctx.extra`. */

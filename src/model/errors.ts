@@ -24,6 +24,10 @@ export const ErrorCode = {
   FORBIDDEN: 'FORBIDDEN',
   BROKER_UNAVAILABLE: 'BROKER_UNAVAILABLE',
   INTERNAL: 'INTERNAL',
+  /** A subscription's or page's `after` cursor is not one keyflow issued for this topic / event type. */
+  INVALID_CURSOR: 'INVALID_CURSOR',
+  /** A resume cursor points below what the log still retains: the events after it are gone. */
+  CURSOR_EXPIRED: 'CURSOR_EXPIRED',
   // internal codes (mapped to a contract code at the API edge)
   BAD_USER_INPUT: 'BAD_USER_INPUT',
   INVALID_CONFIG: 'INVALID_CONFIG',

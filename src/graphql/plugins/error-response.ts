@@ -1,6 +1,6 @@
 /** A whole HTTP response carrying one contract error, for plugins that refuse a request before GraphQL runs. */
 import type { KeyflowError } from '../../model/index.ts';
-import { httpStatusFor, toContractError, contractCode } from '../errors.ts';
+import { contractCode, httpStatusFor, toContractError } from '../errors.ts';
 
 export function errorResponse(
   fetchAPI: { Response: typeof Response },

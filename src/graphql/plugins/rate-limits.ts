@@ -5,7 +5,7 @@
  * everyone). One point per HTTP request or WebSocket operation.
  */
 import type { Redis } from 'ioredis';
-import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import { type RateLimiterAbstract, RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import { ErrorCode, KeyflowError } from '../../model/index.ts';
 
 export interface RateLimitOptions {

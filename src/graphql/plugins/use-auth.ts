@@ -13,12 +13,12 @@
  * The identity is on the context (`identity`) for the resolvers; WebSocket connections put it
  * there from their connection_init (ws-server.ts).
  */
-import { GraphQLError, type ExecutionResult } from 'graphql';
+import { type ExecutionResult, GraphQLError } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { ErrorCode, KeyflowError } from '../../model/index.ts';
 import type { AuditLog, Transport } from './auth/audit.ts';
 import type { Authenticator } from './auth/authenticator.ts';
-import { ANONYMOUS, type Identity, hasScope } from './auth/identity.ts';
+import { ANONYMOUS, hasScope, type Identity } from './auth/identity.ts';
 import { unauthenticated } from './auth/jwt-verifier.ts';
 import { requiredScopes } from './auth/root-field-scopes.ts';
 import { clientAddress, nodeRequestOf } from './client-address.ts';

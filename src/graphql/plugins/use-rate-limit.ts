@@ -4,11 +4,11 @@
  * guessing is throttled too), per identity after it. WebSocket operations are limited in ws-server.ts.
  */
 import type { Plugin } from 'graphql-yoga';
-import { errorResponse } from './error-response.ts';
 import type { AuditLog } from './auth/audit.ts';
-import { identityOf } from './use-auth.ts';
 import { clientAddress, nodeRequestOf } from './client-address.ts';
+import { errorResponse } from './error-response.ts';
 import type { RateLimitScope, RateLimits } from './rate-limits.ts';
+import { identityOf } from './use-auth.ts';
 import { requestIdOf } from './use-request-id.ts';
 
 export interface RateLimitPluginOptions {

@@ -6,8 +6,8 @@
  * `traceparent` header ingest writes on every record, which links the processor's batch span back
  * to the publishing request.
  */
-import { useOpenTelemetry, getCurrentOtelContext } from '@envelop/opentelemetry';
-import { SpanKind, type TracerProvider, context } from '@opentelemetry/api';
+import { getCurrentOtelContext, useOpenTelemetry } from '@envelop/opentelemetry';
+import { context, SpanKind, type TracerProvider } from '@opentelemetry/api';
 import type { Plugin } from 'graphql-yoga';
 
 export interface TracingOptions {

@@ -8,8 +8,8 @@ import './event-types.ts';
 import './redrive.ts';
 
 export type { GraphQLContext } from './builder.ts';
-export type { DeadLetterView, EventView, TopicView } from './types.ts';
 export { parseDateTime, serializeDateTime } from './scalars.ts';
+export type { DeadLetterView, EventView, TopicView } from './types.ts';
 
 let schema: GraphQLSchema | undefined;
 

@@ -4,21 +4,26 @@ import type { EventMessage } from '../../bus/index.ts';
 import { LifecycleEvent } from '../../core/index.ts';
 import type { EventReceipt } from '../../ingest/index.ts';
 import type { EventTypeSpec, WindowResult } from '../../model/index.ts';
-import { ErrorCode, KeyflowError } from '../../model/index.ts';
+import { AGGREGATED_TOPIC, DLQ_TOPIC, ErrorCode, KeyflowError, LATE_TOPIC } from '../../model/index.ts';
 import { busIterator } from '../bus-iterator.ts';
+import { checkFirst, decodeFinal, pageNewestFirst } from '../pages.ts';
 import { RAW_EVENT_INPUTS, type RawEventInputs } from '../plugins/use-raw-event-inputs.ts';
-import { checkLimit, deadLetters, latestEvents, requireEventTopic } from '../reads.ts';
+import { checkLimit, deadLetters, latestEvents, requireEventTopic, toDeadLetterView, toEventView } from '../reads.ts';
+import { checkRetained, decodeEventsCursor, decodeResultsCursor, eventsCursorAt, type ResumableEventView, resumableEvents, resumableLog, resumableWindowResults } from '../resume.ts';
 import type { ApiServices } from '../services.ts';
 import { builder } from './builder.ts';
 import {
+  DeadLetterPageRef,
   DeadLetterRef,
   EventInputRef,
+  EventPageRef,
   EventReceiptRef,
   EventRef,
   type EventView,
   HealthRef,
   KeyStateRef,
   TopicRef,
+  WindowResultPageRef,
   WindowResultRef,
 } from './types.ts';
 
@@ -84,6 +89,10 @@ function requireWindow(s: ApiServices, window: string | null | undefined, spec?:
   }
 }
 
+function finalsFilter(eventType: string | null | undefined, key: string | null | undefined, window: string | null | undefined): (w: WindowResult) => boolean {
+  return (w) => (eventType == null || w.eventType === eventType) && (key == null || w.key === key) && (window == null || w.window === window);
+}
+
 builder.queryType({
   fields: (t) => ({
     health: t.field({ type: HealthRef, resolve: (_r, _a, ctx) => ctx.services.health() }),
@@ -132,6 +141,50 @@ builder.queryType({
         return ctx.services.reader.keyState(a.eventType, a.key);
       },
     }),
+    windowNames: t.stringList({
+      description: 'The configured window spec names (KEYFLOW_WINDOWS), e.g. tumbling-1m: the values windows(window:) and windowResults(window:) accept.',
+      resolve: (_r, _a, ctx) => [...ctx.services.windowNames],
+    }),
+    latestEventsPage: t.field({
+      type: EventPageRef,
+      description:
+        'The events of a topic (an event topic or events.late), newest appended first, first (1..1000) at a time; pass pageInfo.endCursor as after: for the next, older page.',
+      args: { topic: t.arg.string({ required: true }), first: t.arg.int({ defaultValue: 20 }), after: t.arg.string() },
+      resolve: (_r, a, ctx) => {
+        requireEventTopic(ctx.services.registry, a.topic);
+        return pageNewestFirst(ctx.services.log, a.topic, checkFirst(a.first, 20), a.after, toEventView);
+      },
+    }),
+    deadLettersPage: t.field({
+      type: DeadLetterPageRef,
+      description: 'Dead letters, newest first, first (1..1000) at a time; pass pageInfo.endCursor as after: for the next page.',
+      args: { first: t.arg.int({ defaultValue: 50 }), after: t.arg.string() },
+      resolve: (_r, a, ctx) => pageNewestFirst(ctx.services.log, DLQ_TOPIC, checkFirst(a.first, 50), a.after, toDeadLetterView),
+    }),
+    finalsPage: t.field({
+      type: WindowResultPageRef,
+      description:
+        'Final window results as the sinks wrote them to events.aggregated, newest first (a result revised under the update late policy appears once per revision). eventType / key / window: only those.',
+      args: { eventType: t.arg.string(), key: t.arg.string(), window: t.arg.string(), first: t.arg.int({ defaultValue: 50 }), after: t.arg.string() },
+      resolve: (_r, a, ctx) => {
+        if (a.eventType != null) requireEventType(ctx.services, a.eventType);
+        requireWindow(ctx.services, a.window);
+        const keep = finalsFilter(a.eventType, a.key, a.window);
+        return pageNewestFirst(ctx.services.log, AGGREGATED_TOPIC, checkFirst(a.first, 50), a.after, (r) => {
+          const f = decodeFinal(r);
+          return f !== null && keep(f) ? f : null;
+        });
+      },
+    }),
+    eventsCursor: t.string({
+      description:
+        "A cursor of the topic's log as it is now (fromStart: its oldest retained record instead): subscribe to events(topic, after:) with it to get everything after that point, then live.",
+      args: { topic: t.arg.string({ required: true }), fromStart: t.arg.boolean({ defaultValue: false }) },
+      resolve: (_r, a, ctx) => {
+        requireEventTopic(ctx.services.registry, a.topic);
+        return eventsCursorAt(ctx.services.log, a.topic, a.fromStart ? 'start' : 'end');
+      },
+    }),
     deadLetters: t.field({
       type: [DeadLetterRef],
       description: 'Newest first, at most limit (1..1000).',
@@ -172,12 +225,32 @@ builder.subscriptionType({
     events: t.field({
       type: EventRef,
       description:
-        'Every event appended to the topic after the subscription starts, in log order per partition. key: only that actor\'s events.',
-      args: { topic: t.arg.string({ required: true }), key: t.arg.string() },
-      subscribe: (_r, a, ctx) => {
+        'Every event appended to the topic after the subscription starts, in log order per partition. key: only that actor\'s events. after: a cursor (an earlier message\'s cursor, or eventsCursor): first every event after it that the log holds, then live, each exactly once, each message with its cursor (CURSOR_EXPIRED when the log no longer holds the events after it).',
+      args: { topic: t.arg.string({ required: true }), key: t.arg.string(), after: t.arg.string() },
+      subscribe: async (_r, a, ctx) => {
         requireEventTopic(ctx.services.registry, a.topic);
         const { topic } = a;
         const key = a.key ?? null;
+        // events.late has no live bus: its stream reads the log (from its end when there is no cursor)
+        const after = a.after ?? (topic === LATE_TOPIC ? await eventsCursorAt(ctx.services.log, topic, 'end') : null);
+        if (after != null) {
+          const s = ctx.services;
+          const from = decodeEventsCursor(after, topic);
+          const partitions = await checkRetained(s.log, topic, from);
+          return resumableEvents<EventMessage>(
+            {
+              log: s.log,
+              live: topic === LATE_TOPIC ? undefined : s.live,
+              topic,
+              from,
+              key,
+              maxBuffered: s.subscriptionBuffer,
+              onOverflow: overflowed(s, 'events'),
+              onError: (e) => s.logger.warn({ err: e, topic }, 'a resumable events subscription could not read the log'),
+            },
+            partitions,
+          );
+        }
         return busIterator<EventMessage>({
           subscribe: (push) => ctx.services.live.events(topic, push),
           filter: key === null ? undefined : (m) => m.key === key,
@@ -186,29 +259,80 @@ builder.subscriptionType({
         });
       },
       resolve: (item): EventView => {
-        const m = raiseOrPass(item);
+        const m = raiseOrPass(item) as EventMessage | ResumableEventView;
+        // a resumable stream's items are views already (with their cursor)
+        if ('cursor' in m) return m;
         return { ...m.event, key: m.key, topic: m.topic, partition: m.partition, offset: m.offset };
       },
+    }),
+    finals: t.field({
+      type: WindowResultRef,
+      description:
+        'Final window results as the sinks write them to events.aggregated (a result revised under the update late policy comes once per revision), read from the log: from its end, or after: a cursor of an earlier message (resumes exactly like events(after:)). Each message carries its cursor.',
+      args: { eventType: t.arg.string(), key: t.arg.string(), window: t.arg.string(), after: t.arg.string() },
+      subscribe: async (_r, a, ctx) => {
+        if (a.eventType != null) requireEventType(ctx.services, a.eventType);
+        requireWindow(ctx.services, a.window);
+        const s = ctx.services;
+        const from = decodeEventsCursor(a.after ?? (await eventsCursorAt(s.log, AGGREGATED_TOPIC, 'end')), AGGREGATED_TOPIC);
+        const partitions = await checkRetained(s.log, AGGREGATED_TOPIC, from);
+        return resumableLog<WindowResult>(
+          {
+            log: s.log,
+            topic: AGGREGATED_TOPIC,
+            from,
+            decode: decodeFinal,
+            filter: finalsFilter(a.eventType, a.key, a.window),
+            maxBuffered: s.subscriptionBuffer,
+            onOverflow: overflowed(s, 'finals'),
+            onError: (e: unknown) => s.logger.warn({ err: e }, 'a finals subscription could not read the log'),
+          },
+          partitions,
+        );
+      },
+      resolve: (item) => raiseOrPass(item as WindowResult | KeyflowError),
     }),
     windowResults: t.field({
       type: WindowResultRef,
       description:
-        'Window results as they change (final = false) and when they become final. finalOnly: only those.',
+        'Window results as they change (final = false) and when they become final. finalOnly: only those. snapshot (needs key): first the current value of each of the key\'s windows, then live, never going back to an older value. after: a cursor of an earlier message: results at or before it are not sent again. With snapshot or after, every message carries its cursor.',
       args: {
         eventType: t.arg.string({ required: true }),
         key: t.arg.string(),
         window: t.arg.string(),
         finalOnly: t.arg.boolean({ defaultValue: false }),
+        snapshot: t.arg.boolean({ defaultValue: false }),
+        after: t.arg.string(),
       },
       subscribe: (_r, a, ctx) => {
-        requireWindow(ctx.services, a.window, requireEventType(ctx.services, a.eventType));
+        const spec = requireEventType(ctx.services, a.eventType);
+        requireWindow(ctx.services, a.window, spec);
         const { eventType } = a;
         const key = a.key ?? null;
         const window = a.window ?? null;
         const finalOnly = a.finalOnly ?? false;
+        const filter = (w: WindowResult) => (key === null || w.key === key) && (window === null || w.window === window) && (!finalOnly || w.final);
+        if (a.snapshot && key === null) {
+          throw new KeyflowError(ErrorCode.BAD_USER_INPUT, 'snapshot needs a key', { details: { argument: 'snapshot' } });
+        }
+        if (a.snapshot || a.after != null) {
+          const s = ctx.services;
+          const from = a.after == null ? [] : decodeResultsCursor(a.after, eventType).at;
+          return resumableWindowResults({
+            live: s.live,
+            eventType,
+            topic: spec.topic,
+            from,
+            filter,
+            snapshot: a.snapshot && key !== null ? () => s.reader.windows({ eventType, key, window: window ?? undefined, finalOnly }) : undefined,
+            maxBuffered: s.subscriptionBuffer,
+            onOverflow: overflowed(s, 'windowResults'),
+            onError: (e) => s.logger.warn({ err: e, eventType }, 'a windowResults snapshot could not be read'),
+          });
+        }
         return busIterator<WindowResult>({
           subscribe: (push) => ctx.services.live.windowResults(eventType, push),
-          filter: (w) => (key === null || w.key === key) && (window === null || w.window === window) && (!finalOnly || w.final),
+          filter,
           maxBuffered: ctx.services.subscriptionBuffer,
           onOverflow: overflowed(ctx.services, 'windowResults'),
         });

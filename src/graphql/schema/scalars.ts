@@ -1,8 +1,7 @@
 /** DateTime (ISO-8601 at the edge, epoch ms inside: UTC ms out, any offset in) and JSON scalars. */
 import { Kind, type ValueNode } from 'graphql';
-import { ErrorCode, KeyflowError } from '../../model/index.ts';
-import { MAX_JSON_DEPTH, isoTimestampProblem, parseIsoTimestamp } from '../../model/index.ts';
-import { type DateTimeOutput, builder } from './builder.ts';
+import { ErrorCode, isoTimestampProblem, KeyflowError, MAX_JSON_DEPTH, parseIsoTimestamp } from '../../model/index.ts';
+import { builder, type DateTimeOutput } from './builder.ts';
 
 function invalidDateTime(value: unknown): KeyflowError {
   return new KeyflowError(

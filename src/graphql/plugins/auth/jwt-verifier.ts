@@ -6,13 +6,13 @@
  * URL (jose's cached remote set); HS256 from a shared secret.
  */
 import { createSecretKey } from 'node:crypto';
-import { stat, readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import {
+  createLocalJWKSet,
+  createRemoteJWKSet,
   type JSONWebKeySet,
   type JWTPayload,
   type JWTVerifyGetKey,
-  createLocalJWKSet,
-  createRemoteJWKSet,
   errors as joseErrors,
   jwtVerify,
 } from 'jose';

@@ -2,7 +2,7 @@
  * Which scopes an operation needs, from its root fields and their arguments:
  * `publishEvent`/`publishEvents` need `publish:<eventType>` for every event type they carry, the
  * other reads `read` (`health`, `topics` and introspection: any authenticated caller),
- * `deadLetters` `read` and also `admin` when it selects the dead letter's payload
+ * `deadLetters` / `deadLettersPage` `read` and also `admin` when it selects the dead letter's payload
  * (`originalMessage`), every other mutation `admin`, subscriptions `subscribe`. A root field this
  * table does not know is held to the strictest scope of its operation type.
  */
@@ -11,13 +11,13 @@ import {
   type FieldNode,
   type FragmentDefinitionNode,
   type GraphQLSchema,
+  getOperationAST,
   Kind,
   type OperationDefinitionNode,
   type SelectionSetNode,
   type ValueNode,
-  getOperationAST,
 } from 'graphql';
-import { Scope, publishScope } from './identity.ts';
+import { publishScope, Scope } from './identity.ts';
 
 export interface RequiredScope {
   /** `mutation.publishEvent` */
@@ -27,13 +27,15 @@ export interface RequiredScope {
 
 const OPEN = new Set(['health', 'topics', '__typename', '__schema', '__type']);
 /** Fields whose selection of a sensitive sub-field needs admin: the dead letter's payload. */
-const ADMIN_SUBFIELDS: Record<string, string> = { deadLetters: 'originalMessage' };
+const ADMIN_SUBFIELDS: Record<string, string> = { deadLetters: 'originalMessage', deadLettersPage: 'originalMessage' };
 
 function selects(set: SelectionSetNode | undefined, name: string, fragments: Map<string, FragmentDefinitionNode>, seen: Set<string>): boolean {
   if (!set) return false;
   for (const s of set.selections) {
     if (s.kind === Kind.FIELD) {
       if (s.name.value === name) return true;
+      // at any depth (deadLettersPage { nodes { originalMessage } })
+      if (selects(s.selectionSet, name, fragments, seen)) return true;
     } else if (s.kind === Kind.INLINE_FRAGMENT) {
       if (selects(s.selectionSet, name, fragments, seen)) return true;
     } else if (!seen.has(s.name.value)) {
