@@ -51,6 +51,21 @@ export function describeDedupeContract(name: string, makeDedupe: () => Promise<D
       expect(await a.claim(e)).toEqual({ status: 'done', receipt });
     });
 
+    it('a claim that names where its append goes (ClaimLocation) wins, blocks and completes the same way', async () => {
+      const a = gateway();
+      const b = gateway();
+      const e = id();
+      const where = { topic: receipt.topic, partition: receipt.partition };
+      expect(await a.claim(e, where)).toEqual({ status: 'claimed' });
+      expect(await b.claim(e, where)).toEqual({ status: 'pending' });
+      await a.complete(e, receipt);
+      expect(await b.claim(e, where)).toEqual({ status: 'done', receipt });
+      const f = id();
+      expect(await a.claim(f, where)).toEqual({ status: 'claimed' });
+      await a.release(f);
+      expect(await b.claim(f, where)).toEqual({ status: 'claimed' });
+    });
+
     it('eventIds are independent', async () => {
       const a = gateway();
       const [e1, e2] = [id(), id()];
