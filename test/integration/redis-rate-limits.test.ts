@@ -14,8 +14,8 @@ describe('rate limits in Redis', () => {
   afterAll(() => {
     for (const c of clients) c.disconnect();
   });
-  function client(url: string): Redis {
-    const r = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 0, lazyConnect: false });
+  function client(url: string, enableAutoPipelining = false): Redis {
+    const r = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 0, lazyConnect: false, enableAutoPipelining });
     r.on('error', () => {});
     clients.push(r);
     return r;
@@ -33,6 +33,18 @@ describe('rate limits in Redis', () => {
     expect(outcomes.slice(5)).toEqual(['RATE_LIMITED', 'RATE_LIMITED', 'RATE_LIMITED']);
     // Another identity has its own budget.
     expect(await a.consume('identity', 'partner-y')).toBeUndefined();
+  });
+
+  it('with auto-pipelining (as src/app/access.ts builds the client), concurrent checks spend the budget exactly', async () => {
+    const { url } = requireRedis();
+    const keyPrefix = uniqueName('rlp');
+    const a = createRateLimits({ perIdentity: 7, windowMs: 60_000, redis: client(url, true), keyPrefix });
+    const b = createRateLimits({ perIdentity: 7, windowMs: 60_000, redis: client(url, true), keyPrefix });
+    await new Promise((r) => setTimeout(r, 200));
+    // issued in one event-loop turn: each client sends its checks in one pipelined write
+    const outcomes = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? a : b).consume('identity', 'partner-p')));
+    expect(outcomes.filter((o) => o === undefined)).toHaveLength(7);
+    expect(outcomes.filter((o) => o?.code === 'RATE_LIMITED')).toHaveLength(13);
   });
 
   it('with Redis unreachable, each gateway keeps an in-memory budget', async () => {
