@@ -31,6 +31,7 @@ const COMMANDS: [string, string][] = [
   ['processor', 'Usage: keyflow processor'],
   ['produce', 'Usage: keyflow produce [options]'],
   ['replay', 'Usage: keyflow replay --sink'],
+  ['redrive', 'Usage: keyflow redrive'],
   ['schema', 'Usage: keyflow schema'],
 ];
 

@@ -8,6 +8,8 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { buildApp } from '../../src/app/app.ts';
+import { loadConfig } from '../../src/app/config.ts';
 import { createSimulatedClock } from '../../src/core/clock.ts';
 import { silentLogger } from '../../src/core/logger.ts';
 import { KeyflowError } from '../../src/model/errors.ts';
@@ -228,6 +230,23 @@ describe('type catalog over one store (two nodes)', () => {
       expect(a.registry.resolve('order')?.checkPayload?.({ n: 'x' })).toBeUndefined();
       await a.catalog.close();
       await b.catalog.close();
+    } finally {
+      await tmp.remove();
+    }
+  });
+});
+
+describe('a node with a bad KEYFLOW_EVENT_TYPES_FILE', () => {
+  it('does not start: INVALID_CONFIG naming the file, the entry and the rule', async () => {
+    const tmp = await tempDir();
+    try {
+      const f = join(tmp.dir, 'types.yaml');
+      await writeFile(f, 'eventTypes:\n  - name: pay\n    enrichment:\n      - { rule: flag, name: big, path: payload.amount }\n');
+      const config = loadConfig({ KEYFLOW_DATA_DIR: tmp.dir, KEYFLOW_PORT: '0', KEYFLOW_EVENT_TYPES_FILE: f });
+      const err = await buildApp(config, { logger: silentLogger() }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(KeyflowError);
+      expect((err as KeyflowError).code).toBe('INVALID_CONFIG');
+      expect((err as KeyflowError).message).toMatch(/types\.yaml: eventTypes\[0\] \(pay\).*rule 'big': a flag needs above and\/or below/);
     } finally {
       await tmp.remove();
     }

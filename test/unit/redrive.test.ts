@@ -5,12 +5,15 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { redriveCommand } from '../../src/cli/redrive.ts';
+import { createFileLog } from '../../src/log/index.ts';
 import type { DeadLetterMessage } from '../../src/model/dead-letter.ts';
 import { createEventTypeRegistry, DLQ_TOPIC, SYSTEM_TOPICS, specFromDefinition } from '../../src/model/event-types.ts';
 import { partitionForKey } from '../../src/model/partitioner.ts';
-import { REDRIVE_HEADER, type RedriveFilter, redriveDeadLetters, redriveStates } from '../../src/redrive/index.ts';
-import { compileSpec } from '../../src/types/index.ts';
+import { REDRIVE_HEADER, type RedriveFilter, type RedriveReport, redriveDeadLetters, redriveStates } from '../../src/redrive/index.ts';
+import { compileSpec, createFileEventTypeStore } from '../../src/types/index.ts';
 import { createMemoryLog } from '../helpers/memory-log.ts';
+import { tempDir } from '../helpers/wait.ts';
 
 const T0 = Date.parse('2026-01-15T10:00:00Z');
 
@@ -134,5 +137,47 @@ describe('dead-letter redrive', () => {
     log.append = append;
     expect((await run()).items[0]!.outcome).toBe('REDRIVEN');
     expect(log.records('events.refund')).toHaveLength(1);
+  });
+});
+
+describe('keyflow redrive (the command, on an embedded data dir)', () => {
+  it('--dry-run reports, a run redrives, a second run redrives nothing; a bad flag exits 2', async () => {
+    const tmp = await tempDir('keyflow-redrive-cli-');
+    const saved = { ...process.env };
+    try {
+      const log = createFileLog({ dataDir: tmp.dir });
+      await log.start();
+      await log.ensureTopics(SYSTEM_TOPICS);
+      await log.append(DLQ_TOPIC, [dead(1), dead(2)].map((d) => ({ key: d.originalKey, value: JSON.stringify(d), partition: 1 })), { sync: true });
+      await log.close();
+      // the type was registered after the events were dead-lettered
+      await createFileEventTypeStore({ dataDir: tmp.dir }).put({ definition: { name: 'refund', partitions: 4, keyPaths: ['payload.orderId'], valuePath: 'payload.amount' }, version: 1, registeredAt: new Date().toISOString() });
+      for (const k of Object.keys(process.env)) if (/^(KEYFLOW_|KAFKA_|REDIS_|NATS_|DATABASE_URL$)/.test(k)) delete process.env[k];
+      process.env.KEYFLOW_DATA_DIR = tmp.dir;
+      process.env.KEYFLOW_LOG_LEVEL = 'silent';
+      const run = async (...args: string[]) => {
+        let out = '';
+        let err = '';
+        const code = await redriveCommand.run(args, { stdout: (t) => void (out += t), stderr: (t) => void (err += t) });
+        return { code, out, err };
+      };
+      const dry = await run('--dry-run', '--error-types', 'UNKNOWN_EVENT_TYPE');
+      expect(dry.code).toBe(0);
+      expect((JSON.parse(dry.out) as RedriveReport).items.map((i) => i.outcome)).toEqual(['WOULD_REDRIVE', 'WOULD_REDRIVE']);
+      const first = await run('--topics', 'events.transactions');
+      expect((JSON.parse(first.out) as RedriveReport).items.map((i) => i.outcome)).toEqual(['REDRIVEN', 'REDRIVEN']);
+      const again = await run();
+      expect((JSON.parse(again.out) as RedriveReport).items.map((i) => i.outcome)).toEqual(['ALREADY_REDRIVEN', 'ALREADY_REDRIVEN']);
+      const check = createFileLog({ dataDir: tmp.dir });
+      await check.start();
+      expect((await check.endOffsets('events.refund')).reduce((a, b) => a + b, 0)).toBe(2);
+      await check.close();
+      const bad = await run('--from', 'yesterday');
+      expect(bad.code).toBe(2);
+      expect(bad.err).toContain('--from');
+    } finally {
+      process.env = saved;
+      await tmp.remove();
+    }
   });
 });
