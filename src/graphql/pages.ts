@@ -52,8 +52,9 @@ export async function pageNewestFirst<T>(log: EventLog, topic: string, first: nu
   const partitions = await log.partitions(topic);
   if (partitions === undefined) return { nodes: [], pageInfo: { hasNextPage: false, endCursor: null } };
   const [begin, end] = await Promise.all([log.beginOffsets(topic), log.endOffsets(topic)]);
-  const bounds = after == null ? end.slice(0, partitions) : decodePageCursor(after, topic);
-  while (bounds.length < partitions) bounds.push(end[bounds.length] ?? 0);
+  // a bound past the log's end (a forged cursor) reads from the end; extra partitions are ignored
+  const given = after == null ? end : decodePageCursor(after, topic);
+  const bounds = Array.from({ length: partitions }, (_, p) => Math.min(given[p] ?? end[p] ?? 0, end[p] ?? 0));
   const nodes: T[] = [];
   // Read in rounds: a round reads each partition's next `first` records below its bound and merges them.
   while (nodes.length < first) {

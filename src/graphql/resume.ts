@@ -118,10 +118,12 @@ export interface ResumableEventView extends EventView {
 export async function checkRetained(log: EventLog, topic: string, from: readonly number[]): Promise<number> {
   const partitions = (await log.partitions(topic)) ?? 0;
   if (from.length > partitions) throw invalid(`the cursor names ${from.length} partitions; topic '${topic}' has ${partitions}`, { argument: 'after', topic });
-  const begin = await log.beginOffsets(topic);
+  const [begin, end] = await Promise.all([log.beginOffsets(topic), log.endOffsets(topic)]);
   for (let p = 0; p < partitions; p++) {
     const at = from[p] ?? 0;
     const first = begin[p] ?? 0;
+    // ahead of the log: not a cursor this log issued (its events would be skipped silently)
+    if (at > (end[p] ?? 0)) throw invalid(`the cursor is ahead of partition ${p} of '${topic}' (offset ${at}, the log ends at ${end[p] ?? 0})`, { argument: 'after', topic, partition: p });
     if (at < first) {
       throw new KeyflowError(ErrorCode.CURSOR_EXPIRED, `the log no longer holds partition ${p} of '${topic}' from offset ${at}: it starts at ${first} (retention); subscribe again without after, or from eventsCursor`, {
         details: { topic, partition: p, cursorOffset: at, firstRetainedOffset: first },

@@ -159,6 +159,8 @@ describe('cursor errors', () => {
     };
     expect(await sub({ topic: SENSORS, after: 'nonsense' })).toContain('INVALID_CURSOR');
     expect(await sub({ topic: SENSORS, after: encodeEventsCursor('events.clickstream', [0]) })).toContain('INVALID_CURSOR');
+    expect(await sub({ topic: SENSORS, after: encodeEventsCursor(SENSORS, Array.from({ length: 12 }, () => 7)) })).toContain('ahead of partition');
+    h.log.endOffsets = async () => Array.from({ length: 12 }, () => 9);
     h.log.beginOffsets = async () => Array.from({ length: 12 }, () => 5);
     const expired = await sub({ topic: SENSORS, after: encodeEventsCursor(SENSORS, Array.from({ length: 12 }, () => 2)) });
     expect(expired).toContain('CURSOR_EXPIRED');
