@@ -15,7 +15,7 @@
  * {@link MAX_JSON_DEPTH} levels, no `__proto__` key at any level, finite numbers.
  */
 import type { EventEnvelope } from '../model/index.ts';
-import { MAX_JSON_DEPTH, parseIsoTimestamp } from '../model/index.ts';
+import { daysInMonth, MAX_JSON_DEPTH, parseIsoTimestamp } from '../model/index.ts';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -325,6 +325,37 @@ function hasExponent(b: Uint8Array, s: number, e: number): boolean {
   return false;
 }
 
+function digits2(b: Uint8Array, i: number): number {
+  const x = b[i]! - 48;
+  const y = b[i + 1]! - 48;
+  return x >= 0 && x <= 9 && y >= 0 && y <= 9 ? x * 10 + y : -1;
+}
+
+/**
+ * Epoch ms of the timestamp text [s, e): the layout keyflow writes (`2026-01-15T10:00:00.000Z`)
+ * read from the bytes, anything else through the model's parser (NaN when it is not a date-time).
+ */
+function isoMillis(b: Uint8Array, s: number, e: number): number {
+  if (e - s === 24 && b[s + 4] === 45 && b[s + 7] === 45 && b[s + 10] === 84 && b[s + 13] === 58 && b[s + 16] === 58 && b[s + 19] === 46 && b[s + 23] === 90) {
+    const y1 = digits2(b, s);
+    const y2 = digits2(b, s + 2);
+    const mo = digits2(b, s + 5);
+    const d = digits2(b, s + 8);
+    const h = digits2(b, s + 11);
+    const mi = digits2(b, s + 14);
+    const sec = digits2(b, s + 17);
+    const ms1 = digits2(b, s + 20);
+    const ms2 = b[s + 22]! - 48;
+    const y = y1 * 100 + y2;
+    // years before 1000 (Date.UTC maps 0–99 to 19xx) and anything odd go the general way
+    if (y1 >= 10 && y2 >= 0 && mo >= 1 && mo <= 12 && d >= 1 && h >= 0 && h <= 23 && mi >= 0 && mi <= 59 && sec >= 0 && sec <= 59 && ms1 >= 0 && ms2 >= 0 && ms2 <= 9) {
+      if (d > daysInMonth(y, mo)) return Number.NaN;
+      return Date.UTC(y, mo - 1, d, h, mi, sec, ms1 * 10 + ms2);
+    }
+  }
+  return parseIsoTimestamp(text(b, s, e));
+}
+
 // The last event type read, reused while records name the same one (a topic holds few types).
 let lastType = '';
 
@@ -405,7 +436,7 @@ export function scanRecord(b: Uint8Array, valueFieldOf: (eventType: string) => s
   i = skipWs(b, i + 1);
   let is = -1;
   let ie = -1;
-  let timestamp: string | undefined;
+  let timestamp: number | undefined;
   let eventType: string | undefined;
   let userId: string | null | undefined;
   let deviceId: string | null | undefined;
@@ -441,16 +472,19 @@ export function scanRecord(b: Uint8Array, valueFieldOf: (eventType: string) => s
             ie = e - 1;
             break;
           }
+          if (field === F_TIMESTAMP) {
+            if (timestamp !== undefined) return undefined;
+            timestamp = isoMillis(b, i + 1, e - 1);
+            if (Number.isNaN(timestamp)) return undefined;
+            break;
+          }
           s = field === F_EVENT_TYPE ? typeName(b, i + 1, e - 1) : text(b, i + 1, e - 1);
         } else if (c === 110 && (field === F_USER_ID || field === F_DEVICE_ID)) {
           e = literalEnd(b, i);
           if (e < 0) return undefined;
           s = null;
         } else return undefined;
-        if (field === F_TIMESTAMP) {
-          if (timestamp !== undefined) return undefined;
-          timestamp = s!;
-        } else if (field === F_EVENT_TYPE) {
+        if (field === F_EVENT_TYPE) {
           if (eventType !== undefined) return undefined;
           eventType = s!;
         } else if (field === F_USER_ID) {
@@ -510,8 +544,7 @@ export function scanRecord(b: Uint8Array, valueFieldOf: (eventType: string) => s
   ) {
     return undefined;
   }
-  const ts = parseIsoTimestamp(timestamp);
-  if (Number.isNaN(ts)) return undefined;
+  const ts = timestamp;
   const ev = new ScannedEvent(b, is, ie, ts, eventType, userId ?? null, deviceId ?? null, ps, pe, ms === -2 ? -1 : ms, me);
   const valueField = valueFieldOf(eventType);
   if (valueField !== null && valueField !== undefined) {

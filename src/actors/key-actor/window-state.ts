@@ -131,9 +131,13 @@ export function insertRow(st: KeyActorState, r: number, spec: number, start: num
     st.u[r] = null;
     return;
   }
-  // grow by one row at the end, then shift the rows from r up by one
+  // grow by one row at the end, then shift the rows from r up by one (plain loops: the rows are
+  // few, and copyWithin / splice cost a builtin call each)
+  // (grown in index order first: a store past the end would make the array holey for good)
   for (let i = 0; i < STRIDE; i++) w[len + i] = 0;
-  w.copyWithin(b + STRIDE, b, len);
+  for (let i = len - 1; i >= b; i--) w[i + STRIDE] = w[i]!;
+  const u = st.u;
+  for (let k = u.length; k > r; k--) u[k] = u[k - 1]!;
   w[b + SPEC] = spec;
   w[b + START] = start;
   w[b + END] = end;
@@ -146,14 +150,19 @@ export function insertRow(st: KeyActorState, r: number, spec: number, start: num
   w[b + REVISION] = 0;
   w[b + FLAGS] = 0;
   w[b + MARK] = 0;
-  st.u.splice(r, 0, null);
+  u[r] = null;
 }
 
 /** Removes `n` window rows from row index `r`. */
 export function removeRows(st: KeyActorState, r: number, n: number): void {
   if (n <= 0) return;
-  st.w.splice(r * STRIDE, n * STRIDE);
-  st.u.splice(r, n);
+  const w = st.w;
+  const u = st.u;
+  const rows = u.length;
+  for (let i = (r + n) * STRIDE; i < w.length; i++) w[i - n * STRIDE] = w[i]!;
+  w.length = (rows - n) * STRIDE;
+  for (let k = r + n; k < rows; k++) u[k - n] = u[k]!;
+  u.length = rows - n;
   st.slack = true;
 }
 

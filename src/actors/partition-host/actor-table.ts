@@ -4,9 +4,9 @@
  * used in the checkpoint store.
  */
 import type { EventTypeRegistry, EventTypeSpec, LatePolicy } from '../../model/index.ts';
-import { type KeyActorLogic, createKeyActorLogic } from '../key-actor/key-actor.ts';
+import { createKeyActorLogic, type KeyActorLogic } from '../key-actor/key-actor.ts';
 import type { KeyActorState } from '../key-actor/window-state.ts';
-import { type WindowSpec, parseWindowSpecs } from '../windows/spec.ts';
+import { parseWindowSpecs, type WindowSpec } from '../windows/spec.ts';
 import { joinActorId, splitActorId } from './checkpoint-codec.ts';
 import { TimerHeap } from './timer-heap.ts';
 

@@ -3,30 +3,27 @@
  * supervision, passivation and checkpoints. The runtime feeds it batches of log records, calls
  * `tick()` on a timer, checkpoints it and wires its output to the bus, the log and the sinks.
  */
-import type { EventEnvelope } from '../../model/index.ts';
-import { checkPayloadSchema, keyFor } from '../../model/index.ts';
-import { type RecordBounds, decodeRecord } from '../decode.ts';
-import type { EventTypeRegistry } from '../../model/index.ts';
-import { DEFAULT_MAX_FUTURE_SKEW_MS, ErrorCode, KeyflowError, toError } from '../../model/index.ts';
-import type { DeadLetterMessage } from '../../model/index.ts';
-import type { LogRecord } from '../../log/index.ts';
-import type { CheckpointWrite, PartitionCheckpoint } from '../../state/index.ts';
+
 import type { Clock } from '../../core/index.ts';
-import type { KeyStateView, LatePolicy, WindowQuery, WindowResult } from '../../model/index.ts';
+import type { LogRecord } from '../../log/index.ts';
+import type { DeadLetterMessage, EventEnvelope, EventTypeRegistry, KeyStateView, LatePolicy, WindowQuery, WindowResult } from '../../model/index.ts';
+import { checkPayloadSchema, DEFAULT_MAX_FUTURE_SKEW_MS, ErrorCode, KeyflowError, keyFor, toError } from '../../model/index.ts';
+import type { CheckpointWrite, PartitionCheckpoint } from '../../state/index.ts';
+import { decodeRecord, type RecordBounds } from '../decode.ts';
+import { ENGINE_DEFAULTS as D } from '../defaults.ts';
+import { EmitBuffer } from '../key-actor/emit-buffer.ts';
+import { decodeFinal } from '../key-actor/snapshot-codec.ts';
+import { heldUntil } from '../key-actor/window-state.ts';
 import type { WindowSpec } from '../windows/spec.ts';
 import { DEFAULT_WINDOWS, parseWindowSpec } from '../windows/spec.ts';
-import { ENGINE_DEFAULTS as D } from '../defaults.ts';
-import { decodeFinal } from '../key-actor/snapshot-codec.ts';
-import { ActorTable, type Slot, type TypeCtx } from './actor-table.ts';
-import { encodePartitionState, readPartitionState } from './checkpoint-codec.ts';
-import { EmitBuffer } from '../key-actor/emit-buffer.ts';
-import { heldUntil } from '../key-actor/window-state.ts';
-import { FinalsLedger } from './finals-ledger.ts';
-import { mergeWindows } from './window-query.ts';
 import type { WatermarkState } from '../windows/watermark.ts';
 import { advanceIdle, initialWatermark, observeEventTime, touchPartition } from '../windows/watermark.ts';
+import { ActorTable, type Slot, type TypeCtx } from './actor-table.ts';
+import { encodePartitionState, readPartitionState } from './checkpoint-codec.ts';
+import { FinalsLedger } from './finals-ledger.ts';
 import type { FailureDecision, FailurePolicy, FailureStage, RetryOptions } from './supervision.ts';
 import { backoffDelay, deadLetterOf, defaultFailurePolicy, partitionStopped } from './supervision.ts';
+import { mergeWindows } from './window-query.ts';
 
 /** Callbacks the runtime wires to the live bus, the log and the sinks. Called synchronously, batched. */
 export interface PartitionOutput {
@@ -607,5 +604,5 @@ class PartitionHostImpl implements PartitionHost {
 }
 
 
-export { actorIdFor, readPartitionState } from './checkpoint-codec.ts';
 export type { PartitionStateView } from './checkpoint-codec.ts';
+export { actorIdFor, readPartitionState } from './checkpoint-codec.ts';

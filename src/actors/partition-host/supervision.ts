@@ -2,8 +2,9 @@
  * Supervision of record processing: a small pluggable failure policy returning a decision, and
  * the exponential backoff with jitter between retries.
  */
-import { type DeadLetterMessage, ErrorCode, KeyflowError, originalMessageText, toError } from '../../model/index.ts';
+
 import type { LogRecord } from '../../log/index.ts';
+import { type DeadLetterMessage, ErrorCode, KeyflowError, originalMessageText, toError } from '../../model/index.ts';
 
 /** What to do with a record whose processing failed. */
 export type FailureDecision = 'retry' | 'dead-letter' | 'fail';

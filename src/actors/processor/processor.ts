@@ -5,35 +5,35 @@
  * side-output) is made durable before the checkpoint is committed, so a crash at any moment
  * replays into the same results and sinks see each final at least once.
  */
-import { type Link, SpanKind, SpanStatusCode, type Tracer, isSpanContextValid } from '@opentelemetry/api';
+import { isSpanContextValid, type Link, SpanKind, SpanStatusCode, type Tracer } from '@opentelemetry/api';
 import type { Logger } from 'pino';
-import { ENGINE_DEFAULTS } from '../defaults.ts';
-import { createPartitionHost, type PartitionHost } from '../partition-host/partition-host.ts';
 import type { LiveBus, Unsubscribe } from '../../bus/index.ts';
 import { publishEventBatch, publishWindowResults } from '../../bus/index.ts';
+import type { Clock, LagMonitor, Metrics, PartitionPosition, Timer } from '../../core/index.ts';
 import type { EventLog, GroupConsumer, LogRecord, ProduceRecord, RecordBatch, TopicPartition } from '../../log/index.ts';
 import { resumeOffset, tpKey } from '../../log/index.ts';
+import type { KeyStateView, WindowResult } from '../../model/index.ts';
 import {
-  DLQ_TOPIC,
   type DeadLetterMessage,
+  DLQ_TOPIC,
   type EventEnvelope,
   type EventTypeRegistry,
-  LATE_TOPIC,
-  PROCESSED_TOPIC,
-  SYSTEM_TOPICS,
   enrichEvent,
   isFenced,
+  LATE_TOPIC,
+  PROCESSED_TOPIC,
   partitionForKey,
+  SYSTEM_TOPICS,
 } from '../../model/index.ts';
 import type { Sink } from '../../sinks/index.ts';
 import type { CheckpointStore, CheckpointWrite } from '../../state/index.ts';
-import type { KeyStateView, WindowResult } from '../../model/index.ts';
-import type { Clock, Timer } from '../../core/index.ts';
-import type { LagMonitor, Metrics, PartitionPosition } from '../../core/index.ts';
-import { type LocalReader, type SharedHostOptions, respondToQueries } from './query-router.ts';
+import { ENGINE_DEFAULTS } from '../defaults.ts';
+import { createPartitionHost, type PartitionHost } from '../partition-host/partition-host.ts';
+import { type LocalReader, respondToQueries, type SharedHostOptions } from './query-router.ts';
 
 export type { LocalReader, SharedHostOptions };
-import { LifecycleEvent, SpanAttr, countWindowResults, createLagMonitor } from '../../core/index.ts';
+
+import { countWindowResults, createLagMonitor, LifecycleEvent, SpanAttr } from '../../core/index.ts';
 
 const partitionsOf = (name: string) => SYSTEM_TOPICS.find((t) => t.name === name)?.partitions ?? 1;
 const DLQ_PARTITIONS = partitionsOf(DLQ_TOPIC);

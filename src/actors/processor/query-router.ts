@@ -5,16 +5,14 @@
  * in the log, instead of failing.
  */
 import type { Logger } from 'pino';
-import { actorIdFor, createPartitionHost } from '../partition-host/partition-host.ts';
 import type { LiveBus, Unsubscribe } from '../../bus/index.ts';
 import { subjects } from '../../bus/index.ts';
-import { ErrorCode, KeyflowError, hasCode } from '../../model/index.ts';
-import type { EventTypeRegistry } from '../../model/index.ts';
-import { partitionForKey } from '../../model/index.ts';
-import type { CheckpointStore } from '../../state/index.ts';
-import type { KeyStateView, WindowQuery, WindowReader, WindowResult } from '../../model/index.ts';
 import type { Clock } from '../../core/index.ts';
+import type { EventTypeRegistry, KeyStateView, WindowQuery, WindowReader, WindowResult } from '../../model/index.ts';
+import { ErrorCode, hasCode, KeyflowError, partitionForKey } from '../../model/index.ts';
+import type { CheckpointStore } from '../../state/index.ts';
 import type { PartitionHostOptions } from '../partition-host/partition-host.ts';
+import { actorIdFor, createPartitionHost } from '../partition-host/partition-host.ts';
 
 type QueryRequest = { op: 'windows'; q: WindowQuery } | { op: 'keyState'; eventType: string; key: string };
 type QueryReply = { ok: true; value: unknown } | { ok: false; code: string; message: string };

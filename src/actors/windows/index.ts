@@ -1,13 +1,5 @@
 /** Window semantics: specs, assigners, aggregates, watermark, late policies and the KeyActor reducer. Pure, no I/O. */
 export type { KeyStateView, LatePolicy, WindowQuery, WindowReader, WindowResult } from '../../model/index.ts';
-export type { WindowKind, WindowSpec } from './spec.ts';
-export { DEFAULT_WINDOWS, parseDuration, parseWindowSpec, parseWindowSpecs } from './spec.ts';
-export type { TimeWindow } from './assign.ts';
-export { assignWindows, isWindowExpired, isWindowFinal, tumblingStart } from './assign.ts';
-export type { AggregateValues } from './aggregate.ts';
-export { aggregateOf, numericValue } from './aggregate.ts';
-export type { WatermarkOptions, WatermarkState } from './watermark.ts';
-export { advanceIdle, initialWatermark, observeEventTime, touchPartition } from './watermark.ts';
 export type {
   KeyActorConfig,
   KeyActorLogic,
@@ -16,4 +8,12 @@ export type {
   TransitionResult,
   WindowChangeSink,
 } from '../key-actor/key-actor.ts';
-export { NO_SINK, POISON_MARKER, createKeyActorLogic } from '../key-actor/key-actor.ts';
+export { createKeyActorLogic, NO_SINK, POISON_MARKER } from '../key-actor/key-actor.ts';
+export type { AggregateValues } from './aggregate.ts';
+export { aggregateOf, numericValue } from './aggregate.ts';
+export type { TimeWindow } from './assign.ts';
+export { assignWindows, isWindowExpired, isWindowFinal, tumblingStart } from './assign.ts';
+export type { WindowKind, WindowSpec } from './spec.ts';
+export { DEFAULT_WINDOWS, parseDuration, parseWindowSpec, parseWindowSpecs } from './spec.ts';
+export type { WatermarkOptions, WatermarkState } from './watermark.ts';
+export { advanceIdle, initialWatermark, observeEventTime, touchPartition } from './watermark.ts';
