@@ -10,6 +10,7 @@
  */
 import { ErrorCode, KeyflowError, type WindowResult } from '../../model/index.ts';
 import type { WindowSpec } from '../windows/spec.ts';
+import { JsonWriter } from './json-writer.ts';
 import {
   COUNT,
   DISTINCT,
@@ -54,6 +55,104 @@ function str(s: string): string {
  * checkpoint, so this is on the hot path). Spec names are `[a-z0-9-]` and need no escaping.
  */
 export function encodeSnapshot(specs: readonly WindowSpec[], st: KeyActorState): string {
+  return writeSnapshot(specs, st) ?? encodeSnapshotText(specs, st);
+}
+
+const out = new JsonWriter();
+
+/** {@link encodeSnapshot} into the shared byte buffer: one string per snapshot; undefined when not ASCII. */
+function writeSnapshot(specs: readonly WindowSpec[], st: KeyActorState): string | undefined {
+  const w = st.w;
+  const o = out;
+  o.raw('{"v":2,"t":');
+  o.str(st.eventType);
+  o.raw(',"k":');
+  o.str(st.key);
+  o.raw(',"n":');
+  o.num(st.eventsProcessed);
+  o.raw(',"l":');
+  if (st.lastEventTime === null) o.raw('null');
+  else o.num(st.lastEventTime);
+  o.raw(',"u":');
+  if (st.finalUntil === Number.NEGATIVE_INFINITY) o.raw('null');
+  else o.num(st.finalUntil);
+  o.raw(',"w":{');
+  let spec = -1;
+  for (let b = 0; b < w.length; b += STRIDE) {
+    const i = w[b + SPEC]!;
+    if (i !== spec) {
+      if (spec >= 0) o.raw(']],');
+      o.ch(34);
+      o.raw(specs[i]!.name);
+      o.raw('":[[');
+      spec = i;
+    } else o.raw('],[');
+    const has = w[b + VCOUNT]! > 0;
+    const flags = w[b + FLAGS]!;
+    const sealed = (flags & SEALED) !== 0;
+    o.num(w[b + START]!);
+    o.ch(44);
+    o.num(w[b + END]!);
+    o.ch(44);
+    o.num(w[b + COUNT]!);
+    o.ch(44);
+    o.num(w[b + VCOUNT]!);
+    o.ch(44);
+    o.num(w[b + SUM]!);
+    o.ch(44);
+    if (has) o.num(w[b + MIN]!);
+    else o.raw('null');
+    o.ch(44);
+    if (has) o.num(w[b + MAX]!);
+    else o.raw('null');
+    o.ch(44);
+    o.num(w[b + DISTINCT]!);
+    o.ch(44);
+    const users = st.u[b / STRIDE];
+    if (sealed) o.raw('null');
+    else if (users === null || users === undefined) o.raw('[]');
+    else if (typeof users === 'string') {
+      o.ch(91);
+      o.str(users);
+      o.ch(93);
+    } else {
+      o.ch(91);
+      let first = true;
+      for (const u of users) {
+        if (!first) o.ch(44);
+        o.str(u);
+        first = false;
+      }
+      o.ch(93);
+    }
+    o.raw((flags & FINAL) !== 0 ? ',1,' : ',0,');
+    o.num(w[b + REVISION]!);
+    o.raw(sealed ? ',1' : ',0');
+  }
+  if (spec >= 0) o.raw(']]');
+  o.ch(125);
+  const tails = st.tails;
+  if (tails !== null) {
+    let any = false;
+    for (let i = 0; i < specs.length; i++) {
+      if (Number.isNaN(tails[2 * i]!)) continue;
+      o.raw(any ? ',"' : ',"s":{"');
+      o.raw(specs[i]!.name);
+      o.raw('":[');
+      o.num(tails[2 * i]!);
+      o.ch(44);
+      o.num(tails[2 * i + 1]!);
+      o.ch(93);
+      any = true;
+    }
+    if (any) o.ch(125);
+  }
+  o.ch(125);
+  return o.take();
+}
+
+/** {@link encodeSnapshot} by string concatenation: any key and user id (used when not ASCII). */
+export function encodeSnapshotText(specs: readonly WindowSpec[], st: KeyActorState): string {
   const w = st.w;
   let out = `{"v":2,"t":${str(st.eventType)},"k":${str(st.key)},"n":${st.eventsProcessed},"l":${num(st.lastEventTime)},"u":${
     st.finalUntil === Number.NEGATIVE_INFINITY ? 'null' : num(st.finalUntil)
@@ -172,7 +271,34 @@ function num(x: number | null): string {
  * spec names (`[a-z0-9-]`), so they need no escaping; `decodeFinal` reads it with `JSON.parse`.
  */
 export function encodeFinal(r: WindowResult): StoredFinal {
-  const data = `["${r.window}",${r.windowStart},${r.windowEnd},${r.count},${r.valueCount},${num(r.sum)},${num(r.min)},${num(r.max)},${r.distinctUsers},${r.revision}]`;
+  const o = out;
+  o.raw('["');
+  o.raw(r.window);
+  o.raw('",');
+  o.num(r.windowStart);
+  o.ch(44);
+  o.num(r.windowEnd);
+  o.ch(44);
+  o.num(r.count);
+  o.ch(44);
+  o.num(r.valueCount);
+  o.ch(44);
+  if (r.sum === null) o.raw('null');
+  else o.num(r.sum);
+  o.ch(44);
+  if (r.min === null) o.raw('null');
+  else o.num(r.min);
+  o.ch(44);
+  if (r.max === null) o.raw('null');
+  else o.num(r.max);
+  o.ch(44);
+  o.num(r.distinctUsers);
+  o.ch(44);
+  o.num(r.revision);
+  o.ch(93);
+  const data =
+    o.take() ??
+    `["${r.window}",${r.windowStart},${r.windowEnd},${r.count},${r.valueCount},${num(r.sum)},${num(r.min)},${num(r.max)},${r.distinctUsers},${r.revision}]`;
   return { id: `${r.window}|${r.windowStart}`, windowEnd: r.windowEnd, data };
 }
 
