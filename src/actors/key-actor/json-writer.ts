@@ -48,21 +48,49 @@ export class JsonWriter {
   /** A number as `JSON.stringify` writes it (non-finite: null). */
   num(x: number): void {
     if (x >= 0 && x < 1e15 && Math.floor(x) === x) {
-      // a non-negative integer: its digits, no string
-      const b = this.room(16);
-      if (x < 10) {
-        b[this.pos++] = 48 + x;
-        return;
+      // a non-negative integer: its digits with 32-bit arithmetic, no string
+      this.room(16);
+      if (x < 2147483648) this.uint(x | 0);
+      else {
+        // epoch milliseconds and the like: the digits above 10^8, then 8 more
+        const hi = Math.floor(x / 1e8);
+        this.uint(hi | 0);
+        this.digits8((x - hi * 1e8) | 0);
       }
-      let digits = 0;
-      for (let y = x; y >= 1; y = Math.floor(y / 10)) digits++;
-      let p = this.pos + digits;
-      this.pos = p;
-      for (let y = x; y >= 1; y = Math.floor(y / 10)) b[--p] = 48 + (y % 10);
       return;
     }
     if (!Number.isFinite(x)) this.raw('null');
     else this.raw(String(x));
+  }
+
+  /** The digits of a 32-bit integer ≥ 0 (room is made by the caller). */
+  private uint(v: number): void {
+    const b = this.buf;
+    if (v < 10) {
+      b[this.pos++] = 48 + v;
+      return;
+    }
+    const n = v < 100 ? 2 : v < 1000 ? 3 : v < 10_000 ? 4 : v < 100_000 ? 5 : v < 1_000_000 ? 6 : v < 10_000_000 ? 7 : v < 100_000_000 ? 8 : v < 1_000_000_000 ? 9 : 10;
+    let p = this.pos + n;
+    this.pos = p;
+    while (v >= 10) {
+      const q = (v / 10) | 0;
+      b[--p] = 48 + v - q * 10;
+      v = q;
+    }
+    b[--p] = 48 + v;
+  }
+
+  /** Exactly 8 digits of `v` (0 ≤ v < 10^8), zero-padded. */
+  private digits8(v: number): void {
+    const b = this.buf;
+    let p = this.pos + 8;
+    this.pos = p;
+    for (let k = 0; k < 8; k++) {
+      const q = (v / 10) | 0;
+      b[--p] = 48 + v - q * 10;
+      v = q;
+    }
   }
 
   /** A JSON string literal. */
