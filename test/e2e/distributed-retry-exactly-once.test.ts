@@ -175,8 +175,11 @@ describe('distributed: gateways SIGKILLed while a client retries every unanswere
       expect(seen.size).toBe(200);
       expect([...seen.values()].every((at) => at.length === 1)).toBe(true);
       for (const a of answers) expect({ partition: a.partition, offset: Number(a.offset) }).toEqual(seen.get(a.eventId)![0]);
-      // 150 claims were resolved from the log
-      expect(gw2.grep(/dedupe\.stale_claim/, from).filter((l) => l.includes('"found":true')).length).toBe(150);
+      // the 150 hung claims were resolved from the log; the other 50 too when the kill came before
+      // their receipts reached Redis (the kill follows the records into Kafka, not the receipts)
+      const resolved = gw2.grep(/dedupe\.stale_claim/, from).filter((l) => l.includes('"found":true')).length;
+      expect(resolved).toBeGreaterThanOrEqual(150);
+      expect(resolved).toBeLessThanOrEqual(200);
       await restart;
     } finally {
       await log.close();
