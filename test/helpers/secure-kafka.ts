@@ -6,6 +6,7 @@
  * and deletes the data dir (certificates included).
  */
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -81,9 +82,19 @@ export async function startSecureKafka(): Promise<SecureKafka> {
     KAFKA_START_TIMEOUT: '90',
   };
   let stopped = false;
+  // If the test process exits without afterAll (a crash, Ctrl-C), do not leave the JVM behind.
+  const killOnExit = (): void => {
+    try {
+      process.kill(Number(readFileSync(join(data.dir, 'kafka.pid'), 'utf8').trim()), 'SIGKILL');
+    } catch {
+      // not started, or already gone
+    }
+  };
+  process.once('exit', killOnExit);
   const stop = async (): Promise<void> => {
     if (stopped) return;
     stopped = true;
+    process.off('exit', killOnExit);
     await run('stop', env, 60_000);
     await data.remove();
   };
