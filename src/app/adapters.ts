@@ -29,6 +29,7 @@ export function createEventLog(config: Config, deps: { logger: Logger; clock: Cl
           tlsCaFile: config.KAFKA_TLS_CA_FILE,
           tlsCertFile: config.KAFKA_TLS_CERT_FILE,
           tlsKeyFile: config.KAFKA_TLS_KEY_FILE,
+          tlsKeyPasswordFile: config.KAFKA_TLS_KEY_PASSWORD_FILE,
           saslMechanism: config.KAFKA_SASL_MECHANISM,
           saslUsername: config.KAFKA_SASL_USERNAME,
           saslPassword: config.KAFKA_SASL_PASSWORD,

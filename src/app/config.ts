@@ -3,6 +3,7 @@
  * at the edge from environment variables (and an optional JSON file named by KEYFLOW_CONFIG_FILE);
  * an invalid value stops start-up with a message naming the variable.
  */
+import { createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ENGINE_DEFAULTS } from '../actors/index.ts';
@@ -50,7 +51,8 @@ export const configSchema = z
     KAFKA_SSL: bool.default(false).describe('TLS to the brokers with the system CAs (implied by KAFKA_TLS_CA_FILE / KAFKA_TLS_CERT_FILE)'),
     KAFKA_TLS_CA_FILE: optionalString.describe("PEM file of the CA(s) the brokers' certificates must chain to (instead of the system CAs)"),
     KAFKA_TLS_CERT_FILE: optionalString.describe('PEM file of the client certificate for mTLS (with KAFKA_TLS_KEY_FILE)'),
-    KAFKA_TLS_KEY_FILE: optionalString.describe("PEM file of the client certificate's private key (unencrypted)"),
+    KAFKA_TLS_KEY_FILE: optionalString.describe("PEM file of the client certificate's private key"),
+    KAFKA_TLS_KEY_PASSWORD_FILE: optionalString.describe('file holding the passphrase of an encrypted KAFKA_TLS_KEY_FILE (a trailing newline is dropped)'),
     KAFKA_REPLICATION_FACTOR: int(1, 10).default(1).describe('replication factor of topics keyflow creates'),
     KAFKA_SESSION_TIMEOUT_MS: duration.pipe(z.number().int().min(1000)).default(30_000).describe('consumer-group session timeout, ms: a silent processor loses its partitions after this long (the broker bounds it, 6 s to 30 min by default)'),
     KEYFLOW_TOPIC_PREFIX: z.string().default('').describe('prefix of every Kafka topic name keyflow uses (several deployments on one cluster); the API still shows the names without it'),
@@ -206,6 +208,7 @@ function kafkaSecurityIssues(
     KAFKA_TLS_CA_FILE?: string | undefined;
     KAFKA_TLS_CERT_FILE?: string | undefined;
     KAFKA_TLS_KEY_FILE?: string | undefined;
+    KAFKA_TLS_KEY_PASSWORD_FILE?: string | undefined;
   },
   ctx: z.RefinementCtx,
 ): void {
@@ -231,12 +234,34 @@ function kafkaSecurityIssues(
   if (Boolean(c.KAFKA_TLS_CERT_FILE) !== Boolean(c.KAFKA_TLS_KEY_FILE)) {
     issue(c.KAFKA_TLS_CERT_FILE ? 'KAFKA_TLS_KEY_FILE' : 'KAFKA_TLS_CERT_FILE', 'KAFKA_TLS_CERT_FILE and KAFKA_TLS_KEY_FILE go together (a client certificate needs its key)');
   }
+  if (c.KAFKA_TLS_KEY_PASSWORD_FILE && !c.KAFKA_TLS_KEY_FILE) issue('KAFKA_TLS_KEY_PASSWORD_FILE', 'KAFKA_TLS_KEY_PASSWORD_FILE is the passphrase of KAFKA_TLS_KEY_FILE, which is not set');
+  let passphrase: string | undefined;
+  if (c.KAFKA_TLS_KEY_PASSWORD_FILE) {
+    try {
+      passphrase = readFileSync(c.KAFKA_TLS_KEY_PASSWORD_FILE, 'utf8').replace(/\r?\n$/, '');
+    } catch {
+      // reported below with the other files
+    }
+  }
+  const privateKey = (t: string): string | undefined => {
+    const notPem = pem('a private key')(t);
+    if (notPem) return notPem;
+    try {
+      createPrivateKey(passphrase === undefined ? { key: t } : { key: t, passphrase });
+      return undefined;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code ?? '';
+      if (passphrase === undefined && /PASSPHRASE|BAD_DECRYPT|INTERRUPTED_OR_CANCELLED/.test(code + (e as Error).message)) return 'the key is encrypted: set KAFKA_TLS_KEY_PASSWORD_FILE';
+      return passphrase === undefined ? `not a usable private key (${(e as Error).message})` : `cannot decrypt the key with KAFKA_TLS_KEY_PASSWORD_FILE (${(e as Error).message})`;
+    }
+  };
   const files: [keyof typeof c, ((t: string) => string | undefined) | undefined][] = [
     ['KAFKA_SASL_PASSWORD_FILE', (t) => (t.replace(/\r?\n$/, '') === '' ? 'the password file is empty' : undefined)],
     ['KAFKA_SASL_OAUTHBEARER_TOKEN_FILE', (t) => (t.trim() === '' ? 'the token file is empty' : undefined)],
     ['KAFKA_TLS_CA_FILE', pem('CA certificates')],
     ['KAFKA_TLS_CERT_FILE', pem('a certificate')],
-    ['KAFKA_TLS_KEY_FILE', pem('a private key')],
+    ['KAFKA_TLS_KEY_FILE', privateKey],
+    ['KAFKA_TLS_KEY_PASSWORD_FILE', undefined],
   ];
   for (const [name, check] of files) {
     const file = c[name];

@@ -5,7 +5,8 @@
  * log adapter (append, read, a consumer group). A wrong password, an untrusted broker certificate
  * and a missing client certificate fail fast with BROKER_AUTH_FAILED, not a hang.
  */
-import { writeFileSync } from 'node:fs';
+import { createPrivateKey } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEventLog } from '../../src/app/adapters.ts';
@@ -130,6 +131,23 @@ describe('Kafka security: SASL/SCRAM, OAUTHBEARER, TLS with a custom CA, mTLS', 
         KAFKA_TLS_CA_FILE: ca(),
         KAFKA_TLS_CERT_FILE: join(kafka.tlsDir, 'client.pem'),
         KAFKA_TLS_KEY_FILE: join(kafka.tlsDir, 'client.key'),
+      }),
+    );
+  });
+
+  it('mTLS with an encrypted client key and its passphrase file', async () => {
+    const encrypted = createPrivateKey(readFileSync(join(kafka.tlsDir, 'client.key'))).export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'client-key-pass' });
+    const keyFile = join(secrets.dir, 'client-enc.key');
+    const passFile = join(secrets.dir, 'client-key-pass');
+    writeFileSync(keyFile, encrypted, { mode: 0o600 });
+    writeFileSync(passFile, 'client-key-pass\n', { mode: 0o600 });
+    await roundTrip(
+      logFor({
+        KAFKA_BROKERS: kafka.mtlsBrokers,
+        KAFKA_TLS_CA_FILE: ca(),
+        KAFKA_TLS_CERT_FILE: join(kafka.tlsDir, 'client.pem'),
+        KAFKA_TLS_KEY_FILE: keyFile,
+        KAFKA_TLS_KEY_PASSWORD_FILE: passFile,
       }),
     );
   });

@@ -5,6 +5,7 @@
  * tells refused credentials and certificates (BROKER_AUTH_FAILED) from an unreachable broker.
  * Against a real secured broker: test/integration/kafka-security.test.ts.
  */
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,7 +23,9 @@ const file = (name: string, text: string): string => {
   return p;
 };
 const PEM_CERT = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
-const PEM_KEY = '-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n';
+const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const PEM_KEY = privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+const PEM_KEY_ENCRYPTED = privateKey.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'key-pass' }) as string;
 const ca = file('ca.pem', PEM_CERT);
 const cert = file('client.pem', PEM_CERT);
 const key = file('client.key', PEM_KEY);
@@ -30,6 +33,10 @@ const notPem = file('not.pem', 'hello');
 const password = file('password', 's3cret-from-file\n');
 const token = file('token', 'header.payload.\n');
 const empty = file('empty', '');
+const encryptedKey = file('client-enc.key', PEM_KEY_ENCRYPTED);
+const keyPass = file('key-pass', 'key-pass\n');
+const wrongPass = file('wrong-pass', 'nope\n');
+const garbageKey = file('garbage.key', '-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n');
 
 const DIST = { KAFKA_BROKERS: 'k:9093', REDIS_URL: 'redis://r', NATS_URL: 'nats://n' };
 
@@ -50,6 +57,7 @@ describe('Kafka security settings', () => {
     expect(loadConfig({ ...DIST, KAFKA_SASL_MECHANISM: 'oauthbearer', KAFKA_SASL_OAUTHBEARER_TOKEN_FILE: token }).KAFKA_SASL_MECHANISM).toBe('oauthbearer');
     const c = loadConfig({ ...DIST, KAFKA_TLS_CA_FILE: ca, KAFKA_TLS_CERT_FILE: cert, KAFKA_TLS_KEY_FILE: key });
     expect([c.KAFKA_TLS_CA_FILE, c.KAFKA_TLS_CERT_FILE, c.KAFKA_TLS_KEY_FILE]).toEqual([ca, cert, key]);
+    expect(loadConfig({ ...DIST, KAFKA_TLS_CERT_FILE: cert, KAFKA_TLS_KEY_FILE: encryptedKey, KAFKA_TLS_KEY_PASSWORD_FILE: keyPass }).KAFKA_TLS_KEY_PASSWORD_FILE).toBe(keyPass);
   });
 
   it.each([
@@ -66,6 +74,10 @@ describe('Kafka security settings', () => {
     [{ KAFKA_TLS_CERT_FILE: cert }, 'KAFKA_TLS_KEY_FILE'],
     [{ KAFKA_TLS_KEY_FILE: key }, 'KAFKA_TLS_CERT_FILE'],
     [{ KAFKA_TLS_CA_FILE: notPem }, 'not a PEM file'],
+    [{ KAFKA_TLS_CERT_FILE: cert, KAFKA_TLS_KEY_FILE: garbageKey }, 'KAFKA_TLS_KEY_FILE: not a usable private key'],
+    [{ KAFKA_TLS_CERT_FILE: cert, KAFKA_TLS_KEY_FILE: encryptedKey }, 'the key is encrypted: set KAFKA_TLS_KEY_PASSWORD_FILE'],
+    [{ KAFKA_TLS_CERT_FILE: cert, KAFKA_TLS_KEY_FILE: encryptedKey, KAFKA_TLS_KEY_PASSWORD_FILE: wrongPass }, 'cannot decrypt the key'],
+    [{ KAFKA_TLS_KEY_PASSWORD_FILE: keyPass }, 'KAFKA_TLS_KEY_FILE, which is not set'],
     [{ KAFKA_TLS_CA_FILE: join(dir, 'nope.pem') }, 'KAFKA_TLS_CA_FILE: cannot read'],
   ])('refuses %j (%s)', (env, expected) => {
     expect(invalid(env as Record<string, string>).message).toContain(expected);
@@ -86,6 +98,7 @@ describe('kafkaSecurity', () => {
     expect(kafkaSecurity({ tls: true }).ssl).toBe(true);
     expect(kafkaSecurity({ tlsCaFile: ca, tlsCertFile: cert, tlsKeyFile: key }).ssl).toEqual({ ca: PEM_CERT, cert: PEM_CERT, key: PEM_KEY });
     expect(() => kafkaSecurity({ tlsCertFile: cert })).toThrow(/KAFKA_TLS_KEY_FILE/);
+    expect(kafkaSecurity({ tlsCertFile: cert, tlsKeyFile: encryptedKey, tlsKeyPasswordFile: keyPass }).ssl).toMatchObject({ key: PEM_KEY_ENCRYPTED, passphrase: 'key-pass' });
   });
 
   it('SCRAM with the password from a file (trailing newline dropped)', () => {

@@ -20,6 +20,8 @@ export interface KafkaSecuritySettings {
   tlsCertFile?: string;
   /** PEM file of the client certificate's private key. */
   tlsKeyFile?: string;
+  /** File holding the passphrase of an encrypted `tlsKeyFile` (a trailing newline is dropped). */
+  tlsKeyPasswordFile?: string;
   saslMechanism?: KafkaSaslMechanism;
   saslUsername?: string;
   saslPassword?: string;
@@ -71,6 +73,7 @@ export function kafkaSecurity(s: KafkaSecuritySettings): KafkaSecurity {
     if (s.tlsCaFile) tls.ca = readPem('KAFKA_TLS_CA_FILE', s.tlsCaFile);
     if (s.tlsCertFile) tls.cert = readPem('KAFKA_TLS_CERT_FILE', s.tlsCertFile);
     if (s.tlsKeyFile) tls.key = readPem('KAFKA_TLS_KEY_FILE', s.tlsKeyFile);
+    if (s.tlsKeyPasswordFile) tls.passphrase = readSetting('KAFKA_TLS_KEY_PASSWORD_FILE', s.tlsKeyPasswordFile).replace(/\r?\n$/, '');
     ssl = tls;
   }
 
