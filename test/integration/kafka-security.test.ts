@@ -18,10 +18,10 @@ import { type SecureKafka, startSecureKafka } from '../helpers/secure-kafka.ts';
 import { tempDir, uniqueName, waitFor } from '../helpers/wait.ts';
 
 /** An unsigned JWT (alg none), as the broker's unsecured OAUTHBEARER validator accepts. */
-function unsecuredJwt(sub: string): string {
+function unsecuredJwt(sub: string, expiresInS = 3600): string {
   const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
   const now = Math.floor(Date.now() / 1000);
-  return `${b64({ alg: 'none' })}.${b64({ sub, iat: now, exp: now + 3600 })}.`;
+  return `${b64({ alg: 'none' })}.${b64({ sub, iat: now - 7200, exp: now + expiresInS })}.`;
 }
 
 describe('Kafka security: SASL/SCRAM, OAUTHBEARER, TLS with a custom CA, mTLS', () => {
@@ -192,6 +192,17 @@ describe('Kafka security: SASL/SCRAM, OAUTHBEARER, TLS with a custom CA, mTLS', 
 
   it('the mTLS listener without a client certificate fails with BROKER_AUTH_FAILED (TLS_CERTIFICATE_REJECTED)', async () => {
     await refused(logFor({ KAFKA_BROKERS: kafka.mtlsBrokers, KAFKA_TLS_CA_FILE: ca() }), 'TLS_CERTIFICATE_REJECTED');
+  });
+
+  // the broker's refusal of a token only closes the connection (kafkajs: "Closed connection"), so an
+  // expired JWT is refused before it is sent
+  it('an expired OAUTHBEARER token fails with BROKER_AUTH_FAILED (SASL_AUTHENTICATION_FAILED)', async () => {
+    const file = join(secrets.dir, 'expired-token');
+    writeFileSync(file, unsecuredJwt('keyflow-oauth', -600), { mode: 0o600 });
+    await refused(
+      logFor({ KAFKA_BROKERS: kafka.saslBrokers, KAFKA_SASL_MECHANISM: 'oauthbearer', KAFKA_SASL_OAUTHBEARER_TOKEN_FILE: file, KAFKA_TLS_CA_FILE: ca() }),
+      'SASL_AUTHENTICATION_FAILED',
+    );
   });
 
   it('a group consumer with a wrong password fails to start with BROKER_AUTH_FAILED', async () => {

@@ -22,6 +22,11 @@ const TLS_CERT_CODE = /^(ERR_SSL_|ERR_TLS_CERT|UNABLE_TO_|SELF_SIGNED_CERT|DEPTH
 export function authFailure(e: unknown): { reason: 'SASL_AUTHENTICATION_FAILED' | 'TLS_CERTIFICATE_REJECTED'; message: string } | undefined {
   for (let cur = e as { name?: string; code?: unknown; message?: string; cause?: unknown; originalError?: unknown } | undefined, depth = 0; cur && depth < 6; depth++) {
     if (cur.name === 'KafkaJSSASLAuthenticationError') return { reason: 'SASL_AUTHENTICATION_FAILED', message: cur.message ?? '' };
+    // refused before it reached the broker (an expired OAUTHBEARER token, security.ts)
+    const k: unknown = cur;
+    if (k instanceof KeyflowError && k.code === ErrorCode.BROKER_AUTH_FAILED) {
+      return { reason: k.details?.reason === 'TLS_CERTIFICATE_REJECTED' ? 'TLS_CERTIFICATE_REJECTED' : 'SASL_AUTHENTICATION_FAILED', message: k.message };
+    }
     if (typeof cur.code === 'string' && TLS_CERT_CODE.test(cur.code)) return { reason: 'TLS_CERTIFICATE_REJECTED', message: `${cur.code}: ${cur.message ?? ''}` };
     if (typeof cur !== 'object') break;
     cur = (cur.originalError ?? cur.cause) as typeof cur;

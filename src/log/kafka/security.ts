@@ -59,6 +59,36 @@ export function readBearerToken(file: string): string {
   return token;
 }
 
+/** The `exp` of a JWT (seconds), or undefined when the token is not a JWT with a numeric `exp`. */
+function jwtExpiry(token: string): number | undefined {
+  const parts = token.split('.');
+  if (parts.length !== 3) return undefined;
+  try {
+    const exp = (JSON.parse(Buffer.from(parts[1]!, 'base64url').toString('utf8')) as { exp?: unknown }).exp;
+    return typeof exp === 'number' ? exp : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The token for one authentication. An expired JWT is refused here with BROKER_AUTH_FAILED: a
+ * broker that rejects an OAUTHBEARER token answers with an error challenge and closes the
+ * connection, which kafkajs reports only as a closed connection (retried as if the broker were down).
+ */
+export function bearerTokenForAuth(file: string, now: number = Date.now()): string {
+  const token = readBearerToken(file);
+  const exp = jwtExpiry(token);
+  if (exp !== undefined && exp * 1000 <= now) {
+    throw new KeyflowError(
+      ErrorCode.BROKER_AUTH_FAILED,
+      `the OAUTHBEARER token in KAFKA_SASL_OAUTHBEARER_TOKEN_FILE (${file}) expired at ${new Date(exp * 1000).toISOString()}; write a fresh one`,
+      { details: { reason: 'SASL_AUTHENTICATION_FAILED' } },
+    );
+  }
+  return token;
+}
+
 /**
  * Builds the kafkajs `ssl` and `sasl` options. Files are read here (the token file at every
  * authentication); a missing or malformed one throws INVALID_CONFIG naming the setting.
@@ -83,7 +113,7 @@ export function kafkaSecurity(s: KafkaSecuritySettings): KafkaSecurity {
     const file = s.oauthBearerTokenFile;
     if (!file) throw new KeyflowError(ErrorCode.INVALID_CONFIG, 'KAFKA_SASL_MECHANISM=oauthbearer needs KAFKA_SASL_OAUTHBEARER_TOKEN_FILE');
     readBearerToken(file); // fail at start-up, not at the first connection
-    sasl = { mechanism, oauthBearerProvider: async (): Promise<OauthbearerProviderResponse> => ({ value: readBearerToken(file) }) };
+    sasl = { mechanism, oauthBearerProvider: async (): Promise<OauthbearerProviderResponse> => ({ value: bearerTokenForAuth(file) }) };
   } else if (mechanism) {
     if (!s.saslUsername) throw new KeyflowError(ErrorCode.INVALID_CONFIG, `KAFKA_SASL_MECHANISM=${mechanism} needs KAFKA_SASL_USERNAME`);
     if (s.saslPassword !== undefined && s.saslPasswordFile !== undefined) {
