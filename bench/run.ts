@@ -2,7 +2,7 @@
  * keyflow benchmarks — print figures, never run as tests.
  *
  *   npm run bench [-- --only processing|ingest|latency|live|rss|state|flush|slow-ws|auth|dedupe|types|resume] [--quick]
- *   npm run bench -- --kafka [--only processing|ingest|latency|fanout|recovery] [--quick]
+ *   npm run bench -- --kafka [--only processing|ingest|latency|fanout|recovery|bus-trace] [--quick]
  *   npm run bench -- --kafka --peer [--quick] [--peer-only keyflow]   keyflow vs Kafka Streams (bench/peers/kstreams, needs
  *                     Java 17 and Maven) vs a bare kafkajs consumer on one topic of 1M events (100k quick)
  *   --profile <dir>   child processes (servers, processors) write a .cpuprofile into <dir>; for the
@@ -53,7 +53,8 @@ let benches: Record<string, Bench>;
 let close = async () => {};
 if (kafka) {
   const k = await import('./kafka.ts');
-  benches = { processing: k.benchKafkaProcessing, ingest: k.benchKafkaIngest, latency: k.benchKafkaLatency, fanout: k.benchKafkaFanout, recovery: k.benchKafkaRecovery };
+  const { benchBusTrace } = await import('./bus-trace.ts');
+  benches = { processing: k.benchKafkaProcessing, ingest: k.benchKafkaIngest, latency: k.benchKafkaLatency, fanout: k.benchKafkaFanout, recovery: k.benchKafkaRecovery, 'bus-trace': benchBusTrace };
   // the peer comparison runs only when asked for (--peer): it builds a Java project and takes minutes
   if (peer) benches = { peer: k.benchKafkaPeer };
   close = k.closeKafka;

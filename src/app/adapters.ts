@@ -7,7 +7,7 @@
 import { parseWindowSpecs } from '../actors/index.ts';
 import type { Clock, Logger } from '../core/index.ts';
 import type { EventLog } from '../log/index.ts';
-import { createFileLog, createKafkaLog, withTopicPrefix } from '../log/index.ts';
+import { createFileLog, createKafkaLog, kafkaSecurity, withTopicPrefix } from '../log/index.ts';
 import { ErrorCode, type EventTypeRegistry, type EventTypeSpec, KeyflowError, specFromDefinition } from '../model/index.ts';
 import {
   createFileEventTypeStore,
@@ -24,10 +24,18 @@ export function createEventLog(config: Config, deps: { logger: Logger; clock: Cl
     ? createKafkaLog({
         brokers: config.KAFKA_BROKERS!.split(',').map((b) => b.trim()),
         clientId: `${config.KAFKA_CLIENT_ID}-${nodeId}`,
-        ssl: config.KAFKA_SSL,
-        sasl: config.KAFKA_SASL_MECHANISM
-          ? ({ mechanism: config.KAFKA_SASL_MECHANISM, username: config.KAFKA_SASL_USERNAME!, password: config.KAFKA_SASL_PASSWORD! } as never)
-          : undefined,
+        ...kafkaSecurity({
+          tls: config.KAFKA_SSL,
+          tlsCaFile: config.KAFKA_TLS_CA_FILE,
+          tlsCertFile: config.KAFKA_TLS_CERT_FILE,
+          tlsKeyFile: config.KAFKA_TLS_KEY_FILE,
+          tlsKeyPasswordFile: config.KAFKA_TLS_KEY_PASSWORD_FILE,
+          saslMechanism: config.KAFKA_SASL_MECHANISM,
+          saslUsername: config.KAFKA_SASL_USERNAME,
+          saslPassword: config.KAFKA_SASL_PASSWORD,
+          saslPasswordFile: config.KAFKA_SASL_PASSWORD_FILE,
+          oauthBearerTokenFile: config.KAFKA_SASL_OAUTHBEARER_TOKEN_FILE,
+        }),
         replicationFactor: config.KAFKA_REPLICATION_FACTOR,
         sessionTimeoutMs: config.KAFKA_SESSION_TIMEOUT_MS,
         // a third of the session timeout, as Kafka's own clients do

@@ -25,7 +25,7 @@ import {
   SYSTEM_TOPICS,
 } from '../model/index.ts';
 import { redriveDeadLetters, redriveStates } from '../redrive/index.ts';
-import { createDataLakeSink, createLogTopicSink, createPostgresSink, type Sink } from '../sinks/index.ts';
+import { createDataLakeSink, createLogTopicSink, createPostgresSink, type Sink, tracedSink } from '../sinks/index.ts';
 import { type CheckpointStore, createFileCheckpoints, createRedisCheckpoints } from '../state/index.ts';
 import { createAccess } from './access.ts';
 import { createCatalog, createEventLog } from './adapters.ts';
@@ -132,7 +132,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     ? createRedisCheckpoints({ url: config.REDIS_URL!, keyPrefix: prefix, resultRetentionMs: config.KEYFLOW_RESULT_RETENTION })
     : createFileCheckpoints({ dataDir: config.KEYFLOW_DATA_DIR, logger: logger.child({ component: 'checkpoints' }) });
   const bus: LiveBus = distributed
-    ? createNatsBus({ servers: config.NATS_URL!, prefix, name: `keyflow-${nodeId}`, interest: { ttlMs: config.KEYFLOW_INTEREST_TTL_MS } })
+    ? createNatsBus({ servers: config.NATS_URL!, prefix, name: `keyflow-${nodeId}`, interest: { ttlMs: config.KEYFLOW_INTEREST_TTL_MS }, ...(tracing.enabled ? { tracer: tracing.tracer } : {}) })
     : createInProcessBus({ logger: logger.child({ component: 'bus' }) });
   const baseDedupe: Dedupe = distributed
     ? createRedisDedupe({
@@ -160,7 +160,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     if (config.KEYFLOW_SINKS.has('aggregated')) sinks.push(createLogTopicSink({ log }));
     if (config.KEYFLOW_SINKS.has('data-lake')) sinks.push(createDataLakeSink({ dir: lakeDir }));
     if (config.DATABASE_URL) sinks.push(createPostgresSink({ connectionString: config.DATABASE_URL }));
-    for (let i = 0; i < sinks.length; i++) sinks[i] = instrumentSink(sinks[i]!, metrics);
+    for (let i = 0; i < sinks.length; i++) sinks[i] = instrumentSink(tracing.enabled ? tracedSink(sinks[i]!, tracing.tracer) : sinks[i]!, metrics);
   }
 
   const hostSettings: ProcessorOptions['host'] = {

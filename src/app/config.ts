@@ -3,6 +3,7 @@
  * at the edge from environment variables (and an optional JSON file named by KEYFLOW_CONFIG_FILE);
  * an invalid value stops start-up with a message naming the variable.
  */
+import { createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ENGINE_DEFAULTS } from '../actors/index.ts';
@@ -42,10 +43,16 @@ export const configSchema = z
     KAFKA_BROKERS: optionalString.describe('comma-separated Kafka brokers; when set, the log is Kafka'),
     KAFKA_CLIENT_ID: z.string().default('keyflow').describe('Kafka client id'),
     KAFKA_GROUP_ID: z.string().default('keyflow-processors').describe('consumer group of the processors'),
-    KAFKA_SASL_MECHANISM: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']).optional().describe('SASL mechanism'),
-    KAFKA_SASL_USERNAME: optionalString.describe('SASL user'),
-    KAFKA_SASL_PASSWORD: optionalString.describe('SASL password'),
-    KAFKA_SSL: bool.default(false).describe('TLS to the brokers'),
+    KAFKA_SASL_MECHANISM: z.enum(['plain', 'scram-sha-256', 'scram-sha-512', 'oauthbearer']).optional().describe('SASL mechanism: plain, scram-sha-256, scram-sha-512 (user and password) or oauthbearer (token file)'),
+    KAFKA_SASL_USERNAME: optionalString.describe('SASL user (plain, scram-*)'),
+    KAFKA_SASL_PASSWORD: optionalString.describe('SASL password (plain, scram-*); or KAFKA_SASL_PASSWORD_FILE'),
+    KAFKA_SASL_PASSWORD_FILE: optionalString.describe('file holding the SASL password (a trailing newline is dropped), e.g. a mounted secret'),
+    KAFKA_SASL_OAUTHBEARER_TOKEN_FILE: optionalString.describe('oauthbearer: file holding the bearer token (JWT), read again at every broker authentication, so rewriting it rotates the token'),
+    KAFKA_SSL: bool.default(false).describe('TLS to the brokers with the system CAs (implied by KAFKA_TLS_CA_FILE / KAFKA_TLS_CERT_FILE)'),
+    KAFKA_TLS_CA_FILE: optionalString.describe("PEM file of the CA(s) the brokers' certificates must chain to (instead of the system CAs)"),
+    KAFKA_TLS_CERT_FILE: optionalString.describe('PEM file of the client certificate for mTLS (with KAFKA_TLS_KEY_FILE)'),
+    KAFKA_TLS_KEY_FILE: optionalString.describe("PEM file of the client certificate's private key"),
+    KAFKA_TLS_KEY_PASSWORD_FILE: optionalString.describe('file holding the passphrase of an encrypted KAFKA_TLS_KEY_FILE (a trailing newline is dropped)'),
     KAFKA_REPLICATION_FACTOR: int(1, 10).default(1).describe('replication factor of topics keyflow creates'),
     KAFKA_SESSION_TIMEOUT_MS: duration.pipe(z.number().int().min(1000)).default(30_000).describe('consumer-group session timeout, ms: a silent processor loses its partitions after this long (the broker bounds it, 6 s to 30 min by default)'),
     KEYFLOW_TOPIC_PREFIX: z.string().default('').describe('prefix of every Kafka topic name keyflow uses (several deployments on one cluster); the API still shows the names without it'),
@@ -174,10 +181,95 @@ export const configSchema = z
     if (c.KEYFLOW_JWT_ALGORITHMS.includes('HS256') && jwt && !c.KEYFLOW_JWT_SECRET) {
       ctx.addIssue({ code: 'custom', path: ['KEYFLOW_JWT_SECRET'], message: 'HS256 is allowed but KEYFLOW_JWT_SECRET is not set' });
     }
-    if (c.KAFKA_SASL_MECHANISM && !(c.KAFKA_SASL_USERNAME && c.KAFKA_SASL_PASSWORD)) {
-      ctx.addIssue({ code: 'custom', path: ['KAFKA_SASL_USERNAME'], message: 'KAFKA_SASL_MECHANISM needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD' });
-    }
+    kafkaSecurityIssues(c, ctx);
   });
+
+/** A readable file whose content passes `check` (else the message it returns). */
+function fileIssue(file: string, check?: (text: string) => string | undefined): string | undefined {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    return `cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`;
+  }
+  return check?.(text);
+}
+
+const pem = (what: string) => (text: string) => (text.includes('-----BEGIN ') ? undefined : `not a PEM file (expected ${what} with a -----BEGIN line)`);
+
+/** The Kafka SASL and TLS settings fit together and their files are readable. */
+function kafkaSecurityIssues(
+  c: {
+    KAFKA_SASL_MECHANISM?: string | undefined;
+    KAFKA_SASL_USERNAME?: string | undefined;
+    KAFKA_SASL_PASSWORD?: string | undefined;
+    KAFKA_SASL_PASSWORD_FILE?: string | undefined;
+    KAFKA_SASL_OAUTHBEARER_TOKEN_FILE?: string | undefined;
+    KAFKA_TLS_CA_FILE?: string | undefined;
+    KAFKA_TLS_CERT_FILE?: string | undefined;
+    KAFKA_TLS_KEY_FILE?: string | undefined;
+    KAFKA_TLS_KEY_PASSWORD_FILE?: string | undefined;
+  },
+  ctx: z.RefinementCtx,
+): void {
+  const issue = (name: string, message: string) => ctx.addIssue({ code: 'custom', path: [name], message });
+  const m = c.KAFKA_SASL_MECHANISM;
+  if (m === 'oauthbearer') {
+    if (!c.KAFKA_SASL_OAUTHBEARER_TOKEN_FILE) issue('KAFKA_SASL_OAUTHBEARER_TOKEN_FILE', 'KAFKA_SASL_MECHANISM=oauthbearer needs KAFKA_SASL_OAUTHBEARER_TOKEN_FILE');
+    if (c.KAFKA_SASL_USERNAME || c.KAFKA_SASL_PASSWORD || c.KAFKA_SASL_PASSWORD_FILE) {
+      issue('KAFKA_SASL_MECHANISM', 'oauthbearer takes a token (KAFKA_SASL_OAUTHBEARER_TOKEN_FILE), not KAFKA_SASL_USERNAME / KAFKA_SASL_PASSWORD(_FILE)');
+    }
+  } else if (m) {
+    if (!c.KAFKA_SASL_USERNAME) issue('KAFKA_SASL_USERNAME', `KAFKA_SASL_MECHANISM=${m} needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD (or KAFKA_SASL_PASSWORD_FILE)`);
+    if (c.KAFKA_SASL_PASSWORD && c.KAFKA_SASL_PASSWORD_FILE) issue('KAFKA_SASL_PASSWORD_FILE', 'set KAFKA_SASL_PASSWORD or KAFKA_SASL_PASSWORD_FILE, not both');
+    // the path is named, never the password itself (loadConfig echoes the value of the variable an issue names)
+    else if (!c.KAFKA_SASL_PASSWORD && !c.KAFKA_SASL_PASSWORD_FILE) issue('KAFKA_SASL_PASSWORD_FILE', `KAFKA_SASL_MECHANISM=${m} needs KAFKA_SASL_PASSWORD or KAFKA_SASL_PASSWORD_FILE`);
+    if (c.KAFKA_SASL_OAUTHBEARER_TOKEN_FILE) issue('KAFKA_SASL_OAUTHBEARER_TOKEN_FILE', `a token file is for KAFKA_SASL_MECHANISM=oauthbearer, not ${m}`);
+  } else {
+    for (const name of ['KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD_FILE', 'KAFKA_SASL_OAUTHBEARER_TOKEN_FILE'] as const) {
+      if (c[name]) issue(name, `${name} is set but KAFKA_SASL_MECHANISM is not`);
+    }
+    if (c.KAFKA_SASL_PASSWORD) issue('KAFKA_SASL_MECHANISM', 'KAFKA_SASL_PASSWORD is set but KAFKA_SASL_MECHANISM is not');
+  }
+  if (Boolean(c.KAFKA_TLS_CERT_FILE) !== Boolean(c.KAFKA_TLS_KEY_FILE)) {
+    issue(c.KAFKA_TLS_CERT_FILE ? 'KAFKA_TLS_KEY_FILE' : 'KAFKA_TLS_CERT_FILE', 'KAFKA_TLS_CERT_FILE and KAFKA_TLS_KEY_FILE go together (a client certificate needs its key)');
+  }
+  if (c.KAFKA_TLS_KEY_PASSWORD_FILE && !c.KAFKA_TLS_KEY_FILE) issue('KAFKA_TLS_KEY_PASSWORD_FILE', 'KAFKA_TLS_KEY_PASSWORD_FILE is the passphrase of KAFKA_TLS_KEY_FILE, which is not set');
+  let passphrase: string | undefined;
+  if (c.KAFKA_TLS_KEY_PASSWORD_FILE) {
+    try {
+      passphrase = readFileSync(c.KAFKA_TLS_KEY_PASSWORD_FILE, 'utf8').replace(/\r?\n$/, '');
+    } catch {
+      // reported below with the other files
+    }
+  }
+  const privateKey = (t: string): string | undefined => {
+    const notPem = pem('a private key')(t);
+    if (notPem) return notPem;
+    try {
+      createPrivateKey(passphrase === undefined ? { key: t } : { key: t, passphrase });
+      return undefined;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code ?? '';
+      if (passphrase === undefined && /PASSPHRASE|BAD_DECRYPT|INTERRUPTED_OR_CANCELLED/.test(code + (e as Error).message)) return 'the key is encrypted: set KAFKA_TLS_KEY_PASSWORD_FILE';
+      return passphrase === undefined ? `not a usable private key (${(e as Error).message})` : `cannot decrypt the key with KAFKA_TLS_KEY_PASSWORD_FILE (${(e as Error).message})`;
+    }
+  };
+  const files: [keyof typeof c, ((t: string) => string | undefined) | undefined][] = [
+    ['KAFKA_SASL_PASSWORD_FILE', (t) => (t.replace(/\r?\n$/, '') === '' ? 'the password file is empty' : undefined)],
+    ['KAFKA_SASL_OAUTHBEARER_TOKEN_FILE', (t) => (t.trim() === '' ? 'the token file is empty' : undefined)],
+    ['KAFKA_TLS_CA_FILE', pem('CA certificates')],
+    ['KAFKA_TLS_CERT_FILE', pem('a certificate')],
+    ['KAFKA_TLS_KEY_FILE', privateKey],
+    ['KAFKA_TLS_KEY_PASSWORD_FILE', undefined],
+  ];
+  for (const [name, check] of files) {
+    const file = c[name];
+    if (!file) continue;
+    const problem = fileIssue(file, check);
+    if (problem) issue(name, problem);
+  }
+}
 
 export type Config = z.output<typeof configSchema> & { mode: 'embedded' | 'distributed' };
 

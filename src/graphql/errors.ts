@@ -46,6 +46,7 @@ const INTERNAL_TO_CONTRACT: Partial<Record<ErrorCode, ContractCode>> = {
   [ErrorCode.TIMEOUT]: ErrorCode.BROKER_UNAVAILABLE,
   [ErrorCode.NOT_OWNER]: ErrorCode.BROKER_UNAVAILABLE,
   [ErrorCode.STORE_UNAVAILABLE]: ErrorCode.BROKER_UNAVAILABLE,
+  [ErrorCode.BROKER_AUTH_FAILED]: ErrorCode.BROKER_UNAVAILABLE,
 };
 
 /** The contract code a KeyflowError code is shown as. */

@@ -14,8 +14,8 @@ export type {
 export { tpKey } from './port.ts';
 export { createFileLog } from './embedded/file-log.ts';
 export type { EmbeddedEventLog, FileLogOptions, AdapterLogger, SegmentFile, SegmentOpener } from './embedded/file-log.ts';
-export { createKafkaLog } from './kafka/index.ts';
-export type { KafkaLogOptions } from './kafka/index.ts';
+export { createKafkaLog, kafkaSecurity } from './kafka/index.ts';
+export type { KafkaLogOptions, KafkaSaslMechanism, KafkaSecuritySettings } from './kafka/index.ts';
 export * from './prefixed.ts';
 export { checkResumeOffset, resumeOffset } from './resume-offset.ts';
 export type { ResumeReport } from './resume-offset.ts';

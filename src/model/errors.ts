@@ -39,6 +39,8 @@ export const ErrorCode = {
   SINK_FAILED: 'SINK_FAILED',
   NOT_OWNER: 'NOT_OWNER',
   TIMEOUT: 'TIMEOUT',
+  /** The Kafka brokers refused keyflow's SASL credentials or TLS certificate (or keyflow did not trust theirs); not retriable. */
+  BROKER_AUTH_FAILED: 'BROKER_AUTH_FAILED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -8,20 +8,31 @@
  * Publishes are gated by interest (`./interest.ts`): a message no bus subscribes to is dropped
  * before it is encoded, so a processor sends nothing for a topic nobody watches.
  *
+ * Traces (with a `tracer`): a publish made inside an active span gets a PRODUCER span
+ * `bus publish <subject>` whose W3C trace context travels in the NATS message headers
+ * (`traceparent`, `tracestate`); a subscriber that receives such a message runs its handler inside
+ * a CONSUMER span `bus deliver <subject>`, child of the publish span — so the trace of an event
+ * goes on from the processor to every gateway that delivers it. Messages without headers (no
+ * active span, no tracer) cost nothing extra.
+ *
  * Replies are wrapped — `{ ok: true, value }` or `{ ok: false, error: { code, message, … } }` —
  * so a responder's KeyflowError reaches the requester with its code and retriable flag intact.
  */
+
+import { randomUUID } from 'node:crypto';
+import { context, isSpanContextValid, propagation, SpanKind, SpanStatusCode, type TextMapGetter, type TextMapSetter, type Tracer, trace } from '@opentelemetry/api';
 import {
   type ConnectionOptions,
   connect,
-  ErrorCode as NatsErrorCode,
   Events,
   type Msg,
+  type MsgHdrs,
   type NatsConnection,
   type NatsError,
+  ErrorCode as NatsErrorCode,
+  headers as natsHeaders,
   type Subscription,
 } from 'nats';
-import { randomUUID } from 'node:crypto';
 import { ErrorCode, isKeyflowError, KeyflowError } from '../../model/index.ts';
 import type { LiveBus, Unsubscribe } from '../port.ts';
 import { createInterest, INTEREST_SUBJECTS, type InterestOptions } from './interest.ts';
@@ -57,7 +68,17 @@ export interface NatsBusOptions {
    * message, a publish the connection refused. @default ignores them
    */
   onError?: (error: Error, context: { subject: string; operation: 'publish' | 'subscribe' | 'respond' }) => void;
+  /** Spans for publish and delivery, with the trace context in the message headers. @default none */
+  tracer?: Tracer;
 }
+
+const headerSetter: TextMapSetter<MsgHdrs> = {
+  set: (carrier, key, value) => carrier.set(key, value),
+};
+const headerGetter: TextMapGetter<MsgHdrs> = {
+  get: (carrier, key) => (carrier.has(key) ? carrier.get(key) : undefined),
+  keys: (carrier) => carrier.keys(),
+};
 
 interface Registration {
   /** Full (prefixed) subject. */
@@ -99,6 +120,7 @@ export function createNatsBus(opts: NatsBusOptions = {}): LiveBus {
   }
   const queueGroup = opts.queueGroup ?? 'keyflow-responders';
   const onError = opts.onError ?? (() => {});
+  const tracer = opts.tracer;
   const maxDelay = opts.maxReconnectDelayMs ?? 5000;
   const registrations = new Set<Registration>();
   // Responses still being computed; close() waits for them so in-flight requests get answers.
@@ -275,6 +297,22 @@ export function createNatsBus(opts: NatsBusOptions = {}): LiveBus {
         onError(new KeyflowError(ErrorCode.BROKER_UNAVAILABLE, `publish on ${s} dropped: the NATS bus is not started`), { subject: s, operation: 'publish' });
         return;
       }
+      const parent = tracer ? trace.getSpanContext(context.active()) : undefined;
+      if (tracer && parent && isSpanContextValid(parent)) {
+        tracer.startActiveSpan(`bus publish ${subject}`, { kind: SpanKind.PRODUCER, attributes: { [BUS_SUBJECT]: s } }, (span) => {
+          try {
+            const h = natsHeaders();
+            propagation.inject(context.active(), h, headerSetter);
+            conn.publish(s, encode(message), { headers: h });
+          } catch (e) {
+            span.setStatus({ code: SpanStatusCode.ERROR, message: toErr(e).message });
+            onError(toErr(e), { subject: s, operation: 'publish' });
+          } finally {
+            span.end();
+          }
+        });
+        return;
+      }
       try {
         conn.publish(s, encode(message));
       } catch (e) {
@@ -290,10 +328,31 @@ export function createNatsBus(opts: NatsBusOptions = {}): LiveBus {
       return register(subject, undefined, (err, msg) => {
         if (err !== null) return;
         // A throwing callback would make nats.js close the connection: contain it here.
+        const deliver = (): void => {
+          try {
+            handler(decode(msg.data));
+          } catch (e) {
+            onError(toErr(e), { subject: msg.subject, operation: 'subscribe' });
+            throw e;
+          }
+        };
+        if (tracer && msg.headers?.has('traceparent')) {
+          const parent = propagation.extract(context.active(), msg.headers, headerGetter);
+          tracer.startActiveSpan(`bus deliver ${subject}`, { kind: SpanKind.CONSUMER, attributes: { [BUS_SUBJECT]: msg.subject } }, parent, (span) => {
+            try {
+              deliver();
+            } catch (e) {
+              span.setStatus({ code: SpanStatusCode.ERROR, message: toErr(e).message });
+            } finally {
+              span.end();
+            }
+          });
+          return;
+        }
         try {
-          handler(decode(msg.data));
-        } catch (e) {
-          onError(toErr(e), { subject: msg.subject, operation: 'subscribe' });
+          deliver();
+        } catch {
+          // reported by deliver
         }
       });
     },
@@ -361,6 +420,9 @@ export function createNatsBus(opts: NatsBusOptions = {}): LiveBus {
     },
   };
 }
+
+/** Span attribute: the full NATS subject (OpenTelemetry messaging conventions). */
+const BUS_SUBJECT = 'messaging.destination.name';
 
 function toErr(e: unknown): Error {
   return e instanceof Error ? e : new Error(String(e));

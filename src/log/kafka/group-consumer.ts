@@ -189,7 +189,12 @@ export function createGroupConsumer(kafka: Kafka, opts: ConsumerOptions, logOpti
       if (running) return;
       running = true;
       stopping = false;
-      await consumer.connect();
+      try {
+        await consumer.connect();
+      } catch (e) {
+        running = false;
+        throw unavailable('connecting the group consumer', e);
+      }
       await consumer.subscribe({ topics: opts.topics, fromBeginning: true });
       await consumer.run({
         autoCommit: false,
