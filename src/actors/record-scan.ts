@@ -16,17 +16,10 @@
  */
 import type { EventEnvelope } from '../model/index.ts';
 import { daysInMonth, MAX_JSON_DEPTH, parseIsoTimestamp } from '../model/index.ts';
+import { asciiText } from './ascii.ts';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-type Latin1Slice = (this: Uint8Array, start: number, end: number) => string;
-// Node's Buffer reads ASCII bytes into a string without a view object; elsewhere a TextDecoder does
-const latin1Slice: Latin1Slice | undefined = (globalThis as { Buffer?: { prototype: { latin1Slice?: Latin1Slice } } }).Buffer?.prototype.latin1Slice;
-const ascii = new TextDecoder('latin1');
-
-function text(b: Uint8Array, s: number, e: number): string {
-  return latin1Slice !== undefined ? latin1Slice.call(b, s, e) : ascii.decode(b.subarray(s, e));
-}
 
 /**
  * An event decoded by {@link scanRecord}. A class (one hidden class for every record) with the
@@ -87,7 +80,7 @@ export class ScannedEvent implements EventEnvelope {
 
   /** Read from the bytes on first use: most events are never asked for it. */
   get eventId(): string {
-    if (this.id === undefined) this.id = text(this.bytes, this.is, this.ie);
+    if (this.id === undefined) this.id = asciiText(this.bytes, this.is, this.ie);
     return this.id;
   }
 
@@ -199,12 +192,12 @@ function numberOf(b: Uint8Array, s: number, e: number): number {
     let v = 0;
     for (; i < e; i++) {
       const c = b[i]!;
-      if (c < 48 || c > 57) return Number(text(b, s, e));
+      if (c < 48 || c > 57) return Number(asciiText(b, s, e));
       v = v * 10 + (c - 48);
     }
     return neg ? -v : v;
   }
-  return Number(text(b, s, e));
+  return Number(asciiText(b, s, e));
 }
 
 /** End of the literal `true` / `false` / `null` at `i`, or −1. */
@@ -353,7 +346,7 @@ function isoMillis(b: Uint8Array, s: number, e: number): number {
       return Date.UTC(y, mo - 1, d, h, mi, sec, ms1 * 10 + ms2);
     }
   }
-  return parseIsoTimestamp(text(b, s, e));
+  return parseIsoTimestamp(asciiText(b, s, e));
 }
 
 // The last event type read, reused while records name the same one (a topic holds few types).
@@ -361,7 +354,7 @@ let lastType = '';
 
 function typeName(b: Uint8Array, s: number, e: number): string {
   if (e - s === lastType.length && same(b, s, lastType)) return lastType;
-  lastType = text(b, s, e);
+  lastType = asciiText(b, s, e);
   return lastType;
 }
 
@@ -398,10 +391,9 @@ function fieldOf(b: Uint8Array, s: number, e: number): number {
 }
 
 /**
- * Where `payload[field]` is in the payload object [ps, pe): the value's [start, end) as
- * `start * 2^26 + end`... kept simple: returns the number when the top-level key `field` holds a
- * number, NaN when it holds something else or is absent, and −∞ when the key occurs twice (the
- * caller then decodes the general way). The object was checked by `valueEnd` already.
+ * `payload[field]` of the payload object [ps, pe) (already checked by `valueEnd`): the number when
+ * the top-level key `field` holds one, NaN when it holds something else or is absent, −∞ when the
+ * key occurs twice or an escaped key might spell it (the caller then decodes the general way).
  */
 function topLevelNumber(b: Uint8Array, ps: number, pe: number, field: string): number {
   let i = skipWs(b, ps + 1);
@@ -478,7 +470,7 @@ export function scanRecord(b: Uint8Array, valueFieldOf: (eventType: string) => s
             if (Number.isNaN(timestamp)) return undefined;
             break;
           }
-          s = field === F_EVENT_TYPE ? typeName(b, i + 1, e - 1) : text(b, i + 1, e - 1);
+          s = field === F_EVENT_TYPE ? typeName(b, i + 1, e - 1) : asciiText(b, i + 1, e - 1);
         } else if (c === 110 && (field === F_USER_ID || field === F_DEVICE_ID)) {
           e = literalEnd(b, i);
           if (e < 0) return undefined;

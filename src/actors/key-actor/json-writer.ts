@@ -9,9 +9,7 @@
  * Numbers and strings are written exactly as `JSON.stringify` writes them.
  */
 
-type Latin1Slice = (this: Uint8Array, start: number, end: number) => string;
-const latin1Slice: Latin1Slice | undefined = (globalThis as { Buffer?: { prototype: { latin1Slice?: Latin1Slice } } }).Buffer?.prototype.latin1Slice;
-const ascii = new TextDecoder('ascii');
+import { asciiText } from '../ascii.ts';
 
 export class JsonWriter {
   private buf = new Uint8Array(16_384);
@@ -119,6 +117,6 @@ export class JsonWriter {
     this.pos = 0;
     this.wide = false;
     if (wide) return undefined;
-    return latin1Slice !== undefined ? latin1Slice.call(this.buf, 0, end) : ascii.decode(this.buf.subarray(0, end));
+    return asciiText(this.buf, 0, end);
   }
 }

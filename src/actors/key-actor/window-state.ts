@@ -111,33 +111,18 @@ export function windowCount(st: KeyActorState): number {
 /** Inserts an empty window row at row index `r`. */
 export function insertRow(st: KeyActorState, r: number, spec: number, start: number, end: number): void {
   const w = st.w;
+  const u = st.u;
   const len = w.length;
   const b = r * STRIDE;
   st.slack = true;
-  if (b === len) {
-    // appended (in-order events): stores at the end grow the array in place, packed
-    w[b + SPEC] = spec;
-    w[b + START] = start;
-    w[b + END] = end;
-    w[b + COUNT] = 0;
-    w[b + VCOUNT] = 0;
-    w[b + SUM] = 0;
-    w[b + MIN] = Number.POSITIVE_INFINITY;
-    w[b + MAX] = Number.NEGATIVE_INFINITY;
-    w[b + DISTINCT] = 0;
-    w[b + REVISION] = 0;
-    w[b + FLAGS] = 0;
-    w[b + MARK] = 0;
-    st.u[r] = null;
-    return;
+  if (b < len) {
+    // grow by one row at the end (in index order: a store past the end would make the array
+    // holey for good), then shift the rows from r up by one; plain loops, the rows are few
+    for (let i = 0; i < STRIDE; i++) w[len + i] = 0;
+    for (let i = len - 1; i >= b; i--) w[i + STRIDE] = w[i]!;
+    for (let k = u.length; k > r; k--) u[k] = u[k - 1]!;
   }
-  // grow by one row at the end, then shift the rows from r up by one (plain loops: the rows are
-  // few, and copyWithin / splice cost a builtin call each)
-  // (grown in index order first: a store past the end would make the array holey for good)
-  for (let i = 0; i < STRIDE; i++) w[len + i] = 0;
-  for (let i = len - 1; i >= b; i--) w[i + STRIDE] = w[i]!;
-  const u = st.u;
-  for (let k = u.length; k > r; k--) u[k] = u[k - 1]!;
+  // an appended row (in-order events) is stored in index order: the array grows in place, packed
   w[b + SPEC] = spec;
   w[b + START] = start;
   w[b + END] = end;
