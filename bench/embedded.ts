@@ -5,8 +5,10 @@
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import { Agent } from 'node:http';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { createPartitionHost, type PartitionHost } from '../src/actors/index.ts';
 import { DEFAULT_WINDOWS } from '../src/actors/windows/index.ts';
 import { createSimulatedClock } from '../src/core/clock.ts';
@@ -24,22 +26,52 @@ export interface BenchContext {
   childNodeArgs: string[];
   /** `--peer-only keyflow`: the peer comparison without its Kafka Streams stages. */
   peerKeyflowOnly?: boolean;
+  /** `--against <dir>`: a checkout of another commit whose engine the processing bench runs side by side. */
+  against?: string;
 }
 
 // ------------------------------------------------------------------ 1. processing throughput
 
-function newHosts(emitUpdates: boolean): { hosts: PartitionHost[]; results: { n: number } } {
-  const registry = createEventTypeRegistry();
-  const clock = createSimulatedClock(0);
+/** The engine a processing pass runs: this tree's, or another checkout's (`--against <dir>`). */
+export interface Engine {
+  label: string;
+  createPartitionHost: typeof createPartitionHost;
+  createEventTypeRegistry: typeof createEventTypeRegistry;
+  createSimulatedClock: typeof createSimulatedClock;
+  DEFAULT_WINDOWS: readonly string[];
+}
+
+const THIS_ENGINE: Engine = { label: 'this tree', createPartitionHost, createEventTypeRegistry, createSimulatedClock, DEFAULT_WINDOWS };
+
+/** The engine of another checkout (e.g. `git worktree add /tmp/base HEAD~1`), imported from its sources. */
+async function engineAt(dir: string): Promise<Engine> {
+  const at = (p: string) => pathToFileURL(resolve(dir, p)).href;
+  const actors = await import(at('src/actors/index.ts'));
+  const windows = await import(at('src/actors/windows/index.ts'));
+  const clock = await import(at('src/core/clock.ts'));
+  const model = await import(at('src/model/index.ts'));
+  const head = execFileSync('git', ['-C', dir, 'log', '-1', '--format=%h'], { encoding: 'utf8' }).trim();
+  return {
+    label: `${head} (${dir})`,
+    createPartitionHost: actors.createPartitionHost,
+    createEventTypeRegistry: model.createEventTypeRegistry,
+    createSimulatedClock: clock.createSimulatedClock,
+    DEFAULT_WINDOWS: windows.DEFAULT_WINDOWS,
+  };
+}
+
+function newHosts(engine: Engine, emitUpdates: boolean): { hosts: PartitionHost[]; results: { n: number } } {
+  const registry = engine.createEventTypeRegistry();
+  const clock = engine.createSimulatedClock(0);
   const results = { n: 0 };
   const hosts: PartitionHost[] = [];
   for (let p = 0; p < IOT_PARTITIONS; p++) {
-    const host = createPartitionHost({
+    const host = engine.createPartitionHost({
       topic: IOT_TOPIC,
       partition: p,
       registry,
       clock,
-      windows: DEFAULT_WINDOWS,
+      windows: engine.DEFAULT_WINDOWS,
       emitUpdates,
       output: {
         onResults: (rs) => {
@@ -70,8 +102,8 @@ export async function benchProcessing(ctx: BenchContext): Promise<void> {
   process.stdout.write(`  (generated ${fmtInt(events)} records over ${spanMs / 3_600_000} h of event time in ${((performance.now() - t) / 1000).toFixed(1)} s)\n`);
   const COMMIT_ROUNDS = 25;
 
-  async function pass(ps: FramedPartition[], emitUpdates: boolean): Promise<{ ms: number; cpuMs: number; results: number; actors: number }> {
-    const { hosts, results } = newHosts(emitUpdates);
+  async function pass(engine: Engine, ps: FramedPartition[], emitUpdates: boolean): Promise<{ ms: number; cpuMs: number; results: number; actors: number }> {
+    const { hosts, results } = newHosts(engine, emitUpdates);
     const rounds = Math.max(...ps.map((p) => Math.ceil(p.starts.length / batch)));
     const cpu0 = process.cpuUsage();
     const start = performance.now();
@@ -97,18 +129,38 @@ export async function benchProcessing(ctx: BenchContext): Promise<void> {
     return { ms, cpuMs: (cpu.user + cpu.system) / 1000, results: results.n, actors: hosts.reduce((a, h) => a + h.actorCount, 0) };
   }
 
-  await pass(warm, true); // JIT warm-up on other data
-  for (const emitUpdates of [true, false]) {
-    const from = monotonicUs();
-    const r = await pass(parts, emitUpdates);
-    // under node --cpu-prof (the in-process benches are profiled that way)
-    printProfileWindow(process.execArgv.some((a) => a.startsWith('--cpu-prof')), `emitUpdates=${emitUpdates}`, from);
-    const rate = (events / r.ms) * 1000;
-    process.stdout.write(
-      `processing: ${fmtInt(events)} events, ${fmtInt(keys)} keys, ${IOT_PARTITIONS} partitions of ${IOT_TOPIC}, ${spanMs / 3_600_000} h of event time, 5 default windows, batch ${batch}, emitUpdates=${emitUpdates}: ` +
-        `${fmtInt(rate)} events/s (${r.ms.toFixed(0)} ms wall, ${fmtInt((events / r.cpuMs) * 1000)} events per CPU-second, ${fmtInt(r.results)} results, ${fmtInt(r.actors)} actors)` +
-        ` — target ≥ 300,000 (issue 7): ${verdict(rate >= 300_000)}\n`,
-    );
+  // `--against <dir>`: the same passes with another checkout's engine, alternating with this
+  // tree's on the same data in this process, so both see the same machine load
+  const engines = [THIS_ENGINE];
+  if (ctx.against) engines.push(await engineAt(ctx.against));
+  for (const e of engines) await pass(e, warm, true); // JIT warm-up on other data
+  const perCpu = new Map<string, number[]>();
+  for (let round = 0; round < (engines.length > 1 ? 2 : 1); round++) {
+    for (const emitUpdates of [true, false]) {
+      for (const engine of engines) {
+        const from = monotonicUs();
+        const r = await pass(engine, parts, emitUpdates);
+        // under node --cpu-prof (the in-process benches are profiled that way)
+        printProfileWindow(process.execArgv.some((a) => a.startsWith('--cpu-prof')), `emitUpdates=${emitUpdates}`, from);
+        const rate = (events / r.ms) * 1000;
+        const cpuRate = (events / r.cpuMs) * 1000;
+        const k = `${engine.label} emitUpdates=${emitUpdates}`;
+        perCpu.set(k, [...(perCpu.get(k) ?? []), cpuRate]);
+        process.stdout.write(
+          `processing${engines.length > 1 ? ` [${engine.label}]` : ''}: ${fmtInt(events)} events, ${fmtInt(keys)} keys, ${IOT_PARTITIONS} partitions of ${IOT_TOPIC}, ${spanMs / 3_600_000} h of event time, 5 default windows, batch ${batch}, emitUpdates=${emitUpdates}: ` +
+            `${fmtInt(rate)} events/s (${r.ms.toFixed(0)} ms wall, ${fmtInt(cpuRate)} events per CPU-second, ${fmtInt(r.results)} results, ${fmtInt(r.actors)} actors)` +
+            ` — target ≥ 300,000 (issue 7): ${verdict(rate >= 300_000)}\n`,
+        );
+      }
+    }
+  }
+  if (engines.length > 1) {
+    for (const emitUpdates of [true, false]) {
+      const mine = perCpu.get(`${engines[0]!.label} emitUpdates=${emitUpdates}`)!;
+      const theirs = perCpu.get(`${engines[1]!.label} emitUpdates=${emitUpdates}`)!;
+      const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+      process.stdout.write(`processing emitUpdates=${emitUpdates}: this tree / ${engines[1]!.label} = ${(sum(mine) / sum(theirs)).toFixed(2)}× events per CPU-second\n`);
+    }
   }
 }
 
