@@ -8,16 +8,11 @@
  * - the cluster's own Redis (a private redis-server with AOF, never the shared one) is killed
  *   with SIGKILL mid-stream and restarted: the platform recovers by itself and every window is exact.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { partitionForKey } from '../../src/model/partitioner.ts';
-import { freePort } from '../helpers/cluster.ts';
 import { useCluster } from '../helpers/cluster-suite.ts';
+import { createPrivateRedis, type PrivateRedis } from '../helpers/private-redis.ts';
 import { createWorkload, EVENT_TYPE, expectExact, stream, TOPIC, type TestEvent } from '../helpers/reference-recompute.ts';
-import { assertReachable } from '../helpers/services.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const DEAD_LETTERS = `{ deadLetters(limit: 100) { id errorType errorMessage retryCount sourceTopic sourcePartition sourceOffset originalMessage } }`;
@@ -116,42 +111,20 @@ describe('distributed: poison pills', () => {
 });
 
 describe('distributed: Redis killed and restarted mid-stream', () => {
-  let redis: ChildProcess | undefined;
-  let redisDir: { dir: string } | undefined;
-  let redisPort = 0;
-
-  async function startRedis(): Promise<void> {
-    const child = spawn(
-      'redis-server',
-      ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes', '--appendfsync', 'always', '--dir', redisDir!.dir],
-      { stdio: 'ignore' },
-    );
-    redis = child;
-    await waitFor(() => assertReachable('redis', `127.0.0.1:${redisPort}`, 500).then(() => true), { timeoutMs: 15_000, intervalMs: 100, message: 'private redis up' });
-  }
-
-  async function killRedis(): Promise<void> {
-    const child = redis;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill('SIGKILL');
-    await exited;
-  }
+  let redis: PrivateRedis | undefined;
 
   // the private Redis's hooks come first: it starts before the cluster and stops after its cleanup
   beforeAll(async () => {
-    redisDir = { dir: await mkdtemp(join(tmpdir(), 'keyflow-redis-')) };
-    redisPort = await freePort();
-    await startRedis();
+    redis = await createPrivateRedis();
+    await redis.start();
   }, 60_000);
 
   afterAll(async () => {
-    await killRedis();
-    if (redisDir) await rm(redisDir.dir, { recursive: true, force: true });
+    await redis?.close();
   }, 60_000);
 
   const suite = useCluster({
-    where: () => ({ redisUrl: `redis://127.0.0.1:${redisPort}` }),
+    where: () => ({ redisUrl: `redis://127.0.0.1:${redis!.port}` }),
     nodes: [
       { role: 'gateway', name: 'gw' },
       { role: 'processor', name: 'p1' },
@@ -169,11 +142,11 @@ describe('distributed: Redis killed and restarted mid-stream', () => {
       rounds: 14,
       perRound: 60,
       after: async (round) => {
-        if (round === 4) await killRedis();
+        if (round === 4) await redis!.kill();
         // Redis stays down until the processor has felt it: a checkpoint failed
         if (round === 5) await processor.waitForLine(/"event":"checkpoint\.failed"/, { from: mark, timeoutMs: 30_000 });
         // the gateway's dedupe needs Redis too: publish only through Kafka while it is down
-        if (round === 6) await startRedis();
+        if (round === 6) await redis!.start();
       },
       direct: (round) => round >= 4 && round < 7,
     });

@@ -12,9 +12,11 @@ export interface TcpProxy {
 
 /**
  * A TCP proxy in front of a real service that the test can cut and restore, so a lost connection
- * is exercised without stopping the shared server.
+ * is exercised without stopping the shared server. `onClientData` sees what clients send (to time
+ * a fault to a command in flight).
  */
-export async function startProxy(upstream: string): Promise<TcpProxy> {
+export async function startProxy(upstream: string, options: { onClientData?: (chunk: Buffer) => void } = {}): Promise<TcpProxy> {
+  const watch = options.onClientData;
   const [host, port] = upstream.split(':') as [string, string];
   const sockets = new Set<Socket>();
   let down = false;
@@ -27,6 +29,8 @@ export async function startProxy(upstream: string): Promise<TcpProxy> {
     sockets.add(client);
     sockets.add(up);
     client.pipe(up).pipe(client);
+    // after the pipe's own listener: a chunk the watcher sees has already been written upstream
+    if (watch) client.on('data', watch);
     const drop = () => {
       client.destroy();
       up.destroy();
