@@ -13,6 +13,10 @@
  *   of a turn and uncorked in `setImmediate`, instead of a system call per message.
  *
  * Keep-alive (ping, terminate without pong), error handling and close codes are `useServer`'s.
+ *
+ * `onSend` (optional) is told of each frame before it is written and may return a callback that is
+ * called once the frame is handed to the socket (or, when backpressured, written) — the hook the
+ * server's per-message send spans use.
  */
 
 import type { IncomingMessage } from 'node:http';
@@ -31,6 +35,8 @@ export interface WsTransportOptions {
   keepAliveMs?: number;
   /** Unwritten bytes a socket may hold before `send` waits for it to drain (bounds memory per socket). @default 65_536 */
   maxBufferedBytes?: number;
+  /** Told of each frame before it is sent; the callback it returns (if any) is called when the frame is handed to the socket, with the write error if there was one. */
+  onSend?: (socket: WebSocket, data: string) => ((error?: Error) => void) | undefined;
   logger: Logger;
 }
 
@@ -55,7 +61,7 @@ export function useWsTransport<E extends Record<PropertyKey, unknown> = Record<P
 ): { dispose(): Promise<void> } {
   const keepAlive = transport.keepAliveMs ?? 12_000;
   const maxBuffered = transport.maxBufferedBytes ?? 65_536;
-  const { logger } = transport;
+  const { logger, onSend } = transport;
   const server = makeServer(options);
   wss.options.handleProtocols = handleProtocols;
 
@@ -101,12 +107,20 @@ export function useWsTransport<E extends Record<PropertyKey, unknown> = Record<P
             raw.cork();
             setImmediate(uncork);
           }
+          const sent = onSend?.(socket, data);
           if (socket.bufferedAmount < maxBuffered) {
             socket.send(data);
+            sent?.();
             return;
           }
           // backpressured: the subscription pulls its next item once this one is written
-          return new Promise<void>((resolve, reject) => socket.send(data, (err) => (err ? reject(err) : resolve())));
+          return new Promise<void>((resolve, reject) =>
+            socket.send(data, (err) => {
+              sent?.(err);
+              if (err) reject(err);
+              else resolve();
+            }),
+          );
         },
         close: (code, reason) => socket.close(code, reason),
         onMessage: (cb) =>
