@@ -477,7 +477,12 @@ export async function benchKafkaFanout(ctx: BenchContext): Promise<void> {
   const rate = 10;
   const durationMs = ctx.quick ? 15_000 : 60_000;
   const slowCount = 100;
-  const gateway = spawnChild('node', { args: ['gateway'], env: { ...ns.env(), KEYFLOW_SUBSCRIPTION_BUFFER: '200' }, nodeArgs: ctx.childNodeArgs });
+  // every subscriber is the same anonymous client address: lift the per-identity socket cap and the request rate limits
+  const gateway = spawnChild('node', {
+    args: ['gateway'],
+    env: { ...ns.env(), KEYFLOW_SUBSCRIPTION_BUFFER: '200', KEYFLOW_WS_MAX_CONNECTIONS_PER_IDENTITY: String(subscribers + slowCount), KEYFLOW_RATE_LIMIT_PER_IDENTITY: '0', KEYFLOW_RATE_LIMIT_PER_ADDRESS: '0' },
+    nodeArgs: ctx.childNodeArgs,
+  });
   const children: Child[] = [];
   const nc = await connectNats({ servers: NATS_URL });
   try {
@@ -522,8 +527,8 @@ export async function benchKafkaFanout(ctx: BenchContext): Promise<void> {
       void fetch(metricsUrl)
         .then((r) => r.text())
         .then((t) => {
-          rss.push(promValue(t, 'keyflow_process_resident_memory_bytes'));
-          cpu.push(promValue(t, 'keyflow_process_cpu_seconds_total'));
+          rss.push(promValue(t, 'process_resident_memory_bytes'));
+          cpu.push(promValue(t, 'process_cpu_seconds_total'));
           if (Number.isNaN(slowEndedAt) && promValue(t, 'keyflow_subscriptions_rate_limited_total') >= slowCount) slowEndedAt = performance.now() - start;
         }, () => {});
     }, 1000);

@@ -369,14 +369,14 @@ export function attachGraphQLWs(server: Server, options: WsServerOptions): () =>
   }
 
   /** The transport's hook: ends the frame's send span once the frame is handed to the socket. */
-  function sent(ws: WebSocket, data: string): ((error?: Error) => void) | undefined {
+  function sent(ws: WebSocket, data: string): ((bytes: number, error?: Error) => void) | undefined {
     const sends = sockets.get(ws)?.sends;
     if (sends === undefined || sends.size === 0) return undefined;
     for (const [prefix, span] of sends) {
       if (!data.startsWith(prefix)) continue;
       sends.delete(prefix);
-      return (error) => {
-        span.setAttribute(SpanAttr.messageBytes, data.length);
+      return (bytes, error) => {
+        span.setAttribute(SpanAttr.messageBytes, bytes);
         if (error) span.setStatus({ code: SpanStatusCode.ERROR, message: error.message });
         span.end();
       };
