@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { createPartitionHost, type PartitionHost } from '../src/actors/index.ts';
 import { DEFAULT_WINDOWS } from '../src/actors/windows/index.ts';
 import { createSimulatedClock } from '../src/core/clock.ts';
+import { activeSpanContext, continuing, createTracing } from '../src/core/index.ts';
 import type { EventInput } from '../src/model/event.ts';
 import { createEventTypeRegistry } from '../src/model/index.ts';
 import { type Child, spawnChild, stopChild } from './lib/child.ts';
@@ -28,7 +29,14 @@ export interface BenchContext {
 
 // ------------------------------------------------------------------ 1. processing throughput
 
-function newHosts(emitUpdates: boolean): { hosts: PartitionHost[]; results: { n: number } } {
+/** Tracing for the traced processing pass: spans are made and ended, then dropped (no exporter cost). */
+interface BenchTracing {
+  tracer: import('@opentelemetry/api').Tracer;
+  /** The processor's bookkeeping for the sink write: one span context per batch that emitted finals. */
+  finalSpans: import('@opentelemetry/api').SpanContext[];
+}
+
+function newHosts(emitUpdates: boolean, traced?: BenchTracing): { hosts: PartitionHost[]; results: { n: number } } {
   const registry = createEventTypeRegistry();
   const clock = createSimulatedClock(0);
   const results = { n: 0 };
@@ -44,6 +52,13 @@ function newHosts(emitUpdates: boolean): { hosts: PartitionHost[]; results: { n:
       output: {
         onResults: (rs) => {
           results.n += rs.length;
+          // as the processor does while tracing: the emitting batch's span kept with its finals
+          if (traced) {
+            let finals = false;
+            for (let i = 0; i < rs.length && !finals; i++) finals = rs[i]!.final;
+            const span = finals ? activeSpanContext() : undefined;
+            if (span && traced.finalSpans.at(-1) !== span) traced.finalSpans.push(span);
+          }
         },
         onLate: () => {},
         onDeadLetter: (m) => {
@@ -68,8 +83,18 @@ export async function benchProcessing(ctx: BenchContext): Promise<void> {
   const rounds = Math.max(...batches.map((b) => b.length));
   const COMMIT_ROUNDS = 25;
 
-  async function pass(bs: typeof batches, emitUpdates: boolean): Promise<{ ms: number; cpuMs: number; results: number; actors: number }> {
-    const { hosts, results } = newHosts(emitUpdates);
+  async function pass(bs: typeof batches, emitUpdates: boolean, traced?: BenchTracing): Promise<{ ms: number; cpuMs: number; results: number; actors: number }> {
+    const { hosts, results } = newHosts(emitUpdates, traced);
+    const process1 = traced
+      ? (h: PartitionHost, b: (typeof batches)[number][number]) =>
+          traced.tracer.startActiveSpan('process bench', { links: [] }, async (span) => {
+            try {
+              await h.processBatch(b);
+            } finally {
+              span.end();
+            }
+          })
+      : (h: PartitionHost, b: (typeof batches)[number][number]) => h.processBatch(b);
     const cpu0 = process.cpuUsage();
     const start = performance.now();
     // round-robin over the partitions, one batch each, as a consumer of the whole topic would;
@@ -79,12 +104,18 @@ export async function benchProcessing(ctx: BenchContext): Promise<void> {
     for (let r = 0; r < rounds; r++) {
       for (let p = 0; p < hosts.length; p++) {
         const b = bs[p]![r];
-        if (b) await hosts[p]!.processBatch(b);
+        if (b) await process1(hosts[p]!, b);
       }
       if ((r + 1) % COMMIT_ROUNDS === 0 || r === rounds - 1) {
         for (const h of hosts) {
           h.checkpoint();
           h.markCommitted();
+        }
+        if (traced) {
+          // the sink write's span, in the context of the batches whose finals it writes
+          const ctx = continuing(traced.finalSpans);
+          traced.tracer.startSpan('sink write bench', { links: [] }, ctx).end();
+          traced.finalSpans = [];
         }
       }
     }
@@ -106,6 +137,25 @@ export async function benchProcessing(ctx: BenchContext): Promise<void> {
         ` — target ≥ 300,000 (issue 7): ${verdict(rate >= 300_000)}\n`,
     );
   }
+  // Last (registering a tracer provider installs the async context manager for the rest of the
+  // process): the same pass with tracing on as the processor has it — a span per batch, the span
+  // context kept with the finals, the sink write's span continuing them — spans dropped, not exported.
+  const tracing = createTracing({ spanProcessors: [{ onStart() {}, onEnd() {}, forceFlush: async () => {}, shutdown: async () => {} }] });
+  const traced: BenchTracing = { tracer: tracing.tracer, finalSpans: [] };
+  await pass(warm, true, traced);
+  // alternated, best of three each: the machine is shared, so the least disturbed run of each counts
+  let plain = Number.POSITIVE_INFINITY;
+  let t1 = Number.POSITIVE_INFINITY;
+  for (let i = 0; i < 3; i++) {
+    plain = Math.min(plain, (await pass(batches, true)).cpuMs);
+    t1 = Math.min(t1, (await pass(batches, true, traced)).cpuMs);
+  }
+  await tracing.shutdown();
+  const perCpu = (cpuMs: number) => (events / cpuMs) * 1000;
+  process.stdout.write(
+    `processing, tracing on vs off side by side (emitUpdates=true, batch ${batch}, best of 3 alternated): ${fmtInt(perCpu(t1))} vs ${fmtInt(perCpu(plain))} events per CPU-second ` +
+      `(ratio ${(perCpu(t1) / perCpu(plain)).toFixed(3)}; ${(((t1 - plain) * 1e6) / events).toFixed(0)} ns per record)\n`,
+  );
 }
 
 // ------------------------------------------------------------------ server child + HTTP client

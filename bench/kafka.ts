@@ -518,6 +518,7 @@ export async function benchKafkaFanout(ctx: BenchContext): Promise<void> {
     for (const c of children.slice(0, 2)) c.proc.on('message', (m: { type?: string; samples?: number[] }) => m.type === 'stats' && samples.push(...(m.samples ?? [])));
     let slowEndedAt = Number.NaN;
     const start = performance.now();
+    const profileFrom = monotonicUs();
     const ticker = setInterval(() => {
       nc.publish(fast, enc.encode(JSON.stringify({ events: [event(IOT_TOPIC, 'iot.sensor', offset++, { sentAt: Date.now(), value: 1 })] })));
       // the slow subscribers' topic: 400 messages/s of ~2 kB
@@ -535,6 +536,7 @@ export async function benchKafkaFanout(ctx: BenchContext): Promise<void> {
     await sleep(durationMs);
     clearInterval(ticker);
     clearInterval(sampler);
+    printProfileWindow(ctx.childNodeArgs.length > 0, `fan-out (gateway pid ${gateway.proc.pid})`, profileFrom);
     const published = offset;
     const expected = published * subscribers;
     await waitUntil(() => children.slice(0, 2).reduce((n, c) => n + Number(c.latest('stats')?.received ?? 0), 0) - base >= expected, 30_000, 250);
