@@ -57,6 +57,7 @@ const serialized = new WeakMap<object, Buffer>();
 /** What graphql-ws writes as the payload of a frame whose payload is shared: its JSON is replaced by the bytes. */
 const PLACEHOLDER = '\u0001keyflow-shared-payload';
 const PLACEHOLDER_JSON = JSON.stringify(PLACEHOLDER);
+const PLACEHOLDER_TAIL = `${PLACEHOLDER_JSON}}`;
 const sharedPayload = { toJSON: () => PLACEHOLDER } as unknown as ExecutionResult;
 const CLOSE_BRACE = Buffer.from('}');
 /** graphql-ws messages are text frames, also when written from bytes. */
@@ -74,12 +75,22 @@ function bytesOf(result: ExecutionResult): Buffer {
  * with the operation's shared bytes spliced in (`payload` is the last member graphql-ws writes).
  */
 function frameOf(data: string, pending: Map<string, Buffer> | undefined): string | Buffer {
-  if (pending === undefined || pending.size === 0 || !data.endsWith(`${PLACEHOLDER_JSON}}`)) return data;
-  const { id } = JSON.parse(data) as { id: string };
+  if (pending === undefined || pending.size === 0 || !data.endsWith(PLACEHOLDER_TAIL)) return data;
+  const id = idOf(data);
   const bytes = pending.get(id);
   if (bytes === undefined) return data;
   pending.delete(id);
   return Buffer.concat([Buffer.from(data.slice(0, data.length - PLACEHOLDER_JSON.length - 1)), bytes, CLOSE_BRACE]);
+}
+
+/** The id of a graphql-ws frame: read from `{"id":"…",` as graphql-ws writes it, parsed when it is escaped or written otherwise. */
+function idOf(data: string): string {
+  if (data.startsWith('{"id":"')) {
+    const end = data.indexOf('"', 7);
+    const raw = data.slice(7, end);
+    if (end > 7 && !raw.includes('\\')) return raw;
+  }
+  return (JSON.parse(data) as { id: string }).id;
 }
 
 /** Why a socket is closed on an internal error; never a stack trace. */

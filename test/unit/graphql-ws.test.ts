@@ -131,7 +131,8 @@ describe('graphql-ws subscriptions', () => {
         const text = data.toString('utf8');
         if (text.includes('"type":"connection_ack"')) {
           const subscribe = (id: string, query: string) => ws.send(JSON.stringify({ id, type: 'subscribe', payload: { query, variables: { t: 'events.iot.sensors' } } }));
-          subscribe('same-1', EVENTS_SUB);
+          // an id that JSON escapes: its frame is matched by parsing
+          subscribe(n === 0 ? 'same-1' : 'same "1"\\', EVENTS_SUB);
           if (n === 0) {
             subscribe('same-2', EVENTS_SUB);
             subscribe('other', 'subscription($t: String!) { events(topic: $t) { eventId } }');
@@ -162,7 +163,7 @@ describe('graphql-ws subscriptions', () => {
       await publishing;
       const of = (socket: number, id: string) => frames.find((f) => f.socket === socket && JSON.parse(f.text).id === id && f.text.includes(last))!;
       const payloadOf = (f: { text: string }) => f.text.slice(f.text.indexOf('"payload":'));
-      const same = [of(0, 'same-1'), of(0, 'same-2'), of(1, 'same-1')];
+      const same = [of(0, 'same-1'), of(0, 'same-2'), of(1, 'same "1"\\')];
       for (const f of same) {
         const m = JSON.parse(f.text) as { type: string; payload: { data: { events: { eventId: string } } } };
         expect(m.type).toBe('next');
