@@ -174,13 +174,13 @@ export function useWsTransport<E extends Record<PropertyKey, unknown> = Record<P
         send(text) {
           if (socket.readyState !== socket.OPEN) return;
           const data = frameOf(text, pendingBytes.get(socket));
-          const bytes = typeof data === 'string' ? data.length : data.length;
           if (!corked && raw) {
             corked = true;
             raw.cork();
             setImmediate(uncork);
           }
           const sent = onSend?.(socket, text);
+          const bytes = sent === undefined ? 0 : typeof data === 'string' ? Buffer.byteLength(data) : data.length;
           if (socket.bufferedAmount < maxBuffered) {
             socket.send(data, TEXT);
             sent?.(bytes);
