@@ -5,10 +5,13 @@
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import { Agent } from 'node:http';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { createPartitionHost, type PartitionHost } from '../src/actors/index.ts';
 import { DEFAULT_WINDOWS } from '../src/actors/windows/index.ts';
+import type { SpanContext, Tracer } from '@opentelemetry/api';
 import { createSimulatedClock } from '../src/core/clock.ts';
 import { activeSpanContext, continuing, createTracing } from '../src/core/index.ts';
 import type { EventInput } from '../src/model/event.ts';
@@ -16,7 +19,7 @@ import { createEventTypeRegistry } from '../src/model/index.ts';
 import { type Child, spawnChild, stopChild } from './lib/child.ts';
 import { PUBLISH_MANY, post } from './lib/http.ts';
 import { openLoop, sleep } from './lib/pace.ts';
-import { IOT_PARTITIONS, IOT_TOPIC, iotInputs, toBatches, toPartitionedRecords } from './lib/records.ts';
+import { type FramedPartition, IOT_PARTITIONS, IOT_TOPIC, iotInputs, readFramed, toFramedPartitions, toPartitionedRecords } from './lib/records.ts';
 import { fmtInt, fmtLatency, fmtMiB, monotonicUs, printProfileWindow, summarize, verdict } from './lib/stats.ts';
 
 export interface BenchContext {
@@ -25,29 +28,59 @@ export interface BenchContext {
   childNodeArgs: string[];
   /** `--peer-only keyflow`: the peer comparison without its Kafka Streams stages. */
   peerKeyflowOnly?: boolean;
+  /** `--against <dir>`: a checkout of another commit whose engine the processing bench runs side by side. */
+  against?: string;
 }
 
 // ------------------------------------------------------------------ 1. processing throughput
 
-/** Tracing for the traced processing pass: spans are made and ended, then dropped (no exporter cost). */
-interface BenchTracing {
-  tracer: import('@opentelemetry/api').Tracer;
-  /** The processor's bookkeeping for the sink write: one span context per batch that emitted finals. */
-  finalSpans: import('@opentelemetry/api').SpanContext[];
+/** The engine a processing pass runs: this tree's, or another checkout's (`--against <dir>`). */
+export interface Engine {
+  label: string;
+  createPartitionHost: typeof createPartitionHost;
+  createEventTypeRegistry: typeof createEventTypeRegistry;
+  createSimulatedClock: typeof createSimulatedClock;
+  DEFAULT_WINDOWS: readonly string[];
 }
 
-function newHosts(emitUpdates: boolean, traced?: BenchTracing): { hosts: PartitionHost[]; results: { n: number } } {
-  const registry = createEventTypeRegistry();
-  const clock = createSimulatedClock(0);
+const THIS_ENGINE: Engine = { label: 'this tree', createPartitionHost, createEventTypeRegistry, createSimulatedClock, DEFAULT_WINDOWS };
+
+/** The engine of another checkout (e.g. `git worktree add /tmp/base HEAD~1`), imported from its sources. */
+async function engineAt(dir: string): Promise<Engine> {
+  const at = (p: string) => pathToFileURL(resolve(dir, p)).href;
+  const actors = await import(at('src/actors/index.ts'));
+  const windows = await import(at('src/actors/windows/index.ts'));
+  const clock = await import(at('src/core/clock.ts'));
+  const model = await import(at('src/model/index.ts'));
+  const head = execFileSync('git', ['-C', dir, 'log', '-1', '--format=%h'], { encoding: 'utf8' }).trim();
+  return {
+    label: `${head} (${dir})`,
+    createPartitionHost: actors.createPartitionHost,
+    createEventTypeRegistry: model.createEventTypeRegistry,
+    createSimulatedClock: clock.createSimulatedClock,
+    DEFAULT_WINDOWS: windows.DEFAULT_WINDOWS,
+  };
+}
+
+/** Tracing for the traced processing pass: spans are made and ended, then dropped (no exporter cost). */
+interface BenchTracing {
+  tracer: Tracer;
+  /** The processor's bookkeeping for the sink write: one span context per batch that emitted finals. */
+  finalSpans: SpanContext[];
+}
+
+function newHosts(engine: Engine, emitUpdates: boolean, traced?: BenchTracing): { hosts: PartitionHost[]; results: { n: number } } {
+  const registry = engine.createEventTypeRegistry();
+  const clock = engine.createSimulatedClock(0);
   const results = { n: 0 };
   const hosts: PartitionHost[] = [];
   for (let p = 0; p < IOT_PARTITIONS; p++) {
-    const host = createPartitionHost({
+    const host = engine.createPartitionHost({
       topic: IOT_TOPIC,
       partition: p,
       registry,
       clock,
-      windows: DEFAULT_WINDOWS,
+      windows: engine.DEFAULT_WINDOWS,
       emitUpdates,
       output: {
         onResults: (rs) => {
@@ -76,35 +109,40 @@ export async function benchProcessing(ctx: BenchContext): Promise<void> {
   const events = ctx.quick ? 100_000 : 1_000_000;
   const keys = 10_000;
   const batch = 500;
+  // two hours of event time: every window spec opens and closes many times per key, so finals,
+  // their store and the hot state's turnover are part of the work (16.7 minutes until session 4)
+  const spanMs = 2 * 3_600_000;
   const t = performance.now();
-  const batches = toBatches(toPartitionedRecords(iotInputs(events, keys)), batch);
-  const warm = toBatches(toPartitionedRecords(iotInputs(50_000, keys, 7)), batch);
-  process.stdout.write(`  (generated ${fmtInt(events)} records in ${((performance.now() - t) / 1000).toFixed(1)} s)\n`);
-  const rounds = Math.max(...batches.map((b) => b.length));
+  const parts = toFramedPartitions(toPartitionedRecords(iotInputs(events, keys, 42, spanMs)));
+  const warm = toFramedPartitions(toPartitionedRecords(iotInputs(50_000, keys, 7, spanMs / 20)));
+  process.stdout.write(`  (generated ${fmtInt(events)} records over ${spanMs / 3_600_000} h of event time in ${((performance.now() - t) / 1000).toFixed(1)} s)\n`);
   const COMMIT_ROUNDS = 25;
 
-  async function pass(bs: typeof batches, emitUpdates: boolean, traced?: BenchTracing): Promise<{ ms: number; cpuMs: number; results: number; actors: number }> {
-    const { hosts, results } = newHosts(emitUpdates, traced);
+  async function pass(engine: Engine, ps: FramedPartition[], emitUpdates: boolean, traced?: BenchTracing): Promise<{ ms: number; cpuMs: number; results: number; actors: number }> {
+    const { hosts, results } = newHosts(engine, emitUpdates, traced);
+    type Batch = ReturnType<typeof readFramed>;
     const process1 = traced
-      ? (h: PartitionHost, b: (typeof batches)[number][number]) =>
-          traced.tracer.startActiveSpan('process bench', { links: [] }, async (span) => {
+      ? (h: PartitionHost, b: Batch) =>
+          traced.tracer.startActiveSpan('process bench', async (span) => {
             try {
               await h.processBatch(b);
             } finally {
               span.end();
             }
           })
-      : (h: PartitionHost, b: (typeof batches)[number][number]) => h.processBatch(b);
+      : (h: PartitionHost, b: Batch) => h.processBatch(b);
+    const rounds = Math.max(...ps.map((p) => Math.ceil(p.starts.length / batch)));
     const cpu0 = process.cpuUsage();
     const start = performance.now();
     // round-robin over the partitions, one batch each, as a consumer of the whole topic would;
+    // each batch's records are read from the partition's frames as the file log's reader does;
     // a checkpoint every COMMIT_ROUNDS rounds (~150k events, about the processor's 1 s interval at
     // this rate): the dirty actors' snapshots are encoded and the finals handed over, as a commit
     // to an infinitely fast store would
     for (let r = 0; r < rounds; r++) {
       for (let p = 0; p < hosts.length; p++) {
-        const b = bs[p]![r];
-        if (b) await process1(hosts[p]!, b);
+        const b = readFramed(ps[p]!, r * batch, (r + 1) * batch);
+        if (b.length > 0) await process1(hosts[p]!, b);
       }
       if ((r + 1) % COMMIT_ROUNDS === 0 || r === rounds - 1) {
         for (const h of hosts) {
@@ -113,8 +151,7 @@ export async function benchProcessing(ctx: BenchContext): Promise<void> {
         }
         if (traced) {
           // the sink write's span, in the context of the batches whose finals it writes
-          const ctx = continuing(traced.finalSpans);
-          traced.tracer.startSpan('sink write bench', { links: [] }, ctx).end();
+          traced.tracer.startSpan('sink write bench', {}, continuing(traced.finalSpans)).end();
           traced.finalSpans = [];
         }
       }
@@ -124,37 +161,57 @@ export async function benchProcessing(ctx: BenchContext): Promise<void> {
     return { ms, cpuMs: (cpu.user + cpu.system) / 1000, results: results.n, actors: hosts.reduce((a, h) => a + h.actorCount, 0) };
   }
 
-  await pass(warm, true); // JIT warm-up on other data
-  for (const emitUpdates of [true, false]) {
-    const from = monotonicUs();
-    const r = await pass(batches, emitUpdates);
-    // under node --cpu-prof (the in-process benches are profiled that way)
-    printProfileWindow(process.execArgv.some((a) => a.startsWith('--cpu-prof')), `emitUpdates=${emitUpdates}`, from);
-    const rate = (events / r.ms) * 1000;
-    process.stdout.write(
-      `processing: ${fmtInt(events)} events, ${fmtInt(keys)} keys, ${IOT_PARTITIONS} partitions of ${IOT_TOPIC}, 5 default windows, batch ${batch}, emitUpdates=${emitUpdates}: ` +
-        `${fmtInt(rate)} events/s (${r.ms.toFixed(0)} ms wall, ${fmtInt((events / r.cpuMs) * 1000)} events per CPU-second, ${fmtInt(r.results)} results, ${fmtInt(r.actors)} actors)` +
-        ` — target ≥ 300,000 (issue 7): ${verdict(rate >= 300_000)}\n`,
-    );
+  // `--against <dir>`: the same passes with another checkout's engine, alternating with this
+  // tree's on the same data in this process, so both see the same machine load
+  const engines = [THIS_ENGINE];
+  if (ctx.against) engines.push(await engineAt(ctx.against));
+  for (const e of engines) await pass(e, warm, true); // JIT warm-up on other data
+  const perCpu = new Map<string, number[]>();
+  for (let round = 0; round < (engines.length > 1 ? 2 : 1); round++) {
+    for (const emitUpdates of [true, false]) {
+      for (const engine of engines) {
+        const from = monotonicUs();
+        const r = await pass(engine, parts, emitUpdates);
+        // under node --cpu-prof (the in-process benches are profiled that way)
+        printProfileWindow(process.execArgv.some((a) => a.startsWith('--cpu-prof')), `emitUpdates=${emitUpdates}`, from);
+        const rate = (events / r.ms) * 1000;
+        const cpuRate = (events / r.cpuMs) * 1000;
+        const k = `${engine.label} emitUpdates=${emitUpdates}`;
+        perCpu.set(k, [...(perCpu.get(k) ?? []), cpuRate]);
+        process.stdout.write(
+          `processing${engines.length > 1 ? ` [${engine.label}]` : ''}: ${fmtInt(events)} events, ${fmtInt(keys)} keys, ${IOT_PARTITIONS} partitions of ${IOT_TOPIC}, ${spanMs / 3_600_000} h of event time, 5 default windows, batch ${batch}, emitUpdates=${emitUpdates}: ` +
+            `${fmtInt(rate)} events/s (${r.ms.toFixed(0)} ms wall, ${fmtInt(cpuRate)} events per CPU-second, ${fmtInt(r.results)} results, ${fmtInt(r.actors)} actors)` +
+            ` — target ≥ 300,000 (issue 7): ${verdict(rate >= 300_000)}\n`,
+        );
+      }
+    }
+  }
+  if (engines.length > 1) {
+    for (const emitUpdates of [true, false]) {
+      const mine = perCpu.get(`${engines[0]!.label} emitUpdates=${emitUpdates}`)!;
+      const theirs = perCpu.get(`${engines[1]!.label} emitUpdates=${emitUpdates}`)!;
+      const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+      process.stdout.write(`processing emitUpdates=${emitUpdates}: this tree / ${engines[1]!.label} = ${(sum(mine) / sum(theirs)).toFixed(2)}× events per CPU-second\n`);
+    }
   }
   // Last (registering a tracer provider installs the async context manager for the rest of the
-  // process): the same pass with tracing on as the processor has it — a span per batch, the span
+  // process): this tree's pass with tracing on as the processor has it — a span per batch, the span
   // context kept with the finals, the sink write's span continuing them — spans dropped, not exported.
   const tracing = createTracing({ spanProcessors: [{ onStart() {}, onEnd() {}, forceFlush: async () => {}, shutdown: async () => {} }] });
   const traced: BenchTracing = { tracer: tracing.tracer, finalSpans: [] };
-  await pass(warm, true, traced);
+  await pass(THIS_ENGINE, warm, true, traced);
   // alternated, best of three each: the machine is shared, so the least disturbed run of each counts
   let plain = Number.POSITIVE_INFINITY;
-  let t1 = Number.POSITIVE_INFINITY;
+  let withSpans = Number.POSITIVE_INFINITY;
   for (let i = 0; i < 3; i++) {
-    plain = Math.min(plain, (await pass(batches, true)).cpuMs);
-    t1 = Math.min(t1, (await pass(batches, true, traced)).cpuMs);
+    plain = Math.min(plain, (await pass(THIS_ENGINE, parts, true)).cpuMs);
+    withSpans = Math.min(withSpans, (await pass(THIS_ENGINE, parts, true, traced)).cpuMs);
   }
   await tracing.shutdown();
-  const perCpu = (cpuMs: number) => (events / cpuMs) * 1000;
+  const rateOf = (cpuMs: number) => (events / cpuMs) * 1000;
   process.stdout.write(
-    `processing, tracing on vs off side by side (emitUpdates=true, batch ${batch}, best of 3 alternated): ${fmtInt(perCpu(t1))} vs ${fmtInt(perCpu(plain))} events per CPU-second ` +
-      `(ratio ${(perCpu(t1) / perCpu(plain)).toFixed(3)}; ${(((t1 - plain) * 1e6) / events).toFixed(0)} ns per record)\n`,
+    `processing, tracing on vs off side by side (emitUpdates=true, batch ${batch}, best of 3 alternated): ${fmtInt(rateOf(withSpans))} vs ${fmtInt(rateOf(plain))} events per CPU-second ` +
+      `(ratio ${(rateOf(withSpans) / rateOf(plain)).toFixed(3)}; ${(((withSpans - plain) * 1e6) / events).toFixed(0)} ns per record)\n`,
   );
 }
 

@@ -1,7 +1,7 @@
 /**
  * keyflow benchmarks — print figures, never run as tests.
  *
- *   npm run bench [-- --only processing|ingest|latency|live|rss|state|flush|slow-ws|auth|dedupe|types|resume] [--quick]
+ *   npm run bench [-- --only processing [--against <checkout>]|ingest|latency|live|rss|state|flush|slow-ws|auth|dedupe|types|resume] [--quick]
  *   npm run bench -- --kafka [--only processing|ingest|latency|fanout|recovery|bus-trace] [--quick]
  *   npm run bench -- --kafka --peer [--quick] [--peer-only keyflow]   keyflow vs Kafka Streams (bench/peers/kstreams, needs
  *                     Java 17 and Maven) vs a bare kafkajs consumer on one topic of 1M events (100k quick)
@@ -46,7 +46,8 @@ if (profileDir) {
   mkdirSync(profileDir, { recursive: true });
   childNodeArgs.push('--cpu-prof', `--cpu-prof-dir=${resolve(profileDir)}`);
 }
-const ctx: BenchContext = { quick, childNodeArgs, peerKeyflowOnly: option('--peer-only') === 'keyflow' };
+const against = option('--against');
+const ctx: BenchContext = { quick, childNodeArgs, peerKeyflowOnly: option('--peer-only') === 'keyflow', ...(against ? { against: resolve(against) } : {}) };
 
 type Bench = (ctx: BenchContext) => Promise<void>;
 let benches: Record<string, Bench>;
