@@ -11,7 +11,9 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { createPartitionHost, type PartitionHost } from '../src/actors/index.ts';
 import { DEFAULT_WINDOWS } from '../src/actors/windows/index.ts';
+import type { SpanContext, Tracer } from '@opentelemetry/api';
 import { createSimulatedClock } from '../src/core/clock.ts';
+import { activeSpanContext, continuing, createTracing } from '../src/core/index.ts';
 import type { EventInput } from '../src/model/event.ts';
 import { createEventTypeRegistry } from '../src/model/index.ts';
 import { type Child, spawnChild, stopChild } from './lib/child.ts';
@@ -60,7 +62,14 @@ async function engineAt(dir: string): Promise<Engine> {
   };
 }
 
-function newHosts(engine: Engine, emitUpdates: boolean): { hosts: PartitionHost[]; results: { n: number } } {
+/** Tracing for the traced processing pass: spans are made and ended, then dropped (no exporter cost). */
+interface BenchTracing {
+  tracer: Tracer;
+  /** The processor's bookkeeping for the sink write: one span context per batch that emitted finals. */
+  finalSpans: SpanContext[];
+}
+
+function newHosts(engine: Engine, emitUpdates: boolean, traced?: BenchTracing): { hosts: PartitionHost[]; results: { n: number } } {
   const registry = engine.createEventTypeRegistry();
   const clock = engine.createSimulatedClock(0);
   const results = { n: 0 };
@@ -76,6 +85,13 @@ function newHosts(engine: Engine, emitUpdates: boolean): { hosts: PartitionHost[
       output: {
         onResults: (rs) => {
           results.n += rs.length;
+          // as the processor does while tracing: the emitting batch's span kept with its finals
+          if (traced) {
+            let finals = false;
+            for (let i = 0; i < rs.length && !finals; i++) finals = rs[i]!.final;
+            const span = finals ? activeSpanContext() : undefined;
+            if (span && traced.finalSpans.at(-1) !== span) traced.finalSpans.push(span);
+          }
         },
         onLate: () => {},
         onDeadLetter: (m) => {
@@ -102,8 +118,19 @@ export async function benchProcessing(ctx: BenchContext): Promise<void> {
   process.stdout.write(`  (generated ${fmtInt(events)} records over ${spanMs / 3_600_000} h of event time in ${((performance.now() - t) / 1000).toFixed(1)} s)\n`);
   const COMMIT_ROUNDS = 25;
 
-  async function pass(engine: Engine, ps: FramedPartition[], emitUpdates: boolean): Promise<{ ms: number; cpuMs: number; results: number; actors: number }> {
-    const { hosts, results } = newHosts(engine, emitUpdates);
+  async function pass(engine: Engine, ps: FramedPartition[], emitUpdates: boolean, traced?: BenchTracing): Promise<{ ms: number; cpuMs: number; results: number; actors: number }> {
+    const { hosts, results } = newHosts(engine, emitUpdates, traced);
+    type Batch = ReturnType<typeof readFramed>;
+    const process1 = traced
+      ? (h: PartitionHost, b: Batch) =>
+          traced.tracer.startActiveSpan('process bench', async (span) => {
+            try {
+              await h.processBatch(b);
+            } finally {
+              span.end();
+            }
+          })
+      : (h: PartitionHost, b: Batch) => h.processBatch(b);
     const rounds = Math.max(...ps.map((p) => Math.ceil(p.starts.length / batch)));
     const cpu0 = process.cpuUsage();
     const start = performance.now();
@@ -115,12 +142,17 @@ export async function benchProcessing(ctx: BenchContext): Promise<void> {
     for (let r = 0; r < rounds; r++) {
       for (let p = 0; p < hosts.length; p++) {
         const b = readFramed(ps[p]!, r * batch, (r + 1) * batch);
-        if (b.length > 0) await hosts[p]!.processBatch(b);
+        if (b.length > 0) await process1(hosts[p]!, b);
       }
       if ((r + 1) % COMMIT_ROUNDS === 0 || r === rounds - 1) {
         for (const h of hosts) {
           h.checkpoint();
           h.markCommitted();
+        }
+        if (traced) {
+          // the sink write's span, in the context of the batches whose finals it writes
+          traced.tracer.startSpan('sink write bench', {}, continuing(traced.finalSpans)).end();
+          traced.finalSpans = [];
         }
       }
     }
@@ -162,6 +194,25 @@ export async function benchProcessing(ctx: BenchContext): Promise<void> {
       process.stdout.write(`processing emitUpdates=${emitUpdates}: this tree / ${engines[1]!.label} = ${(sum(mine) / sum(theirs)).toFixed(2)}× events per CPU-second\n`);
     }
   }
+  // Last (registering a tracer provider installs the async context manager for the rest of the
+  // process): this tree's pass with tracing on as the processor has it — a span per batch, the span
+  // context kept with the finals, the sink write's span continuing them — spans dropped, not exported.
+  const tracing = createTracing({ spanProcessors: [{ onStart() {}, onEnd() {}, forceFlush: async () => {}, shutdown: async () => {} }] });
+  const traced: BenchTracing = { tracer: tracing.tracer, finalSpans: [] };
+  await pass(THIS_ENGINE, warm, true, traced);
+  // alternated, best of three each: the machine is shared, so the least disturbed run of each counts
+  let plain = Number.POSITIVE_INFINITY;
+  let withSpans = Number.POSITIVE_INFINITY;
+  for (let i = 0; i < 3; i++) {
+    plain = Math.min(plain, (await pass(THIS_ENGINE, parts, true)).cpuMs);
+    withSpans = Math.min(withSpans, (await pass(THIS_ENGINE, parts, true, traced)).cpuMs);
+  }
+  await tracing.shutdown();
+  const rateOf = (cpuMs: number) => (events / cpuMs) * 1000;
+  process.stdout.write(
+    `processing, tracing on vs off side by side (emitUpdates=true, batch ${batch}, best of 3 alternated): ${fmtInt(rateOf(withSpans))} vs ${fmtInt(rateOf(plain))} events per CPU-second ` +
+      `(ratio ${(rateOf(withSpans) / rateOf(plain)).toFixed(3)}; ${(((withSpans - plain) * 1e6) / events).toFixed(0)} ns per record)\n`,
+  );
 }
 
 // ------------------------------------------------------------------ server child + HTTP client

@@ -70,6 +70,8 @@ export async function measureLiveLatency(url: URL, label: string, passes: readon
       { query: `subscription { events(topic: "${IOT_TOPIC}") { payload } }` },
       {
         next: (m) => {
+          // a subscription ended by the server (RATE_LIMITED when this process read too slowly) says so in its last message
+          if (m.errors) errors.push(`events: ${JSON.stringify(m.errors).slice(0, 300)}`);
           const sentAt = m.data?.events.payload.sentAt;
           if (typeof sentAt !== 'number') return;
           eventsReceived++;
@@ -83,6 +85,7 @@ export async function measureLiveLatency(url: URL, label: string, passes: readon
       { query: 'subscription { windowResults(eventType: "iot.sensor", window: "tumbling-1m") { key max } }' },
       {
         next: (m) => {
+          if (m.errors) errors.push(`windowResults: ${JSON.stringify(m.errors).slice(0, 300)}`);
           const r = m.data?.windowResults;
           if (!r || r.max === null) return;
           const q = pending.get(r.key);

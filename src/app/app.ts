@@ -133,7 +133,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     : createFileCheckpoints({ dataDir: config.KEYFLOW_DATA_DIR, logger: logger.child({ component: 'checkpoints' }) });
   const bus: LiveBus = distributed
     ? createNatsBus({ servers: config.NATS_URL!, prefix, name: `keyflow-${nodeId}`, interest: { ttlMs: config.KEYFLOW_INTEREST_TTL_MS }, ...(tracing.enabled ? { tracer: tracing.tracer } : {}) })
-    : createInProcessBus({ logger: logger.child({ component: 'bus' }) });
+    : createInProcessBus({ logger: logger.child({ component: 'bus' }), ...(tracing.enabled ? { tracer: tracing.tracer } : {}) });
   const baseDedupe: Dedupe = distributed
     ? createRedisDedupe({
         url: config.REDIS_URL!,

@@ -11,7 +11,11 @@
  * are kept for the life of the gateway (a few numbers per partition), also while nobody
  * subscribes, so a subscription that starts during a replay does not see the replay either; a
  * gateway that starts late simply starts from the first message it gets.
+ *
+ * While tracing, each item delivered is marked with the bus's `bus deliver` span (`markDelivery`
+ * in core/telemetry), so the span of its send to a subscriber continues the event's trace.
  */
+import { activeSpanContext, markDelivery } from '../core/index.ts';
 import type { WindowResult } from '../model/index.ts';
 import { comparePositions, type EventMessage, parseEventBatch, parseWindowResultBatchMessage, type ResultPosition } from './messages.ts';
 import type { LiveBus, Unsubscribe } from './port.ts';
@@ -118,6 +122,8 @@ export function createLiveFeed(options: LiveFeedOptions): LiveFeed {
         const items = fresh(message);
         if (items === null) return;
         const position = deliveredPosition;
+        const span = activeSpanContext();
+        if (span !== undefined) for (let i = 0; i < items.length; i++) markDelivery(items[i] as object, span);
         for (const l of channel.listeners) {
           try {
             l(items, position);

@@ -192,6 +192,7 @@ export function createGraphQLServer(services: ApiServices, options: GraphQLServe
       trustProxy,
       keepAliveMs: options.keepAliveMs,
       limits: options.ws,
+      ...(options.tracerProvider ? { tracer: options.tracerProvider.getTracer('keyflow') } : {}),
       instruments: full && {
         connections: (d) => full.websocketConnections.inc(d),
         operations: (d) => full.subscriptionsActive.inc(d),

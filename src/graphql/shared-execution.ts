@@ -9,9 +9,13 @@
  * item as root value) with a cache in between: a WeakMap keyed by the item, so a result lives as
  * long as some subscriber still holds the item. Results with errors are never shared (their
  * errors carry one request's id); items that are not objects are executed each time.
+ *
+ * A result carries its item's delivery mark (the `bus deliver` span it arrived under, see
+ * `markDelivery`), so the span of its send to each subscriber continues the event's trace.
  */
 import { createSourceEventStream, type ExecutionArgs, type ExecutionResult, execute } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
+import { deliverySpanOf, markDelivery } from '../core/index.ts';
 
 type Result = ExecutionResult | Promise<ExecutionResult>;
 
@@ -46,7 +50,10 @@ export async function subscribeShared(args: ExecutionArgs, key: string): Promise
     async next() {
       const r = await it.next();
       if (r.done) return { value: undefined, done: true };
-      return { value: await executeShared(args, key, r.value), done: false };
+      const result = await executeShared(args, key, r.value);
+      const delivered = deliverySpanOf(r.value);
+      if (delivered !== undefined) markDelivery(result, delivered);
+      return { value: result, done: false };
     },
     async return() {
       await it.return?.();

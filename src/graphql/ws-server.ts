@@ -16,15 +16,18 @@
  *
  * Operations go through the same envelop plugins as HTTP (auth scopes, query limits, metrics,
  * tracing); an operation's spans are children of the `traceparent` in its subscribe message's
- * `extensions`, else of the one in connection_init's payload.
+ * `extensions`, else of the one in connection_init's payload. With a `tracer`, each subscription
+ * message whose item came off the live bus in a traced delivery is sent inside a PRODUCER span
+ * `graphql-ws send`, child of that `bus deliver` span: from the result taken for the subscriber to
+ * the frame handed to the socket.
  */
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { type Context, context } from '@opentelemetry/api';
+import { type Context, context, ROOT_CONTEXT, type Span, SpanKind, SpanStatusCode, type Tracer, trace } from '@opentelemetry/api';
 import type { ExecutionArgs, ExecutionResult, GraphQLError } from 'graphql';
 import type { YogaServerInstance } from 'graphql-yoga';
 import { type WebSocket, WebSocketServer } from 'ws';
-import { extractTraceContext, type Logger, withRequestContextValue } from '../core/index.ts';
+import { deliverySpanOf, extractTraceContext, type Logger, SpanAttr, withRequestContextValue } from '../core/index.ts';
 import { ErrorCode, KeyflowError } from '../model/index.ts';
 import { toContractError } from './errors.ts';
 import type { AuditLog } from './plugins/auth/audit.ts';
@@ -90,6 +93,8 @@ export interface WsServerOptions {
   instruments?: WsInstruments;
   /** @default Date.now */
   now?: () => number;
+  /** Spans for the send of each subscription message that continues a traced bus delivery. @default none */
+  tracer?: Tracer;
 }
 
 interface SocketState {
@@ -101,6 +106,8 @@ interface SocketState {
   expiry?: ReturnType<typeof setTimeout>;
   /** Ids of the operations accepted and not yet completed. */
   running: Set<string>;
+  /** Send spans started in onNext, by the frame prefix (`{"id":…,"type":"next"`) that names their message. */
+  sends?: Map<string, Span>;
 }
 
 interface OperationContext extends GraphQLContext {
@@ -151,6 +158,7 @@ export function attachGraphQLWs(server: Server, options: WsServerOptions): () =>
   const maxConnections = options.limits?.maxConnectionsPerIdentity ?? 100;
   const maxBuffered = options.limits?.maxBufferedBytes ?? 8 * 1024 * 1024;
   const ins = options.instruments ?? {};
+  const tracer = options.tracer;
   const wss = new WebSocketServer({ noServer: true, maxPayload: options.limits?.maxPayloadBytes ?? 4 * 1024 * 1024 });
   const enveloped = new WeakMap<object, ReturnType<typeof yoga.getEnveloped>>();
   // Each operation's trace parent (the client's traceparent) and request id, for its spans and log lines.
@@ -203,6 +211,7 @@ export function attachGraphQLWs(server: Server, options: WsServerOptions): () =>
       clearTimeout(st.expiry);
       if (st.running.size > 0) ins.operations?.(-st.running.size);
       st.running.clear();
+      endSends(st, undefined);
       const n = (perIdentity.get(st.key) ?? 1) - 1;
       if (n <= 0) perIdentity.delete(st.key);
       else perIdentity.set(st.key, n);
@@ -326,18 +335,65 @@ export function attachGraphQLWs(server: Server, options: WsServerOptions): () =>
       },
       execute: (args) => context.with(parents.get(args.contextValue as object)!, () => enveloped.get(args.contextValue as object)!.execute(args)),
       subscribe: (args) => context.with(parents.get(args.contextValue as object)!, () => enveloped.get(args.contextValue as object)!.subscribe(args)),
-      onNext(ctx, _id, _payload, args, result) {
+      onNext(ctx, id, _payload, args, result) {
         dropIfOverBudget(ctx.extra.socket as WebSocket);
+        if (tracer) startSend(tracer, ctx.extra.socket as WebSocket, id, result);
         const requestId = (args.contextValue as OperationContext).requestId;
         return mapResultErrors(result as ExecutionResult, requestId, logger, false);
       },
       onComplete(ctx, id) {
-        if (sockets.get(ctx.extra.socket as WebSocket)?.running.delete(id)) ins.operations?.(-1);
+        const st = sockets.get(ctx.extra.socket as WebSocket);
+        if (st?.running.delete(id)) ins.operations?.(-1);
+        if (st) endSends(st, id);
       },
     },
     wss,
-    { keepAliveMs: options.keepAliveMs ?? 12_000, logger },
+    { keepAliveMs: options.keepAliveMs ?? 12_000, logger, ...(tracer ? { onSend: sent } : {}) },
   );
+
+  /** Starts the send span of a message whose item came off a traced bus delivery. */
+  function startSend(t: Tracer, ws: WebSocket, id: string, result: unknown): void {
+    const parent = deliverySpanOf(result);
+    const st = sockets.get(ws);
+    if (parent === undefined || st === undefined) return;
+    const span = t.startSpan(
+      'graphql-ws send',
+      { kind: SpanKind.PRODUCER, attributes: { [SpanAttr.subscriptionTransport]: 'ws', [SpanAttr.subscriptionId]: id } },
+      trace.setSpanContext(ROOT_CONTEXT, parent),
+    );
+    const prefix = `{"id":${JSON.stringify(id)},"type":"next"`;
+    const sends = (st.sends ??= new Map());
+    // a message of the same operation that never reached the socket (closed meanwhile)
+    sends.get(prefix)?.end();
+    sends.set(prefix, span);
+  }
+
+  /** The transport's hook: ends the frame's send span once the frame is handed to the socket. */
+  function sent(ws: WebSocket, data: string): ((bytes: number, error?: Error) => void) | undefined {
+    const sends = sockets.get(ws)?.sends;
+    if (sends === undefined || sends.size === 0) return undefined;
+    for (const [prefix, span] of sends) {
+      if (!data.startsWith(prefix)) continue;
+      sends.delete(prefix);
+      return (bytes, error) => {
+        span.setAttribute(SpanAttr.messageBytes, bytes);
+        if (error) span.setStatus({ code: SpanStatusCode.ERROR, message: error.message });
+        span.end();
+      };
+    }
+    return undefined;
+  }
+
+  /** Ends the send spans left of one operation (or, without id, of the socket): their messages were not sent. */
+  function endSends(st: SocketState, id: string | undefined): void {
+    if (st.sends === undefined) return;
+    for (const [prefix, span] of st.sends) {
+      if (id !== undefined && !prefix.startsWith(`{"id":${JSON.stringify(id)},`)) continue;
+      span.setStatus({ code: SpanStatusCode.ERROR, message: 'not sent: the operation or socket ended first' });
+      span.end();
+      st.sends.delete(prefix);
+    }
+  }
 
   return async () => {
     clearInterval(sweep);

@@ -1,5 +1,5 @@
 /**
- * graphql-ws on a `ws` WebSocketServer: graphql-ws's own `useServer` (graphql-ws/use/ws), with two
+ * graphql-ws on a `ws` WebSocketServer: graphql-ws's own `useServer` (graphql-ws/use/ws), with three
  * changes to how messages are written, which is most of the live path's cost:
  *
  * - `send` waits for the socket only when it is backpressured. graphql-ws takes a subscription's
@@ -11,11 +11,23 @@
  *   with RATE_LIMITED, and the server's memory per socket stays bounded.
  * - Frames written in the same turn leave in one `writev`: the socket is corked at the first send
  *   of a turn and uncorked in `setImmediate`, instead of a system call per message.
+ * - A result is serialised once, however many subscribers get it. graphql-ws copies and
+ *   `JSON.stringify`s each subscriber's result into its `next` frame; subscribers of the same
+ *   operation get the very same result object (shared execution, `shared-execution.ts`), so its
+ *   JSON bytes are kept beside it (a WeakMap) and each subscriber's frame is its own
+ *   `{"id":…,"type":"next","payload":` around those shared bytes: graphql-ws builds the frame with
+ *   a placeholder payload and `send` splices the bytes in. Results with errors (which carry one
+ *   request's id) are serialised per subscriber, as before.
  *
  * Keep-alive (ping, terminate without pong), error handling and close codes are `useServer`'s.
+ *
+ * `onSend` (optional) is told of each frame before it is written and may return a callback that is
+ * called once the frame is handed to the socket (or, when backpressured, written) — the hook the
+ * server's per-message send spans use.
  */
 
 import type { IncomingMessage } from 'node:http';
+import type { ExecutionResult } from 'graphql';
 import { CloseCode, DEPRECATED_GRAPHQL_WS_PROTOCOL, handleProtocols, makeServer, type ServerOptions } from 'graphql-ws';
 import type { WebSocket, WebSocketServer } from 'ws';
 import type { Logger } from '../core/index.ts';
@@ -31,7 +43,54 @@ export interface WsTransportOptions {
   keepAliveMs?: number;
   /** Unwritten bytes a socket may hold before `send` waits for it to drain (bounds memory per socket). @default 65_536 */
   maxBufferedBytes?: number;
+  /**
+   * Told of each frame before it is sent (a shared payload still as its placeholder); the callback
+   * it returns (if any) is called when the frame is handed to the socket, with its size in bytes
+   * and the write error if there was one.
+   */
+  onSend?: (socket: WebSocket, data: string) => ((bytes: number, error?: Error) => void) | undefined;
   logger: Logger;
+}
+
+/** JSON bytes of results, kept while the result object lives (shared by every subscriber that gets it). */
+const serialized = new WeakMap<object, Buffer>();
+/** What graphql-ws writes as the payload of a frame whose payload is shared: its JSON is replaced by the bytes. */
+const PLACEHOLDER = '\u0001keyflow-shared-payload';
+const PLACEHOLDER_JSON = JSON.stringify(PLACEHOLDER);
+const PLACEHOLDER_TAIL = `${PLACEHOLDER_JSON}}`;
+const sharedPayload = { toJSON: () => PLACEHOLDER } as unknown as ExecutionResult;
+const CLOSE_BRACE = Buffer.from('}');
+/** graphql-ws messages are text frames, also when written from bytes. */
+const TEXT = { binary: false } as const;
+
+/** The result's JSON bytes, serialised at most once per result object. */
+function bytesOf(result: ExecutionResult): Buffer {
+  let bytes = serialized.get(result);
+  if (bytes === undefined) serialized.set(result, (bytes = Buffer.from(JSON.stringify(result))));
+  return bytes;
+}
+
+/**
+ * The frame to write: `data` itself, or, when graphql-ws wrote the shared placeholder, the frame
+ * with the operation's shared bytes spliced in (`payload` is the last member graphql-ws writes).
+ */
+function frameOf(data: string, pending: Map<string, Buffer> | undefined): string | Buffer {
+  if (pending === undefined || pending.size === 0 || !data.endsWith(PLACEHOLDER_TAIL)) return data;
+  const id = idOf(data);
+  const bytes = pending.get(id);
+  if (bytes === undefined) return data;
+  pending.delete(id);
+  return Buffer.concat([Buffer.from(data.slice(0, data.length - PLACEHOLDER_JSON.length - 1)), bytes, CLOSE_BRACE]);
+}
+
+/** The id of a graphql-ws frame: read from `{"id":"…",` as graphql-ws writes it, parsed when it is escaped or written otherwise. */
+function idOf(data: string): string {
+  if (data.startsWith('{"id":"')) {
+    const end = data.indexOf('"', 7);
+    const raw = data.slice(7, end);
+    if (end > 7 && !raw.includes('\\')) return raw;
+  }
+  return (JSON.parse(data) as { id: string }).id;
 }
 
 /** Why a socket is closed on an internal error; never a stack trace. */
@@ -55,8 +114,26 @@ export function useWsTransport<E extends Record<PropertyKey, unknown> = Record<P
 ): { dispose(): Promise<void> } {
   const keepAlive = transport.keepAliveMs ?? 12_000;
   const maxBuffered = transport.maxBufferedBytes ?? 65_536;
-  const { logger } = transport;
-  const server = makeServer(options);
+  const { logger, onSend } = transport;
+  /** Shared payloads waiting for their frame, per socket, by operation id (one per operation: graphql-ws sends before it takes the next result). */
+  const pendingBytes = new WeakMap<WebSocket, Map<string, Buffer>>();
+  const userOnNext = options.onNext;
+  const server = makeServer({
+    ...options,
+    onNext(ctx, id, payload, args, result) {
+      const own = userOnNext?.(ctx, id, payload, args, result);
+      const share = (out: unknown): ExecutionResult => {
+        const r = (out ?? result) as ExecutionResult;
+        if (r.errors !== undefined || typeof r !== 'object' || r === null) return r;
+        const socket = ctx.extra.socket as WebSocket;
+        let pending = pendingBytes.get(socket);
+        if (pending === undefined) pendingBytes.set(socket, (pending = new Map()));
+        pending.set(id, bytesOf(r));
+        return sharedPayload;
+      };
+      return own instanceof Promise ? own.then(share) : share(own);
+    },
+  });
   wss.options.handleProtocols = handleProtocols;
 
   wss.once('error', (err) => {
@@ -94,19 +171,29 @@ export function useWsTransport<E extends Record<PropertyKey, unknown> = Record<P
     const closed = server.opened(
       {
         protocol: socket.protocol,
-        send(data) {
+        send(text) {
           if (socket.readyState !== socket.OPEN) return;
+          const data = frameOf(text, pendingBytes.get(socket));
           if (!corked && raw) {
             corked = true;
             raw.cork();
             setImmediate(uncork);
           }
+          const sent = onSend?.(socket, text);
+          const bytes = sent === undefined ? 0 : typeof data === 'string' ? Buffer.byteLength(data) : data.length;
           if (socket.bufferedAmount < maxBuffered) {
-            socket.send(data);
+            socket.send(data, TEXT);
+            sent?.(bytes);
             return;
           }
           // backpressured: the subscription pulls its next item once this one is written
-          return new Promise<void>((resolve, reject) => socket.send(data, (err) => (err ? reject(err) : resolve())));
+          return new Promise<void>((resolve, reject) =>
+            socket.send(data, TEXT, (err) => {
+              sent?.(bytes, err);
+              if (err) reject(err);
+              else resolve();
+            }),
+          );
         },
         close: (code, reason) => socket.close(code, reason),
         onMessage: (cb) =>

@@ -1,9 +1,13 @@
 /**
- * A span per sink write: `sink write <name>` (CLIENT), child of whatever span is active when the
- * processor writes (its checkpoint commit), with the sink's name, the number of results and the
- * event types; an error marks the span and is rethrown unchanged.
+ * A span per sink write: `sink write <name>` (CLIENT), with the sink's name, the number of results
+ * and the event types; an error marks the span and is rethrown unchanged. The processor writes at
+ * checkpoint commit, outside the spans of the batches that emitted the finals: it runs the write in
+ * the context those batches continue in (`continuing` in core/telemetry) — the batch's span as
+ * parent when there is one, links to each batch's span (`withSpanLinks`) when there are several —
+ * so the write belongs to the traces of the events it stores.
  */
-import { SpanKind, SpanStatusCode, type Tracer } from '@opentelemetry/api';
+import { context, SpanKind, SpanStatusCode, type Tracer } from '@opentelemetry/api';
+import { spanLinksOf } from '../core/index.ts';
 import type { WindowResult } from '../model/index.ts';
 import type { Sink } from './port.ts';
 
@@ -27,9 +31,10 @@ export function tracedSink(sink: Sink, tracer: Tracer): Sink {
     close: () => sink.close(),
     healthy: () => sink.healthy(),
     write(results) {
+      const links = spanLinksOf(context.active());
       return tracer.startActiveSpan(
         `sink write ${sink.name}`,
-        { kind: SpanKind.CLIENT, attributes: { [SinkSpanAttr.sink]: sink.name, [SinkSpanAttr.results]: results.length, [SinkSpanAttr.eventTypes]: eventTypes(results) } },
+        { kind: SpanKind.CLIENT, ...(links ? { links: [...links] } : {}), attributes: { [SinkSpanAttr.sink]: sink.name, [SinkSpanAttr.results]: results.length, [SinkSpanAttr.eventTypes]: eventTypes(results) } },
         async (span) => {
           try {
             await sink.write(results);

@@ -3,13 +3,16 @@
  * in-memory exporter on a node running both roles: the client's `traceparent` parents the GraphQL
  * mutation span, whose child is the Kafka produce span (kafkajs instrumentation); the processor's
  * `process <topic>` span links to that (the record's traceparent);
- * its publish of the processed event on NATS is a `bus publish` child of that span, and the
- * gateway's delivery to the `events` subscription a `bus deliver` child of the publish, in the same
- * trace — the subscriber gets the event.
+ * its publish of the processed event on NATS is a `bus publish` child of that span, the
+ * gateway's delivery to the `events` subscription a `bus deliver` child of the publish, and the
+ * graphql-ws frame to the subscriber a `graphql-ws send` child of the delivery, in the same trace —
+ * the subscriber gets the event. The final window result that batch emitted is written to the sink
+ * at the next checkpoint in a `sink write` span that is the batch span's child, or links to it.
+ * (The embedded equivalent is test/unit/embedded-trace.test.ts.)
  */
 import { randomUUID } from 'node:crypto';
 import { context, propagation } from '@opentelemetry/api';
-import { InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { createClient } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
@@ -19,6 +22,7 @@ import { silentLogger } from '../../src/core/logger.ts';
 import { createTracing } from '../../src/core/telemetry/tracing.ts';
 import { freePort } from '../helpers/e2e.ts';
 import { deleteTopicsWithPrefix } from '../helpers/kafka.ts';
+import { describeSpans, findEventChain } from '../helpers/trace-chain.ts';
 import { requireKafka, requireNats, requireRedis } from '../helpers/services.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -46,7 +50,11 @@ describe('distributed mode: client → gateway → Kafka → processor → NATS 
       KEYFLOW_PORT: String(port),
       KEYFLOW_HOST: '127.0.0.1',
       KEYFLOW_API_TOKENS: TOKEN,
-      KEYFLOW_SINKS: 'none',
+      // one-second windows closed by the next events: their finals reach the sink within the test
+      KEYFLOW_SINKS: 'aggregated',
+      KEYFLOW_WINDOWS: 'tumbling-1s',
+      KEYFLOW_MAX_OUT_OF_ORDER_MS: '0',
+      KEYFLOW_ALLOWED_LATENESS_MS: '0',
     });
     app = await buildApp(config, { logger: silentLogger(), tracing });
     await app.start();
@@ -74,19 +82,22 @@ describe('distributed mode: client → gateway → Kafka → processor → NATS 
     try {
       // the processors learn the gateway's interest over NATS: publish until one event comes through
       const published: string[] = [];
+      const publish = async () => {
+        const id = `trace-${randomUUID()}`;
+        const res = await fetch(app.url.replace('localhost', '127.0.0.1'), {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}`, traceparent: `00-${CLIENT_TRACE}-${CLIENT_SPAN}-01` },
+          body: JSON.stringify({
+            query: 'mutation TracedPublish($i: EventInput!) { publishEvent(input: $i) { status } }',
+            variables: { i: { eventId: id, eventType: 'iot.sensor', deviceId: 'trace-dev', timestamp: new Date().toISOString(), payload: { value: 1 } } },
+          }),
+        });
+        expect(((await res.json()) as { errors?: unknown }).errors).toBeUndefined();
+        published.push(id);
+      };
       const eventId = await waitFor(
         async () => {
-          const id = `trace-${randomUUID()}`;
-          const res = await fetch(app.url.replace('localhost', '127.0.0.1'), {
-            method: 'POST',
-            headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}`, traceparent: `00-${CLIENT_TRACE}-${CLIENT_SPAN}-01` },
-            body: JSON.stringify({
-              query: 'mutation TracedPublish($i: EventInput!) { publishEvent(input: $i) { status } }',
-              variables: { i: { eventId: id, eventType: 'iot.sensor', deviceId: 'trace-dev', timestamp: new Date().toISOString(), payload: { value: 1 } } },
-            }),
-          });
-          expect(((await res.json()) as { errors?: unknown }).errors).toBeUndefined();
-          published.push(id);
+          await publish();
           return received.find((r) => published.includes(r));
         },
         { timeoutMs: 45_000, intervalMs: 500, message: 'an event delivered to the subscription' },
@@ -100,30 +111,24 @@ describe('distributed mode: client → gateway → Kafka → processor → NATS 
         expect(g.spanContext().traceId).toBe(CLIENT_TRACE);
         expect(g.parentSpanContext?.spanId).toBe(CLIENT_SPAN);
       }
-      const gatewayIds = new Set(gateways.map((g) => g.spanContext().spanId));
-      // a processing batch linked to one of the publishes, its bus publish, and the gateway's delivery
+      // later events close the windows of the earlier ones: keep publishing until a batch's whole
+      // chain is there (its finals are written at the checkpoint after it)
       const chain = await waitFor(
-        () => {
-          const all = spans();
-          // the record's traceparent is the Kafka produce span (kafkajs instrumentation), a child of the mutation span
-          const produceIds = new Set(all.filter((s) => s.parentSpanContext && gatewayIds.has(s.parentSpanContext.spanId)).map((s) => s.spanContext().spanId));
-          for (const p of all.filter((s) => s.name.startsWith('process ') && s.links.some((l) => gatewayIds.has(l.context.spanId) || produceIds.has(l.context.spanId)))) {
-            const pub = all.find((s) => s.name.startsWith('bus publish ') && s.parentSpanContext?.spanId === p.spanContext().spanId);
-            if (!pub) continue;
-            const deliver = all.find((s) => s.name.startsWith('bus deliver ') && s.parentSpanContext?.spanId === pub.spanContext().spanId);
-            if (deliver) return { p, pub, deliver } as { p: ReadableSpan; pub: ReadableSpan; deliver: ReadableSpan };
-          }
-          return undefined;
+        async () => {
+          await publish();
+          return findEventChain(spans(), CLIENT_TRACE);
         },
-        { timeoutMs: 15_000, message: 'process → bus publish → bus deliver' },
+        { timeoutMs: 30_000, intervalMs: 300, message: 'process → bus publish → bus deliver → graphql-ws send, and the sink write of its finals' },
       ).catch((e: unknown) => {
-        console.log(spans().map((s) => `${s.name} ${s.spanContext().traceId.slice(0, 6)} ${s.spanContext().spanId} <- ${s.parentSpanContext?.spanId ?? '-'} links=${s.links.map((l) => l.context.spanId).join(',')}`).join('\n'));
+        console.log(describeSpans(spans()));
         throw e;
       });
-      expect(chain.p.links[0]!.context.traceId).toBe(CLIENT_TRACE);
-      expect(chain.pub.spanContext().traceId).toBe(chain.p.spanContext().traceId);
-      expect(chain.deliver.spanContext().traceId).toBe(chain.p.spanContext().traceId);
-      expect(chain.pub.name).toContain('keyflow.events.');
+      // the record's traceparent is the Kafka produce span (kafkajs instrumentation), a child of the mutation span
+      expect(chain.process.links.some((l) => l.context.traceId === CLIENT_TRACE)).toBe(true);
+      const batchTrace = chain.process.spanContext().traceId;
+      for (const s of [chain.publish, chain.deliver, chain.send]) expect(s.spanContext().traceId).toBe(batchTrace);
+      expect(chain.publish.name).toContain('keyflow.events.');
+      expect(chain.sinkWrite.name).toBe('sink write log-topic:events.aggregated');
     } finally {
       unsubscribe();
       await ws.dispose();

@@ -120,6 +120,64 @@ describe('graphql-ws subscriptions', () => {
     }
   });
 
+  it('subscribers of one operation get the same payload bytes, each in a text frame under its own id', async () => {
+    const subject = subjects.events('events.iot.sensors');
+    const frames: { socket: number; text: string }[] = [];
+    const sockets = [0, 1].map((n) => {
+      const ws = new WebSocket(run.url, 'graphql-transport-ws');
+      ws.on('open', () => ws.send(JSON.stringify({ type: 'connection_init' })));
+      ws.on('message', (data: Buffer, isBinary: boolean) => {
+        expect(isBinary).toBe(false);
+        const text = data.toString('utf8');
+        if (text.includes('"type":"connection_ack"')) {
+          const subscribe = (id: string, query: string) => ws.send(JSON.stringify({ id, type: 'subscribe', payload: { query, variables: { t: 'events.iot.sensors' } } }));
+          // an id that JSON escapes: its frame is matched by parsing
+          subscribe(n === 0 ? 'same-1' : 'same "1"\\', EVENTS_SUB);
+          if (n === 0) {
+            subscribe('same-2', EVENTS_SUB);
+            subscribe('other', 'subscription($t: String!) { events(topic: $t) { eventId } }');
+          }
+        } else if (text.includes('"type":"next"')) frames.push({ socket: n, text });
+      });
+      return ws;
+    });
+    try {
+      // graphql-ws does not acknowledge a subscription: publish until every operation got the event
+      await waitFor(() => run.h.subscriberCount(subject) === 1, 'the subscriptions');
+      let i = 0;
+      let last = '';
+      const everyOperationGot = (eventId: string) => new Set(frames.filter((f) => f.text.includes(`"${eventId}"`)).map((f) => `${f.socket}:${JSON.parse(f.text).id}`)).size === 4;
+      let publishing: Promise<unknown> = Promise.resolve();
+      let busy = false;
+      await waitFor(() => {
+        for (let j = 0; j < i; j++) if (everyOperationGot(`shared-bytes-${j}`)) last = `shared-bytes-${j}`;
+        if (last !== '') return true;
+        if (!busy) {
+          busy = true;
+          publishing = run.h.gql(PUBLISH, { input: sensorEvent({ eventId: `shared-bytes-${i++}`, deviceId: 'shared' }) }).finally(() => {
+            busy = false;
+          });
+        }
+        return false;
+      }, 'an event every operation got', 10_000);
+      await publishing;
+      const of = (socket: number, id: string) => frames.find((f) => f.socket === socket && JSON.parse(f.text).id === id && f.text.includes(last))!;
+      const payloadOf = (f: { text: string }) => f.text.slice(f.text.indexOf('"payload":'));
+      const same = [of(0, 'same-1'), of(0, 'same-2'), of(1, 'same "1"\\')];
+      for (const f of same) {
+        const m = JSON.parse(f.text) as { type: string; payload: { data: { events: { eventId: string } } } };
+        expect(m.type).toBe('next');
+        expect(m.payload.data.events.eventId).toBe(last);
+      }
+      expect(payloadOf(same[1]!)).toBe(payloadOf(same[0]!));
+      expect(payloadOf(same[2]!)).toBe(payloadOf(same[0]!));
+      expect(JSON.parse(of(0, 'other').text).payload).toEqual({ data: { events: { eventId: last } } });
+    } finally {
+      for (const ws of sockets) ws.terminate();
+      await waitFor(() => run.h.subscriberCount(subject) === 0, 'the bus unsubscribe');
+    }
+  });
+
   it('with key, only that actor\'s events arrive', async () => {
     const c = client(run.url);
     try {

@@ -5,7 +5,7 @@
  * side-output) is made durable before the checkpoint is committed, so a crash at any moment
  * replays into the same results and sinks see each final at least once.
  */
-import { isSpanContextValid, type Link, SpanKind, SpanStatusCode, type Tracer } from '@opentelemetry/api';
+import { context, isSpanContextValid, type Link, type SpanContext, SpanKind, SpanStatusCode, type Tracer } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import type { LiveBus, Unsubscribe } from '../../bus/index.ts';
 import { publishEventBatch, publishWindowResults } from '../../bus/index.ts';
@@ -33,7 +33,7 @@ import { type LocalReader, respondToQueries, type SharedHostOptions } from './qu
 
 export type { LocalReader, SharedHostOptions };
 
-import { countWindowResults, createLagMonitor, LifecycleEvent, SpanAttr } from '../../core/index.ts';
+import { activeSpanContext, continuing, countWindowResults, createLagMonitor, LifecycleEvent, SpanAttr } from '../../core/index.ts';
 
 const partitionsOf = (name: string) => SYSTEM_TOPICS.find((t) => t.name === name)?.partitions ?? 1;
 const DLQ_PARTITIONS = partitionsOf(DLQ_TOPIC);
@@ -104,6 +104,11 @@ interface Owned {
   /** Serialises batches, ticks and checkpoints of this partition. */
   chain: Promise<void>;
   pendingFinals: WindowResult[];
+  /**
+   * The spans of the batches that emitted `pendingFinals` (one entry per batch, not per final;
+   * only while tracing): the sink write continues their traces.
+   */
+  pendingFinalSpans: SpanContext[];
   pendingDeadLetters: ProduceRecord[];
   pendingLate: ProduceRecord[];
   /** Processed (enriched) records of types with enrichment rules, for `events.processed`. */
@@ -135,6 +140,7 @@ interface Owned {
 interface CommitJob {
   write: CheckpointWrite;
   finals: WindowResult[];
+  finalSpans: SpanContext[];
   dead: ProduceRecord[];
   late: ProduceRecord[];
   processed: ProduceRecord[];
@@ -214,7 +220,14 @@ export function createProcessor(options: ProcessorOptions): Processor {
           // with the partition's position, so subscribers drop what a new owner replays
           if (publishResults) publishWindowResults(bus, results, { topic, partition, offset: host.nextOffset, watermark: host.watermark });
           // finals wait for the sinks until the checkpoint that covers them (none kept when there is no sink)
-          if (o && sinks.length > 0) for (const r of results) if (r.final) o.pendingFinals.push(r);
+          if (o && sinks.length > 0) {
+            const before = o.pendingFinals.length;
+            for (const r of results) if (r.final) o.pendingFinals.push(r);
+            if (tracer && o.pendingFinals.length > before) {
+              const span = activeSpanContext();
+              if (span && o.pendingFinalSpans.at(-1) !== span) o.pendingFinalSpans.push(span);
+            }
+          }
           if (metrics) countWindowResults(metrics.windowResultsEmitted, results);
         },
         onLate(records: LogRecord[]) {
@@ -268,6 +281,7 @@ export function createProcessor(options: ProcessorOptions): Processor {
       epoch,
       chain: Promise.resolve(),
       pendingFinals: [],
+      pendingFinalSpans: [],
       pendingDeadLetters: [],
       pendingLate: [],
       pendingProcessed: [],
@@ -321,18 +335,25 @@ export function createProcessor(options: ProcessorOptions): Processor {
     // took the partition over (a stale owner would otherwise keep answering queries and emitting
     // finals from state that misses the new owner's records).
     if (nothingNew && clock.now() - o.committedAt < fenceProbeMs) return null;
-    return { write, finals: o.pendingFinals, dead: o.pendingDeadLetters, late: o.pendingLate, processed: o.pendingProcessed };
+    return { write, finals: o.pendingFinals, finalSpans: o.pendingFinalSpans, dead: o.pendingDeadLetters, late: o.pendingLate, processed: o.pendingProcessed };
   }
 
   async function commitJob(o: Owned, job: CommitJob): Promise<void> {
     const { topic, partition } = o.tp;
-    const { write, finals, dead, late, processed } = job;
+    const { write, finals, finalSpans, dead, late, processed } = job;
     const started = performance.now();
     try {
       if (dead.length > 0) await log.append(DLQ_TOPIC, dead, { sync: true });
       if (late.length > 0) await log.append(LATE_TOPIC, late, { sync: true });
       if (processed.length > 0) await log.append(PROCESSED_TOPIC, processed, { sync: true });
-      if (finals.length > 0) for (const sink of sinks) await sink.write(finals);
+      if (finals.length > 0) {
+        const writeAll = async () => {
+          for (const sink of sinks) await sink.write(finals);
+        };
+        // in the traces of the batches that emitted the finals (their span as parent, or links to each)
+        if (finalSpans.length > 0) await context.with(continuing(finalSpans), writeAll);
+        else await writeAll();
+      }
       // the checkpoint must never cover log records that are not on the disk yet
       await log.flush(topic, partition, write.nextOffset);
       await checkpoints.commit(topic, partition, o.epoch, write);
@@ -357,6 +378,7 @@ export function createProcessor(options: ProcessorOptions): Processor {
       return;
     }
     o.pendingFinals = o.pendingFinals === finals ? [] : o.pendingFinals.slice(finals.length);
+    o.pendingFinalSpans = o.pendingFinalSpans === finalSpans ? [] : o.pendingFinalSpans.slice(finalSpans.length);
     o.pendingDeadLetters = o.pendingDeadLetters === dead ? [] : o.pendingDeadLetters.slice(dead.length);
     o.pendingLate = o.pendingLate === late ? [] : o.pendingLate.slice(late.length);
     o.pendingProcessed = o.pendingProcessed === processed ? [] : o.pendingProcessed.slice(processed.length);

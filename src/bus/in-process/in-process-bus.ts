@@ -13,7 +13,14 @@
  *   request with that error (other errors become INTERNAL).
  * Messages are passed by reference, not serialised: publishers and subscribers must treat them
  * as immutable (the NATS adapter gives each subscriber its own copy).
+ *
+ * Traces (with a `tracer`), as the NATS bus: a publish made inside an active span gets a PRODUCER
+ * span `bus publish <subject>`, and each subscriber's handler runs inside a CONSUMER span
+ * `bus deliver <subject>`, child of the publish span. A publish outside any span costs nothing
+ * extra.
  */
+import { SpanKind, SpanStatusCode, type Tracer } from '@opentelemetry/api';
+import { activeSpanContext } from '../../core/index.ts';
 import { ErrorCode, KeyflowError, isKeyflowError } from '../../model/index.ts';
 import { isWildcard, matchesTokens } from '../internal/subject-match.ts';
 import type { LiveBus, Unsubscribe } from '../port.ts';
@@ -48,7 +55,12 @@ export interface InProcessBusOptions {
   hub?: InProcessHub;
   /** Where handler failures are logged. @default console */
   logger?: BusLogger;
+  /** Spans for publish and delivery. @default none */
+  tracer?: Tracer;
 }
+
+/** Span attribute: the subject (OpenTelemetry messaging conventions). */
+const BUS_SUBJECT = 'messaging.destination.name';
 
 const consoleLogger: BusLogger = { warn: (obj, msg) => console.warn(msg, obj) };
 
@@ -64,6 +76,7 @@ const consoleLogger: BusLogger = { warn: (obj, msg) => console.warn(msg, obj) };
 export function createInProcessBus(options: InProcessBusOptions = {}): LiveBus {
   const hub = options.hub ?? createInProcessHub();
   const logger = options.logger ?? consoleLogger;
+  const tracer = options.tracer;
   /** This bus's registrations, removed from the hub on close. */
   const own = new Set<Unsubscribe>();
   let open = true;
@@ -73,6 +86,39 @@ export function createInProcessBus(options: InProcessBusOptions = {}): LiveBus {
       handler(message);
     } catch (e) {
       logger.warn({ err: e, subject }, 'in-process bus: a subscriber threw; the message still reached the other subscribers');
+    }
+  }
+
+  /** {@link deliver} inside a `bus deliver` span, child of the active `bus publish` span. */
+  function deliverTraced(t: Tracer, handler: Handler, subject: string, message: unknown): void {
+    t.startActiveSpan(`bus deliver ${subject}`, { kind: SpanKind.CONSUMER, attributes: { [BUS_SUBJECT]: subject } }, (span) => {
+      try {
+        handler(message);
+      } catch (e) {
+        span.setStatus({ code: SpanStatusCode.ERROR, message: e instanceof Error ? e.message : String(e) });
+        logger.warn({ err: e, subject }, 'in-process bus: a subscriber threw; the message still reached the other subscribers');
+      } finally {
+        span.end();
+      }
+    });
+  }
+
+  function wants(subject: string): boolean {
+    if (!open) return false;
+    if (hub.exact.has(subject)) return true;
+    const wild = hub.wildcards;
+    if (wild.length === 0) return false;
+    const tokens = subject.split('.');
+    return wild.some((w) => matchesTokens(w.tokens, tokens));
+  }
+
+  function fanOut(subject: string, message: unknown, send: (handler: Handler, subject: string, message: unknown) => void): void {
+    const list = hub.exact.get(subject);
+    if (list) for (let i = 0; i < list.length; i++) send(list[i]!, subject, message);
+    const wild = hub.wildcards;
+    if (wild.length > 0) {
+      const tokens = subject.split('.');
+      for (let i = 0; i < wild.length; i++) if (matchesTokens(wild[i]!.tokens, tokens)) send(wild[i]!.handler, subject, message);
     }
   }
 
@@ -102,23 +148,20 @@ export function createInProcessBus(options: InProcessBusOptions = {}): LiveBus {
 
     publish(subject, message) {
       if (!open) return;
-      const list = hub.exact.get(subject);
-      if (list) for (let i = 0; i < list.length; i++) deliver(list[i]!, subject, message);
-      const wild = hub.wildcards;
-      if (wild.length > 0) {
-        const tokens = subject.split('.');
-        for (let i = 0; i < wild.length; i++) if (matchesTokens(wild[i]!.tokens, tokens)) deliver(wild[i]!.handler, subject, message);
+      if (tracer === undefined || activeSpanContext() === undefined || !wants(subject)) {
+        fanOut(subject, message, deliver);
+        return;
       }
+      tracer.startActiveSpan(`bus publish ${subject}`, { kind: SpanKind.PRODUCER, attributes: { [BUS_SUBJECT]: subject } }, (span) => {
+        try {
+          fanOut(subject, message, (h, s, m) => deliverTraced(tracer, h, s, m));
+        } finally {
+          span.end();
+        }
+      });
     },
 
-    wants(subject) {
-      if (!open) return false;
-      if (hub.exact.has(subject)) return true;
-      const wild = hub.wildcards;
-      if (wild.length === 0) return false;
-      const tokens = subject.split('.');
-      return wild.some((w) => matchesTokens(w.tokens, tokens));
-    },
+    wants,
 
     subscribe(subject, handler) {
       if (!open) return () => undefined;

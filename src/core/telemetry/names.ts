@@ -38,6 +38,11 @@ export const SpanAttr = {
   key: 'messaging.kafka.message.key',
   batchSize: 'messaging.batch.message_count',
   eventType: 'keyflow.event_type',
+  /** Of a subscription message's send span: `ws` or `sse`. */
+  subscriptionTransport: 'keyflow.subscription.transport',
+  /** Of a graphql-ws send span: the operation id. */
+  subscriptionId: 'keyflow.subscription.id',
+  messageBytes: 'messaging.message.body.size',
 } as const;
 
 /** Lifecycle events, logged with these names (one typed table, like kafkajs instrumentation events). */

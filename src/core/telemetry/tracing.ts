@@ -9,7 +9,7 @@
  * The request id travels in the same context ({@link withRequestContext}), so every log line
  * written while a request is handled carries `trace_id`, `span_id` and `request_id` (logger.ts).
  */
-import { type Context, ROOT_CONTEXT, type Tracer, type TracerProvider, context, createContextKey, propagation, trace } from '@opentelemetry/api';
+import { type Context, isSpanContextValid, type Link, ROOT_CONTEXT, type SpanContext, type Tracer, type TracerProvider, context, createContextKey, propagation, trace } from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchSpanProcessor, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
@@ -79,4 +79,64 @@ export function logCorrelation(): Record<string, string> {
   const requestId = active.getValue(REQUEST_ID);
   if (typeof requestId === 'string') out.request_id = requestId;
   return out;
+}
+
+const SPAN_LINKS = createContextKey('keyflow.span_links');
+
+/**
+ * `parent` carrying span links for the next span that asks for them: work done later on behalf of
+ * several traces (a sink write at checkpoint commit covers the finals of several batches) starts
+ * its span linked to each of them. See {@link spanLinksOf}.
+ */
+export function withSpanLinks(parent: Context, links: readonly Link[]): Context {
+  return parent.setValue(SPAN_LINKS, links);
+}
+
+/** The links {@link withSpanLinks} put in `ctx` (undefined when none). */
+export function spanLinksOf(ctx: Context): readonly Link[] | undefined {
+  return ctx.getValue(SPAN_LINKS) as readonly Link[] | undefined;
+}
+
+/**
+ * The context to run work in that continues the given spans: the span itself as parent when there
+ * is one, links to each (at most `maxLinks`, the first ones) when there are several, the root
+ * context when there are none. Duplicates count once.
+ */
+export function continuing(spans: readonly SpanContext[], maxLinks = 128): Context {
+  if (spans.length === 0) return ROOT_CONTEXT;
+  const first = spans[0]!;
+  const distinct: SpanContext[] = [first];
+  const seen = new Set<string>([first.spanId]);
+  for (let i = 1; i < spans.length && distinct.length < maxLinks; i++) {
+    const s = spans[i]!;
+    if (seen.has(s.spanId)) continue;
+    seen.add(s.spanId);
+    distinct.push(s);
+  }
+  if (distinct.length === 1) return trace.setSpanContext(ROOT_CONTEXT, first);
+  return withSpanLinks(ROOT_CONTEXT, distinct.map((context) => ({ context })));
+}
+
+/** The active span's context when it is a valid (sampled or not) span, else undefined. Cheap: no allocation. */
+export function activeSpanContext(): SpanContext | undefined {
+  const sc = trace.getSpanContext(context.active());
+  return sc !== undefined && isSpanContextValid(sc) ? sc : undefined;
+}
+
+/**
+ * Delivery marks: the span a live item (an event message, a subscription's execution result) was
+ * delivered under on this node, so the span of its later send to a subscriber (graphql-ws, SSE)
+ * continues the trace. Kept beside the item, weakly: nothing to clean up. Marked only while
+ * tracing, so an untraced node pays one boolean test per item.
+ */
+const deliveries = new WeakMap<object, SpanContext>();
+let anyDelivery = false;
+
+export function markDelivery(item: object, span: SpanContext): void {
+  anyDelivery = true;
+  deliveries.set(item, span);
+}
+
+export function deliverySpanOf(item: unknown): SpanContext | undefined {
+  return anyDelivery && typeof item === 'object' && item !== null ? deliveries.get(item) : undefined;
 }
