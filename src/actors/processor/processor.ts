@@ -25,6 +25,7 @@ import {
   partitionForKey,
   SYSTEM_TOPICS,
 } from '../../model/index.ts';
+import { isWireValue, type SchemaRegistry } from '../../schemas/index.ts';
 import type { Sink } from '../../sinks/index.ts';
 import type { CheckpointStore, CheckpointWrite } from '../../state/index.ts';
 import { ENGINE_DEFAULTS } from '../defaults.ts';
@@ -49,6 +50,8 @@ export interface ProcessorOptions {
   bus: LiveBus;
   sinks: readonly Sink[];
   registry: EventTypeRegistry;
+  /** Schemas of Avro / Protobuf types (their raw records are decoded with them); absent: such records are dead-lettered. */
+  schemas?: SchemaRegistry;
   /** Consumer group id. */
   groupId: string;
   /** Event topics to consume. */
@@ -190,6 +193,7 @@ export function createProcessor(options: ProcessorOptions): Processor {
       partition,
       clock,
       registry: options.registry,
+      ...(options.schemas ? { schemas: options.schemas } : {}),
       metrics: metrics
         ? {
             processed: (n) => metrics.eventsProcessed.inc({ topic }, n),
@@ -472,6 +476,26 @@ export function createProcessor(options: ProcessorOptions): Processor {
     if (o.queued > maxQueued) await o.chain;
   }
 
+  /**
+   * Reads the schema store before a batch of an Avro / Protobuf topic names a schema id this node
+   * has not seen yet (registered on another node a moment ago), so only an id nobody registered is
+   * dead-lettered as UNKNOWN_SCHEMA.
+   */
+  async function knowSchemasOf(topic: string, records: readonly LogRecord[]): Promise<void> {
+    const schemas = options.schemas;
+    const format = options.registry.byTopic(topic)?.format;
+    if (!schemas || (format !== 'avro' && format !== 'protobuf')) return;
+    for (const r of records) {
+      if (!isWireValue(r.value)) continue;
+      const v = r.value;
+      const id = ((v[1]! << 24) | (v[2]! << 16) | (v[3]! << 8) | v[4]!) >>> 0;
+      if (schemas.byId(id) === undefined) {
+        await schemas.refresh();
+        return;
+      }
+    }
+  }
+
   async function processQueued(o: Owned, batch: RecordBatch): Promise<void> {
     {
       const first = batch.records[0]!;
@@ -495,6 +519,7 @@ export function createProcessor(options: ProcessorOptions): Processor {
       o.gapAt = -1;
       const records = first.offset < from ? batch.records.filter((r) => r.offset >= from) : batch.records;
       if (records.length === 0) return;
+      await knowSchemasOf(batch.topic, records);
       if (tracer) {
         // One span per batch (never per record), linked to the producer's trace of its first record.
         const link = linkOf(records[0]!.headers.traceparent);
