@@ -47,6 +47,8 @@ export interface SchemaRegistry {
   register(subject: string, input: SchemaInput): Promise<RegisteredSchema>;
   /** Why `input` cannot become the subject's next version, or undefined when it can (Confluent's compatibility check). Throws SCHEMA_VALIDATION_FAILED. */
   compatibilityProblem(subject: string, input: SchemaInput): string | undefined;
+  /** The version of the subject this schema is, or undefined. Throws SCHEMA_VALIDATION_FAILED. */
+  find(subject: string, input: SchemaInput): RegisteredSchema | undefined;
   /** The schema with this id, as this node knows it now (no I/O: the processor's decode path). */
   byId(id: number): RegisteredSchema | undefined;
   /** The schema with this id, reading the store first when this node does not know it yet. */
@@ -194,6 +196,7 @@ export function createSchemaRegistry(options: SchemaRegistryOptions): SchemaRegi
       if (existing(subject, codec)) return undefined;
       return problemAgainst(subjects.get(subject), codec);
     },
+    find: (subject, input) => existing(subject, parse(subject, input)),
     byId: (id) => byId.get(id),
     async lookup(id) {
       const known = byId.get(id);
