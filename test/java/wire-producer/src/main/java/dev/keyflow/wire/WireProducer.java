@@ -120,7 +120,7 @@ public final class WireProducer {
         .toByteArray();
   }
 
-  /** POST /subjects/{subject}/versions, as the serializers' auto-register does; returns the id. */
+  /** POST /subjects/{subject}/versions, as the serializers' auto-register does; returns the id. HTTP/1.1: the JDK client's h2c upgrade would reach keyflow's WebSocket upgrade handler. */
   static int register(String registry, String token, String subject, String schema, boolean protobuf) throws Exception {
     String body = "{\"schema\":" + jsonString(schema) + (protobuf ? ",\"schemaType\":\"PROTOBUF\"" : "") + "}";
     HttpRequest.Builder req =
@@ -128,7 +128,7 @@ public final class WireProducer {
             .header("content-type", "application/vnd.schemaregistry.v1+json")
             .POST(HttpRequest.BodyPublishers.ofString(body));
     if (token != null) req.header("authorization", "Bearer " + token);
-    HttpResponse<String> res = HttpClient.newHttpClient().send(req.build(), HttpResponse.BodyHandlers.ofString());
+    HttpResponse<String> res = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build().send(req.build(), HttpResponse.BodyHandlers.ofString());
     Matcher m = Pattern.compile("\"id\"\\s*:\\s*(\\d+)").matcher(res.body());
     if (res.statusCode() != 200 || !m.find()) throw new IllegalStateException("registering failed: HTTP " + res.statusCode() + " " + res.body());
     return Integer.parseInt(m.group(1));
