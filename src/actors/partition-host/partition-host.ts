@@ -56,6 +56,11 @@ export interface PartitionHostOptions {
   partition: number;
   /** Event types by name (and the topic's own type by topic). */
   registry: Pick<EventTypeRegistry, 'resolve' | 'byTopic'>;
+  /**
+   * State of the partition's own beside the actors (the enrichment's per-key statistics), saved in
+   * every checkpoint with the offset and handed back on restore (undefined: none saved).
+   */
+  extraState?: { encode(): unknown; restore(data: unknown): void };
   /** Schemas of Avro / Protobuf types: their raw records (Confluent wire format) are decoded with them. */
   schemas?: Pick<SchemaRegistry, 'byId' | 'versions'>;
   /** Window specs (parsed or by name). @default DEFAULT_WINDOWS */
@@ -491,7 +496,7 @@ class PartitionHostImpl implements PartitionHost {
     const dirty = new Map<string, string>();
     for (const slot of this.dirty) dirty.set(slot.id, slot.ctx.logic.toCheckpoint(slot.state));
     this.cpSeq = this.seq;
-    const write: CheckpointWrite = { nextOffset: this.next, partitionState: encodePartitionState(this.wm), dirty };
+    const write: CheckpointWrite = { nextOffset: this.next, partitionState: encodePartitionState(this.wm, this.o.extraState?.encode()), dirty };
     if (this.deleted.size > 0) write.deleted = [...this.deleted.keys()];
     if (this.finals.size > 0) write.finals = this.finals.take();
     if (this.wm.watermark !== null) write.retainFinalsFrom = this.wm.watermark - this.retention;
@@ -526,6 +531,9 @@ class PartitionHostImpl implements PartitionHost {
       const ps = readPartitionState(cp.partitionState, `${this.topic}/${this.partition}`);
       this.wm.watermark = ps.watermark;
       this.wm.maxEventTime = ps.maxEventTime;
+      this.o.extraState?.restore(ps.extra);
+    } else {
+      this.o.extraState?.restore(undefined);
     }
     for (const [id, data] of actors) {
       const { eventType, key } = this.table.split(id);

@@ -16,10 +16,15 @@ import type { KeyStateView, WindowResult } from '../../model/index.ts';
 import {
   type DeadLetterMessage,
   DLQ_TOPIC,
+  decodeEnrichmentState,
+  type EnrichmentState,
   type EventEnvelope,
   type EventTypeRegistry,
+  encodeEnrichmentState,
   enrichEvent,
   isFenced,
+  keyFor,
+  needsEnrichmentState,
   LATE_TOPIC,
   PROCESSED_TOPIC,
   partitionForKey,
@@ -185,7 +190,7 @@ export function createProcessor(options: ProcessorOptions): Processor {
     return next;
   }
 
-  function makeHost(tp: TopicPartition, ref: { owned?: Owned }): PartitionHost {
+  function makeHost(tp: TopicPartition, ref: { owned?: Owned; enrich: EnrichmentState }): PartitionHost {
     const { topic, partition } = tp;
     const host: PartitionHost = createPartitionHost({
       ...options.host,
@@ -194,6 +199,13 @@ export function createProcessor(options: ProcessorOptions): Processor {
       clock,
       registry: options.registry,
       ...(options.schemas ? { schemas: options.schemas } : {}),
+      // the z-score rules' per-key statistics, checkpointed with the offset: a replay enriches the same
+      extraState: {
+        encode: () => (ref.enrich.size > 0 ? encodeEnrichmentState(ref.enrich) : undefined),
+        restore: (data) => {
+          ref.enrich = decodeEnrichmentState(data);
+        },
+      },
       metrics: metrics
         ? {
             processed: (n) => metrics.eventsProcessed.inc({ topic }, n),
@@ -209,7 +221,7 @@ export function createProcessor(options: ProcessorOptions): Processor {
           publishEvents || enriches(topic)
             ? (events: { event: EventEnvelope; record: LogRecord }[]) => {
                 if (publishEvents) publishEventBatch(bus, topic, events);
-                if (ref.owned) collectProcessed(ref.owned, events);
+                if (ref.owned) collectProcessed(ref.owned, events, ref.enrich);
               }
             : undefined,
         onResults(results: WindowResult[]) {
@@ -247,11 +259,12 @@ export function createProcessor(options: ProcessorOptions): Processor {
   }
 
   /** The processed records of a batch's events whose type has enrichment rules; written before the checkpoint that covers them. */
-  function collectProcessed(o: Owned, events: { event: EventEnvelope; record: LogRecord }[]): void {
+  function collectProcessed(o: Owned, events: { event: EventEnvelope; record: LogRecord }[], state: EnrichmentState): void {
     for (const { event, record } of events) {
       const spec = options.registry.resolve(event.eventType);
       if (!spec?.enrichment || spec.enrichment.length === 0) continue;
-      const processed = enrichEvent(event, spec.enrichment, record, spec.version ?? 0);
+      const keyed = needsEnrichmentState(spec.enrichment) ? { key: keyFor(spec, event), state } : undefined;
+      const processed = enrichEvent(event, spec.enrichment, record, spec.version ?? 0, keyed);
       o.pendingProcessed.push({ key: record.key, value: JSON.stringify(processed), partition: record.partition % PROCESSED_PARTITIONS });
     }
   }
@@ -262,7 +275,7 @@ export function createProcessor(options: ProcessorOptions): Processor {
     const epoch = await checkpoints.acquire(topic, partition);
     const cp = await checkpoints.load(topic, partition);
     const actors = cp ? await checkpoints.loadActors(topic, partition) : new Map<string, string>();
-    const ref: { owned?: Owned } = {};
+    const ref: { owned?: Owned; enrich: EnrichmentState } = { enrich: new Map() };
     const host = makeHost(tp, ref);
     host.restore(cp, actors);
     const begin = await resumeOffset(log, topic, partition, cp?.nextOffset, { logger, metrics });
