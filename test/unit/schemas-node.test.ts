@@ -54,11 +54,12 @@ describe('Avro and Protobuf event types on a running embedded node', () => {
   const proto = parseSchema('PROTOBUF', READING_PROTO);
   let orderId1 = 0;
   let readingId = 0;
+  let token: string | undefined;
 
   async function rest(method: string, path: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
     const res = await fetch(`${base}${path}`, {
       method,
-      headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
+      headers: { 'content-type': 'application/vnd.schemaregistry.v1+json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
     return { status: res.status, json: (await res.json()) as Record<string, unknown> };
@@ -202,13 +203,18 @@ describe('Avro and Protobuf event types on a running embedded node', () => {
     await waitFor(async () => diffResults(await windowsOf('plant.reading', key), expected, { revision: false, final: false }).length === 0, { timeoutMs: 20_000 });
   });
 
-  it('schemas and types survive a restart of the node', async () => {
+  it('schemas and types survive a restart of the node; with authentication on, the registry routes need a credential', async () => {
     await app.stop();
-    const config = loadConfig({ KEYFLOW_DATA_DIR: tmp.dir, KEYFLOW_PORT: '0', KEYFLOW_HOST: '127.0.0.1', KEYFLOW_SINKS: 'none' });
+    const config = loadConfig({ KEYFLOW_DATA_DIR: tmp.dir, KEYFLOW_PORT: '0', KEYFLOW_HOST: '127.0.0.1', KEYFLOW_SINKS: 'none', KEYFLOW_API_TOKENS: 'schemas-token' });
     app = await buildApp(config, { logger: silentLogger() });
     await app.start();
     url = app.url.replace('localhost', '127.0.0.1');
     base = url.replace(/\/graphql$/, '');
+    const anonymous = await rest('GET', `/schemas/ids/${orderId1}`);
+    expect(anonymous).toMatchObject({ status: 401, json: { error_code: 401 } });
+    const refused = await rest('POST', '/subjects/events.orders-value/versions', { schema: JSON.stringify(ORDER_V2) });
+    expect(refused.status).toBe(401);
+    token = 'schemas-token';
     expect((await rest('GET', `/schemas/ids/${orderId1}`)).json).toEqual({ schema: JSON.stringify(ORDER_V1) });
     expect((await rest('GET', '/subjects/events.orders-value/versions')).json).toEqual([1, 2]);
   });
