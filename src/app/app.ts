@@ -26,7 +26,7 @@ import {
 } from '../model/index.ts';
 import { redriveDeadLetters, redriveStates } from '../redrive/index.ts';
 import { createFileSchemaStore, createLogSchemaStore, createSchemaRegistry } from '../schemas/index.ts';
-import { createDataLakeSink, createLogTopicSink, createPostgresSink, type Sink, tracedSink } from '../sinks/index.ts';
+import { createDataLakeSink, createLogTopicSink, createPostgresSink, createProcessedLake, type ProcessedLake, type Sink, tracedSink } from '../sinks/index.ts';
 import { type CheckpointStore, createFileCheckpoints, createRedisCheckpoints } from '../state/index.ts';
 import { createAccess } from './access.ts';
 import { createCatalog, createEventLog } from './adapters.ts';
@@ -162,10 +162,14 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   const dedupe = config.KEYFLOW_TEST_HOOKS ? withHangAfterAppendHook(baseDedupe) : baseDedupe;
 
   const sinks: Sink[] = [];
+  let processedLake: ProcessedLake | undefined;
   if (roles.has('processor')) {
     const lakeDir = config.KEYFLOW_DATA_LAKE_DIR ?? join(config.KEYFLOW_DATA_DIR, 'lake');
     if (config.KEYFLOW_SINKS.has('aggregated')) sinks.push(createLogTopicSink({ log }));
-    if (config.KEYFLOW_SINKS.has('data-lake')) sinks.push(createDataLakeSink({ dir: lakeDir }));
+    if (config.KEYFLOW_SINKS.has('data-lake')) {
+      sinks.push(createDataLakeSink({ dir: lakeDir }));
+      processedLake = createProcessedLake({ dir: lakeDir });
+    }
     if (config.DATABASE_URL) sinks.push(createPostgresSink({ connectionString: config.DATABASE_URL }));
     for (let i = 0; i < sinks.length; i++) sinks[i] = instrumentSink(tracing.enabled ? tracedSink(sinks[i]!, tracing.tracer) : sinks[i]!, metrics);
   }
@@ -192,6 +196,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
         sinks,
         registry,
         schemas,
+        ...(processedLake ? { processedLake } : {}),
         groupId: distributed ? config.KAFKA_GROUP_ID : 'keyflow-embedded',
         topics: registry.all().map((t) => t.topic),
         host: hostSettings,

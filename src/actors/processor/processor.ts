@@ -31,7 +31,7 @@ import {
   SYSTEM_TOPICS,
 } from '../../model/index.ts';
 import { isWireValue, type SchemaRegistry } from '../../schemas/index.ts';
-import type { Sink } from '../../sinks/index.ts';
+import type { ProcessedLake, Sink } from '../../sinks/index.ts';
 import type { CheckpointStore, CheckpointWrite } from '../../state/index.ts';
 import { ENGINE_DEFAULTS } from '../defaults.ts';
 import { createPartitionHost, type PartitionHost } from '../partition-host/partition-host.ts';
@@ -55,6 +55,8 @@ export interface ProcessorOptions {
   bus: LiveBus;
   sinks: readonly Sink[];
   registry: EventTypeRegistry;
+  /** The data lake's `processed/` partition: processed records are appended there too, before their checkpoint. */
+  processedLake?: ProcessedLake;
   /** Schemas of Avro / Protobuf types (their raw records are decoded with them); absent: such records are dead-lettered. */
   schemas?: SchemaRegistry;
   /** Consumer group id. */
@@ -348,7 +350,10 @@ export function createProcessor(options: ProcessorOptions): Processor {
     try {
       if (dead.length > 0) await log.append(DLQ_TOPIC, dead, { sync: true });
       if (late.length > 0) await log.append(LATE_TOPIC, late, { sync: true });
-      if (processed.length > 0) await log.append(PROCESSED_TOPIC, processed, { sync: true });
+      if (processed.length > 0) {
+        await log.append(PROCESSED_TOPIC, processed, { sync: true });
+        await options.processedLake?.write(processed.map((p) => p.value as string));
+      }
       if (finals.length > 0) for (const sink of sinks) await sink.write(finals);
       // the checkpoint must never cover log records that are not on the disk yet
       await log.flush(topic, partition, write.nextOffset);
