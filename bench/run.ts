@@ -1,7 +1,7 @@
 /**
  * keyflow benchmarks — print figures, never run as tests.
  *
- *   npm run bench [-- --only processing [--against <checkout>]|ingest|latency|live|rss|state|flush|slow-ws|auth|dedupe|types|resume] [--quick]
+ *   npm run bench [-- --only processing [--against <checkout>]|ingest|latency|live|rss|state|flush|slow-ws|auth|dedupe|types|schemas|resume] [--quick]
  *   npm run bench -- --kafka [--only processing|ingest|latency|fanout|recovery|bus-trace] [--quick]
  *   npm run bench -- --kafka --peer [--quick] [--peer-only keyflow]   keyflow vs Kafka Streams (bench/peers/kstreams, needs
  *                     Java 17 and Maven) vs a bare kafkajs consumer on one topic of 1M events (100k quick)
@@ -62,8 +62,9 @@ if (kafka) {
 } else {
   const { benchLiveEmbedded } = await import('./live.ts');
   const { benchTypes } = await import('./types.ts');
+  const { benchSchemas } = await import('./schemas.ts');
   const { benchResume } = await import('./resume.ts');
-  benches = { processing: benchProcessing, ingest: benchIngest, latency: benchLatency, live: benchLiveEmbedded, rss: benchRss, state: benchStateSize, flush: benchFlush, 'slow-ws': benchSlowSubscribers, auth: benchAuth, dedupe: benchDedupe, types: benchTypes, resume: benchResume };
+  benches = { processing: benchProcessing, ingest: benchIngest, latency: benchLatency, live: benchLiveEmbedded, rss: benchRss, state: benchStateSize, flush: benchFlush, 'slow-ws': benchSlowSubscribers, auth: benchAuth, dedupe: benchDedupe, types: benchTypes, schemas: benchSchemas, resume: benchResume };
 }
 if (peer && !kafka) {
   process.stderr.write('--peer needs --kafka\n');

@@ -69,21 +69,28 @@ export function decodeRecordValue(value: Uint8Array): EventEnvelope {
 }
 
 /** What {@link decodeRecord} checks a record's event against besides its shape. */
-export interface RecordBounds {
+export interface RecordBounds<R extends Pick<LogRecord, 'value' | 'appendTime'> = Pick<LogRecord, 'value' | 'appendTime'>> {
   /** How far an event's time may lie after its record's append time, ms. */
   maxFutureSkewMs: number;
   /** The value field of an event type; undefined when the type is unknown (routing dead-letters it). */
   valueFieldOf(eventType: string): string | null | undefined;
   /** Throws SCHEMA_VALIDATION_FAILED when the payload breaks its event type's JSON Schema. */
   checkPayload?(e: EventEnvelope): void;
+  /**
+   * The event of a record that is not a JSON envelope, when the topic's type is Avro / Protobuf
+   * (Confluent wire format); undefined for a JSON type. Throws UNKNOWN_SCHEMA / SCHEMA_VALIDATION_FAILED.
+   */
+  decodeRaw?(record: R): EventEnvelope | undefined;
 }
+
+const OPEN_BRACE = 0x7b;
 
 /**
  * The event of a record, checked against the model's event bounds with the record's append time.
  * Throws what `decodeEnvelope` throws, TIMESTAMP_OUT_OF_RANGE / VALUE_OUT_OF_RANGE, and the type's
  * payload-schema failure (SCHEMA_VALIDATION_FAILED).
  */
-export function decodeRecord(record: Pick<LogRecord, 'value' | 'appendTime'>, bounds: RecordBounds): EventEnvelope {
+export function decodeRecord<R extends Pick<LogRecord, 'value' | 'appendTime'>>(record: R, bounds: RecordBounds<R>): EventEnvelope {
   const s = scanRecord(record.value, bounds.valueFieldOf);
   if (s !== undefined) {
     // the bounds of the fields the scan read; the general check (which parses the payload) only to throw
@@ -93,6 +100,14 @@ export function decodeRecord(record: Pick<LogRecord, 'value' | 'appendTime'>, bo
     // parses the payload only when the type has a schema
     bounds.checkPayload?.(s);
     return s;
+  }
+  // not a JSON envelope the scan took: a binary type's raw record takes this general path
+  if (bounds.decodeRaw !== undefined && record.value[0] !== OPEN_BRACE) {
+    const raw = bounds.decodeRaw(record);
+    if (raw !== undefined) {
+      checkEventBounds(raw, record.appendTime, bounds.maxFutureSkewMs, bounds.valueFieldOf(raw.eventType) ?? null);
+      return raw;
+    }
   }
   const e = decodeRecordValue(record.value);
   checkEventBounds(e, record.appendTime, bounds.maxFutureSkewMs, bounds.valueFieldOf(e.eventType) ?? null);

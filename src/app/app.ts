@@ -25,7 +25,8 @@ import {
   SYSTEM_TOPICS,
 } from '../model/index.ts';
 import { redriveDeadLetters, redriveStates } from '../redrive/index.ts';
-import { createDataLakeSink, createLogTopicSink, createPostgresSink, type Sink, tracedSink } from '../sinks/index.ts';
+import { createFileSchemaStore, createLogSchemaStore, createSchemaRegistry } from '../schemas/index.ts';
+import { createDataLakeSink, createLogTopicSink, createPostgresSink, createProcessedLake, type ProcessedLake, type Sink, tracedSink } from '../sinks/index.ts';
 import { type CheckpointStore, createFileCheckpoints, createRedisCheckpoints } from '../state/index.ts';
 import { createAccess } from './access.ts';
 import { createCatalog, createEventLog } from './adapters.ts';
@@ -128,6 +129,12 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
 
   const log = createEventLog(config, { logger, clock, nodeId });
   const catalog = createCatalog(config, { log, registry, clock, logger });
+  const schemas = createSchemaRegistry({
+    store: distributed ? createLogSchemaStore({ log }) : createFileSchemaStore({ dataDir: config.KEYFLOW_DATA_DIR }),
+    clock,
+    logger: logger.child({ component: 'schemas' }),
+    pollMs: config.KEYFLOW_EVENT_TYPES_POLL_MS,
+  });
   const checkpoints: CheckpointStore = distributed
     ? createRedisCheckpoints({ url: config.REDIS_URL!, keyPrefix: prefix, resultRetentionMs: config.KEYFLOW_RESULT_RETENTION })
     : createFileCheckpoints({ dataDir: config.KEYFLOW_DATA_DIR, logger: logger.child({ component: 'checkpoints' }) });
@@ -155,10 +162,14 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   const dedupe = config.KEYFLOW_TEST_HOOKS ? withHangAfterAppendHook(baseDedupe) : baseDedupe;
 
   const sinks: Sink[] = [];
+  let processedLake: ProcessedLake | undefined;
   if (roles.has('processor')) {
     const lakeDir = config.KEYFLOW_DATA_LAKE_DIR ?? join(config.KEYFLOW_DATA_DIR, 'lake');
     if (config.KEYFLOW_SINKS.has('aggregated')) sinks.push(createLogTopicSink({ log }));
-    if (config.KEYFLOW_SINKS.has('data-lake')) sinks.push(createDataLakeSink({ dir: lakeDir }));
+    if (config.KEYFLOW_SINKS.has('data-lake')) {
+      sinks.push(createDataLakeSink({ dir: lakeDir }));
+      processedLake = createProcessedLake({ dir: lakeDir });
+    }
     if (config.DATABASE_URL) sinks.push(createPostgresSink({ connectionString: config.DATABASE_URL }));
     for (let i = 0; i < sinks.length; i++) sinks[i] = instrumentSink(tracing.enabled ? tracedSink(sinks[i]!, tracing.tracer) : sinks[i]!, metrics);
   }
@@ -184,6 +195,8 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
         bus,
         sinks,
         registry,
+        schemas,
+        ...(processedLake ? { processedLake } : {}),
         groupId: distributed ? config.KAFKA_GROUP_ID : 'keyflow-embedded',
         topics: registry.all().map((t) => t.topic),
         host: hostSettings,
@@ -219,6 +232,9 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
       started.push(adapter);
     }
     await log.ensureTopics([...registry.all().map((t) => ({ name: t.topic, partitions: t.partitions })), ...SYSTEM_TOPICS]);
+    // the registered Avro / Protobuf schemas, then kept current from their store like the types
+    await schemas.start();
+    started.push(schemas);
     // the stored and declared types (their topics created), then kept current from the store
     await catalog.start();
     started.push(catalog);
@@ -259,6 +275,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
             subscriptionBuffer: config.KEYFLOW_SUBSCRIPTION_BUFFER,
             reader: createWindowReader({ registry, local: processor?.local, bus, checkpoints, host: hostSettings, clock, logger }),
             eventTypes: catalog,
+            schemas,
             redrive: {
               run: (filter, dryRun) => redriveDeadLetters({ log, registry, filter, dryRun, maxFutureSkewMs: config.KEYFLOW_MAX_FUTURE_SKEW_MS, now: () => clock.now() }),
               states: () => redriveStates(log),

@@ -17,6 +17,7 @@ import { graphiqlOptions, renderOfflineGraphiQL } from './graphiql.ts';
 import { type AuditLog, createAuditLog } from './plugins/auth/audit.ts';
 import { type Authenticator, createAuthenticator } from './plugins/auth/authenticator.ts';
 import type { Identity } from './plugins/auth/identity.ts';
+import { useSchemaRegistryRoutes } from './plugins/use-schema-registry.ts';
 import { type CorsPolicy, corsOptions } from './plugins/cors.ts';
 import type { RateLimits } from './plugins/rate-limits.ts';
 import { addressOf, identityOf, useAuth } from './plugins/use-auth.ts';
@@ -130,6 +131,7 @@ export function createGraphQLServer(services: ApiServices, options: GraphQLServe
     useRequestId(),
     useOpsRoutes({ health: () => services.health(), registry }),
     options.dashboard && useDashboard({ onMissing: (dir) => logger.warn({ dir }, 'the dashboard is not built (npm run build:web): /dashboard answers 503') }),
+    services.schemas && useSchemaRegistryRoutes({ schemas: services.schemas, authenticator, audit, trustProxy }),
     useCsrfGuard({ path, audit, trustProxy }),
     options.rateLimits && useRateLimit({ limits: options.rateLimits, scope: 'address', path, audit, trustProxy }),
     useAuth({ authenticator, path, audit, trustProxy }),

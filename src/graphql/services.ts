@@ -9,6 +9,7 @@ import type { Ingest } from '../ingest/index.ts';
 import type { EventLog } from '../log/index.ts';
 import type { EventTypeRegistry, WindowReader } from '../model/index.ts';
 import type { RedriveFilter, RedriveReport, RedriveState } from '../redrive/index.ts';
+import type { SchemaRegistry } from '../schemas/index.ts';
 import type { TypeCatalog } from '../types/index.ts';
 
 export interface ComponentHealth {
@@ -68,6 +69,8 @@ export interface ApiServices {
   readonly ingest: Ingest;
   /** registerEventType; absent: the node cannot register types. */
   readonly eventTypes?: Pick<TypeCatalog, 'register'>;
+  /** Avro / Protobuf schemas: the Schema Registry routes, registerSchema, publishEncodedEvent; absent: not on this node. */
+  readonly schemas?: SchemaRegistry;
   /** redriveDeadLetters and each dead letter's redrive record; absent: not on this node. */
   readonly redrive?: {
     run(filter: RedriveFilter, dryRun: boolean): Promise<RedriveReport>;

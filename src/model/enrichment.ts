@@ -1,8 +1,10 @@
 /**
  * Enrichment rules, declared per event type (the seeds' `001_…` transformer, made declarative):
- * derived date fields, categories by thresholds, flags, range anomalies and lookups in a static
- * table. {@link enrichEvent} is a pure function of the event, where its record sits and the rules:
- * a replay produces the same processed record, `recordId` included.
+ * derived date fields, categories by thresholds, flags, range anomalies, per-key z-score anomalies
+ * and lookups in a static table. {@link enrichEvent} is a pure function of the event, where its
+ * record sits, the rules and — for z-score rules only — the running statistics of the event's key
+ * before it ({@link EnrichmentState}, part of the partition's checkpoint): a replay from a
+ * checkpoint produces the same processed records, `recordId` included.
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
@@ -38,6 +40,20 @@ export const enrichmentRuleSchema = z.discriminatedUnion('rule', [
     .object({ rule: z.literal('anomaly'), name, path, min: z.number().finite(), max: z.number().finite() })
     .strict()
     .refine((r) => r.min <= r.max, { message: 'min must not be above max' }),
+  /**
+   * Per-key z-score: true when |value − mean| / stddev of the key's earlier values exceeds
+   * `threshold` (default 3), once the key has `minCount` earlier values (default 10); absent before.
+   * Running mean and variance per key (Welford), kept in the partition's checkpoint.
+   */
+  z
+    .object({
+      rule: z.literal('zscore'),
+      name,
+      path,
+      threshold: z.number().finite().positive().optional(),
+      minCount: z.number().int().min(2).max(1_000_000).optional(),
+    })
+    .strict(),
   /** `table[String(value at path)]`, else `default` (absent when neither). */
   z
     .object({ rule: z.literal('lookup'), name, path, table: z.record(z.string(), z.json()), default: z.json().optional() })
@@ -89,8 +105,60 @@ function valueAt(e: EventEnvelope, p: string): unknown {
   return v;
 }
 
-/** The `enriched` object of an event under the rules (pure). */
-export function enrichedFields(e: EventEnvelope, rules: readonly EnrichmentRule[]): Record<string, unknown> {
+/** Running statistics of one key's values under one z-score rule (Welford). */
+export interface KeyStats {
+  n: number;
+  mean: number;
+  /** Sum of squared differences from the mean. */
+  m2: number;
+}
+
+/** Per-(rule, key) statistics of the z-score rules of one partition, by `<rule>\u001f<key>`. */
+export type EnrichmentState = Map<string, KeyStats>;
+
+const STAT_SEP = '\u001f';
+
+/** The state as JSON data (JSON keeps every double exactly, so a restored state decides the same). */
+export function encodeEnrichmentState(state: EnrichmentState): [string, number, number, number][] {
+  return [...state].map(([id, s]) => [id, s.n, s.mean, s.m2]);
+}
+
+export function decodeEnrichmentState(data: unknown): EnrichmentState {
+  const out: EnrichmentState = new Map();
+  if (!Array.isArray(data)) return out;
+  for (const row of data) {
+    if (Array.isArray(row) && typeof row[0] === 'string' && row.slice(1, 4).every((x) => typeof x === 'number')) {
+      out.set(row[0], { n: row[1] as number, mean: row[2] as number, m2: row[3] as number });
+    }
+  }
+  return out;
+}
+
+/** Whether a rule set keeps per-key state (has a z-score rule). */
+export function needsEnrichmentState(rules: readonly EnrichmentRule[] | undefined): boolean {
+  return rules?.some((r) => r.rule === 'zscore') ?? false;
+}
+
+function zscore(r: Extract<EnrichmentRule, { rule: 'zscore' }>, v: number, key: string, state: EnrichmentState): boolean | undefined {
+  const id = `${r.name}${STAT_SEP}${key}`;
+  const s = state.get(id) ?? { n: 0, mean: 0, m2: 0 };
+  let flagged: boolean | undefined;
+  if (s.n >= (r.minCount ?? 10)) {
+    const std = Math.sqrt(s.m2 / (s.n - 1));
+    flagged = std > 0 ? Math.abs(v - s.mean) / std > (r.threshold ?? 3) : v !== s.mean;
+  }
+  const n = s.n + 1;
+  const delta = v - s.mean;
+  const mean = s.mean + delta / n;
+  state.set(id, { n, mean, m2: s.m2 + delta * (v - mean) });
+  return flagged;
+}
+
+/**
+ * The `enriched` object of an event under the rules: pure, except that z-score rules read and
+ * advance `keyed.state` for the event's key (absent: z-score rules add nothing).
+ */
+export function enrichedFields(e: EventEnvelope, rules: readonly EnrichmentRule[], keyed?: { key: string; state: EnrichmentState }): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const r of rules) {
     switch (r.rule) {
@@ -114,6 +182,13 @@ export function enrichedFields(e: EventEnvelope, rules: readonly EnrichmentRule[
         if (v !== undefined) out[r.name] = v < r.min || v > r.max;
         break;
       }
+      case 'zscore': {
+        const v = numberAt(e, r.path);
+        if (v === undefined || !keyed) break;
+        const flagged = zscore(r, v, keyed.key, keyed.state);
+        if (flagged !== undefined) out[r.name] = flagged;
+        break;
+      }
       case 'lookup': {
         const v = valueAt(e, r.path);
         const k = typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' ? String(v) : undefined;
@@ -131,7 +206,7 @@ export function enrichedFields(e: EventEnvelope, rules: readonly EnrichmentRule[
  * (SHA-256 of the event type, eventId and event time: the same event gives the same id wherever it
  * is replayed or redriven), `processedAt` (the record's append time) and metadata.
  */
-export function enrichEvent(e: EventEnvelope, rules: readonly EnrichmentRule[], at: RecordPosition, version: number): ProcessedRecord {
+export function enrichEvent(e: EventEnvelope, rules: readonly EnrichmentRule[], at: RecordPosition, version: number, keyed?: { key: string; state: EnrichmentState }): ProcessedRecord {
   const recordId = createHash('sha256').update(`${e.eventType}\n${e.eventId}\n${e.timestamp}`).digest('hex');
   const original: Record<string, unknown> = {
     eventId: e.eventId,
@@ -145,7 +220,7 @@ export function enrichEvent(e: EventEnvelope, rules: readonly EnrichmentRule[], 
   return {
     recordId,
     original,
-    enriched: enrichedFields(e, rules),
+    enriched: enrichedFields(e, rules, keyed),
     processedAt: new Date(at.appendTime).toISOString(),
     metadata: { source: `${at.topic}/${at.partition}/${at.offset}`, stage: 'processed', version },
   };

@@ -14,6 +14,10 @@ export const ErrorCode = {
   UNKNOWN_EVENT_TYPE: 'UNKNOWN_EVENT_TYPE',
   /** A change to a registered event type that its compatibility rules refuse (the field is in `details.field`). */
   EVENT_TYPE_INCOMPATIBLE: 'EVENT_TYPE_INCOMPATIBLE',
+  /** An Avro / Protobuf payload names a schema id no registered schema has. */
+  UNKNOWN_SCHEMA: 'UNKNOWN_SCHEMA',
+  /** A new schema version that the subject's compatibility rule refuses (why in `details.reason`). */
+  SCHEMA_INCOMPATIBLE: 'SCHEMA_INCOMPATIBLE',
   UNKNOWN_TOPIC: 'UNKNOWN_TOPIC',
   UNKNOWN_WINDOW: 'UNKNOWN_WINDOW',
   PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',

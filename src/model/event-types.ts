@@ -34,6 +34,16 @@ export interface EventTypeSpec {
   /** Enrichment rules: the processor writes each event's processed record to `events.processed`. */
   readonly enrichment?: readonly EnrichmentRule[];
   /**
+   * How payloads are written. `avro` / `protobuf`: a registered schema of {@link subject} (the API
+   * takes the bytes and the schema id; raw records are in the Confluent wire format).
+   * @default 'json'
+   */
+  readonly format?: PayloadFormat;
+  /** Schema-registry subject of an Avro / Protobuf type. @default `<topic>-value` (the serializers' TopicNameStrategy) */
+  readonly subject?: string;
+  /** Avro / Protobuf: the payload field holding the event time (epoch ms, or an ISO-8601 string); absent: the record's timestamp. */
+  readonly timestampField?: string;
+  /**
    * The payload's problems against {@link schema}, compiled once when the type is registered
    * (attached by the type catalog); undefined when the payload is valid or there is no schema.
    */
@@ -41,6 +51,13 @@ export interface EventTypeSpec {
 }
 
 export type Compatibility = 'BACKWARD' | 'NONE';
+export type PayloadFormat = 'json' | 'avro' | 'protobuf';
+
+/** The schema-registry subject of a binary-format type (undefined for JSON types). */
+export function subjectOf(spec: Pick<EventTypeSpec, 'format' | 'subject' | 'topic'>): string | undefined {
+  if (spec.format === undefined || spec.format === 'json') return undefined;
+  return spec.subject ?? `${spec.topic}-value`;
+}
 
 export interface TopicSpec {
   readonly name: string;
@@ -109,8 +126,20 @@ export const eventTypeDefinitionSchema = z
     compatibility: z.enum(['BACKWARD', 'NONE']).optional(),
     description: z.string().max(1000).optional(),
     enrichment: enrichmentSchema.optional(),
+    format: z.enum(['json', 'avro', 'protobuf']).optional(),
+    subject: z.string().regex(/^[^\s/\\]{1,255}$/, 'a subject is 1–255 characters without spaces or slashes').optional(),
+    timestampPath: z
+      .string()
+      .refine((p) => /^payload\.[A-Za-z_$][A-Za-z0-9_$]{0,99}$/.test(p) && p !== 'payload.__proto__', { message: 'the timestamp path is payload.<field> (a top-level payload field)' })
+      .optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((d, ctx) => {
+    const binary = d.format === 'avro' || d.format === 'protobuf';
+    if (binary && d.schema) ctx.addIssue({ code: 'custom', path: ['schema'], message: `a ${d.format} type takes its schema from the schema registry (subject), not a JSON Schema` });
+    if (!binary && d.subject !== undefined) ctx.addIssue({ code: 'custom', path: ['subject'], message: 'a subject is for avro / protobuf types' });
+    if (!binary && d.timestampPath !== undefined) ctx.addIssue({ code: 'custom', path: ['timestampPath'], message: 'a timestamp path is for avro / protobuf types (JSON events carry their timestamp)' });
+  });
 export type EventTypeDefinition = z.infer<typeof eventTypeDefinitionSchema>;
 
 const reservedTopics = new Set([...SYSTEM_TOPICS.map((t) => t.name), EVENT_TYPES_TOPIC]);
@@ -150,6 +179,9 @@ export function specFromDefinition(input: unknown, where = 'event type'): EventT
     ...(d.compatibility ? { compatibility: d.compatibility } : {}),
     ...(d.description !== undefined ? { description: d.description } : {}),
     ...(d.enrichment ? { enrichment: d.enrichment } : {}),
+    ...(d.format && d.format !== 'json' ? { format: d.format } : {}),
+    ...(d.subject !== undefined ? { subject: d.subject } : {}),
+    ...(d.timestampPath ? { timestampField: d.timestampPath.slice('payload.'.length) } : {}),
   };
 }
 
@@ -166,6 +198,9 @@ export function definitionOf(spec: EventTypeSpec): EventTypeDefinition {
     ...(spec.compatibility ? { compatibility: spec.compatibility } : {}),
     ...(spec.description !== undefined ? { description: spec.description } : {}),
     ...(spec.enrichment ? { enrichment: [...spec.enrichment] } : {}),
+    ...(spec.format && spec.format !== 'json' ? { format: spec.format } : {}),
+    ...(spec.subject !== undefined ? { subject: spec.subject } : {}),
+    ...(spec.timestampField !== undefined ? { timestampPath: `payload.${spec.timestampField}` } : {}),
   };
 }
 
@@ -231,6 +266,9 @@ export function checkCompatible(prev: EventTypeSpec, next: EventTypeSpec): void 
   if (!same(prev.keyPaths ?? null, next.keyPaths ?? null)) fail('keyPaths', 'cannot change: keys would move to other actors and partitions');
   if (prev.valueField !== next.valueField) fail('valuePath', 'cannot change: windows would mix sums of different fields');
   if (!same(prev.windows ?? null, next.windows ?? null)) fail('windows', 'cannot change for a registered type');
+  if ((prev.format ?? 'json') !== (next.format ?? 'json')) fail('format', `is ${prev.format ?? 'json'} (asked: ${next.format ?? 'json'}): records already written could no longer be read`);
+  if (subjectOf(prev) !== subjectOf(next)) fail('subject', 'cannot change: the schemas of records already written are versions of the registered subject');
+  if (prev.timestampField !== next.timestampField) fail('timestampPath', 'cannot change: replaying records would give them other event times');
   const mode = next.compatibility ?? prev.compatibility ?? 'BACKWARD';
   if (mode === 'BACKWARD' && !same(prev.schema ?? null, next.schema ?? null)) {
     const problem = schemaBackwardProblem(prev.schema, next.schema);

@@ -10,8 +10,11 @@
  * wins, so two runs at once (two operators, a CLI and the mutation) never both append it; the
  * winner appends the event, then records `DONE` with where it went (or `FAILED`, which frees it for
  * a later run). A run that dies between its claim and its outcome leaves the dead letter claimed
- * (`CLAIMED`): it is never appended twice, and an operator decides from the target topic (the
- * appended record carries the header `keyflow-redrive-of: <id>`).
+ * (`CLAIMED`); once the claim is older than `claimTimeoutMs`, a later run settles it from the target
+ * partition, which the claim names with its end offset at claim time: a record there with the header
+ * `keyflow-redrive-of: <id>` means the append happened (recorded DONE), none means it did not
+ * (recorded FAILED, and the dead letter is redriven again). A run still alive after the timeout
+ * could then append a second copy: the timeout must exceed a run's longest stall.
  */
 import type { EventLog, LogRecord, ProduceRecord } from '../log/index.ts';
 import {
@@ -79,6 +82,8 @@ export interface RedriveOptions {
   /** Most dead letters handled in one run. @default 10000 */
   limit?: number;
   runId?: string;
+  /** Age after which another run's claim without an outcome is settled from the target partition, ms. @default 900000 */
+  claimTimeoutMs?: number;
 }
 
 /** A ledger record. */
@@ -89,6 +94,8 @@ interface LedgerEntry {
   at: string;
   target?: { topic: string; partition: number; offset: number };
   reason?: string;
+  /** CLAIM: the target partition and its end offset before the append (where a recovery looks). */
+  from?: { topic: string; partition: number; offset: number };
 }
 
 export interface RedriveState {
@@ -97,6 +104,8 @@ export interface RedriveState {
   at: string;
   target?: { topic: string; partition: number; offset: number };
   reason?: string;
+  /** CLAIMED: where the claiming run was to append (the target partition and its end offset then). */
+  from?: { topic: string; partition: number; offset: number };
 }
 
 const decoder = new TextDecoder();
@@ -144,7 +153,7 @@ function fold(entries: readonly LedgerEntry[]): Map<string, RedriveState> {
   for (const e of entries) {
     const s = states.get(e.id);
     if (e.state === 'CLAIM') {
-      if (s === undefined || s.state === 'FAILED') states.set(e.id, { state: 'CLAIMED', runId: e.runId, at: e.at });
+      if (s === undefined || s.state === 'FAILED') states.set(e.id, { state: 'CLAIMED', runId: e.runId, at: e.at, ...(e.from ? { from: e.from } : {}) });
     } else if (s?.state === 'CLAIMED' && s.runId === e.runId) {
       states.set(e.id, { state: e.state === 'DONE' ? 'DONE' : 'FAILED', runId: e.runId, at: e.at, ...(e.target ? { target: e.target } : {}), ...(e.reason ? { reason: e.reason } : {}) });
     }
@@ -156,6 +165,22 @@ function fold(entries: readonly LedgerEntry[]): Map<string, RedriveState> {
 export async function redriveStates(log: EventLog): Promise<Map<string, RedriveState>> {
   if ((await log.partitions(REDRIVES_TOPIC)) === undefined) return new Map();
   return fold(await readLedger(log));
+}
+
+/**
+ * The outcome of another run's claim that is older than the timeout, read from its target
+ * partition (DONE when a record there carries the dead letter's id, else FAILED), recorded under
+ * that run's id; undefined while the claim is younger, or when it names no target (an older claim).
+ */
+async function settleStaleClaim(log: EventLog, id: string, claim: RedriveState, now: number, timeoutMs: number): Promise<LedgerEntry | undefined> {
+  if (!claim.from || now - Date.parse(claim.at) < timeoutMs) return undefined;
+  const { topic, partition, offset } = claim.from;
+  const end = (await log.endOffsets(topic))[partition] ?? 0;
+  const at = new Date(now).toISOString();
+  for (const r of await readAll(log, topic, partition, offset, end)) {
+    if (r.headers[REDRIVE_HEADER] === id) return { id, runId: claim.runId, state: 'DONE', at, target: { topic, partition, offset: r.offset } };
+  }
+  return { id, runId: claim.runId, state: 'FAILED', at, reason: `claim of run ${claim.runId} expired with nothing appended to ${topic}/${partition}` };
 }
 
 interface Candidate {
@@ -212,7 +237,9 @@ export async function redriveDeadLetters(options: RedriveOptions): Promise<Redri
   const ledgerExists = (await log.partitions(REDRIVES_TOPIC)) !== undefined;
   const before = ledgerExists ? fold(await readLedger(log)) : new Map<string, RedriveState>();
 
-  // 2. what each would become today
+  // 2. what each would become today (stale claims of dead runs settled first)
+  const claimTimeoutMs = options.claimTimeoutMs ?? 900_000;
+  const recoveries: LedgerEntry[] = [];
   const planned: { c: Candidate; record: ProduceRecord & { partition: number }; topic: string }[] = [];
   const appendTime = now();
   for (const c of candidates) {
@@ -226,9 +253,19 @@ export async function redriveDeadLetters(options: RedriveOptions): Promise<Redri
       continue;
     }
     if (prior?.state === 'CLAIMED') {
-      item.outcome = 'CLAIMED';
-      item.reason = `claimed by redrive run ${prior.runId} at ${prior.at}, which recorded no outcome`;
-      continue;
+      const settled = await settleStaleClaim(log, c.id, prior, now(), claimTimeoutMs);
+      if (settled === undefined) {
+        item.outcome = 'CLAIMED';
+        item.reason = `claimed by redrive run ${prior.runId} at ${prior.at}, which recorded no outcome (settled from the target partition once ${claimTimeoutMs} ms old)`;
+        continue;
+      }
+      recoveries.push(settled);
+      if (settled.state === 'DONE') {
+        item.outcome = 'ALREADY_REDRIVEN';
+        item.redrivenAt = prior.at;
+        if (settled.target) item.target = settled.target;
+        continue;
+      }
     }
     try {
       const e = decodeEnvelope(c.value);
@@ -248,14 +285,24 @@ export async function redriveDeadLetters(options: RedriveOptions): Promise<Redri
       item.reason = isKeyflowError(err) ? `${err.code}: ${err.message}` : String(err);
     }
   }
-  if (dryRun || planned.length === 0) return report;
+  if (dryRun) return report;
+  if (recoveries.length > 0) {
+    await log.append(REDRIVES_TOPIC, recoveries.map((r) => ({ key: r.id, value: JSON.stringify(r), partition: 0 })), { sync: true });
+  }
+  if (planned.length === 0) return report;
 
-  // 3. claim, then keep what this run won
+  // 3. claim (naming the target partition and its end offset, for a recovery), then keep what this run won
   await ensureLedger(log);
   const at = new Date(now()).toISOString();
+  const endsOf = new Map<string, number[]>();
+  for (const { topic } of planned) if (!endsOf.has(topic)) endsOf.set(topic, await log.endOffsets(topic));
   await log.append(
     REDRIVES_TOPIC,
-    planned.map(({ c }) => ({ key: c.id, value: JSON.stringify({ id: c.id, runId, state: 'CLAIM', at } satisfies LedgerEntry), partition: 0 })),
+    planned.map(({ c, topic, record }) => ({
+      key: c.id,
+      value: JSON.stringify({ id: c.id, runId, state: 'CLAIM', at, from: { topic, partition: record.partition, offset: endsOf.get(topic)![record.partition] ?? 0 } } satisfies LedgerEntry),
+      partition: 0,
+    })),
     { sync: true },
   );
   const after = fold(await readLedger(log));

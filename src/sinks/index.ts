@@ -1,5 +1,7 @@
 export type { DataLakeReadFilter, DataLakeSink, DataLakeSinkOptions } from './data-lake/data-lake-sink.ts';
 export { createDataLakeSink } from './data-lake/data-lake-sink.ts';
+export type { ProcessedLake, ProcessedLakeOptions } from './data-lake/processed-lake.ts';
+export { createProcessedLake } from './data-lake/processed-lake.ts';
 export type { LogTopicSinkOptions } from './log-topic/log-topic-sink.ts';
 export { createLogTopicSink } from './log-topic/log-topic-sink.ts';
 export type { Sink } from './port.ts';

@@ -11,6 +11,7 @@ import type { EventLog } from '../log/index.ts';
 import {
   checkCompatible,
   definitionOf,
+  ErrorCode,
   type EventTypeDefinition,
   type EventTypeRegistry,
   type EventTypeSpec,
@@ -56,6 +57,12 @@ export function compileSpec(spec: EventTypeSpec, version: number | undefined): E
   const checkPayload = spec.schema ? compilePayloadSchema(spec.schema, spec.eventType) : undefined;
   return { ...spec, ...(version !== undefined ? { version } : {}), ...(checkPayload ? { checkPayload } : {}) };
 }
+
+/** This node's claim of a version lost to another node's (registerNow is tried again against the winner). */
+class LostClaim extends Error {}
+
+/** Attempts of one registration against concurrent ones before it gives up. */
+const MAX_CLAIMS = 5;
 
 const sameContent = (a: EventTypeSpec, b: EventTypeSpec) => JSON.stringify(definitionOf(a)) === JSON.stringify(definitionOf(b));
 
@@ -116,11 +123,35 @@ export function createTypeCatalog(options: TypeCatalogOptions): TypeCatalog {
     await log.ensureTopics([{ name: spec.topic, partitions: spec.partitions }]);
     const entry: StoredEventType = { definition: definitionOf(spec) as EventTypeDefinition, version, registeredAt: new Date(clock.now()).toISOString() };
     await store.put(entry);
+    // claim-and-read-back: another node may have claimed this version at the same instant; the first claim won everywhere
+    const stored = (await store.load()).find((e) => e.definition.name === spec.eventType);
+    if (!stored || stored.version !== version || JSON.stringify(stored.definition) !== JSON.stringify(entry.definition)) {
+      await refresh();
+      throw new LostClaim();
+    }
     const withVersion: EventTypeSpec = { ...compiled, version };
     registry.register(withVersion);
     applied.set(spec.eventType, version);
     logger.info({ event: 'event_type.registered', eventType: spec.eventType, version, topic: spec.topic }, `event type '${spec.eventType}' v${version} registered`);
     return { spec: withVersion, changed: true };
+  }
+
+  /** registerNow again while other nodes' claims win: the change is then checked against the winner. */
+  async function registerWithRetry(input: unknown): Promise<RegisterResult> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await registerNow(input);
+      } catch (e) {
+        if (!(e instanceof LostClaim)) throw e;
+        if (attempt >= MAX_CLAIMS) {
+          throw new KeyflowError(ErrorCode.EVENT_TYPE_INCOMPATIBLE, `event type registration lost ${MAX_CLAIMS} times in a row to concurrent registrations of the same type; try again`, {
+            retriable: true,
+            details: { field: 'version', reason: 'concurrent registrations' },
+          });
+        }
+        logger.info({ event: 'event_type.claim_lost', attempt }, 'another node registered the same event type at the same instant; checking the change against its version');
+      }
+    }
   }
 
   return {
@@ -129,7 +160,7 @@ export function createTypeCatalog(options: TypeCatalogOptions): TypeCatalog {
       await refresh();
       for (const spec of options.declared ?? []) {
         try {
-          await registerNow(definitionOf(spec));
+          await registerWithRetry(definitionOf(spec));
         } catch (e) {
           if (isKeyflowError(e)) throw new KeyflowError(e.code, `KEYFLOW_EVENT_TYPES_FILE: ${e.message}`, { cause: e, details: e.details });
           throw e;
@@ -147,7 +178,7 @@ export function createTypeCatalog(options: TypeCatalogOptions): TypeCatalog {
       await refreshing?.catch(() => undefined);
     },
     register(definition) {
-      const run = chain.then(() => registerNow(definition));
+      const run = chain.then(() => registerWithRetry(definition));
       chain = run.catch(() => undefined);
       return run;
     },

@@ -1,9 +1,12 @@
 /**
  * Where event-type registrations are kept, durably and shared by every node: a JSON file in the
  * data dir (embedded mode: one process owns the data dir) or a compacted single-partition topic
- * (Kafka: one record per type, keyed by its name, the last one wins). Both pass
- * `test/contract/event-type-store.contract.ts`.
+ * (Kafka: one record per registration). A registration is a claim on the type's next version: the
+ * first claim of a version wins and later claims of the same or an older version are ignored by
+ * every reader, so two nodes registering one type at the same instant read back the same winner
+ * (the catalog's claim-and-read-back). Both pass `test/contract/event-type-store.contract.ts`.
  */
+import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../core/index.ts';
@@ -22,7 +25,11 @@ export interface EventTypeStore {
   readonly kind: 'file' | 'log';
   /** Every stored type, its latest registration each (picks up what other nodes registered). */
   load(): Promise<StoredEventType[]>;
-  /** Stores a registration durably (replaces the type's previous one). */
+  /**
+   * Claims a registration durably. It replaces the type's registration only when its version is
+   * higher than the stored one's; a claim of a version already taken is ignored (read back with
+   * `load` to learn which claim won).
+   */
   put(entry: StoredEventType): Promise<void>;
 }
 
@@ -60,6 +67,8 @@ export function createFileEventTypeStore(options: { dataDir: string; fileName?: 
     put(entry) {
       const run = (fileChains.get(path) ?? Promise.resolve()).then(async () => {
         const all = await read();
+        const prev = all.get(entry.definition.name);
+        if (prev && prev.version >= entry.version) return; // that version was claimed first
         all.set(entry.definition.name, entry);
         await writeFileAtomic(path, `${JSON.stringify({ types: [...all.values()] }, null, 2)}\n`);
       });
@@ -75,7 +84,12 @@ export function createFileEventTypeStore(options: { dataDir: string; fileName?: 
 
 const decoder = new TextDecoder();
 
-/** Kafka: the compacted topic {@link EVENT_TYPES_TOPIC} (one partition), read incrementally. */
+/**
+ * Kafka: the compacted topic {@link EVENT_TYPES_TOPIC} (one partition), read incrementally. Each
+ * claim has its own key (`<name>@<version>@<random>`), so compaction never drops the first claim
+ * of a version in favour of a later one; every reader keeps, per type, the first claim of each
+ * higher version in log order.
+ */
 export function createLogEventTypeStore(options: { log: EventLog; topic?: string; readBatch?: number }): EventTypeStore {
   const { log } = options;
   const topic = options.topic ?? EVENT_TYPES_TOPIC;
@@ -103,7 +117,8 @@ export function createLogEventTypeStore(options: { log: EventLog; topic?: string
           next = r.offset + 1;
           try {
             const entry = JSON.parse(decoder.decode(r.value)) as StoredEventType;
-            if (entry?.definition?.name) latest.set(entry.definition.name, entry);
+            const prev = entry?.definition?.name ? latest.get(entry.definition.name) : undefined;
+            if (entry?.definition?.name && (!prev || entry.version > prev.version)) latest.set(entry.definition.name, entry);
           } catch {
             // a record some other writer put here; the catalog logs nothing for it, it is simply not a type
           }
@@ -113,7 +128,7 @@ export function createLogEventTypeStore(options: { log: EventLog; topic?: string
     },
     async put(entry) {
       await ensure();
-      await log.append(topic, [{ key: entry.definition.name, value: JSON.stringify(entry), partition: 0 }], { sync: true });
+      await log.append(topic, [{ key: `${entry.definition.name}@${entry.version}@${randomUUID()}`, value: JSON.stringify(entry), partition: 0 }], { sync: true });
     },
   };
 }

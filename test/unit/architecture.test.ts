@@ -24,6 +24,7 @@ const FLOORS: Record<string, number> = {
   sinks: 3,
   types: 3,
   redrive: 3,
+  schemas: 3,
   actors: 4,
   ingest: 4,
   loadgen: 4,

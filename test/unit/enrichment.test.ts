@@ -7,7 +7,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type EnrichmentRule, enrichEvent, enrichmentSchema } from '../../src/model/enrichment.ts';
+import { decodeEnrichmentState, type EnrichmentRule, type EnrichmentState, encodeEnrichmentState, enrichEvent, enrichedFields, enrichmentSchema } from '../../src/model/enrichment.ts';
 import type { EventEnvelope } from '../../src/model/event.ts';
 import { definitionOf, specFromDefinition } from '../../src/model/event-types.ts';
 import { KeyflowError } from '../../src/model/errors.ts';
@@ -60,6 +60,19 @@ describe('enrichment rules', () => {
     expect(Object.keys(enrichEvent(event({ amount: 'x' }), RULES, at, 2).enriched).sort()).toEqual(['day', 'region']);
   });
 
+  it('zscore flags a value far from its key\'s earlier values once the key has minCount of them (Welford, per key)', () => {
+    const rules: EnrichmentRule[] = [{ rule: 'zscore', name: 'odd', path: 'payload.value', threshold: 2, minCount: 3 }];
+    const state: EnrichmentState = new Map();
+    const z = (key: string, value: number) => enrichedFields(event({ value }), rules, { key, state }).odd;
+    expect([z('a', 10), z('a', 12), z('a', 11)]).toEqual([undefined, undefined, undefined]); // fewer than 3 earlier values
+    expect(z('b', 500)).toBeUndefined(); // another key has its own statistics
+    expect(z('a', 11.5)).toBe(false); // mean 11, stddev 1: z = 0.5
+    expect(z('a', 30)).toBe(true); // far away
+    expect(state.get('odd\u001fa')?.n).toBe(5);
+    // without per-key state (no key known) the rule adds nothing
+    expect(enrichedFields(event({ value: 1 }), rules)).toEqual({});
+  });
+
   it('refuses bad rules at registration with SCHEMA_VALIDATION_FAILED naming the rule', () => {
     const bad = [
       { rule: 'category', name: 'size', path: 'payload.amount', thresholds: [{ upTo: 100, label: 'b' }, { upTo: 10, label: 'a' }], otherwise: 'c' },
@@ -105,6 +118,12 @@ describe('enrichment rules', () => {
     })),
     fc.record({ path, above: num }).map((r) => ({ rule: 'flag', ...r })),
     fc.record({ path, lo: num, hi: num }).map(({ path: p, lo, hi }) => ({ rule: 'anomaly', path: p, min: Math.min(lo, hi), max: Math.max(lo, hi) })),
+    fc.record({ path, threshold: fc.option(fc.double({ min: 0.1, max: 5, noNaN: true }), { nil: undefined }), minCount: fc.option(fc.integer({ min: 2, max: 5 }), { nil: undefined }) }).map(({ path: p, threshold, minCount }) => ({
+      rule: 'zscore',
+      path: p,
+      ...(threshold !== undefined ? { threshold } : {}),
+      ...(minCount !== undefined ? { minCount } : {}),
+    })),
     fc.record({ path, table: fc.dictionary(fc.string({ maxLength: 3 }), fc.oneof(fc.string({ maxLength: 4 }), fc.integer())), def: fc.option(fc.string({ maxLength: 3 }), { nil: undefined }) }).map(({ path: p, table, def }) => ({
       rule: 'lookup',
       path: p,
@@ -121,14 +140,23 @@ describe('enrichment rules', () => {
 
   it('property: enrichment is a pure function of the record and the rules (stored rules, replays: identical records and recordIds)', () => {
     fc.assert(
-      fc.property(rulesArb, fc.array(eventArb, { minLength: 1, maxLength: 10 }), (rawRules, events) => {
+      fc.property(rulesArb, fc.array(eventArb, { minLength: 1, maxLength: 10 }), fc.nat(), (rawRules, events, cutSeed) => {
         const spec = specFromDefinition({ name: 'p', enrichment: rawRules });
         // the rules as a node reads them back from the store
         const stored = specFromDefinition(JSON.parse(JSON.stringify(definitionOf(spec))));
         const records = events.map((e, i) => ({ e: { ...e, eventType: 'p', userId: null, deviceId: null, metadata: null } as EventEnvelope, at: { ...at, offset: i, appendTime: e.timestamp + 1 } }));
-        const first = records.map((r) => enrichEvent(r.e, spec.enrichment!, r.at, 1));
-        const replay = records.map((r) => enrichEvent(structuredClone(r.e), stored.enrichment!, r.at, 1));
-        expect(JSON.stringify(replay)).toBe(JSON.stringify(first));
+        // z-score rules keep per-key statistics: two keys, the state carried along in record order
+        const keyed = (i: number, state: EnrichmentState) => ({ key: `k${i % 2}`, state });
+        const run = (rules: readonly EnrichmentRule[], from: number, state: EnrichmentState) =>
+          records.slice(from).map((r, j) => enrichEvent(structuredClone(r.e), rules, r.at, 1, keyed(from + j, state)));
+        const first = run(spec.enrichment!, 0, new Map());
+        expect(JSON.stringify(run(stored.enrichment!, 0, new Map()))).toBe(JSON.stringify(first));
+        // a crash after `cut` records: the state saved with that checkpoint (as JSON), a replay from there
+        const cut = cutSeed % (records.length + 1);
+        const partial: EnrichmentState = new Map();
+        for (const [i, r] of records.slice(0, cut).entries()) enrichEvent(r.e, spec.enrichment!, r.at, 1, keyed(i, partial));
+        const saved = decodeEnrichmentState(JSON.parse(JSON.stringify(encodeEnrichmentState(partial))));
+        expect(JSON.stringify(run(stored.enrichment!, cut, saved))).toBe(JSON.stringify(first.slice(cut)));
         // the id is the event's, not the position's: the same event elsewhere (a redrive) keeps it
         expect(records.map((r) => enrichEvent(r.e, stored.enrichment!, { ...r.at, offset: r.at.offset + 1000 }, 1).recordId)).toEqual(first.map((p) => p.recordId));
         // different events, different ids

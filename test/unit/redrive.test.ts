@@ -140,6 +140,35 @@ describe('dead-letter redrive', () => {
   });
 });
 
+describe('a redrive run killed between its claim and its outcome', () => {
+  it.each([
+    ['before its append', false, 'REDRIVEN'],
+    ['after its append', true, 'ALREADY_REDRIVEN'],
+  ] as const)('killed %s: CLAIMED until the claim times out, then settled from the target partition; the event is in its topic once', async (_when, appended, outcome) => {
+    const { log, run, registerRefund } = await setup([dead(1)]);
+    await registerRefund();
+    const append = log.append.bind(log);
+    // the run dies at its append to the event topic: it never returns, nothing more is written
+    log.append = async (topic, records, options) => {
+      if (topic !== 'events.refund') return append(topic, records, options);
+      if (appended) await append(topic, records, options);
+      return new Promise(() => {});
+    };
+    void run({ runId: 'dead-run' });
+    await expect.poll(async () => (await redriveStates(log)).size).toBe(1);
+    await expect.poll(() => log.records('events.refund').length).toBe(appended ? 1 : 0);
+    log.append = append;
+    const early = await run({ now: () => T0 + 3_600_000 + 60_000 });
+    expect(early.items[0]).toMatchObject({ outcome: 'CLAIMED', reason: expect.stringContaining('dead-run') });
+    const later = await run({ now: () => T0 + 3_600_000 + 16 * 60_000 });
+    expect(later.items[0]!.outcome).toBe(outcome);
+    expect(later.items[0]!.target?.topic).toBe('events.refund');
+    expect(log.records('events.refund')).toHaveLength(1);
+    expect([...(await redriveStates(log)).values()][0]).toMatchObject({ state: 'DONE' });
+    expect((await run({ now: () => T0 + 3_600_000 + 17 * 60_000 })).items[0]!.outcome).toBe('ALREADY_REDRIVEN');
+  });
+});
+
 describe('keyflow redrive (the command, on an embedded data dir)', () => {
   it('--dry-run reports, a run redrives, a second run redrives nothing; a bad flag exits 2', async () => {
     const tmp = await tempDir('keyflow-redrive-cli-');

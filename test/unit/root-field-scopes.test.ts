@@ -88,5 +88,9 @@ describe('root-field scopes', () => {
     expect(scopes('{ windows(eventType: "iot.sensor", key: "k") { count } }')).toEqual(['read']);
     expect(scopes('subscription { events(topic: "events.iot.sensors") { eventId } }')).toEqual(['subscribe']);
     expect(scopes('{ deadLetters { id ... on DeadLetter { originalMessage } } }')).toEqual(['read', 'admin']);
+    // Avro / Protobuf: publishing needs the type's publish scope, schemas are admin's
+    expect(scopes('mutation { publishEncodedEvent(input: { eventType: "order.avro", schemaId: 1, payloadBytes: "AA==" }) { status } }')).toEqual(['publish:order.avro']);
+    expect(scopes('mutation { registerSchema(subject: "s-value", schema: "{}") { id } }')).toEqual(['admin']);
+    expect(scopes('{ schemas { id } }')).toEqual(['read']);
   });
 });

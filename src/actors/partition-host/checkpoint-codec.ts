@@ -12,15 +12,17 @@ export interface PartitionStateView {
   /** Watermark at the checkpoint, epoch ms; null before the first event. */
   watermark: number | null;
   maxEventTime: number | null;
+  /** What the host's `extraState` saved with it (the enrichment's per-key statistics); undefined when nothing. */
+  extra?: unknown;
 }
 
-export function encodePartitionState(wm: Pick<WatermarkState, 'watermark' | 'maxEventTime'>): string {
-  return JSON.stringify({ v: 1, watermark: wm.watermark, maxEventTime: wm.maxEventTime });
+export function encodePartitionState(wm: Pick<WatermarkState, 'watermark' | 'maxEventTime'>, extra?: unknown): string {
+  return JSON.stringify(extra === undefined ? { v: 1, watermark: wm.watermark, maxEventTime: wm.maxEventTime } : { v: 1, watermark: wm.watermark, maxEventTime: wm.maxEventTime, extra });
 }
 
 /** Reads a checkpoint's partition state (e.g. to answer queries from the latest checkpoint during a rebalance). */
 export function readPartitionState(partitionState: string, where = 'partition'): PartitionStateView {
-  let ps: { watermark?: unknown; maxEventTime?: unknown };
+  let ps: { watermark?: unknown; maxEventTime?: unknown; extra?: unknown };
   try {
     ps = JSON.parse(partitionState) as typeof ps;
   } catch (cause) {
@@ -29,6 +31,7 @@ export function readPartitionState(partitionState: string, where = 'partition'):
   return {
     watermark: typeof ps?.watermark === 'number' ? ps.watermark : null,
     maxEventTime: typeof ps?.maxEventTime === 'number' ? ps.maxEventTime : null,
+    ...(ps?.extra !== undefined ? { extra: ps.extra } : {}),
   };
 }
 

@@ -8,6 +8,7 @@ import type { Clock } from '../../core/index.ts';
 import type { LogRecord } from '../../log/index.ts';
 import type { DeadLetterMessage, EventEnvelope, EventTypeRegistry, KeyStateView, LatePolicy, WindowQuery, WindowResult } from '../../model/index.ts';
 import { checkPayloadSchema, DEFAULT_MAX_FUTURE_SKEW_MS, ErrorCode, KeyflowError, keyFor, toError } from '../../model/index.ts';
+import { decodeWireRecord, type SchemaRegistry } from '../../schemas/index.ts';
 import type { CheckpointWrite, PartitionCheckpoint } from '../../state/index.ts';
 import { decodeRecord, type RecordBounds } from '../decode.ts';
 import { ENGINE_DEFAULTS as D } from '../defaults.ts';
@@ -55,6 +56,13 @@ export interface PartitionHostOptions {
   partition: number;
   /** Event types by name (and the topic's own type by topic). */
   registry: Pick<EventTypeRegistry, 'resolve' | 'byTopic'>;
+  /**
+   * State of the partition's own beside the actors (the enrichment's per-key statistics), saved in
+   * every checkpoint with the offset and handed back on restore (undefined: none saved).
+   */
+  extraState?: { encode(): unknown; restore(data: unknown): void };
+  /** Schemas of Avro / Protobuf types: their raw records (Confluent wire format) are decoded with them. */
+  schemas?: Pick<SchemaRegistry, 'byId' | 'versions'>;
   /** Window specs (parsed or by name). @default DEFAULT_WINDOWS */
   windows?: readonly (WindowSpec | string)[];
   /** Watermark lag behind the max event time, ms. @default 10000 */
@@ -165,7 +173,7 @@ class PartitionHostImpl implements PartitionHost {
   private dlqBuf: DeadLetterMessage[] = [];
   private lateDropped = 0;
   private decodeBuf: (EventEnvelope | Error | undefined)[] = [];
-  private readonly bounds: RecordBounds;
+  private readonly bounds: RecordBounds<LogRecord>;
 
   constructor(o: PartitionHostOptions) {
     this.o = o;
@@ -204,8 +212,18 @@ class PartitionHostImpl implements PartitionHost {
       valueFieldOf: (t) => this.table.ctxFor(t)?.spec.valueField,
       // the registry's current version of the type's schema (a newer one accepts what the older did)
       checkPayload: (e) => checkPayloadSchema(e, o.registry.resolve(e.eventType)),
+      ...(o.schemas ? { decodeRaw: this.rawDecoder(o.schemas) } : {}),
     };
     this.wm = initialWatermark(clock.now());
+  }
+
+  /** Raw records of the topic's type when it is Avro / Protobuf (undefined for JSON types: the record is JSON then). */
+  private rawDecoder(schemas: Pick<SchemaRegistry, 'byId' | 'versions'>): RecordBounds<LogRecord>['decodeRaw'] {
+    return (r) => {
+      const spec = this.o.registry.byTopic(this.topic);
+      if (spec?.format !== 'avro' && spec?.format !== 'protobuf') return undefined;
+      return decodeWireRecord(r, spec, schemas);
+    };
   }
 
   get nextOffset(): number {
@@ -478,7 +496,7 @@ class PartitionHostImpl implements PartitionHost {
     const dirty = new Map<string, string>();
     for (const slot of this.dirty) dirty.set(slot.id, slot.ctx.logic.toCheckpoint(slot.state));
     this.cpSeq = this.seq;
-    const write: CheckpointWrite = { nextOffset: this.next, partitionState: encodePartitionState(this.wm), dirty };
+    const write: CheckpointWrite = { nextOffset: this.next, partitionState: encodePartitionState(this.wm, this.o.extraState?.encode()), dirty };
     if (this.deleted.size > 0) write.deleted = [...this.deleted.keys()];
     if (this.finals.size > 0) write.finals = this.finals.take();
     if (this.wm.watermark !== null) write.retainFinalsFrom = this.wm.watermark - this.retention;
@@ -513,6 +531,9 @@ class PartitionHostImpl implements PartitionHost {
       const ps = readPartitionState(cp.partitionState, `${this.topic}/${this.partition}`);
       this.wm.watermark = ps.watermark;
       this.wm.maxEventTime = ps.maxEventTime;
+      this.o.extraState?.restore(ps.extra);
+    } else {
+      this.o.extraState?.restore(undefined);
     }
     for (const [id, data] of actors) {
       const { eventType, key } = this.table.split(id);

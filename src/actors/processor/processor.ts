@@ -16,16 +16,22 @@ import type { KeyStateView, WindowResult } from '../../model/index.ts';
 import {
   type DeadLetterMessage,
   DLQ_TOPIC,
+  decodeEnrichmentState,
+  type EnrichmentState,
   type EventEnvelope,
   type EventTypeRegistry,
+  encodeEnrichmentState,
   enrichEvent,
   isFenced,
+  keyFor,
+  needsEnrichmentState,
   LATE_TOPIC,
   PROCESSED_TOPIC,
   partitionForKey,
   SYSTEM_TOPICS,
 } from '../../model/index.ts';
-import type { Sink } from '../../sinks/index.ts';
+import { isWireValue, type SchemaRegistry } from '../../schemas/index.ts';
+import type { ProcessedLake, Sink } from '../../sinks/index.ts';
 import type { CheckpointStore, CheckpointWrite } from '../../state/index.ts';
 import { ENGINE_DEFAULTS } from '../defaults.ts';
 import { createPartitionHost, type PartitionHost } from '../partition-host/partition-host.ts';
@@ -49,6 +55,10 @@ export interface ProcessorOptions {
   bus: LiveBus;
   sinks: readonly Sink[];
   registry: EventTypeRegistry;
+  /** The data lake's `processed/` partition: processed records are appended there too, before their checkpoint. */
+  processedLake?: ProcessedLake;
+  /** Schemas of Avro / Protobuf types (their raw records are decoded with them); absent: such records are dead-lettered. */
+  schemas?: SchemaRegistry;
   /** Consumer group id. */
   groupId: string;
   /** Event topics to consume. */
@@ -188,7 +198,7 @@ export function createProcessor(options: ProcessorOptions): Processor {
     return next;
   }
 
-  function makeHost(tp: TopicPartition, ref: { owned?: Owned }): PartitionHost {
+  function makeHost(tp: TopicPartition, ref: { owned?: Owned; enrich: EnrichmentState }): PartitionHost {
     const { topic, partition } = tp;
     const host: PartitionHost = createPartitionHost({
       ...options.host,
@@ -196,6 +206,14 @@ export function createProcessor(options: ProcessorOptions): Processor {
       partition,
       clock,
       registry: options.registry,
+      ...(options.schemas ? { schemas: options.schemas } : {}),
+      // the z-score rules' per-key statistics, checkpointed with the offset: a replay enriches the same
+      extraState: {
+        encode: () => (ref.enrich.size > 0 ? encodeEnrichmentState(ref.enrich) : undefined),
+        restore: (data) => {
+          ref.enrich = decodeEnrichmentState(data);
+        },
+      },
       metrics: metrics
         ? {
             processed: (n) => metrics.eventsProcessed.inc({ topic }, n),
@@ -211,7 +229,7 @@ export function createProcessor(options: ProcessorOptions): Processor {
           publishEvents || enriches(topic)
             ? (events: { event: EventEnvelope; record: LogRecord }[]) => {
                 if (publishEvents) publishEventBatch(bus, topic, events);
-                if (ref.owned) collectProcessed(ref.owned, events);
+                if (ref.owned) collectProcessed(ref.owned, events, ref.enrich);
               }
             : undefined,
         onResults(results: WindowResult[]) {
@@ -256,11 +274,12 @@ export function createProcessor(options: ProcessorOptions): Processor {
   }
 
   /** The processed records of a batch's events whose type has enrichment rules; written before the checkpoint that covers them. */
-  function collectProcessed(o: Owned, events: { event: EventEnvelope; record: LogRecord }[]): void {
+  function collectProcessed(o: Owned, events: { event: EventEnvelope; record: LogRecord }[], state: EnrichmentState): void {
     for (const { event, record } of events) {
       const spec = options.registry.resolve(event.eventType);
       if (!spec?.enrichment || spec.enrichment.length === 0) continue;
-      const processed = enrichEvent(event, spec.enrichment, record, spec.version ?? 0);
+      const keyed = needsEnrichmentState(spec.enrichment) ? { key: keyFor(spec, event), state } : undefined;
+      const processed = enrichEvent(event, spec.enrichment, record, spec.version ?? 0, keyed);
       o.pendingProcessed.push({ key: record.key, value: JSON.stringify(processed), partition: record.partition % PROCESSED_PARTITIONS });
     }
   }
@@ -271,7 +290,7 @@ export function createProcessor(options: ProcessorOptions): Processor {
     const epoch = await checkpoints.acquire(topic, partition);
     const cp = await checkpoints.load(topic, partition);
     const actors = cp ? await checkpoints.loadActors(topic, partition) : new Map<string, string>();
-    const ref: { owned?: Owned } = {};
+    const ref: { owned?: Owned; enrich: EnrichmentState } = { enrich: new Map() };
     const host = makeHost(tp, ref);
     host.restore(cp, actors);
     const begin = await resumeOffset(log, topic, partition, cp?.nextOffset, { logger, metrics });
@@ -345,7 +364,10 @@ export function createProcessor(options: ProcessorOptions): Processor {
     try {
       if (dead.length > 0) await log.append(DLQ_TOPIC, dead, { sync: true });
       if (late.length > 0) await log.append(LATE_TOPIC, late, { sync: true });
-      if (processed.length > 0) await log.append(PROCESSED_TOPIC, processed, { sync: true });
+      if (processed.length > 0) {
+        await log.append(PROCESSED_TOPIC, processed, { sync: true });
+        await options.processedLake?.write(processed.map((p) => p.value as string));
+      }
       if (finals.length > 0) {
         const writeAll = async () => {
           for (const sink of sinks) await sink.write(finals);
@@ -494,6 +516,26 @@ export function createProcessor(options: ProcessorOptions): Processor {
     if (o.queued > maxQueued) await o.chain;
   }
 
+  /**
+   * Reads the schema store before a batch of an Avro / Protobuf topic names a schema id this node
+   * has not seen yet (registered on another node a moment ago), so only an id nobody registered is
+   * dead-lettered as UNKNOWN_SCHEMA.
+   */
+  async function knowSchemasOf(topic: string, records: readonly LogRecord[]): Promise<void> {
+    const schemas = options.schemas;
+    const format = options.registry.byTopic(topic)?.format;
+    if (!schemas || (format !== 'avro' && format !== 'protobuf')) return;
+    for (const r of records) {
+      if (!isWireValue(r.value)) continue;
+      const v = r.value;
+      const id = ((v[1]! << 24) | (v[2]! << 16) | (v[3]! << 8) | v[4]!) >>> 0;
+      if (schemas.byId(id) === undefined) {
+        await schemas.refresh();
+        return;
+      }
+    }
+  }
+
   async function processQueued(o: Owned, batch: RecordBatch): Promise<void> {
     {
       const first = batch.records[0]!;
@@ -517,6 +559,7 @@ export function createProcessor(options: ProcessorOptions): Processor {
       o.gapAt = -1;
       const records = first.offset < from ? batch.records.filter((r) => r.offset >= from) : batch.records;
       if (records.length === 0) return;
+      await knowSchemasOf(batch.topic, records);
       if (tracer) {
         // One span per batch (never per record), linked to the producer's trace of its first record.
         const link = linkOf(records[0]!.headers.traceparent);

@@ -18,7 +18,7 @@ type QueryRequest = { op: 'windows'; q: WindowQuery } | { op: 'keyState'; eventT
 type QueryReply = { ok: true; value: unknown } | { ok: false; code: string; message: string };
 
 /** PartitionHost settings shared by every partition of a processor (windows, lateness, retries, …). */
-export type SharedHostOptions = Omit<PartitionHostOptions, 'topic' | 'partition' | 'output' | 'loadActor' | 'loadFinals' | 'clock' | 'registry' | 'metrics'>;
+export type SharedHostOptions = Omit<PartitionHostOptions, 'topic' | 'partition' | 'output' | 'loadActor' | 'loadFinals' | 'clock' | 'registry' | 'metrics' | 'schemas' | 'extraState'>;
 
 /** Reads window state of the partitions this node owns; answers `null` for others. */
 export interface LocalReader {

@@ -1,11 +1,16 @@
 /** Users' event types: the `eventTypes` query and the admin mutation `registerEventType`. */
-import { ErrorCode, type EventTypeSpec, KeyflowError } from '../../model/index.ts';
+import { ErrorCode, type EventTypeSpec, KeyflowError, subjectOf } from '../../model/index.ts';
 import { builder } from './builder.ts';
 import './scalars.ts';
 
 export const CompatibilityEnum = builder.enumType('EventTypeCompatibility', {
   description: 'How a new payload schema of a registered type is checked: BACKWARD (it must accept every payload the registered one accepted) or NONE.',
   values: ['BACKWARD', 'NONE'] as const,
+});
+
+export const PayloadFormatEnum = builder.enumType('PayloadFormat', {
+  description: 'JSON: payloads are JSON objects (publishEvent). AVRO / PROTOBUF: payloads are bytes of a registered schema of the type\'s subject (publishEncodedEvent; raw records in the Confluent wire format).',
+  values: { JSON: { value: 'json' }, AVRO: { value: 'avro' }, PROTOBUF: { value: 'protobuf' } } as const,
 });
 
 export const EventTypeRef = builder.objectRef<EventTypeSpec>('EventType').implement({
@@ -25,6 +30,9 @@ export const EventTypeRef = builder.objectRef<EventTypeSpec>('EventType').implem
     version: t.int({ description: 'Registration version: 0 for a built-in type, 1 for the first registration, +1 per accepted change.', resolve: (s) => s.version ?? 0 }),
     description: t.string({ nullable: true, resolve: (s) => s.description ?? null }),
     enrichment: t.field({ type: 'JSON', nullable: true, description: 'Enrichment rules (README, "Enrichment"); null: none.', resolve: (s) => s.enrichment ?? null }),
+    format: t.field({ type: PayloadFormatEnum, resolve: (s) => s.format ?? 'json' }),
+    subject: t.string({ nullable: true, description: 'Schema-registry subject of an AVRO / PROTOBUF type; null for JSON.', resolve: (s) => subjectOf(s) ?? null }),
+    timestampPath: t.string({ nullable: true, description: 'AVRO / PROTOBUF: the payload field with the event time; null: the record timestamp (or the timestamp published).', resolve: (s) => (s.timestampField ? `payload.${s.timestampField}` : null) }),
   }),
 });
 
@@ -41,6 +49,9 @@ export const EventTypeInputRef = builder.inputType('EventTypeInput', {
     compatibility: t.field({ type: CompatibilityEnum, description: 'Default: BACKWARD.' }),
     description: t.string(),
     enrichment: t.field({ type: 'JSON', description: 'Enrichment rules: date, category, flag, anomaly, lookup (README, "Enrichment").' }),
+    format: t.field({ type: PayloadFormatEnum, description: 'Default: JSON.' }),
+    subject: t.string({ description: 'AVRO / PROTOBUF: the schema-registry subject. Default: <topic>-value.' }),
+    timestampPath: t.string({ description: 'AVRO / PROTOBUF: payload.<field> holding the event time (epoch ms or ISO-8601). Default: the record timestamp.' }),
   }),
 });
 

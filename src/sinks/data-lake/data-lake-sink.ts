@@ -15,7 +15,8 @@
  * by {@link DataLakeSink.compact}.
  * Readers ({@link DataLakeSink.read}, or a query engine that applies the same "max revision per
  * (eventType, key, window, windowStart)" rule) therefore always see exactly one row per window.
- * Single writer: one process writes a directory.
+ * Single writer: one process writes a directory. Processed (enriched) records live beside the
+ * windows under `<dir>/processed/` ({@link createProcessedLake}).
  */
 import * as fsp from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
@@ -105,7 +106,8 @@ function dedupe(text: string, into: Map<string, WindowResult>): number {
   return rows;
 }
 
-async function walk(dir: string): Promise<string[]> {
+/** The window files under `dir`; at the lake's root only the `eventType=` partitions (not `processed/`). */
+async function walk(dir: string, root = false): Promise<string[]> {
   let entries: import('node:fs').Dirent[];
   try {
     entries = await fsp.readdir(dir, { withFileTypes: true });
@@ -116,7 +118,9 @@ async function walk(dir: string): Promise<string[]> {
   const out: string[] = [];
   for (const e of entries) {
     const p = join(dir, e.name);
-    if (e.isDirectory()) out.push(...(await walk(p)));
+    if (e.isDirectory()) {
+      if (!root || e.name.startsWith('eventType=')) out.push(...(await walk(p)));
+    }
     else if (e.name.endsWith('.jsonl')) out.push(p);
   }
   return out;
@@ -238,7 +242,7 @@ export function createDataLakeSink(options: DataLakeSinkOptions): DataLakeSink {
       let base = root;
       if (filter.eventType !== undefined) base = join(root, `eventType=${encodeURIComponent(filter.eventType)}`);
       const rows = new Map<string, WindowResult>();
-      for (const file of await walk(base)) {
+      for (const file of await walk(base, base === root)) {
         const text = await locked(file, () => fsp.readFile(file, 'utf8').catch(() => ''));
         dedupe(text, rows);
       }
@@ -251,7 +255,7 @@ export function createDataLakeSink(options: DataLakeSinkOptions): DataLakeSink {
     },
 
     async compact() {
-      for (const file of await walk(root)) await locked(file, () => compactFile(file));
+      for (const file of await walk(root, true)) await locked(file, () => compactFile(file));
     },
 
     async healthy() {

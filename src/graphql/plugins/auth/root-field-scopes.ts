@@ -1,6 +1,6 @@
 /**
  * Which scopes an operation needs, from its root fields and their arguments:
- * `publishEvent`/`publishEvents` need `publish:<eventType>` for every event type they carry, the
+ * `publishEvent`/`publishEvents`/`publishEncodedEvent` need `publish:<eventType>` for every event type they carry, the
  * other reads `read` (`health`, `topics` and introspection: any authenticated caller),
  * `deadLetters` / `deadLettersPage` `read` and also `admin` when it selects the dead letter's payload
  * (`originalMessage`), every other mutation `admin`, subscriptions `subscribe`. A root field this
@@ -79,11 +79,12 @@ function rawValue(node: ValueNode, vars: Record<string, unknown>, defaults: Read
  * A single input where a list is expected counts as a list of one, as coercion makes it.
  */
 function eventTypesOf(node: FieldNode, vars: Record<string, unknown>, defaults: ReadonlyMap<string, ValueNode>): string[] | undefined {
-  const argName = node.name.value === 'publishEvent' ? 'input' : 'inputs';
+  const single = node.name.value === 'publishEvent' || node.name.value === 'publishEncodedEvent';
+  const argName = single ? 'input' : 'inputs';
   const arg = node.arguments?.find((a) => a.name.value === argName);
   if (!arg) return undefined;
   const raw = rawValue(arg.value, vars, defaults);
-  const inputs = node.name.value === 'publishEvent' || !Array.isArray(raw) ? [raw] : raw;
+  const inputs = single || !Array.isArray(raw) ? [raw] : raw;
   const types = new Set<string>();
   for (const i of inputs) {
     const t = (i as { eventType?: unknown } | null | undefined)?.eventType;
@@ -137,7 +138,7 @@ export function requiredScopes(
       if (!OPEN.has(name)) out.push({ field: label, scope: Scope.read });
       const sensitive = ADMIN_SUBFIELDS[name];
       if (sensitive && selects(node.selectionSet, sensitive, fragments, new Set())) out.push({ field: `${label}.${sensitive}`, scope: Scope.admin });
-    } else if (name === 'publishEvent' || name === 'publishEvents') {
+    } else if (name === 'publishEvent' || name === 'publishEvents' || name === 'publishEncodedEvent') {
       const types = eventTypesOf(node, vars, defaults);
       if (!types) return undefined;
       for (const t of types) out.push({ field: label, scope: publishScope(t) });
