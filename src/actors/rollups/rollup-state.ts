@@ -207,7 +207,7 @@ export class PartitionRollups {
     }
   }
 
-  /** Drops windows past their retention (end < watermark − retention); their ids go with the next checkpoint as deleted. */
+  /** Drops final windows past their retention (end < watermark − retention), as key actors drop theirs; their ids go with the next checkpoint as deleted. */
   advance(watermark: number | null): void {
     if (watermark === null || !(this.minEnd < watermark - this.R)) return;
     const cut = watermark - this.R;
@@ -215,7 +215,7 @@ export class PartitionRollups {
     for (const t of this.types.values()) {
       for (const m of t.byStart) {
         for (const [start, w] of m) {
-          if (w.end < cut) {
+          if (w.end < cut && w.end + this.L <= watermark) {
             m.delete(start);
             if (w.dirtySeq !== 0) {
               this.dirty.delete(w);
