@@ -10,7 +10,7 @@ import { assignWindows, parseWindowSpec } from '../../src/actors/windows/index.t
 import type { Rollup, RollupOrder, RollupTally } from '../../src/actors/index.ts';
 import { type RefEvent, type RefOptions, referenceWindows } from './reference-model.ts';
 
-export interface RefRollupOptions extends Omit<RefOptions, 'finalWatermark'> {
+export interface RefRollupOptions extends Omit<RefOptions, 'finalWatermark' | 'specs'> {
   eventType: string;
   window: string;
   top: number;
