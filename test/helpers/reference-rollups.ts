@@ -33,7 +33,8 @@ export function referenceRollups(byPartition: readonly (readonly RefEvent[])[], 
   byPartition.forEach((events, p) => {
     if (events.length === 0) return;
     const finalWm = o.finalWatermark?.(p);
-    const { results } = referenceWindows(events, { ...o, specs: [spec], ...(finalWm === undefined ? {} : { finalWatermark: finalWm }) });
+    const { eventType: _t, window: _w, top: _n, by: _b, finalWatermark: _f, ...model } = o;
+    const { results } = referenceWindows(events, { ...model, specs: [spec], ...(finalWm === undefined ? {} : { finalWatermark: finalWm }) });
     // users: the same acceptance rule, replayed over the raw events of the partition
     const users = new Map<number, Set<string>>();
     let maxTs = Number.NEGATIVE_INFINITY;
