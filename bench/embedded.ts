@@ -28,7 +28,7 @@ export interface BenchContext {
 
 // ------------------------------------------------------------------ 1. processing throughput
 
-function newHosts(emitUpdates: boolean): { hosts: PartitionHost[]; results: { n: number } } {
+function newHosts(emitUpdates: boolean, rollups = true): { hosts: PartitionHost[]; results: { n: number } } {
   const registry = createEventTypeRegistry();
   const clock = createSimulatedClock(0);
   const results = { n: 0 };
@@ -41,6 +41,7 @@ function newHosts(emitUpdates: boolean): { hosts: PartitionHost[]; results: { n:
       clock,
       windows: DEFAULT_WINDOWS,
       emitUpdates,
+      rollups,
       output: {
         onResults: (rs) => {
           results.n += rs.length;
@@ -68,8 +69,8 @@ export async function benchProcessing(ctx: BenchContext): Promise<void> {
   const rounds = Math.max(...batches.map((b) => b.length));
   const COMMIT_ROUNDS = 25;
 
-  async function pass(bs: typeof batches, emitUpdates: boolean): Promise<{ ms: number; cpuMs: number; results: number; actors: number }> {
-    const { hosts, results } = newHosts(emitUpdates);
+  async function pass(bs: typeof batches, emitUpdates: boolean, rollups: boolean): Promise<{ ms: number; cpuMs: number; results: number; actors: number }> {
+    const { hosts, results } = newHosts(emitUpdates, rollups);
     const cpu0 = process.cpuUsage();
     const start = performance.now();
     // round-robin over the partitions, one batch each, as a consumer of the whole topic would;
@@ -93,18 +94,25 @@ export async function benchProcessing(ctx: BenchContext): Promise<void> {
     return { ms, cpuMs: (cpu.user + cpu.system) / 1000, results: results.n, actors: hosts.reduce((a, h) => a + h.actorCount, 0) };
   }
 
-  await pass(warm, true); // JIT warm-up on other data
+  await pass(warm, true, true); // JIT warm-up on other data
+  await pass(warm, true, false);
   for (const emitUpdates of [true, false]) {
-    const from = monotonicUs();
-    const r = await pass(batches, emitUpdates);
-    // under node --cpu-prof (the in-process benches are profiled that way)
-    printProfileWindow(process.execArgv.some((a) => a.startsWith('--cpu-prof')), `emitUpdates=${emitUpdates}`, from);
-    const rate = (events / r.ms) * 1000;
-    process.stdout.write(
-      `processing: ${fmtInt(events)} events, ${fmtInt(keys)} keys, ${IOT_PARTITIONS} partitions of ${IOT_TOPIC}, 5 default windows, batch ${batch}, emitUpdates=${emitUpdates}: ` +
-        `${fmtInt(rate)} events/s (${r.ms.toFixed(0)} ms wall, ${fmtInt((events / r.cpuMs) * 1000)} events per CPU-second, ${fmtInt(r.results)} results, ${fmtInt(r.actors)} actors)` +
-        ` — target ≥ 300,000 (issue 7): ${verdict(rate >= 300_000)}\n`,
-    );
+    // rollups across keys off and on, side by side (KEYFLOW_ROLLUPS)
+    const perCpu: Record<string, number> = {};
+    for (const rollups of [false, true]) {
+      const from = monotonicUs();
+      const r = await pass(batches, emitUpdates, rollups);
+      // under node --cpu-prof (the in-process benches are profiled that way)
+      printProfileWindow(process.execArgv.some((a) => a.startsWith('--cpu-prof')), `emitUpdates=${emitUpdates} rollups=${rollups}`, from);
+      const rate = (events / r.ms) * 1000;
+      perCpu[String(rollups)] = (events / r.cpuMs) * 1000;
+      process.stdout.write(
+        `processing: ${fmtInt(events)} events, ${fmtInt(keys)} keys, ${IOT_PARTITIONS} partitions of ${IOT_TOPIC}, 5 default windows, batch ${batch}, emitUpdates=${emitUpdates}, rollups=${rollups}: ` +
+          `${fmtInt(rate)} events/s (${r.ms.toFixed(0)} ms wall, ${fmtInt(perCpu[String(rollups)]!)} events per CPU-second, ${fmtInt(r.results)} results, ${fmtInt(r.actors)} actors)` +
+          ` — target ≥ 300,000 (issue 7): ${verdict(rate >= 300_000)}\n`,
+      );
+    }
+    process.stdout.write(`processing: emitUpdates=${emitUpdates}: rollups on / off = ${(perCpu.true! / perCpu.false!).toFixed(2)} (events per CPU-second)\n`);
   }
 }
 
