@@ -48,22 +48,40 @@ export interface RollupSettings {
   resultRetentionMs: number;
 }
 
-class KeyTally {
-  count = 0;
-  valueCount = 0;
-  sum = 0;
-  min = Number.POSITIVE_INFINITY;
-  max = Number.NEGATIVE_INFINITY;
+/** FNV-1a over UTF-16 code units: one hash per key (and user) per event, reused by every window. */
+export function hashString(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h | 0;
 }
 
+const INITIAL_CAPACITY = 8;
+
+/**
+ * A window's per-key tallies and users in open-addressing tables (linear probing, power-of-two
+ * capacity, at most half full): columns of doubles by slot instead of an object per key, so
+ * adding an event to a key already in the window allocates nothing, and a new key or user only
+ * when the table doubles.
+ */
 class RollupWindow {
   count = 0;
   valueCount = 0;
   sum = 0;
   min = Number.POSITIVE_INFINITY;
   max = Number.NEGATIVE_INFINITY;
-  readonly keys = new Map<string, KeyTally>();
-  readonly users = new Set<string>();
+  /** keys held */
+  nKeys = 0;
+  kHash = new Int32Array(INITIAL_CAPACITY);
+  kStr: (string | undefined)[] = new Array<string | undefined>(INITIAL_CAPACITY).fill(undefined);
+  kCount = new Float64Array(INITIAL_CAPACITY);
+  kVCount = new Float64Array(INITIAL_CAPACITY);
+  kSum = new Float64Array(INITIAL_CAPACITY);
+  kMin = new Float64Array(INITIAL_CAPACITY);
+  kMax = new Float64Array(INITIAL_CAPACITY);
+  /** users held */
+  nUsers = 0;
+  uHash = new Int32Array(INITIAL_CAPACITY);
+  uStr: (string | undefined)[] = new Array<string | undefined>(INITIAL_CAPACITY).fill(undefined);
   /** 0 when committed; else the change sequence number of its last change. */
   dirtySeq = 0;
   constructor(
@@ -72,6 +90,96 @@ class RollupWindow {
     readonly start: number,
     readonly end: number,
   ) {}
+
+  /** The slot of `key` (hash `h`), inserted with zero tallies when absent. */
+  keySlot(key: string, h: number): number {
+    let mask = this.kStr.length - 1;
+    let i = h & mask;
+    for (;;) {
+      const k = this.kStr[i];
+      if (k === undefined) break;
+      if (this.kHash[i] === h && k === key) return i;
+      i = (i + 1) & mask;
+    }
+    if (2 * (this.nKeys + 1) > this.kStr.length) {
+      this.growKeys();
+      mask = this.kStr.length - 1;
+      i = h & mask;
+      while (this.kStr[i] !== undefined) i = (i + 1) & mask;
+    }
+    this.nKeys++;
+    this.kStr[i] = key;
+    this.kHash[i] = h;
+    this.kCount[i] = 0;
+    this.kVCount[i] = 0;
+    this.kSum[i] = 0;
+    this.kMin[i] = Number.POSITIVE_INFINITY;
+    this.kMax[i] = Number.NEGATIVE_INFINITY;
+    return i;
+  }
+
+  private growKeys(): void {
+    const { kHash, kStr, kCount, kVCount, kSum, kMin, kMax } = this;
+    const cap = kStr.length * 2;
+    const mask = cap - 1;
+    this.kHash = new Int32Array(cap);
+    this.kStr = new Array<string | undefined>(cap).fill(undefined);
+    this.kCount = new Float64Array(cap);
+    this.kVCount = new Float64Array(cap);
+    this.kSum = new Float64Array(cap);
+    this.kMin = new Float64Array(cap);
+    this.kMax = new Float64Array(cap);
+    for (let j = 0; j < kStr.length; j++) {
+      const k = kStr[j];
+      if (k === undefined) continue;
+      let i = kHash[j]! & mask;
+      while (this.kStr[i] !== undefined) i = (i + 1) & mask;
+      this.kStr[i] = k;
+      this.kHash[i] = kHash[j]!;
+      this.kCount[i] = kCount[j]!;
+      this.kVCount[i] = kVCount[j]!;
+      this.kSum[i] = kSum[j]!;
+      this.kMin[i] = kMin[j]!;
+      this.kMax[i] = kMax[j]!;
+    }
+  }
+
+  addUser(user: string, h: number): void {
+    let mask = this.uStr.length - 1;
+    let i = h & mask;
+    for (;;) {
+      const u = this.uStr[i];
+      if (u === undefined) break;
+      if (this.uHash[i] === h && u === user) return;
+      i = (i + 1) & mask;
+    }
+    if (2 * (this.nUsers + 1) > this.uStr.length) {
+      const { uHash, uStr } = this;
+      const cap = uStr.length * 2;
+      mask = cap - 1;
+      this.uHash = new Int32Array(cap);
+      this.uStr = new Array<string | undefined>(cap).fill(undefined);
+      for (let j = 0; j < uStr.length; j++) {
+        const u = uStr[j];
+        if (u === undefined) continue;
+        let k = uHash[j]! & mask;
+        while (this.uStr[k] !== undefined) k = (k + 1) & mask;
+        this.uStr[k] = u;
+        this.uHash[k] = uHash[j]!;
+      }
+      i = h & mask;
+      while (this.uStr[i] !== undefined) i = (i + 1) & mask;
+    }
+    this.nUsers++;
+    this.uStr[i] = user;
+    this.uHash[i] = h;
+  }
+
+  users(): string[] {
+    const out: string[] = [];
+    for (const u of this.uStr) if (u !== undefined) out.push(u);
+    return out;
+  }
 }
 
 class RollupType {
@@ -149,27 +257,23 @@ export class PartitionRollups {
     return w;
   }
 
-  private add(t: RollupType, i: number, start: number, end: number, wm: number, key: string, value: number | undefined, userId: string | null): void {
+  private add(t: RollupType, i: number, start: number, end: number, wm: number, key: string, kh: number, value: number | undefined, userId: string | null, uh: number): void {
     if (end + this.L <= wm && (!this.update || end < wm - this.R)) return; // late for this window
     const w = this.windowAt(t, i, start, end);
     w.count++;
-    let k = w.keys.get(key);
-    if (k === undefined) {
-      k = new KeyTally();
-      w.keys.set(key, k);
-    }
-    k.count++;
+    const k = w.keySlot(key, kh);
+    w.kCount[k]!++;
     if (value !== undefined) {
       w.valueCount++;
       w.sum += value;
       if (value < w.min) w.min = value;
       if (value > w.max) w.max = value;
-      k.valueCount++;
-      k.sum += value;
-      if (value < k.min) k.min = value;
-      if (value > k.max) k.max = value;
+      w.kVCount[k]!++;
+      w.kSum[k] = w.kSum[k]! + value;
+      if (value < w.kMin[k]!) w.kMin[k] = value;
+      if (value > w.kMax[k]!) w.kMax[k] = value;
     }
-    if (userId !== null) w.users.add(userId);
+    if (userId !== null) w.addUser(userId, uh);
     this.touch(w);
   }
 
@@ -193,16 +297,18 @@ export class PartitionRollups {
       }
     }
     const userId = ev.userId;
+    const kh = hashString(key);
+    const uh = userId === null ? 0 : hashString(userId);
     for (let i = 0; i < specs.length; i++) {
       const s = specs[i]!;
       const size = s.size;
       if (s.kind === 'tumbling') {
         const start = Math.floor(ts / size) * size;
-        this.add(t, i, start, start + size, wm, key, value, userId);
+        this.add(t, i, start, start + size, wm, key, kh, value, userId, uh);
       } else {
         const slide = s.slide;
         let k = Math.floor((ts - size) / slide) + 1;
-        for (let start = k * slide; start <= ts; start = ++k * slide) this.add(t, i, start, start + size, wm, key, value, userId);
+        for (let start = k * slide; start <= ts; start = ++k * slide) this.add(t, i, start, start + size, wm, key, kh, value, userId, uh);
       }
     }
   }
@@ -275,15 +381,14 @@ export class PartitionRollups {
       w.min = s.a[3] ?? Number.POSITIVE_INFINITY;
       w.max = s.a[4] ?? Number.NEGATIVE_INFINITY;
       for (const [key, count, valueCount, sum, min, max] of s.k) {
-        const k = new KeyTally();
-        k.count = count;
-        k.valueCount = valueCount;
-        k.sum = sum;
-        k.min = min ?? Number.POSITIVE_INFINITY;
-        k.max = max ?? Number.NEGATIVE_INFINITY;
-        w.keys.set(key, k);
+        const k = w.keySlot(key, hashString(key));
+        w.kCount[k] = count;
+        w.kVCount[k] = valueCount;
+        w.kSum[k] = sum;
+        w.kMin[k] = min ?? Number.POSITIVE_INFINITY;
+        w.kMax[k] = max ?? Number.NEGATIVE_INFINITY;
       }
-      for (const u of s.u) w.users.add(u);
+      for (const u of s.u) w.addUser(u, hashString(u));
     }
   }
 
@@ -309,9 +414,9 @@ export class PartitionRollups {
         sum: has ? w.sum : null,
         min: has ? w.min : null,
         max: has ? w.max : null,
-        distinctKeys: w.keys.size,
-        users: [...w.users],
-        top: topKeys(w.keys, top, by),
+        distinctKeys: w.nKeys,
+        users: w.users(),
+        top: topKeys(w, top, by),
         final: watermark !== null && w.end + this.L <= watermark,
       });
     }
@@ -320,16 +425,17 @@ export class PartitionRollups {
   }
 }
 
-function tallyOf(key: string, k: KeyTally): RollupTally {
-  const has = k.valueCount > 0;
+function tallyOf(w: RollupWindow, i: number): RollupTally {
+  const vc = w.kVCount[i]!;
+  const has = vc > 0;
   return {
-    key,
-    count: k.count,
-    valueCount: k.valueCount,
-    sum: has ? k.sum : null,
-    avg: has ? k.sum / k.valueCount : null,
-    min: has ? k.min : null,
-    max: has ? k.max : null,
+    key: w.kStr[i]!,
+    count: w.kCount[i]!,
+    valueCount: vc,
+    sum: has ? w.kSum[i]! : null,
+    avg: has ? w.kSum[i]! / vc : null,
+    min: has ? w.kMin[i]! : null,
+    max: has ? w.kMax[i]! : null,
   };
 }
 
@@ -344,10 +450,10 @@ export function compareTallies(by: RollupOrder): (a: RollupTally, b: RollupTally
   return (a, b) => sign * (rankOf(b, by)! - rankOf(a, by)!) || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
 }
 
-function topKeys(keys: Map<string, KeyTally>, n: number, by: RollupOrder): RollupTally[] {
+function topKeys(w: RollupWindow, n: number, by: RollupOrder): RollupTally[] {
   if (n === 0) return [];
   const all: RollupTally[] = [];
-  for (const [key, k] of keys) if (by === 'count' || k.valueCount > 0) all.push(tallyOf(key, k));
+  for (let i = 0; i < w.kStr.length; i++) if (w.kStr[i] !== undefined && (by === 'count' || w.kVCount[i]! > 0)) all.push(tallyOf(w, i));
   all.sort(compareTallies(by));
   if (all.length > n) all.length = n;
   return all;
@@ -356,12 +462,14 @@ function topKeys(keys: Map<string, KeyTally>, n: number, by: RollupOrder): Rollu
 function encodeWindow(w: RollupWindow): StoredWindow {
   const has = w.valueCount > 0;
   const k: StoredWindow['k'] = [];
-  for (const [key, t] of w.keys) {
-    const th = t.valueCount > 0;
-    k.push([key, t.count, t.valueCount, t.sum, th ? t.min : null, th ? t.max : null]);
+  for (let i = 0; i < w.kStr.length; i++) {
+    const key = w.kStr[i];
+    if (key === undefined) continue;
+    const th = w.kVCount[i]! > 0;
+    k.push([key, w.kCount[i]!, w.kVCount[i]!, w.kSum[i]!, th ? w.kMin[i]! : null, th ? w.kMax[i]! : null]);
   }
   const [, t] = splitId(w.id);
-  return { v: 1, t, w: w.spec.name, s: w.start, e: w.end, a: [w.count, w.valueCount, w.sum, has ? w.min : null, has ? w.max : null], k, u: [...w.users] };
+  return { v: 1, t, w: w.spec.name, s: w.start, e: w.end, a: [w.count, w.valueCount, w.sum, has ? w.min : null, has ? w.max : null], k, u: w.users() };
 }
 
 function splitId(id: string): [string, string] {
