@@ -206,6 +206,20 @@ describe('rollups across keys vs the reference model', () => {
     }
   });
 
+  it('a partition restored with rollups turned off deletes their windows from the store with its next checkpoint', async () => {
+    const d = createPartitionDriver({ registry: registry(), maxOutOfOrderMs: 0 });
+    const key = KEYS.find((k) => partitionForKey(k, PARTITIONS) === 0)!;
+    await d.feed([{ eventId: 'a', timestamp: new Date(T0).toISOString(), eventType: TYPE, deviceId: key, userId: null, payload: { value: 1 } }]);
+    d.checkpoint();
+    const h = createPartitionDriver({ registry: registry(), maxOutOfOrderMs: 0, rollups: false }).host(TOPIC, 0);
+    const stored = d.store.get(`${TOPIC}/0`)!;
+    h.restore(stored.cp, stored.actors);
+    expect(h.rollups({ eventType: TYPE, window: 'tumbling-1m' })).toEqual([]);
+    const ids = [...stored.actors.keys()].filter(isRollupId);
+    expect(ids.length).toBeGreaterThan(0);
+    expect(h.checkpoint().deleted?.filter(isRollupId).sort()).toEqual(ids.sort());
+  });
+
   it('session specs have no rollups; an event type without a value field has counts, keys and users only', async () => {
     const reg = createEventTypeRegistry([{ eventType: 'click', topic: 't.clicks', partitions: 1, valueField: null, windows: ['tumbling-1m', 'session-2m'] }]);
     const d = createPartitionDriver({ registry: reg, maxOutOfOrderMs: 0 });

@@ -546,6 +546,9 @@ class PartitionHostImpl implements PartitionHost {
     if (this.rollupState) {
       this.rollupState.restore(rollupEntries, (t) => this.table.ctxFor(t)?.logic.config);
       this.rollupState.advance(this.wm.watermark);
+    } else {
+      // rollups turned off: their windows leave the store with the next checkpoint
+      for (const [id] of rollupEntries) this.deleted.set(id, ++this.seq);
     }
     // A snapshot is consistent with its watermark, but finalise anything due to be safe.
     this.emit.open();
