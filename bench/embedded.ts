@@ -69,7 +69,7 @@ interface BenchTracing {
   finalSpans: SpanContext[];
 }
 
-function newHosts(engine: Engine, emitUpdates: boolean, traced?: BenchTracing): { hosts: PartitionHost[]; results: { n: number } } {
+function newHosts(engine: Engine, emitUpdates: boolean, traced?: BenchTracing, rollups = false): { hosts: PartitionHost[]; results: { n: number } } {
   const registry = engine.createEventTypeRegistry();
   const clock = engine.createSimulatedClock(0);
   const results = { n: 0 };
@@ -82,6 +82,9 @@ function newHosts(engine: Engine, emitUpdates: boolean, traced?: BenchTracing): 
       clock,
       windows: engine.DEFAULT_WINDOWS,
       emitUpdates,
+      // the key windows alone unless asked (rollups across keys are measured on their own below;
+      // an engine from before them ignores the option)
+      rollups,
       output: {
         onResults: (rs) => {
           results.n += rs.length;
@@ -118,8 +121,8 @@ export async function benchProcessing(ctx: BenchContext): Promise<void> {
   process.stdout.write(`  (generated ${fmtInt(events)} records over ${spanMs / 3_600_000} h of event time in ${((performance.now() - t) / 1000).toFixed(1)} s)\n`);
   const COMMIT_ROUNDS = 25;
 
-  async function pass(engine: Engine, ps: FramedPartition[], emitUpdates: boolean, traced?: BenchTracing): Promise<{ ms: number; cpuMs: number; results: number; actors: number }> {
-    const { hosts, results } = newHosts(engine, emitUpdates, traced);
+  async function pass(engine: Engine, ps: FramedPartition[], emitUpdates: boolean, traced?: BenchTracing, rollups = false): Promise<{ ms: number; cpuMs: number; results: number; actors: number }> {
+    const { hosts, results } = newHosts(engine, emitUpdates, traced, rollups);
     type Batch = ReturnType<typeof readFramed>;
     const process1 = traced
       ? (h: PartitionHost, b: Batch) =>
@@ -209,6 +212,18 @@ export async function benchProcessing(ctx: BenchContext): Promise<void> {
   }
   await tracing.shutdown();
   const rateOf = (cpuMs: number) => (events / cpuMs) * 1000;
+  // rollups across keys (KEYFLOW_ROLLUPS, on by default in the app) off and on, alternated, best of two
+  for (const emitUpdates of [false, true]) {
+    let off = Number.POSITIVE_INFINITY;
+    let on = Number.POSITIVE_INFINITY;
+    for (let i = 0; i < 2; i++) {
+      off = Math.min(off, (await pass(THIS_ENGINE, parts, emitUpdates)).cpuMs);
+      on = Math.min(on, (await pass(THIS_ENGINE, parts, emitUpdates, undefined, true)).cpuMs);
+    }
+    process.stdout.write(
+      `processing, rollups across keys on vs off side by side (emitUpdates=${emitUpdates}, best of 2 alternated): ${fmtInt(rateOf(on))} vs ${fmtInt(rateOf(off))} events per CPU-second (ratio ${(rateOf(on) / rateOf(off)).toFixed(2)})\n`,
+    );
+  }
   process.stdout.write(
     `processing, tracing on vs off side by side (emitUpdates=true, batch ${batch}, best of 3 alternated): ${fmtInt(rateOf(withSpans))} vs ${fmtInt(rateOf(plain))} events per CPU-second ` +
       `(ratio ${(rateOf(withSpans) / rateOf(plain)).toFixed(3)}; ${(((withSpans - plain) * 1e6) / events).toFixed(0)} ns per record)\n`,

@@ -38,6 +38,8 @@ for (let p = 0; p < IOT_PARTITIONS; p++) {
     clock,
     windows: DEFAULT_WINDOWS,
     emitUpdates: false,
+    // the key actors' state alone (rollups across keys, KEYFLOW_ROLLUPS, add their own per-window tallies)
+    rollups: false,
     output: { onResults: () => {}, onLate: () => {}, onDeadLetter: () => {} },
   });
   host.restore(null, new Map());

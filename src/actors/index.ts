@@ -9,3 +9,4 @@ export { backoffDelay, defaultFailurePolicy } from './partition-host/supervision
 export * from './processor/processor.ts';
 export * from './processor/query-router.ts';
 export * from './windows/index.ts';
+export * from './rollups/index.ts';

@@ -7,7 +7,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { createProcessor, createWindowReader, type Processor, type ProcessorOptions, parseWindowSpecs } from '../actors/index.ts';
+import { createProcessor, createRollupReader, createWindowReader, type Processor, type ProcessorOptions, parseWindowSpecs } from '../actors/index.ts';
 import type { LiveBus } from '../bus/index.ts';
 import { createInProcessBus, createLiveFeed, createNatsBus } from '../bus/index.ts';
 import { type Clock, createLogger, createMetrics, createTracing, LifecycleEvent, type Logger, type Metrics, observeSinkWrite, systemClock, type Tracing } from '../core/index.ts';
@@ -184,6 +184,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     resultRetentionMs: config.KEYFLOW_RESULT_RETENTION,
     passivateAfterMs: config.KEYFLOW_PASSIVATE_AFTER_MS,
     emitUpdates: config.KEYFLOW_EMIT_UPDATES,
+    rollups: config.KEYFLOW_ROLLUPS,
     honourPoisonMarker: config.KEYFLOW_TEST_HOOKS,
     retry: { maxRetries: config.KEYFLOW_MAX_RETRIES, baseDelayMs: config.KEYFLOW_RETRY_BASE_MS },
   };
@@ -274,6 +275,9 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
             }),
             subscriptionBuffer: config.KEYFLOW_SUBSCRIPTION_BUFFER,
             reader: createWindowReader({ registry, local: processor?.local, bus, checkpoints, host: hostSettings, clock, logger }),
+            rollups: config.KEYFLOW_ROLLUPS
+              ? createRollupReader({ registry, windowNames: windows.map((w) => w.name), local: processor?.local, bus, checkpoints, host: hostSettings, clock, logger })
+              : undefined,
             eventTypes: catalog,
             schemas,
             redrive: {

@@ -51,6 +51,16 @@ subscription WindowResults {
 `,
   },
   {
+    title: 'rollups across keys',
+    query: `# Per event type and tumbling/sliding window: every key's events together, with the top keys
+query Rollups {
+  rollups(eventType: "iot.sensor", window: "tumbling-1m", top: 3, by: SUM) {
+    windowStart count distinctKeys distinctUsers sum avg min max final topKeys { key count sum }
+  }
+}
+`,
+  },
+  {
     title: 'subscribe: events (resumable)',
     query: `# Every event of a topic after a cursor (from the query eventsCursor, or the last message you got),
 # then live: reconnect with the last cursor and nothing is missed or repeated

@@ -6,6 +6,7 @@ import type { Registry } from 'prom-client';
 import type { LiveBus, LiveFeed } from '../bus/index.ts';
 import type { Logger, Metrics } from '../core/index.ts';
 import type { Ingest } from '../ingest/index.ts';
+import type { RollupReader } from '../actors/index.ts';
 import type { EventLog } from '../log/index.ts';
 import type { EventTypeRegistry, WindowReader } from '../model/index.ts';
 import type { RedriveFilter, RedriveReport, RedriveState } from '../redrive/index.ts';
@@ -65,6 +66,8 @@ export interface ApiServices {
   readonly subscriptionBuffer?: number;
   /** windows / keyState, answered by the partition's owner (locally or over the bus). */
   readonly reader: WindowReader;
+  /** rollups query and subscription; absent: rollups are off (KEYFLOW_ROLLUPS=false). */
+  readonly rollups?: RollupReader | undefined;
   /** publishEvent / publishEvents. */
   readonly ingest: Ingest;
   /** registerEventType; absent: the node cannot register types. */

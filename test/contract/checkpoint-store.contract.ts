@@ -167,6 +167,19 @@ export function describeCheckpointStoreContract(name: string, makeStore: () => P
       expect(await (await another()).loadFinals(t, 0, 'dev-1')).toEqual([]);
     });
 
+    it('ids with control characters (rollup windows beside key actors) round-trip, across a restart, and are deleted like any actor', async () => {
+      const t = topic();
+      const epoch = await store.acquire(t, 1);
+      const rollup = '\u001frollup\u001fiot.sensor\u001ftumbling-1m\u001f1772438400000';
+      const other = '\u001frollup\u001fiot.sensor\u001fsliding-5m-1m\u001f1772438340000';
+      const data = JSON.stringify({ v: 1, k: [['dev-\u00e9', 2, 2, 3.5, 1, 2.5]], u: ['u1', 'ü2'] });
+      await store.commit(t, 1, epoch, { nextOffset: 10, partitionState: '{}', dirty: new Map([['dev-1', 'A'], [rollup, data], [other, '{}']]) });
+      await store.commit(t, 1, epoch, { nextOffset: 11, partitionState: '{}', dirty: new Map(), deleted: [other] });
+      const restarted = await another();
+      expect(await restarted.loadActors(t, 1)).toEqual(new Map([['dev-1', 'A'], [rollup, data]]));
+      expect(await restarted.loadActor(t, 1, rollup)).toBe(data);
+    });
+
     it('a restarted store (new instance on the same backing) sees the committed data', async () => {
       const t = topic();
       const epoch = await store.acquire(t, 3);

@@ -79,15 +79,25 @@ describe.skipIf(!executablePath)('dashboard and GraphiQL in headless Chromium', 
     const row = page.locator('#windows tr[data-window="tumbling-1m"][data-start="2026-01-15T10:00:00.000Z"]');
     await expect.poll(() => row.locator('td.count').textContent(), { timeout: 30_000 }).toBe('3');
     expect(await row.locator('td.avg').textContent()).toBe('20.00');
+    // the rollup across keys of the same window (tumbling-1m is the first rollup window), live
+    const rollup = page.locator('#rollups tr[data-start="2026-01-15T10:00:00.000Z"]');
+    await expect.poll(() => rollup.locator('td.count').textContent(), { timeout: 30_000 }).toBe('3');
+    expect(await rollup.locator('td.keys').textContent()).toBe('1');
     // the window changes live
     await gql(server.url, PUBLISH, { inputs: [event(4, 40), event(5, 50)] }, auth);
     await expect.poll(() => row.locator('td.count').textContent(), { timeout: 30_000 }).toBe('5');
     expect(await row.locator('td.avg').textContent()).toBe('30.00');
+    // a second key in the same minute: the rollup's count, keys and top keys change on the page
+    await gql(server.url, PUBLISH, { inputs: [{ ...event(6, 60), eventId: 'dash-6', deviceId: 'dash-2' }] }, auth);
+    await expect.poll(() => rollup.locator('td.count').textContent(), { timeout: 30_000 }).toBe('6');
+    expect(await rollup.locator('td.keys').textContent()).toBe('2');
+    expect(await rollup.locator('td.top').textContent()).toBe('dash-1 (5), dash-2 (1)');
+    expect(await page.locator('#rollup-chart rect').count()).toBeGreaterThanOrEqual(1);
 
     // totals and latest events (the events list shows events.iot.sensors first)
     await expect.poll(async () => Number((await page.locator('#types tr[data-type="iot.sensor"] td.appended').textContent())?.replace(/,/g, '')), { timeout: 30_000 }).toBeGreaterThanOrEqual(5);
-    await expect.poll(() => page.locator('#events tr[data-event-id="dash-5"]').count(), { timeout: 30_000 }).toBe(1);
-    await expect.poll(async () => Number(await page.locator('#types tr[data-type="iot.sensor"] td.processed').textContent()), { timeout: 30_000 }).toBeGreaterThanOrEqual(5);
+    await expect.poll(() => page.locator('#events tr[data-event-id="dash-6"]').count(), { timeout: 30_000 }).toBe(1);
+    await expect.poll(async () => Number(await page.locator('#types tr[data-type="iot.sensor"] td.processed').textContent()), { timeout: 30_000 }).toBeGreaterThanOrEqual(6);
 
     mkdirSync(join(REPO_ROOT, '.ci-out'), { recursive: true });
     const shot = join(REPO_ROOT, '.ci-out', 'dashboard.png');

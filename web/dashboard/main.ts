@@ -187,6 +187,113 @@ function fillSelects(): void {
   }
   topicSel.append(new Option('events.late (late events)', 'events.late'));
   watchEvents(topicSel.value);
+  const rollupSel = $('rollup-type') as HTMLSelectElement;
+  for (const t of topics) rollupSel.append(new Option(t.eventType, t.eventType));
+  watchRollups();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rollups across keys of one event type and window spec, live: a bar chart of the count per
+// window and a table. The subscription sends every current window first, then each change.
+
+interface RollupOut {
+  window: string;
+  windowStart: string;
+  windowEnd: string;
+  count: number;
+  distinctKeys: number;
+  distinctUsers: number;
+  avg: number | null;
+  min: number | null;
+  max: number | null;
+  final: boolean;
+  topKeys: { key: string; count: number }[];
+}
+
+const ROLLUPS_SUB = `subscription($eventType: String!, $window: String!) {
+  rollups(eventType: $eventType, window: $window, top: 3) {
+    window windowStart windowEnd count distinctKeys distinctUsers avg min max final topKeys { key count }
+  }
+}`;
+const ROLLUP_BARS = 30;
+
+let stopRollups: (() => void) | null = null;
+const rollupRows = new Map<string, RollupOut>();
+
+function rollupChart(rows: RollupOut[]): SVGSVGElement {
+  const ns = 'http://www.w3.org/2000/svg';
+  const svg = document.createElementNS(ns, 'svg');
+  svg.setAttribute('class', 'bars');
+  svg.setAttribute('viewBox', `0 0 ${ROLLUP_BARS * 10} 60`);
+  svg.setAttribute('preserveAspectRatio', 'none');
+  const max = Math.max(1, ...rows.map((r) => r.count));
+  rows.forEach((r, i) => {
+    const h = (r.count / max) * 58;
+    const bar = document.createElementNS(ns, 'rect');
+    bar.setAttribute('x', String((i + ROLLUP_BARS - rows.length) * 10 + 1));
+    bar.setAttribute('y', (60 - h).toFixed(1));
+    bar.setAttribute('width', '8');
+    bar.setAttribute('height', h.toFixed(1));
+    bar.setAttribute('class', r.final ? 'final' : 'open');
+    const title = document.createElementNS(ns, 'title');
+    title.textContent = `${r.windowStart.slice(11, 19)}: ${r.count} events, ${r.distinctKeys} keys`;
+    bar.append(title);
+    svg.append(bar);
+  });
+  return svg;
+}
+
+function renderRollups(changed: string | null): void {
+  const newestFirst = [...rollupRows.values()].sort((a, b) => (a.windowStart < b.windowStart ? 1 : -1));
+  $('rollup-chart').replaceChildren(rollupChart(newestFirst.slice(0, ROLLUP_BARS).reverse()));
+  $('rollups')
+    .querySelector('tbody')!
+    .replaceChildren(
+      ...newestFirst.slice(0, 20).map((r) => {
+        const tr = document.createElement('tr');
+        tr.dataset.start = r.windowStart;
+        if (r.windowStart === changed) tr.className = 'changed';
+        else if (r.final) tr.className = 'final';
+        tr.append(
+          cell(r.windowStart.slice(11, 19)),
+          cell(r.windowEnd.slice(11, 19)),
+          cell(String(r.count), 'num count'),
+          cell(String(r.distinctKeys), 'num keys'),
+          cell(String(r.distinctUsers), 'num users'),
+          cell(fmt(r.avg, 2), 'num avg'),
+          cell(fmt(r.min, 2), 'num'),
+          cell(fmt(r.max, 2), 'num'),
+          cell(r.topKeys.map((k) => `${k.key} (${k.count})`).join(', '), 'top'),
+          cell(r.final ? 'final' : 'open', 'final-flag'),
+        );
+        return tr;
+      }),
+    );
+}
+
+function watchRollups(): void {
+  const eventType = ($('rollup-type') as HTMLSelectElement).value;
+  const window = ($('rollup-window') as HTMLSelectElement).value;
+  stopRollups?.();
+  rollupRows.clear();
+  renderRollups(null);
+  if (!eventType || !window) return;
+  stopRollups = live({
+    start: (c) =>
+      c.subscribe<{ rollups: RollupOut }>(
+        { query: ROLLUPS_SUB, variables: { eventType, window } },
+        {
+          next: (m) => {
+            if (m.errors?.length) return setStatus('error', m.errors[0]!.message);
+            const r = m.data!.rollups;
+            rollupRows.set(r.windowStart, r);
+            renderRollups(r.windowStart);
+          },
+          error: (e) => setStatus('error', String((e as Error)?.message ?? e)),
+          complete: () => undefined,
+        },
+      ),
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -364,6 +471,10 @@ async function loadWindowNames(): Promise<void> {
   const data = await gql<{ windowNames: string[] }>('{ windowNames }');
   const sel = $('key-window') as HTMLSelectElement;
   for (const w of data.windowNames) sel.append(new Option(w, w));
+  // sessions do not line up across keys: no rollups for them
+  const rollupSel = $('rollup-window') as HTMLSelectElement;
+  for (const w of data.windowNames.filter((n) => !n.startsWith('session'))) rollupSel.append(new Option(w, w));
+  watchRollups();
 }
 
 function every(ms: number, fn: () => Promise<void>): void {
@@ -388,6 +499,8 @@ function main(): void {
     if (!key) return;
     watchWindows(($('key-type') as HTMLSelectElement).value, key, ($('key-window') as HTMLSelectElement).value || null);
   });
+  $('rollup-type').addEventListener('change', watchRollups);
+  $('rollup-window').addEventListener('change', watchRollups);
   $('events-topic').addEventListener('change', (ev) => void watchEvents((ev.target as HTMLSelectElement).value));
   connect();
   every(1000, refreshTypes);

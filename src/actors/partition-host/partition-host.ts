@@ -15,6 +15,8 @@ import { ENGINE_DEFAULTS as D } from '../defaults.ts';
 import { EmitBuffer } from '../key-actor/emit-buffer.ts';
 import { decodeFinal } from '../key-actor/snapshot-codec.ts';
 import { heldUntil } from '../key-actor/window-state.ts';
+import { isRollupId, PartitionRollups } from '../rollups/rollup-state.ts';
+import type { RollupPartial, RollupQuery } from '../rollups/rollup-types.ts';
 import type { WindowSpec } from '../windows/spec.ts';
 import { DEFAULT_WINDOWS, parseWindowSpec } from '../windows/spec.ts';
 import type { WatermarkState } from '../windows/watermark.ts';
@@ -98,6 +100,8 @@ export interface PartitionHostOptions {
   failureInjector?: (event: EventEnvelope, record: LogRecord, attempt: number) => void;
   /** Emit non-final updates; false emits finals only (nobody subscribed). @default true */
   emitUpdates?: boolean;
+  /** Keep rollups across keys (per event type and tumbling/sliding window), checkpointed with the partition. @default true */
+  rollups?: boolean;
 }
 
 export interface PartitionHost {
@@ -128,6 +132,8 @@ export interface PartitionHost {
   keyState(eventType: string, key: string): Promise<KeyStateView | null>;
   /** Passivates idle clean actors (their state is in the checkpoint store). Returns how many. */
   passivateIdle(): number;
+  /** This partition's part of a rollup across keys (empty when rollups are off). */
+  rollups(q: RollupQuery): RollupPartial[];
 }
 
 
@@ -158,6 +164,7 @@ class PartitionHostImpl implements PartitionHost {
   private readonly table: ActorTable;
   private readonly emit: EmitBuffer;
   private readonly finals = new FinalsLedger();
+  private readonly rollupState: PartitionRollups | null;
   private wm: WatermarkState;
   private next = 0;
   private dirty = new Set<Slot>();
@@ -215,6 +222,8 @@ class PartitionHostImpl implements PartitionHost {
       ...(o.schemas ? { decodeRaw: this.rawDecoder(o.schemas) } : {}),
     };
     this.wm = initialWatermark(clock.now());
+    this.rollupState =
+      (o.rollups ?? true) ? new PartitionRollups({ allowedLatenessMs: Math.max(0, Math.floor(o.allowedLatenessMs ?? D.allowedLatenessMs)), latePolicy: this.policy, resultRetentionMs: this.retention }) : null;
   }
 
   /** Raw records of the topic's type when it is Avro / Protobuf (undefined for JSON types: the record is JSON then). */
@@ -401,6 +410,7 @@ class PartitionHostImpl implements PartitionHost {
     const injector = this.o.failureInjector;
     const sideOutput = this.policy === 'side-output';
     const heap = this.table.heap;
+    const rollups = this.rollupState;
     let processed = 0;
     let last: LogRecord | undefined;
     for (let i = 0; i < n; i++) {
@@ -459,6 +469,8 @@ class PartitionHostImpl implements PartitionHost {
       else if (st.nextTimer < timerBefore) heap.push(st.nextTimer, slot);
       slot.lastTouched = now;
       this.touch(slot);
+      // rollups hook: the event joins the rollup windows it joined for its key (same watermark)
+      if (rollups !== null) rollups.apply(ctx.logic.config, d, key, this.wm.watermark);
       if (late > 0) {
         if (sideOutput) this.lateBuf.push(rec);
         else this.lateDropped++;
@@ -469,6 +481,7 @@ class PartitionHostImpl implements PartitionHost {
       if (events !== null) events.push({ event: d, record: rec });
     }
     if (last) touchPartition(this.wm, now);
+    rollups?.advance(this.wm.watermark);
     this.flush(last, processed, events);
   }
 
@@ -486,6 +499,7 @@ class PartitionHostImpl implements PartitionHost {
       this.wm.watermark = Math.floor(this.wm.watermark!);
       this.emit.open();
       if (this.table.heap.peekTime() <= this.wm.watermark) this.fireDue();
+      this.rollupState?.advance(this.wm.watermark);
       this.flush(undefined, 0, null);
     }
   }
@@ -496,8 +510,9 @@ class PartitionHostImpl implements PartitionHost {
     const dirty = new Map<string, string>();
     for (const slot of this.dirty) dirty.set(slot.id, slot.ctx.logic.toCheckpoint(slot.state));
     this.cpSeq = this.seq;
+    const rollupsDeleted = this.rollupState?.checkpoint(dirty) ?? [];
     const write: CheckpointWrite = { nextOffset: this.next, partitionState: encodePartitionState(this.wm, this.o.extraState?.encode()), dirty };
-    if (this.deleted.size > 0) write.deleted = [...this.deleted.keys()];
+    if (this.deleted.size > 0 || rollupsDeleted.length > 0) write.deleted = [...this.deleted.keys(), ...rollupsDeleted];
     if (this.finals.size > 0) write.finals = this.finals.take();
     if (this.wm.watermark !== null) write.retainFinalsFrom = this.wm.watermark - this.retention;
     return write;
@@ -514,6 +529,7 @@ class PartitionHostImpl implements PartitionHost {
     }
     for (const [id, s] of this.deleted) if (s <= upTo) this.deleted.delete(id);
     this.finals.committed();
+    this.rollupState?.markCommitted();
     this.cpSeq = -1;
   }
 
@@ -535,13 +551,25 @@ class PartitionHostImpl implements PartitionHost {
     } else {
       this.o.extraState?.restore(undefined);
     }
+    const rollupEntries: [string, string][] = [];
     for (const [id, data] of actors) {
+      if (isRollupId(id)) {
+        rollupEntries.push([id, data]);
+        continue;
+      }
       const { eventType, key } = this.table.split(id);
       const ctx = eventType === undefined ? undefined : this.table.ctxFor(eventType);
       if (!ctx) continue;
       const state = ctx.logic.fromCheckpoint(data);
       if (state.key !== key) continue;
       this.insert({ id, ctx, state, dirtySeq: 0, lastTouched: now, active: false });
+    }
+    if (this.rollupState) {
+      this.rollupState.restore(rollupEntries, (t) => this.table.ctxFor(t)?.logic.config);
+      this.rollupState.advance(this.wm.watermark);
+    } else {
+      // rollups turned off: their windows leave the store with the next checkpoint
+      for (const [id] of rollupEntries) this.deleted.set(id, ++this.seq);
     }
     // A snapshot is consistent with its watermark, but finalise anything due to be safe.
     this.emit.open();
@@ -591,6 +619,10 @@ class PartitionHostImpl implements PartitionHost {
       eventsProcessed: st.eventsProcessed,
       openWindows: st.openWindows,
     };
+  }
+
+  rollups(q: RollupQuery): RollupPartial[] {
+    return this.rollupState?.partials(q, this.wm.watermark) ?? [];
   }
 
   passivateIdle(): number {

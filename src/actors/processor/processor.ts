@@ -35,6 +35,7 @@ import type { ProcessedLake, Sink } from '../../sinks/index.ts';
 import type { CheckpointStore, CheckpointWrite } from '../../state/index.ts';
 import { ENGINE_DEFAULTS } from '../defaults.ts';
 import { createPartitionHost, type PartitionHost } from '../partition-host/partition-host.ts';
+import type { RollupPartial } from '../rollups/rollup-types.ts';
 import { type LocalReader, respondToQueries, type SharedHostOptions } from './query-router.ts';
 
 export type { LocalReader, SharedHostOptions };
@@ -604,6 +605,15 @@ export function createProcessor(options: ProcessorOptions): Processor {
         let out: KeyStateView | null = null;
         await enqueue(o, async () => {
           out = await o.host.keyState(eventType, key);
+        });
+        return out;
+      },
+      async rollups(topic, partition, q) {
+        const o = owned.get(tpKey(topic, partition));
+        if (!o) return null;
+        let out: RollupPartial[] = [];
+        await enqueue(o, async () => {
+          out = o.host.rollups(q);
         });
         return out;
       },

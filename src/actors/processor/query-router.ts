@@ -13,8 +13,9 @@ import { ErrorCode, hasCode, KeyflowError, partitionForKey } from '../../model/i
 import type { CheckpointStore } from '../../state/index.ts';
 import type { PartitionHostOptions } from '../partition-host/partition-host.ts';
 import { actorIdFor, createPartitionHost } from '../partition-host/partition-host.ts';
+import type { RollupPartial, RollupQuery } from '../rollups/rollup-types.ts';
 
-type QueryRequest = { op: 'windows'; q: WindowQuery } | { op: 'keyState'; eventType: string; key: string };
+type QueryRequest = { op: 'windows'; q: WindowQuery } | { op: 'keyState'; eventType: string; key: string } | { op: 'rollups'; q: RollupQuery };
 type QueryReply = { ok: true; value: unknown } | { ok: false; code: string; message: string };
 
 /** PartitionHost settings shared by every partition of a processor (windows, lateness, retries, …). */
@@ -25,6 +26,8 @@ export interface LocalReader {
   owns(topic: string, partition: number): boolean;
   windows(topic: string, partition: number, q: WindowQuery): Promise<WindowResult[] | null>;
   keyState(topic: string, partition: number, eventType: string, key: string): Promise<KeyStateView | null | undefined>;
+  /** The partition's rollup partials; null when not owned. */
+  rollups(topic: string, partition: number, q: RollupQuery): Promise<RollupPartial[] | null>;
 }
 
 export interface WindowReaderOptions {
@@ -118,6 +121,10 @@ export function respondToQueries(bus: LiveBus, local: LocalReader, topic: string
     try {
       if (r.op === 'windows') {
         const value = await local.windows(topic, partition, r.q);
+        return value ? { ok: true, value } : { ok: false, code: ErrorCode.NOT_OWNER, message: 'partition moved' };
+      }
+      if (r.op === 'rollups') {
+        const value = await local.rollups(topic, partition, r.q);
         return value ? { ok: true, value } : { ok: false, code: ErrorCode.NOT_OWNER, message: 'partition moved' };
       }
       const value = await local.keyState(topic, partition, r.eventType, r.key);

@@ -6,6 +6,7 @@ import './types.ts';
 import './operations.ts';
 import './event-types.ts';
 import './redrive.ts';
+import './rollups.ts';
 import './schemas.ts';
 
 export type { GraphQLContext } from './builder.ts';
