@@ -13,6 +13,9 @@
  * appended it, and the caller appends it now, once. The remaining edge: a gateway that is not
  * dead but stalls for longer than `pendingTtlMs` between its claim and its append (longer than
  * the append's whole retry budget) can still append after the takeover looked.
+ *
+ * Round trips. The client auto-pipelines: the claims of a whole batch, issued in one event-loop
+ * turn, share one write and one round trip (likewise its receipts and releases).
  */
 import { randomUUID } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
@@ -122,7 +125,11 @@ export function createRedisDedupe(opts: RedisDedupeOptions): Dedupe {
   const { resolveStale } = opts;
   // a pending claim lives as long as a receipt would, so a retry long after a crash still finds it
   const keyTtlMs = Math.max(ttlMs, pendingTtlMs);
-  const conn = buildRedis(opts);
+  // Auto-pipelining: every command issued in one event-loop turn goes out in one write and comes
+  // back in one round trip, so a batch's claims (one script call per eventId, issued together by
+  // ingest) and its receipts cost one round trip each, not one per event. Per-key commands keep
+  // working on Redis Cluster (ioredis pipelines per node), which one multi-key script would not.
+  const conn = buildRedis({ ...opts, redisOptions: { enableAutoPipelining: true, ...opts.redisOptions } });
   const redis = conn.redis as (Redis | Cluster) & DedupeCommands;
   redis.defineCommand('kfDedupeClaim', { numberOfKeys: 1, lua: CLAIM_LUA });
   redis.defineCommand('kfDedupeRelease', { numberOfKeys: 1, lua: RELEASE_LUA });
