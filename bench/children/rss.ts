@@ -38,8 +38,9 @@ for (let p = 0; p < IOT_PARTITIONS; p++) {
     clock,
     windows: DEFAULT_WINDOWS,
     emitUpdates: false,
-    // the key actors' state alone (rollups across keys, KEYFLOW_ROLLUPS, add their own per-window tallies)
-    rollups: false,
+    // the key actors' state alone unless `--rollups` (rollups across keys, KEYFLOW_ROLLUPS, keep
+    // a tally per key in every open tumbling and sliding window)
+    rollups: process.argv.includes('--rollups'),
     output: { onResults: () => {}, onLate: () => {}, onDeadLetter: () => {} },
   });
   host.restore(null, new Map());
