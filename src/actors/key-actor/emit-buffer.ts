@@ -86,7 +86,7 @@ export class EmitBuffer implements WindowChangeSink {
         continue;
       }
       const st = this.states[i]!;
-      const row = findRow(st.w, this.specs[i]!, this.starts[i]!);
+      const row = findRow(st, this.specs[i]!, this.starts[i]!);
       if (row >= 0) out.push(windowResultOf(st, this.specNames[this.specs[i]!]!, row));
     }
     this.states.length = 0;
@@ -98,8 +98,9 @@ export class EmitBuffer implements WindowChangeSink {
 }
 
 /** Row index of the window of spec `spec` starting at `start`, or −1. */
-function findRow(w: number[], spec: number, start: number): number {
-  for (let b = 0; b < w.length; b += STRIDE) {
+function findRow(st: KeyActorState, spec: number, start: number): number {
+  const w = st.w;
+  for (let b = 0; b < st.rows * STRIDE; b += STRIDE) {
     if (w[b + SPEC] === spec && w[b + START] === start) return b / STRIDE;
   }
   return -1;

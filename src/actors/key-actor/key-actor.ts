@@ -164,9 +164,10 @@ function seal(st: KeyActorState, r: number): void {
 }
 
 /** First row at or after `from` whose spec is not `spec` (rows are sorted by spec). */
-function specEnd(w: number[], spec: number, from: number): number {
+function specEnd(st: KeyActorState, spec: number, from: number): number {
+  const w = st.w;
+  const n = st.rows;
   let r = from;
-  const n = w.length / S;
   while (r < n && w[r * S + SPEC] === spec) r++;
   return r;
 }
@@ -352,7 +353,7 @@ export function createKeyActorLogic(cfg: KeyActorConfig): KeyActorLogic {
     let lo = 0;
     for (let i = 0; i < nSpecs; i++) {
       // rows of spec i are [lo, hi)
-      let hi = specEnd(st.w, i, lo);
+      let hi = specEnd(st, i, lo);
       // Finality is monotone in the window end and ends are sorted, so the open windows are a suffix.
       let p = hi;
       while (p > lo && (st.w[(p - 1) * S + FLAGS]! & FINAL) === 0) p--;
@@ -431,7 +432,7 @@ export function createKeyActorLogic(cfg: KeyActorConfig): KeyActorLogic {
     let lo = 0;
     for (let i = 0; i < nSpecs; i++) {
       // rows of spec i are [lo, hi); each step below moves hi by the rows it inserted or removed
-      let hi = specEnd(st.w, i, lo);
+      let hi = specEnd(st, i, lo);
       const kind = kinds[i]!;
       if (kind === 0) {
         const size = sizes[i]!;
@@ -468,7 +469,7 @@ export function createKeyActorLogic(cfg: KeyActorConfig): KeyActorLogic {
 
   function results(st: KeyActorState): WindowResult[] {
     const out: WindowResult[] = [];
-    const n = st.w.length / S;
+    const n = st.rows;
     for (let r = 0; r < n; r++) out.push(toResult(st, r));
     out.sort((a, b) => a.windowStart - b.windowStart || a.windowEnd - b.windowEnd || (a.window < b.window ? -1 : a.window > b.window ? 1 : 0));
     return out;
@@ -477,8 +478,9 @@ export function createKeyActorLogic(cfg: KeyActorConfig): KeyActorLogic {
   function cloneState(st: KeyActorState): KeyActorState {
     return {
       ...st,
-      w: st.w.slice(),
-      u: st.u.map((x) => (x instanceof Set ? new Set(x) : x)),
+      w: st.w.slice(0, st.rows * S),
+      u: st.u.slice(0, st.rows).map((x) => (x instanceof Set ? new Set(x) : x)),
+      slack: false,
       tails: st.tails === null ? null : st.tails.slice(),
     };
   }
@@ -509,7 +511,7 @@ export function createKeyActorLogic(cfg: KeyActorConfig): KeyActorLogic {
   function recomputeTimer(st: KeyActorState): void {
     let next = Number.POSITIVE_INFINITY;
     const w = st.w;
-    for (let b = 0; b < w.length; b += S) {
+    for (let b = 0; b < st.rows * S; b += S) {
       const due = (w[b + FLAGS]! & FINAL) !== 0 ? w[b + END]! + R + 1 : w[b + END]! + L;
       if (due < next) next = due;
     }

@@ -78,7 +78,7 @@ function writeSnapshot(specs: readonly WindowSpec[], st: KeyActorState): string 
   else o.num(st.finalUntil);
   o.raw(',"w":{');
   let spec = -1;
-  for (let b = 0; b < w.length; b += STRIDE) {
+  for (let b = 0; b < st.rows * STRIDE; b += STRIDE) {
     const i = w[b + SPEC]!;
     if (i !== spec) {
       if (spec >= 0) o.raw(']],');
@@ -158,7 +158,7 @@ export function encodeSnapshotText(specs: readonly WindowSpec[], st: KeyActorSta
     st.finalUntil === Number.NEGATIVE_INFINITY ? 'null' : num(st.finalUntil)
   },"w":{`;
   let spec = -1;
-  for (let b = 0; b < w.length; b += STRIDE) {
+  for (let b = 0; b < st.rows * STRIDE; b += STRIDE) {
     const i = w[b + SPEC]!;
     if (i !== spec) {
       out += `${spec < 0 ? '' : ']],'}"${specs[i]!.name}":[[`;
@@ -226,7 +226,7 @@ export function decodeSnapshot(specs: readonly WindowSpec[], eventType: string, 
     const rows = raw.w[name];
     if (!rows) continue;
     for (const r of rows) {
-      const row = st.w.length / STRIDE;
+      const row = st.rows;
       insertRow(st, row, i, r[0], r[1]);
       const b = row * STRIDE;
       const w = st.w;

@@ -40,14 +40,19 @@ export type Users = string | Set<string> | null;
 export interface KeyActorState {
   readonly eventType: string;
   readonly key: string;
-  /** Window rows, {@link STRIDE} doubles each, sorted by spec then start; windows of one spec never share a start. */
-  w: number[];
-  /** Users of each window row (same index as the row). */
-  u: Users[];
   /**
-   * The row arrays may have room beyond their rows (they grew or shrank since they were last copied
-   * to their exact size; see `trimRows`).
+   * Window rows, {@link STRIDE} doubles each, sorted by spec then start; windows of one spec never
+   * share a start. Only the first {@link KeyActorState.rows} rows are in use: a closing window
+   * does not shorten the array (V8 would trim its backing store and the next window would copy it
+   * into a new one — most of what the processor promoted to the old generation); `trimRows` cuts
+   * the room off when the actor is checkpointed.
    */
+  w: number[];
+  /** Users of each window row (same index as the row; null beyond `rows`). */
+  u: Users[];
+  /** Rows in use. */
+  rows: number;
+  /** The row arrays may have room beyond their rows (see `trimRows`). */
   slack: boolean;
   eventsProcessed: number;
   /** Latest event time seen for this key (epoch ms), null before the first event. */
@@ -78,6 +83,7 @@ export function newKeyState(eventType: string, key: string): KeyActorState {
     key,
     w: [],
     u: [],
+    rows: 0,
     slack: false,
     eventsProcessed: 0,
     lastEventTime: null,
@@ -105,24 +111,29 @@ export interface WindowChangeSink {
 
 /** Number of window rows held. */
 export function windowCount(st: KeyActorState): number {
-  return st.w.length / STRIDE;
+  return st.rows;
 }
 
 /** Inserts an empty window row at row index `r`. */
 export function insertRow(st: KeyActorState, r: number, spec: number, start: number, end: number): void {
   const w = st.w;
   const u = st.u;
-  const len = w.length;
+  const rows = st.rows;
+  const len = rows * STRIDE;
   const b = r * STRIDE;
-  st.slack = true;
-  if (b < len) {
-    // grow by one row at the end (in index order: a store past the end would make the array
-    // holey for good), then shift the rows from r up by one; plain loops, the rows are few
-    for (let i = 0; i < STRIDE; i++) w[len + i] = 0;
-    for (let i = len - 1; i >= b; i--) w[i + STRIDE] = w[i]!;
-    for (let k = u.length; k > r; k--) u[k] = u[k - 1]!;
+  if (len + STRIDE > w.length) {
+    // no room left: grow by one row at the end, in index order (a store past the end would make
+    // the array holey for good); V8 grows the backing store by half, so this is amortised
+    st.slack = true;
+    for (let i = 0; i < STRIDE; i++) w.push(0);
+    u.push(null);
   }
-  // an appended row (in-order events) is stored in index order: the array grows in place, packed
+  if (r < rows) {
+    // shift the rows from r up by one; plain loops, the rows are few
+    for (let i = len - 1; i >= b; i--) w[i + STRIDE] = w[i]!;
+    for (let k = rows; k > r; k--) u[k] = u[k - 1]!;
+  }
+  st.rows = rows + 1;
   w[b + SPEC] = spec;
   w[b + START] = start;
   w[b + END] = end;
@@ -138,30 +149,32 @@ export function insertRow(st: KeyActorState, r: number, spec: number, start: num
   u[r] = null;
 }
 
-/** Removes `n` window rows from row index `r`. */
+/** Removes `n` window rows from row index `r` (the arrays keep their length; see {@link KeyActorState.w}). */
 export function removeRows(st: KeyActorState, r: number, n: number): void {
   if (n <= 0) return;
   const w = st.w;
   const u = st.u;
-  const rows = u.length;
-  for (let i = (r + n) * STRIDE; i < w.length; i++) w[i - n * STRIDE] = w[i]!;
-  w.length = (rows - n) * STRIDE;
+  const rows = st.rows;
+  const len = rows * STRIDE;
+  for (let i = (r + n) * STRIDE; i < len; i++) w[i - n * STRIDE] = w[i]!;
   for (let k = r + n; k < rows; k++) u[k - n] = u[k]!;
-  u.length = rows - n;
+  // the freed rows hold no user set: nothing stays reachable from a window that is gone
+  for (let k = rows - n; k < rows; k++) u[k] = null;
+  st.rows = rows - n;
   st.slack = true;
 }
 
 /**
  * Copies the rows to arrays of their exact size when they may have room to spare. An array keeps
- * the capacity of its largest size (growing adds half), so a million idle keys would each hold
- * the room of every window they ever had open at once. Called when the actor is checkpointed (at
- * most once per commit while it changes), not on each eviction: an actor whose windows come and
- * go would copy its rows on every event.
+ * the capacity of its largest size, so a million idle keys would each hold the room of every
+ * window they ever had open at once. Called when the actor is checkpointed (at most once per
+ * commit while it changes), not on each eviction: an actor whose windows come and go would copy
+ * its rows on every event.
  */
 export function trimRows(st: KeyActorState): void {
   if (!st.slack) return;
-  st.w = st.w.slice();
-  st.u = st.u.slice();
+  st.w = st.w.slice(0, st.rows * STRIDE);
+  st.u = st.u.slice(0, st.rows);
   st.slack = false;
 }
 
@@ -169,7 +182,7 @@ export function trimRows(st: KeyActorState): void {
 export function heldUntil(st: KeyActorState): number {
   const w = st.w;
   let end = Number.NEGATIVE_INFINITY;
-  for (let b = 0; b < w.length; b += STRIDE) if (w[b + END]! > end) end = w[b + END]!;
+  for (let b = 0; b < st.rows * STRIDE; b += STRIDE) if (w[b + END]! > end) end = w[b + END]!;
   return end;
 }
 
