@@ -3,7 +3,7 @@
  * (cached for a while, as Kafka clients refresh metadata) and begin/end offsets.
  */
 import type { Admin, Kafka, RetryOptions } from 'kafkajs';
-import { retry } from '../../core/index.ts';
+import { isRetriable, retry } from '../../core/index.ts';
 import { type TopicSpec, toError } from '../../model/index.ts';
 import { lazyConnection } from './connect-once.ts';
 import { isUnknownTopic } from './errors.ts';
@@ -16,6 +16,16 @@ const PARTITION_COUNT_TTL_MS = 60_000;
  * broker whose metadata is a moment behind; those errors are retriable.
  */
 const OFFSETS_RETRY = { attempts: 41, baseDelayMs: 50, maxDelayMs: 1000 };
+/**
+ * kafkajs 2.x `fetchTopicOffsets` throws a TypeError ("Cannot destructure property 'partitions' of
+ * '….pop(…)'") when no partition of the topic has a leader in its metadata yet — a topic created a
+ * moment ago, or a leader election in progress: the offsets request then goes to no broker and
+ * its empty answer is destructured. Like a retriable broker error, it passes.
+ */
+function leaderless(e: unknown): boolean {
+  return e instanceof TypeError && /destructure property 'partitions'/.test(e.message);
+}
+
 /** A broker that has just started may not know the new partitions' leaders yet. */
 const CREATE_RETRY = { attempts: 6, baseDelayMs: 500, maxDelayMs: 2500 };
 
@@ -45,7 +55,7 @@ export function createTopicAdmin(kafka: Kafka, options: { retry: RetryOptions; r
 
   async function topicOffsets(topic: string): Promise<TopicOffsets[]> {
     await connection.ensure();
-    const offsets = await retry(() => admin.fetchTopicOffsets(topic), OFFSETS_RETRY);
+    const offsets = await retry(() => admin.fetchTopicOffsets(topic), { ...OFFSETS_RETRY, retryIf: (e) => isRetriable(e) || leaderless(e) });
     return offsets.sort((a, b) => a.partition - b.partition);
   }
 
