@@ -91,7 +91,11 @@ export const configSchema = z
     KEYFLOW_DEDUPE_MAX_ENTRIES: int(1, 100_000_000).default(1_000_000).describe('embedded dedupe index size (receipts; the oldest go first)'),
     KEYFLOW_DEDUPE_STALE_CLAIM_MS: duration.pipe(z.number().int().min(1000)).default(60_000).describe('distributed dedupe: age after which a publish claim left unfinished (its gateway died) is looked up in the log, ms'),
     KEYFLOW_EMIT_UPDATES: bool.default(ENGINE_DEFAULTS.emitUpdates).describe('emit non-final window results to live subscribers (false: finals only, faster)'),
-    KEYFLOW_ROLLUPS: bool.default(true).describe('keep rollups across keys per event type and tumbling/sliding window (the rollups query and subscription)'),
+    KEYFLOW_ROLLUPS: bool
+      .optional()
+      .describe(
+        'keep rollups across keys per event type and tumbling/sliding window (the rollups query and subscription); default: on in embedded mode, off in distributed mode, where they would cost a processor about a third of its throughput (BENCHMARKS.md)',
+      ),
     KEYFLOW_TEST_HOOKS: bool.default(false).describe('test hooks: an event whose payload has `__keyflowPoison: true` makes the reducer throw, and a publish of an eventId containing `__keyflowHangAfterAppend` appends and then never stores its receipt (supervision, dead-letter and crash tests only; never in production)'),
     KEYFLOW_DYNAMIC_TOPICS: bool
       .default(false)
@@ -272,7 +276,7 @@ function kafkaSecurityIssues(
   }
 }
 
-export type Config = z.output<typeof configSchema> & { mode: 'embedded' | 'distributed' };
+export type Config = Omit<z.output<typeof configSchema>, 'KEYFLOW_ROLLUPS'> & { KEYFLOW_ROLLUPS: boolean; mode: 'embedded' | 'distributed' };
 
 /**
  * Parses configuration from `env` (and the JSON file named by KEYFLOW_CONFIG_FILE, whose values
@@ -306,7 +310,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     });
   }
   const c = r.data;
-  return { ...c, mode: c.KAFKA_BROKERS ? 'distributed' : 'embedded' };
+  const mode = c.KAFKA_BROKERS ? 'distributed' : 'embedded';
+  return { ...c, KEYFLOW_ROLLUPS: c.KEYFLOW_ROLLUPS ?? mode === 'embedded', mode };
 }
 
 /** The table of settings for docs: name, default, description. */

@@ -79,6 +79,8 @@ async function expectRollupsExact(cluster: Cluster, url: string, events: readonl
 
 describe('distributed: rollups across keys with the processor killed mid-stream', () => {
   const suite = useCluster({
+    // off by default in distributed mode (their cost, BENCHMARKS.md); the gateway needs it to answer
+    env: { KEYFLOW_ROLLUPS: 'true' },
     nodes: [
       { role: 'gateway', name: 'gw' },
       { role: 'processor', name: 'p1' },

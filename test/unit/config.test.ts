@@ -101,6 +101,14 @@ describe('configuration', () => {
     expect(invalid({ KEYFLOW_RATE_LIMIT_WINDOW_MS: '10ms' }).message).toMatch(/KEYFLOW_RATE_LIMIT_WINDOW_MS/);
   });
 
+  it('keeps rollups across keys by default in embedded mode only', () => {
+    const distributed = { KAFKA_BROKERS: '127.0.0.1:9092', REDIS_URL: 'redis://127.0.0.1:6379', NATS_URL: 'nats://127.0.0.1:4222' };
+    expect(loadConfig({}).KEYFLOW_ROLLUPS).toBe(true);
+    expect(loadConfig(distributed).KEYFLOW_ROLLUPS).toBe(false);
+    expect(loadConfig({ ...distributed, KEYFLOW_ROLLUPS: 'true' }).KEYFLOW_ROLLUPS).toBe(true);
+    expect(loadConfig({ KEYFLOW_ROLLUPS: 'false' }).KEYFLOW_ROLLUPS).toBe(false);
+  });
+
   it('documents every setting in the README', () => {
     const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
     for (const name of Object.keys(configSchema.shape)) expect(readme, name).toContain(`\`${name}\``);

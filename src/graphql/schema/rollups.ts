@@ -43,7 +43,7 @@ const RollupRef = builder.objectRef<Rollup>('Rollup').implement({
 });
 
 function readerOf(s: ApiServices) {
-  if (!s.rollups) throw new KeyflowError(ErrorCode.BAD_USER_INPUT, 'rollups are turned off on this node (KEYFLOW_ROLLUPS=false)');
+  if (!s.rollups) throw new KeyflowError(ErrorCode.BAD_USER_INPUT, 'rollups across keys are off on this node (KEYFLOW_ROLLUPS; off by default in distributed mode)');
   return s.rollups;
 }
 
