@@ -69,3 +69,26 @@ async function replace(path: string, data: string | Uint8Array, fsync: boolean):
   }
   if (fsync) await fsyncDir(dirname(path));
 }
+
+/** The last queued read-modify-write of each file path in this process (settled, never rejected). */
+const fileQueues = new Map<string, Promise<unknown>>();
+
+/**
+ * Runs `work` (a read-modify-write of the file at `path`) after every earlier one queued for the
+ * same path in this process, in call order, whatever store instance queued it. One process owns
+ * a data dir, so this is what keeps two changes of one file from overwriting each other.
+ */
+export function inFileOrder<T>(path: string, work: () => Promise<T>): Promise<T> {
+  const run = afterFileWrites(path).then(work);
+  const settled = run.catch(() => undefined);
+  fileQueues.set(path, settled);
+  void settled.then(() => {
+    if (fileQueues.get(path) === settled) fileQueues.delete(path);
+  });
+  return run;
+}
+
+/** Resolves once every read-modify-write queued for `path` so far has settled (a read that must see them). */
+export function afterFileWrites(path: string): Promise<void> {
+  return (fileQueues.get(path) ?? Promise.resolve()).then(() => undefined);
+}

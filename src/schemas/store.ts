@@ -8,7 +8,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../core/index.ts';
+import { afterFileWrites, inFileOrder, writeFileAtomic } from '../core/index.ts';
 import type { EventLog } from '../log/index.ts';
 import { ErrorCode, KeyflowError } from '../model/index.ts';
 import type { SchemaType } from './formats.ts';
@@ -41,8 +41,6 @@ export interface SchemaStore {
   append(claim: SchemaClaim): Promise<number>;
 }
 
-const fileChains = new Map<string, Promise<unknown>>();
-
 /** Embedded mode: `<dataDir>/schemas.json`, replaced atomically on every append (one process owns a data dir). */
 export function createFileSchemaStore(options: { dataDir: string; fileName?: string }): SchemaStore {
   const path = join(options.dataDir, options.fileName ?? 'schemas.json');
@@ -66,22 +64,16 @@ export function createFileSchemaStore(options: { dataDir: string; fileName?: str
   return {
     kind: 'file',
     async readFrom(from) {
-      const all = await (fileChains.get(path) ?? Promise.resolve()).catch(() => undefined).then(read);
+      const all = await afterFileWrites(path).then(read);
       return all.slice(from).map((claim, i) => ({ position: from + i, claim }));
     },
     append(claim) {
-      const run = (fileChains.get(path) ?? Promise.resolve()).then(async () => {
+      return inFileOrder(path, async () => {
         const all = await read();
         all.push(claim);
         await writeFileAtomic(path, `${JSON.stringify({ claims: all }, null, 2)}\n`);
         return all.length - 1;
       });
-      const settled = run.catch(() => undefined);
-      fileChains.set(path, settled);
-      void settled.then(() => {
-        if (fileChains.get(path) === settled) fileChains.delete(path);
-      });
-      return run;
     },
   };
 }

@@ -9,7 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../core/index.ts';
+import { inFileOrder, writeFileAtomic } from '../core/index.ts';
 import type { EventLog } from '../log/index.ts';
 import { ErrorCode, EVENT_TYPES_TOPIC, type EventTypeDefinition, KeyflowError } from '../model/index.ts';
 
@@ -32,9 +32,6 @@ export interface EventTypeStore {
    */
   put(entry: StoredEventType): Promise<void>;
 }
-
-/** Read-modify-write of one file in this process, in call order (every store instance of the path shares it). */
-const fileChains = new Map<string, Promise<unknown>>();
 
 /**
  * Embedded mode: `<dataDir>/event-types.json`, replaced atomically on every change. One process
@@ -65,19 +62,13 @@ export function createFileEventTypeStore(options: { dataDir: string; fileName?: 
     kind: 'file',
     load: async () => [...(await read()).values()],
     put(entry) {
-      const run = (fileChains.get(path) ?? Promise.resolve()).then(async () => {
+      return inFileOrder(path, async () => {
         const all = await read();
         const prev = all.get(entry.definition.name);
         if (prev && prev.version >= entry.version) return; // that version was claimed first
         all.set(entry.definition.name, entry);
         await writeFileAtomic(path, `${JSON.stringify({ types: [...all.values()] }, null, 2)}\n`);
       });
-      const settled = run.catch(() => undefined);
-      fileChains.set(path, settled);
-      void settled.then(() => {
-        if (fileChains.get(path) === settled) fileChains.delete(path);
-      });
-      return run;
     },
   };
 }

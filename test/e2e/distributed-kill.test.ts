@@ -11,11 +11,10 @@
 import { describe, expect, it } from 'vitest';
 import { useCluster } from '../helpers/cluster-suite.ts';
 import { diffResults } from '../helpers/reference-model.ts';
-import { createWorkload, eventsInLog, expectedWindows, expectExact, readWindows, rng, stream, TOPIC } from '../helpers/reference-recompute.ts';
+import { createWorkload, eventsInLog, expectedWindows, expectExact, readWindows, killAfterRounds, rng, stream, TOPIC } from '../helpers/reference-recompute.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 /** Pacing, not waiting for something: where inside a round the kill lands. */
-const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const CHECKPOINT_FALLBACK = /answered from the latest checkpoint/;
 
 describe('distributed: processor killed mid-stream', () => {
@@ -33,24 +32,14 @@ describe('distributed: processor killed mid-stream', () => {
     const rand = rng(seed);
     const workload = createWorkload({ seed, keys: 24, idPrefix: cluster.keyPrefix });
     const producer = await cluster.producer();
-    const killAt = new Set([3 + Math.floor(rand() * 4), 10 + Math.floor(rand() * 4), 17 + Math.floor(rand() * 4)]);
-    let restarting: Promise<void> | undefined;
-    let kills = 0;
+    const killer = killAfterRounds(processor, new Set([3 + Math.floor(rand() * 4), 10 + Math.floor(rand() * 4), 17 + Math.floor(rand() * 4)]), rand);
     // half of each round straight into Kafka, half through the API
     await stream(cluster, producer, gateway.url, workload, {
       rounds: 24,
       perRound: 80,
-      after: async (round) => {
-        if (!killAt.has(round)) return;
-        await restarting;
-        await pause(Math.floor(rand() * 600));
-        await processor.kill('SIGKILL');
-        kills++;
-        restarting = processor.restart();
-      },
+      after: killer.after,
     });
-    await restarting;
-    expect(kills).toBe(3);
+    expect(await killer.done()).toBe(3);
     await expectExact(cluster, gateway.url, workload).catch((e: unknown) => {
       throw new Error(`seed ${seed}: ${(e as Error).message}`);
     });

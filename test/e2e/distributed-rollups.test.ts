@@ -10,9 +10,9 @@ import { describe, expect, it } from 'vitest';
 import type { Rollup, RollupOrder } from '../../src/actors/index.ts';
 import type { Cluster } from '../helpers/cluster.ts';
 import { useCluster } from '../helpers/cluster-suite.ts';
-import { close, type RefEvent } from '../helpers/reference-model.ts';
-import { createWorkload, EVENT_TYPE, eventsInLog, rng, stream, type TestEvent, TOPIC } from '../helpers/reference-recompute.ts';
-import { referenceRollups } from '../helpers/reference-rollups.ts';
+import type { RefEvent } from '../helpers/reference-model.ts';
+import { createWorkload, EVENT_TYPE, eventsInLog, killAfterRounds, rng, stream, type TestEvent, TOPIC } from '../helpers/reference-recompute.ts';
+import { diffRollups, referenceRollups } from '../helpers/reference-rollups.ts';
 
 /** Pacing, not waiting for something: where inside a round the kill lands. */
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -38,28 +38,6 @@ function expected(events: readonly TestEvent[], window: string, by: RollupOrder)
   return referenceRollups([ref], { eventType: EVENT_TYPE, window, top: 5, by, valueField: () => 'value', maxOutOfOrderMs: 10_000 });
 }
 
-function diff(actual: Rollup[], want: Rollup[]): string[] {
-  const out: string[] = [];
-  const am = new Map(actual.map((r) => [r.windowStart, r]));
-  for (const e of want) {
-    const a = am.get(e.windowStart);
-    am.delete(e.windowStart);
-    const id = `${e.window}@${new Date(e.windowStart).toISOString()}`;
-    if (!a) {
-      out.push(`missing ${id}`);
-      continue;
-    }
-    for (const f of ['windowEnd', 'count', 'distinctKeys', 'distinctUsers', 'valueCount'] as const) if (a[f] !== e[f]) out.push(`${id} ${f}: got ${a[f]} want ${e[f]}`);
-    for (const f of ['sum', 'avg', 'min', 'max'] as const) if (!close(a[f], e[f])) out.push(`${id} ${f}: got ${a[f]} want ${e[f]}`);
-    const keys = (r: Rollup) => r.topKeys.map((t) => `${t.key}:${t.count}:${t.valueCount}`).join(' ');
-    if (keys(a) !== keys(e)) out.push(`${id} topKeys: got ${keys(a)} want ${keys(e)}`);
-    a.topKeys.forEach((t, i) => {
-      if (!close(t.sum, e.topKeys[i]?.sum ?? null)) out.push(`${id} topKeys[${i}].sum: got ${t.sum} want ${e.topKeys[i]?.sum}`);
-    });
-  }
-  for (const a of am.values()) out.push(`unexpected ${a.window}@${new Date(a.windowStart).toISOString()}`);
-  return out;
-}
 
 async function expectRollupsExact(cluster: Cluster, url: string, events: readonly TestEvent[], timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -67,7 +45,7 @@ async function expectRollupsExact(cluster: Cluster, url: string, events: readonl
   for (;;) {
     d = [];
     try {
-      for (const [window, by] of [['tumbling-1m', 'count'], ['sliding-5m-1m', 'sum']] as const) d.push(...diff(await readRollups(cluster, url, window, by), expected(events, window, by)));
+      for (const [window, by] of [['tumbling-1m', 'count'], ['sliding-5m-1m', 'sum']] as const) d.push(...diffRollups(await readRollups(cluster, url, window, by), expected(events, window, by), { final: false }));
       if (d.length === 0) return;
     } catch (e) {
       d = [`query failed: ${(e as Error).message}`];
@@ -95,23 +73,13 @@ describe('distributed: rollups across keys with the processor killed mid-stream'
     const rand = rng(seed);
     const workload = createWorkload({ seed, keys: 30, idPrefix: cluster.keyPrefix });
     const producer = await cluster.producer();
-    const killAt = new Set([3 + Math.floor(rand() * 4), 9 + Math.floor(rand() * 4), 15 + Math.floor(rand() * 4)]);
-    let restarting: Promise<void> | undefined;
-    let kills = 0;
+    const killer = killAfterRounds(processor, new Set([3 + Math.floor(rand() * 4), 9 + Math.floor(rand() * 4), 15 + Math.floor(rand() * 4)]), rand);
     await stream(cluster, producer, gateway.url, workload, {
       rounds: 20,
       perRound: 80,
-      after: async (round) => {
-        if (!killAt.has(round)) return;
-        await restarting;
-        await pause(Math.floor(rand() * 600));
-        await processor.kill('SIGKILL');
-        kills++;
-        restarting = processor.restart();
-      },
+      after: killer.after,
     });
-    await restarting;
-    expect(kills).toBe(3);
+    expect(await killer.done()).toBe(3);
     const logged = await eventsInLog(cluster, workload.idPrefix);
     expect(logged.length).toBeGreaterThanOrEqual(workload.events.length);
     await expectRollupsExact(cluster, gateway.url, logged).catch((e: unknown) => {

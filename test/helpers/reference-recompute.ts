@@ -10,7 +10,7 @@ import { createKafkaLog } from '../../src/log/kafka/index.ts';
 import { withTopicPrefix } from '../../src/log/prefixed.ts';
 import { DEFAULT_EVENT_TYPES } from '../../src/model/event-types.ts';
 import type { WindowResult } from '../../src/model/window-result.ts';
-import type { Cluster } from './cluster.ts';
+import type { Cluster, ClusterNode } from './cluster.ts';
 import { diffResults, type RefEvent, referenceWindows } from './reference-model.ts';
 import { createRandom } from '../../src/loadgen/index.ts';
 
@@ -182,6 +182,30 @@ export async function stream(cluster: Cluster, producer: Producer, gatewayUrl: s
     await o.after?.(round);
     await new Promise((r) => setTimeout(r, o.pauseMs ?? 100));
   }
+}
+
+/**
+ * SIGKILLs `node` after each round in `rounds` (a `stream` option's `after`), at a random moment
+ * up to 600 ms later, and restarts it in the background (the next kill waits for that restart).
+ * `done()` waits for the last restart and returns how many kills happened.
+ */
+export function killAfterRounds(node: ClusterNode, rounds: ReadonlySet<number>, rand: () => number): { after(round: number): Promise<void>; done(): Promise<number> } {
+  let restarting: Promise<void> | undefined;
+  let kills = 0;
+  return {
+    async after(round) {
+      if (!rounds.has(round)) return;
+      await restarting;
+      await new Promise((r) => setTimeout(r, Math.floor(rand() * 600)));
+      await node.kill('SIGKILL');
+      kills++;
+      restarting = node.restart();
+    },
+    async done() {
+      await restarting;
+      return kills;
+    },
+  };
 }
 
 /**

@@ -8,7 +8,7 @@
  */
 import { assignWindows, parseWindowSpec } from '../../src/actors/windows/index.ts';
 import type { Rollup, RollupOrder, RollupTally } from '../../src/actors/index.ts';
-import { type RefEvent, type RefOptions, referenceWindows } from './reference-model.ts';
+import { close, type RefEvent, type RefOptions, referenceWindows } from './reference-model.ts';
 
 export interface RefRollupOptions extends Omit<RefOptions, 'finalWatermark' | 'specs'> {
   eventType: string;
@@ -99,4 +99,33 @@ export function referenceRollups(byPartition: readonly (readonly RefEvent[])[], 
     out.push(r);
   }
   return out.sort((a, b) => a.windowStart - b.windowStart);
+}
+
+/**
+ * Differences between rollups and their reference, as readable strings; empty when equal. Sums
+ * and averages are compared with a relative tolerance (the summation order differs), everything
+ * else exactly. `final: false` leaves out `final` (it depends on processing time in a cluster).
+ */
+export function diffRollups(actual: readonly Rollup[], expected: readonly Rollup[], options: { final?: boolean } = {}): string[] {
+  const fields = options.final === false ? (['windowEnd', 'count', 'distinctKeys', 'distinctUsers', 'valueCount'] as const) : (['windowEnd', 'count', 'distinctKeys', 'distinctUsers', 'valueCount', 'final'] as const);
+  const out: string[] = [];
+  const am = new Map(actual.map((r) => [r.windowStart, r]));
+  for (const e of expected) {
+    const a = am.get(e.windowStart);
+    am.delete(e.windowStart);
+    const id = `${e.window}@${new Date(e.windowStart).toISOString()}`;
+    if (!a) {
+      out.push(`missing ${id}`);
+      continue;
+    }
+    for (const f of fields) if (a[f] !== e[f]) out.push(`${id} ${f}: got ${a[f]} want ${e[f]}`);
+    for (const f of ['sum', 'avg', 'min', 'max'] as const) if (!close(a[f], e[f])) out.push(`${id} ${f}: got ${a[f]} want ${e[f]}`);
+    const keys = (r: Rollup) => r.topKeys.map((t) => `${t.key}:${t.count}:${t.valueCount}:${t.min}:${t.max}`).join(' ');
+    if (keys(a) !== keys(e)) out.push(`${id} topKeys: got ${keys(a)} want ${keys(e)}`);
+    a.topKeys.forEach((t, i) => {
+      if (!close(t.sum, e.topKeys[i]?.sum ?? null)) out.push(`${id} topKeys[${i}].sum: got ${t.sum} want ${e.topKeys[i]?.sum}`);
+    });
+  }
+  for (const a of am.values()) out.push(`unexpected ${a.window}@${new Date(a.windowStart).toISOString()}`);
+  return out;
 }

@@ -2,7 +2,7 @@ import * as fsp from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { fsyncDir, writeFileAtomic } from '../../src/core/atomic-write.ts';
+import { afterFileWrites, fsyncDir, inFileOrder, writeFileAtomic } from '../../src/core/atomic-write.ts';
 
 let dir: string;
 beforeEach(async () => {
@@ -58,5 +58,28 @@ describe('fsyncDir', () => {
   it('flushes an existing directory and tolerates one that cannot be opened', async () => {
     await expect(fsyncDir(dir)).resolves.toBeUndefined();
     await expect(fsyncDir(join(dir, 'nope'))).resolves.toBeUndefined();
+  });
+});
+
+describe('inFileOrder', () => {
+  it('runs the read-modify-writes of one path one after another, in call order, past a failing one', async () => {
+    const path = join(tmpdir(), `keyflow-order-${process.pid}.json`);
+    const seen: string[] = [];
+    const step = (name: string, ms: number, fail = false) =>
+      inFileOrder(path, async () => {
+        seen.push(`${name} start`);
+        await new Promise((r) => setTimeout(r, ms));
+        seen.push(`${name} end`);
+        if (fail) throw new Error(name);
+        return name;
+      });
+    const runs = [step('a', 30), step('b', 1, true), step('c', 1)];
+    const read = afterFileWrites(path).then(() => seen.length);
+    await expect(runs[0]).resolves.toBe('a');
+    await expect(runs[1]).rejects.toThrow('b');
+    await expect(runs[2]).resolves.toBe('c');
+    expect(seen).toEqual(['a start', 'a end', 'b start', 'b end', 'c start', 'c end']);
+    // a read queued after them sees all three settled
+    expect(await read).toBe(6);
   });
 });

@@ -12,8 +12,8 @@ import { isRollupId, mergeRollups } from '../../src/actors/index.ts';
 import type { LatePolicy } from '../../src/actors/windows/index.ts';
 import { createEventTypeRegistry, type EventInput, partitionForKey } from '../../src/model/index.ts';
 import { createPartitionDriver, type DriverOptions, type PartitionDriver } from '../helpers/partition-driver.ts';
-import { close, type RefEvent } from '../helpers/reference-model.ts';
-import { referenceRollups } from '../helpers/reference-rollups.ts';
+import type { RefEvent } from '../helpers/reference-model.ts';
+import { diffRollups, referenceRollups } from '../helpers/reference-rollups.ts';
 
 const T0 = Date.parse('2026-03-02T08:00:00.000Z');
 const MIN = 60_000;
@@ -92,26 +92,6 @@ function rollupsOf(d: PartitionDriver, window: string, top: number, by: RollupOr
   return mergeRollups(parts, top, by);
 }
 
-/** Differences as readable strings; empty when equal (floats compared with a relative tolerance). */
-function diffRollups(actual: Rollup[], expected: Rollup[]): string[] {
-  const out: string[] = [];
-  const am = new Map(actual.map((r) => [r.windowStart, r]));
-  for (const e of expected) {
-    const a = am.get(e.windowStart);
-    am.delete(e.windowStart);
-    const id = `${e.window}@${new Date(e.windowStart).toISOString()}`;
-    if (!a) {
-      out.push(`missing ${id}`);
-      continue;
-    }
-    for (const f of ['windowEnd', 'count', 'distinctKeys', 'distinctUsers', 'valueCount', 'final'] as const) if (a[f] !== e[f]) out.push(`${id} ${f}: got ${a[f]} want ${e[f]}`);
-    for (const f of ['sum', 'avg', 'min', 'max'] as const) if (!close(a[f], e[f])) out.push(`${id} ${f}: got ${a[f]} want ${e[f]}`);
-    const keys = (r: Rollup) => r.topKeys.map((t) => `${t.key}:${t.count}:${t.valueCount}:${t.sum}:${t.min}:${t.max}`).join(' ');
-    if (keys(a) !== keys(e)) out.push(`${id} topKeys: got ${keys(a)} want ${keys(e)}`);
-  }
-  for (const a of am.values()) out.push(`unexpected ${a.window}@${new Date(a.windowStart).toISOString()}`);
-  return out;
-}
 
 describe('rollups across keys vs the reference model', () => {
   // Feature: keyflow, rollups: count, distinct keys, distinct users, sum/avg/min/max and top-N per window equal the reference recomputed from the raw events, across crashes and restores

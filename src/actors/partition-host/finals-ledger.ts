@@ -25,23 +25,6 @@ const MAX = 6;
 const DISTINCT = 7;
 const REVISION = 8;
 
-/** What {@link encodeFinal} reads of a result, refilled per row at `take()`. */
-interface Row {
-  eventType: string;
-  key: string;
-  window: string;
-  windowStart: number;
-  windowEnd: number;
-  count: number;
-  valueCount: number;
-  sum: number | null;
-  avg: number | null;
-  min: number | null;
-  max: number | null;
-  distinctUsers: number;
-  final: boolean;
-  revision: number;
-}
 
 export class FinalsLedger {
   private nums = new Float64Array(W * 1024);
@@ -50,7 +33,8 @@ export class FinalsLedger {
   private n = 0;
   /** How many entries the last `take()` handed to a checkpoint. */
   private taken = 0;
-  private readonly row: Row = {
+  /** The result {@link encodeFinal} reads, refilled per row (no object per final). */
+  private readonly row: WindowResult = {
     eventType: '',
     key: '',
     window: '',
@@ -95,7 +79,7 @@ export class FinalsLedger {
     this.n = i + 1;
   }
 
-  private fill(i: number): Row {
+  private fill(i: number): WindowResult {
     const a = this.nums;
     const b = i * W;
     const o = this.row;
