@@ -216,6 +216,29 @@ describe('Redis checkpoint store', () => {
     expect(await s.loadActors('t.paged', 0)).toEqual(dirty);
   });
 
+  it('writes many finals per actor in slices of hsetChunk, every one of them, with the expiry set', async () => {
+    const s = createRedisCheckpoints({ url: REDIS_URL, keyPrefix: prefix, hsetChunk: 7, resultRetentionMs: 60_000 });
+    stores.push(s);
+    await s.start();
+    const e = await s.acquire('t.fin', 0);
+    const finals = [];
+    // actors interleaved on purpose: the store groups them itself
+    for (let i = 0; i < 60; i++) {
+      const actor = `a${i % 3}`;
+      finals.push({ actor, id: `w|${i}`, windowEnd: i, data: `["w",${i}]` });
+    }
+    await s.commit('t.fin', 0, e, { nextOffset: 60, partitionState: '', dirty: new Map(), finals });
+    const client = new Redis(REDIS_URL);
+    for (let a = 0; a < 3; a++) {
+      const expected = finals.filter((f) => f.actor === `a${a}`).map((f) => f.data);
+      expect((await s.loadFinals('t.fin', 0, `a${a}`)).sort()).toEqual(expected.sort());
+      const ttl = await client.pttl(`${prefix}:{t.fin:0}:fin:a${a}`);
+      expect(ttl).toBeGreaterThan(0);
+      expect(ttl).toBeLessThanOrEqual(60_000);
+    }
+    await client.quit();
+  });
+
   it('rejects a commit with a bad offset before touching Redis', async () => {
     const s = await open();
     const e = await s.acquire('t.f', 0);

@@ -104,16 +104,22 @@ sliced('HDEL', last + 1, lastDeleted, 2 * chunk)
 for j = last + 1, lastDeleted do
   redis.call('DEL', KEYS[4] .. ARGV[j])
 end
-local prev = nil
+-- the finals arrive grouped by actor: one HSET (in slices of chunk pairs) and one PEXPIRE per actor
 local j = lastDeleted + 1
-for _ = 1, nFinals do
-  local key = KEYS[4] .. ARGV[j]
-  redis.call('HSET', key, ARGV[j + 1], ARGV[j + 2])
-  if key ~= prev then
-    redis.call('PEXPIRE', key, ttl)
-    prev = key
+local stop = j + 3 * nFinals
+while j < stop do
+  local actor = ARGV[j]
+  local key = KEYS[4] .. actor
+  local args = {}
+  local n = 0
+  while j < stop and ARGV[j] == actor and n < 2 * chunk do
+    args[n + 1] = ARGV[j + 1]
+    args[n + 2] = ARGV[j + 2]
+    n = n + 2
+    j = j + 3
   end
-  j = j + 3
+  redis.call('HSET', key, unpack(args))
+  redis.call('PEXPIRE', key, ttl)
 end
 redis.call('HSET', KEYS[2], 'nextOffset', ARGV[3], 'partitionState', ARGV[4], 'epoch', ARGV[1], 'seq', ARGV[2])
 return {1}
