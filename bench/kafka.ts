@@ -3,7 +3,7 @@
  * NATS. Every run uses its own topic prefix (KEYFLOW_TOPIC_PREFIX), consumer groups and Redis /
  * NATS key prefix (KEYFLOW_KEY_PREFIX), and deletes its topics and Redis keys at the end.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { Agent } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -140,6 +140,41 @@ interface Drain {
   lastTenthRate: number;
   /** Bytes of every checkpoint commit of the children (keyflow_checkpoint_bytes), when they report it. */
   checkpointBytes: number;
+  /** CPU time of the children from their first to their last processed event, µs (NaN when they do not report it). */
+  cpuUs: number;
+  /** CPU time of the local Redis server over the same span, µs (NaN when it is not a local process). */
+  redisCpuUs: number;
+}
+
+/** User + system CPU time of a local process, µs, from /proc (NaN elsewhere or when it is gone). */
+function procCpuUs(pid: number | undefined): number {
+  if (pid === undefined) return Number.NaN;
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
+    // utime and stime are fields 14 and 15 of stat(5), in clock ticks (100 per second on Linux)
+    return (Number(fields[11]) + Number(fields[12])) * 10_000;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+let redisPid: number | undefined;
+/** The pid of the Redis server the bench uses, when it runs on this machine. */
+async function localRedisPid(): Promise<number | undefined> {
+  if (redisPid !== undefined) return redisPid;
+  const r = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 2 });
+  try {
+    await r.connect();
+    const m = /process_id:(\d+)/.exec(await r.info('server'));
+    const pid = m ? Number(m[1]) : undefined;
+    if (pid !== undefined && Number.isFinite(procCpuUs(pid))) redisPid = pid;
+  } catch {
+    // not reachable: no Redis figure
+  } finally {
+    r.disconnect();
+  }
+  return redisPid;
 }
 
 /** Spawns `count` children and waits until they have together processed `n` events. */
@@ -152,6 +187,7 @@ async function drain(
   commitCheck?: () => Promise<number>,
 ): Promise<Drain> {
   const t0 = performance.now();
+  const rpid = await localRedisPid();
   const children = Array.from({ length: count }, (_, i) => spawn(i));
   try {
     let first = 0;
@@ -159,13 +195,18 @@ async function drain(
     let firstTenth = 0;
     let lastTenthFrom = 0;
     let from = 0n;
+    let cpu0 = 0;
+    let redis0 = 0;
     const tenth = Math.floor(n / 10);
     const total = () => children.reduce((a, c) => a + Number(c.latest('stats')?.processed ?? 0), 0);
+    const cpu = () => children.reduce((a, c) => a + Number(c.latest('stats')?.cpuUs ?? Number.NaN), 0);
     const ok = await waitUntil(() => {
       const t = total();
       if (t > 0 && first === 0) {
         first = performance.now();
         from = monotonicUs();
+        cpu0 = cpu();
+        redis0 = procCpuUs(rpid);
       }
       if (t >= tenth && firstTenth === 0) firstTenth = performance.now();
       if (t >= n - tenth && lastTenthFrom === 0) lastTenthFrom = performance.now();
@@ -173,6 +214,8 @@ async function drain(
       return t >= n;
     }, 15 * 60_000, 10);
     if (!ok) throw new Error(`only ${total()} of ${n} events processed`);
+    const cpuUs = cpu() - cpu0;
+    const redisCpuUs = procCpuUs(rpid) - redis0;
     printProfileWindow(ctx.childNodeArgs.length > 0, `${label} (pids ${children.map((c) => c.pid).join(', ')})`, from);
     let committedMs: number | undefined;
     if (commitCheck) {
@@ -187,6 +230,8 @@ async function drain(
       firstTenthRate: (tenth / Math.max(1, firstTenth - first)) * 1000,
       lastTenthRate: (tenth / Math.max(1, last - lastTenthFrom)) * 1000,
       checkpointBytes,
+      cpuUs,
+      redisCpuUs,
     };
   } finally {
     await Promise.all(children.map((c) => stopChild(c)));
@@ -303,7 +348,8 @@ export async function benchKafkaPeer(ctx: BenchContext): Promise<void> {
           `(${fmtInt(n)} in ${fmtMs(kf.ms)} ms from first to last processed event, start-up ${fmtMs(kf.startupMs)} ms, ` +
           `${Number.isNaN(kf.committedMs ?? Number.NaN) ? 'offsets NOT all committed within 30 s after the last event' : `all offsets committed ${fmtMs(kf.committedMs!)} ms after the first event`}; ${load()})\n` +
           `  first tenth ${fmtInt(kf.firstTenthRate)} events/s, last tenth ${fmtInt(kf.lastTenthRate)} events/s (last/first ${(kf.lastTenthRate / kf.firstTenthRate).toFixed(2)}, target ≥ 0.8); ` +
-          `checkpoints ${fmtMiB(kf.checkpointBytes)} in all, ${fmtMiB((kf.checkpointBytes / kf.ms) * 1000)}/s while processing\n`,
+          `checkpoints ${fmtMiB(kf.checkpointBytes)} in all, ${fmtMiB((kf.checkpointBytes / kf.ms) * 1000)}/s while processing; ` +
+          `CPU per event: processor ${(kf.cpuUs / n).toFixed(1)} µs (${fmtInt(n / (kf.cpuUs / 1e6))} events per CPU-second), Redis server ${(kf.redisCpuUs / n).toFixed(1)} µs\n`,
       );
     }
     const kfRate = rates.at(-1)!;

@@ -239,6 +239,38 @@ describe('Redis checkpoint store', () => {
     await client.quit();
   });
 
+  it("drops an always-busy actor's finals once they pass the retention (its hash never goes idle)", async () => {
+    const s = createRedisCheckpoints({ url: REDIS_URL, keyPrefix: prefix, resultRetentionMs: 3_600_000 });
+    stores.push(s);
+    await s.start();
+    const e = await s.acquire('t.ret', 0);
+    // one commit per minute of event time, each making one final of the minute that ended
+    for (let m = 1; m <= 64; m++) {
+      const end = m * 60_000;
+      await s.commit('t.ret', 0, e, {
+        nextOffset: m,
+        partitionState: '',
+        dirty: new Map(),
+        finals: [{ actor: 'busy', id: `tumbling-1m|${end - 60_000}`, windowEnd: end, data: `[${m}]` }],
+        retainFinalsFrom: end - 10 * 60_000,
+      });
+    }
+    const rows = (await s.loadFinals('t.ret', 0, 'busy')).map((d) => Number(d.slice(1, -1)));
+    // pruned at the 64th write: everything that ended before minute 54 is gone, the rest is there
+    expect(Math.min(...rows)).toBe(54);
+    expect(rows.sort((a, b) => a - b)).toEqual(Array.from({ length: 11 }, (_, i) => 54 + i));
+  });
+
+  it('reads finals a previous version stored one field per window, under later packed rows', async () => {
+    const s = await open();
+    const e = await s.acquire('t.legacy', 0);
+    const client = new Redis(REDIS_URL);
+    await client.hset(`${prefix}:{t.legacy:0}:fin:dev`, 'tumbling-1m|0', '["old-a"]', 'tumbling-1m|60000', '["old-b"]');
+    await s.commit('t.legacy', 0, e, { nextOffset: 1, partitionState: '', dirty: new Map(), finals: [{ actor: 'dev', id: 'tumbling-1m|0', windowEnd: 60_000, data: '["new-a"]' }] });
+    expect((await s.loadFinals('t.legacy', 0, 'dev')).sort()).toEqual(['["new-a"]', '["old-b"]']);
+    await client.quit();
+  });
+
   it('rejects a commit with a bad offset before touching Redis', async () => {
     const s = await open();
     const e = await s.acquire('t.f', 0);
