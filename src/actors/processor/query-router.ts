@@ -15,7 +15,8 @@ import type { PartitionHostOptions } from '../partition-host/partition-host.ts';
 import { actorIdFor, createPartitionHost } from '../partition-host/partition-host.ts';
 import type { RollupPartial, RollupQuery } from '../rollups/rollup-types.ts';
 
-type QueryRequest = { op: 'windows'; q: WindowQuery } | { op: 'keyState'; eventType: string; key: string } | { op: 'rollups'; q: RollupQuery };
+/** A query for a partition's owner, sent over the live bus. */
+export type QueryRequest = { op: 'windows'; q: WindowQuery } | { op: 'keyState'; eventType: string; key: string } | { op: 'rollups'; q: RollupQuery };
 type QueryReply = { ok: true; value: unknown } | { ok: false; code: string; message: string };
 
 /** PartitionHost settings shared by every partition of a processor (windows, lateness, retries, …). */
@@ -64,31 +65,13 @@ export function createWindowReader(options: WindowReaderOptions): WindowReader {
   ): Promise<T> {
     const id = actorIdFor(registry, topic, eventType, key);
     const [cp, snapshot] = await Promise.all([checkpoints.load(topic, partition), checkpoints.loadActor(topic, partition, id)]);
-    const host = createPartitionHost({
-      ...options.host,
-      topic,
-      partition,
-      registry,
-      clock: options.clock,
-      loadFinals: (actor) => checkpoints.loadFinals(topic, partition, actor),
-      output: { onResults() {}, onLate() {}, onDeadLetter() {} },
-    });
+    const host = checkpointHost(options, topic, partition);
     host.restore(cp, snapshot === null ? new Map() : new Map([[id, snapshot]]));
     logger.debug({ topic, partition, key }, 'query answered from the latest checkpoint (owner not reachable)');
     return ask(host);
   }
 
-  async function remote<T>(topic: string, partition: number, request: QueryRequest): Promise<{ value: T } | null> {
-    try {
-      const reply = (await bus.request(subjects.query(topic, partition), request, timeoutMs)) as QueryReply;
-      if (reply.ok) return { value: reply.value as T };
-      if (reply.code === ErrorCode.NOT_OWNER) return null;
-      throw new KeyflowError(reply.code as ErrorCode, reply.message);
-    } catch (e) {
-      if (hasCode(e, ErrorCode.TIMEOUT)) return null;
-      throw e;
-    }
-  }
+  const remote = <T>(topic: string, partition: number, request: QueryRequest) => askOwner<T>(bus, topic, partition, request, timeoutMs);
 
   return {
     async windows(q) {
@@ -112,6 +95,41 @@ export function createWindowReader(options: WindowReaderOptions): WindowReader {
       return fromCheckpoint(topic, partition, eventType, key, (h) => h.keyState(eventType, key));
     },
   };
+}
+
+/**
+ * Asks the owner of a partition over the bus. Null when no owner answers in time or the one that
+ * answered no longer owns it (ownership is moving): the caller falls back to the checkpoint.
+ */
+export async function askOwner<T>(bus: LiveBus, topic: string, partition: number, request: QueryRequest, timeoutMs: number): Promise<{ value: T } | null> {
+  try {
+    const reply = (await bus.request(subjects.query(topic, partition), request, timeoutMs)) as QueryReply;
+    if (reply.ok) return { value: reply.value as T };
+    if (reply.code === ErrorCode.NOT_OWNER) return null;
+    throw new KeyflowError(reply.code as ErrorCode, reply.message);
+  } catch (e) {
+    if (hasCode(e, ErrorCode.TIMEOUT)) return null;
+    throw e;
+  }
+}
+
+/** A PartitionHost that only answers queries from a checkpoint (it emits nothing). */
+export function checkpointHost(
+  o: { host: SharedHostOptions; registry: EventTypeRegistry; clock: Clock; checkpoints: CheckpointStore },
+  topic: string,
+  partition: number,
+  extra: Partial<PartitionHostOptions> = {},
+): ReturnType<typeof createPartitionHost> {
+  return createPartitionHost({
+    ...o.host,
+    ...extra,
+    topic,
+    partition,
+    registry: o.registry,
+    clock: o.clock,
+    loadFinals: (actor) => o.checkpoints.loadFinals(topic, partition, actor),
+    output: { onResults() {}, onLate() {}, onDeadLetter() {} },
+  });
 }
 
 /** Answers queries for one owned partition on the bus; the processor registers it on assignment. */

@@ -5,13 +5,11 @@
  */
 import type { Logger } from 'pino';
 import type { LiveBus } from '../../bus/index.ts';
-import { subjects } from '../../bus/index.ts';
 import type { Clock } from '../../core/index.ts';
 import type { EventTypeRegistry } from '../../model/index.ts';
-import { ErrorCode, hasCode, KeyflowError } from '../../model/index.ts';
+import { ErrorCode, KeyflowError } from '../../model/index.ts';
 import type { CheckpointStore } from '../../state/index.ts';
-import { createPartitionHost } from '../partition-host/partition-host.ts';
-import type { LocalReader, SharedHostOptions } from '../processor/query-router.ts';
+import { askOwner, checkpointHost, type LocalReader, type SharedHostOptions } from '../processor/query-router.ts';
 import { parseWindowSpec } from '../windows/spec.ts';
 import { mergeRollups } from './merge.ts';
 import { isRollupId } from './rollup-state.ts';
@@ -35,36 +33,14 @@ export interface RollupReaderOptions {
   logger: Logger;
 }
 
-type Reply = { ok: true; value: unknown } | { ok: false; code: string; message: string };
-
 export function createRollupReader(options: RollupReaderOptions): RollupReader {
   const { registry, local, bus, checkpoints, logger } = options;
   const timeoutMs = options.timeoutMs ?? 2000;
 
-  async function remote(topic: string, partition: number, q: RollupQuery): Promise<RollupPartial[] | null> {
-    try {
-      const reply = (await bus.request(subjects.query(topic, partition), { op: 'rollups', q }, timeoutMs)) as Reply;
-      if (reply.ok) return reply.value as RollupPartial[];
-      if (reply.code === ErrorCode.NOT_OWNER) return null;
-      throw new KeyflowError(reply.code as ErrorCode, reply.message);
-    } catch (e) {
-      if (hasCode(e, ErrorCode.TIMEOUT)) return null;
-      throw e;
-    }
-  }
-
   /** Rebuilds the partition's rollups from its last checkpoint. */
   async function fromCheckpoint(topic: string, partition: number, q: RollupQuery): Promise<RollupPartial[]> {
     const [cp, actors] = await Promise.all([checkpoints.load(topic, partition), checkpoints.loadActors(topic, partition)]);
-    const host = createPartitionHost({
-      ...options.host,
-      topic,
-      partition,
-      registry,
-      clock: options.clock,
-      rollups: true,
-      output: { onResults() {}, onLate() {}, onDeadLetter() {} },
-    });
+    const host = checkpointHost(options, topic, partition, { rollups: true });
     host.restore(cp, new Map([...actors].filter(([id]) => isRollupId(id))));
     logger.debug({ topic, partition, eventType: q.eventType }, 'rollup partial read from the latest checkpoint (owner not reachable)');
     return host.rollups(q);
@@ -75,7 +51,8 @@ export function createRollupReader(options: RollupReaderOptions): RollupReader {
       const r = await local.rollups(topic, partition, q);
       if (r) return r;
     }
-    return (await remote(topic, partition, q)) ?? fromCheckpoint(topic, partition, q);
+    const answer = await askOwner<RollupPartial[]>(bus, topic, partition, { op: 'rollups', q }, timeoutMs);
+    return answer ? answer.value : fromCheckpoint(topic, partition, q);
   }
 
   return {
