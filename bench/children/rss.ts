@@ -5,7 +5,7 @@
  * alive, then reports RSS and heap after a full GC to the parent as `{type:'result', …}`.
  */
 import { readFileSync } from 'node:fs';
-import { getHeapStatistics, writeHeapSnapshot } from 'node:v8';
+import { getHeapSpaceStatistics, getHeapStatistics, writeHeapSnapshot } from 'node:v8';
 import { createPartitionHost, type PartitionHost } from '../../src/actors/index.ts';
 import type { LogRecord } from '../../src/log/port.ts';
 import { createEventTypeRegistry } from '../../src/model/index.ts';
@@ -119,6 +119,9 @@ function explainRss(): void {
   const mib = (n: number) => `${(n / 1048576).toFixed(0)} MiB`;
   process.stderr.write(
     `rss ${mib(after.rss)}; V8 heap used ${mib(v8.used_heap_size)}, committed ${mib(v8.total_heap_size)}, physical ${mib(v8.total_physical_size)}; ` +
-      `resident 256 KiB anonymous mappings: ${pages} (${mib(pageKiB * 1024)})\n`,
+      `resident 256 KiB anonymous mappings: ${pages} (${mib(pageKiB * 1024)})\n` +
+      getHeapSpaceStatistics()
+        .map((x) => `  ${x.space_name}: used ${mib(x.space_used_size)}, committed ${mib(x.space_size)}, physical ${mib(x.physical_space_size)}\n`)
+        .join(''),
   );
 }
