@@ -251,6 +251,8 @@ export function decodeSnapshot(specs: readonly WindowSpec[], eventType: string, 
 
 /** A final window result as the results store keeps it: one row per (actor, window, start). */
 export interface StoredFinal {
+  /** The actor it belongs to (the results store's `FinalWrite.actor`). */
+  actor: string;
   /** `window|windowStart`: the same window written again (a revision under `update`) replaces it. */
   id: string;
   windowEnd: number;
@@ -270,7 +272,7 @@ function num(x: number | null): string {
  * path, and this is several times cheaper than `JSON.stringify` of an array. Window names are
  * spec names (`[a-z0-9-]`), so they need no escaping; `decodeFinal` reads it with `JSON.parse`.
  */
-export function encodeFinal(r: WindowResult): StoredFinal {
+export function encodeFinal(r: WindowResult, actor = ''): StoredFinal {
   const o = out;
   o.raw('["');
   o.raw(r.window);
@@ -299,7 +301,7 @@ export function encodeFinal(r: WindowResult): StoredFinal {
   const data =
     o.take() ??
     `["${r.window}",${r.windowStart},${r.windowEnd},${r.count},${r.valueCount},${num(r.sum)},${num(r.min)},${num(r.max)},${r.distinctUsers},${r.revision}]`;
-  return { id: `${r.window}|${r.windowStart}`, windowEnd: r.windowEnd, data };
+  return { actor, id: `${r.window}|${r.windowStart}`, windowEnd: r.windowEnd, data };
 }
 
 export function decodeFinal(eventType: string, key: string, data: string): WindowResult {

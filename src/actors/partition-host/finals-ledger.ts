@@ -101,10 +101,8 @@ export class FinalsLedger {
     const n = this.n;
     this.taken = n;
     const out: FinalWrite[] = new Array(n);
-    for (let i = 0; i < n; i++) {
-      const f = encodeFinal(this.fill(i));
-      out[i] = { actor: this.actors[i]!, id: f.id, windowEnd: f.windowEnd, data: f.data };
-    }
+    // the stored row is the store's write as is: one object per final
+    for (let i = 0; i < n; i++) out[i] = encodeFinal(this.fill(i), this.actors[i]!);
     return out;
   }
 
