@@ -26,6 +26,13 @@ export const ENGINE_DEFAULTS = {
   emitUpdates: true,
   /** Records a partition may process past its last committed checkpoint before consumption waits. */
   maxUncommittedRecords: 200_000,
+  /**
+   * Bytes one checkpoint commit of a partition may carry (dirty actor snapshots and new finals,
+   * estimated from the partition's earlier commits): past it the partition commits at once and its
+   * consumption waits until the commit lands. One commit is one script call in Redis, which serves
+   * nothing else while it runs.
+   */
+  maxCheckpointBytes: 32 * 1024 * 1024,
   /** Batches of a partition queued behind the one being processed before the consumer waits. */
   maxQueuedBatches: 4,
 } as const;

@@ -203,6 +203,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
         host: hostSettings,
         clock,
         checkpointIntervalMs: config.KEYFLOW_CHECKPOINT_INTERVAL_MS,
+        maxCheckpointBytes: config.KEYFLOW_MAX_CHECKPOINT_BYTES,
         publishEvents: config.KEYFLOW_LIVE_BUS,
         publishResults: config.KEYFLOW_LIVE_BUS,
         metrics,

@@ -74,6 +74,9 @@ export const configSchema = z
     KEYFLOW_IDLE_TIMEOUT_MS: duration.pipe(z.number().int().min(1)).default(ENGINE_DEFAULTS.idleTimeoutMs).describe('idle partition timeout, ms'),
     KEYFLOW_RESULT_RETENTION: duration.pipe(z.number().int().min(0)).default(ENGINE_DEFAULTS.resultRetentionMs).describe('how long finals stay queryable, event time behind the watermark'),
     KEYFLOW_CHECKPOINT_INTERVAL_MS: duration.pipe(z.number().int().min(10)).default(1000).describe('checkpoint interval, ms'),
+    KEYFLOW_MAX_CHECKPOINT_BYTES: int(65_536, 1024 * 1024 * 1024)
+      .default(ENGINE_DEFAULTS.maxCheckpointBytes)
+      .describe('most bytes one checkpoint commit of a partition carries (actor snapshots and finals); past it the partition commits early and waits for it'),
     KEYFLOW_PASSIVATE_AFTER_MS: duration.pipe(z.number().int().min(1000)).default(ENGINE_DEFAULTS.passivateAfterMs).describe('passivate actors idle this long, ms'),
     KEYFLOW_MAX_EVENT_BYTES: int(256, 16 * 1024 * 1024).default(65_536).describe('largest accepted event, bytes'),
     KEYFLOW_MAX_BATCH: int(1, 100_000).default(1000).describe('most events in one publishEvents'),

@@ -18,16 +18,18 @@ interface PartitionRecord {
 export interface MemoryCheckpointBacking {
   /** Opens a new (not started) store instance on this backing. */
   open(): CheckpointStore;
-  /** Every commit accepted so far, in order (for assertions). */
-  readonly commits: readonly { topic: string; partition: number; epoch: number; nextOffset: number }[];
+  /** Every commit accepted so far, in order (for assertions), with its size in characters. */
+  readonly commits: readonly { topic: string; partition: number; epoch: number; nextOffset: number; bytes: number }[];
+  /** While true every commit fails with STORE_UNAVAILABLE (the store is down); reads still work. */
+  down: boolean;
   /** Commits refused as fenced so far. */
   readonly fenced: readonly { topic: string; partition: number; epoch: number }[];
 }
 
 export function createMemoryCheckpointBacking(): MemoryCheckpointBacking {
   const partitions = new Map<string, PartitionRecord>();
-  const commits: { topic: string; partition: number; epoch: number; nextOffset: number }[] = [];
-  const fenced: { topic: string; partition: number; epoch: number }[] = [];
+  const commits: { topic: string; partition: number; epoch: number; nextOffset: number; bytes: number }[] = [];
+  const backing = { open, commits, fenced: [] as { topic: string; partition: number; epoch: number }[], down: false };
 
   function record(topic: string, partition: number): PartitionRecord {
     const k = `${topic}\u0000${partition}`;
@@ -77,9 +79,10 @@ export function createMemoryCheckpointBacking(): MemoryCheckpointBacking {
       },
       async commit(topic, partition, epoch, write: CheckpointWrite) {
         live();
+        if (backing.down) throw new KeyflowError(ErrorCode.STORE_UNAVAILABLE, 'memory checkpoint store is down (test)');
         const r = record(topic, partition);
         if (epoch !== r.epoch) {
-          fenced.push({ topic, partition, epoch });
+          backing.fenced.push({ topic, partition, epoch });
           throw new FencedError(topic, partition, epoch, r.epoch);
         }
         for (const [k, v] of write.dirty) r.actors.set(k, v);
@@ -97,7 +100,10 @@ export function createMemoryCheckpointBacking(): MemoryCheckpointBacking {
           for (const rows of r.finals.values()) for (const [id, f] of rows) if (f.windowEnd < retainFrom) rows.delete(id);
         }
         r.checkpoint = { nextOffset: write.nextOffset, partitionState: write.partitionState, epoch };
-        commits.push({ topic, partition, epoch, nextOffset: write.nextOffset });
+        let bytes = write.partitionState.length;
+        for (const [k, v] of write.dirty) bytes += k.length + v.length;
+        for (const f of write.finals ?? []) bytes += f.actor.length + f.id.length + f.data.length;
+        commits.push({ topic, partition, epoch, nextOffset: write.nextOffset, bytes });
       },
       async healthy() {
         return { connected: state === 'started' };
@@ -105,5 +111,5 @@ export function createMemoryCheckpointBacking(): MemoryCheckpointBacking {
     };
   }
 
-  return { open, commits, fenced };
+  return backing;
 }

@@ -39,6 +39,8 @@ export interface ProcessorDriverOptions {
   startTime?: number;
   /** Metrics every member updates. @default none */
   metrics?: Metrics;
+  /** The processor's bound on one commit's size. @default the processor's */
+  maxCheckpointBytes?: number;
 }
 
 export interface SensorEvent {
@@ -167,6 +169,7 @@ export async function createProcessorDriver(options: ProcessorDriverOptions = {}
       logger: silentLogger(),
       publishEvents: false,
       metrics: options.metrics,
+      ...(options.maxCheckpointBytes !== undefined ? { maxCheckpointBytes: options.maxCheckpointBytes } : {}),
     });
     await processor.start();
     const group = () => {

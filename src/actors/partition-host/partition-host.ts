@@ -126,6 +126,10 @@ export interface PartitionHost {
   checkpoint(): CheckpointWrite;
   /** The last `checkpoint()` was committed: its actors are clean unless they changed since. */
   markCommitted(): void;
+  /** Actors changed or deleted since the last committed checkpoint (what the next one writes). */
+  readonly uncommittedActors: number;
+  /** Finals made since the last committed checkpoint (what the next one writes). */
+  readonly uncommittedFinals: number;
   /** Replaces all state with a checkpoint (null: start empty) and its actor snapshots by actor id. */
   restore(cp: PartitionCheckpoint | null, actors: ReadonlyMap<string, string>): void;
   windows(q: WindowQuery): Promise<WindowResult[]>;
@@ -516,6 +520,14 @@ class PartitionHostImpl implements PartitionHost {
     if (this.finals.size > 0) write.finals = this.finals.take();
     if (this.wm.watermark !== null) write.retainFinalsFrom = this.wm.watermark - this.retention;
     return write;
+  }
+
+  get uncommittedActors(): number {
+    return this.dirty.size + this.deleted.size;
+  }
+
+  get uncommittedFinals(): number {
+    return this.finals.size;
   }
 
   markCommitted(): void {

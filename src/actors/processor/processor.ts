@@ -84,6 +84,12 @@ export interface ProcessorOptions {
    * commits: memory stays bounded and nothing is skipped. @default 200000
    */
   maxUncommittedRecords?: number;
+  /**
+   * Bytes one checkpoint commit of a partition may carry; past it the partition commits at once
+   * and consumption waits for it, so a commit stays bounded whatever the backlog.
+   * @default 32 MiB
+   */
+  maxCheckpointBytes?: number;
   /** Batches of one partition queued behind the one being processed before `onBatch` waits. @default 4 */
   maxQueuedBatches?: number;
 }
@@ -141,6 +147,11 @@ interface Owned {
   error: unknown;
   /** Consecutive failed commits (for the log line). */
   failures: number;
+  /** Commits that landed since the assignment. */
+  commits: number;
+  /** Bytes per dirty actor and per final in this partition's last commit (estimates the next one). */
+  bytesPerActor: number;
+  bytesPerFinal: number;
   /** Consumption is held back by the uncommitted-records bound. */
   throttled: boolean;
   /** Bumped by every seek this processor makes: batches queued before it are dropped (re-read). */
@@ -157,12 +168,15 @@ interface CommitJob {
   processed: ProduceRecord[];
 }
 
-function checkpointBytes(w: CheckpointWrite): number {
-  let n = w.partitionState.length;
-  for (const [k, v] of w.dirty) n += k.length + v.length;
-  if (w.finals) for (const f of w.finals) n += f.actor.length + f.id.length + f.data.length;
-  if (w.deleted) for (const k of w.deleted) n += k.length;
-  return n;
+/** Characters of a checkpoint write: in all, of its actor snapshots and of its finals. */
+function checkpointBytes(w: CheckpointWrite): { total: number; actors: number; finals: number } {
+  let actors = 0;
+  let finals = 0;
+  for (const [k, v] of w.dirty) actors += k.length + v.length;
+  if (w.finals) for (const f of w.finals) finals += f.actor.length + f.id.length + f.data.length;
+  let total = w.partitionState.length + actors + finals;
+  if (w.deleted) for (const k of w.deleted) total += k.length;
+  return { total, actors, finals };
 }
 
 export function createProcessor(options: ProcessorOptions): Processor {
@@ -179,6 +193,7 @@ export function createProcessor(options: ProcessorOptions): Processor {
   /** Longest an owned partition goes without a (fenced) commit, even when idle, ms. */
   const fenceProbeMs = Math.max(5000, options.checkpointIntervalMs * 5);
   const maxUncommitted = Math.max(1, options.maxUncommittedRecords ?? ENGINE_DEFAULTS.maxUncommittedRecords);
+  const maxCheckpointBytes = Math.max(1, options.maxCheckpointBytes ?? ENGINE_DEFAULTS.maxCheckpointBytes);
   const maxQueued = Math.max(0, options.maxQueuedBatches ?? ENGINE_DEFAULTS.maxQueuedBatches);
   const tracer = options.tracer;
   let consumer: GroupConsumer | undefined;
@@ -316,6 +331,10 @@ export function createProcessor(options: ProcessorOptions): Processor {
       failures: 0,
       throttled: false,
       seekGen: 0,
+      commits: 0,
+      // until the first commit measures them
+      bytesPerActor: 2048,
+      bytesPerFinal: 96,
     };
     ref.owned = o;
     owned.set(tpKey(topic, partition), o);
@@ -410,8 +429,12 @@ export function createProcessor(options: ProcessorOptions): Processor {
     o.failures = 0;
     o.committedOffset = write.nextOffset;
     o.committedAt = clock.now();
+    o.commits++;
     metrics?.checkpointDuration.observe({ store: checkpoints.kind }, (performance.now() - started) / 1000);
-    metrics?.checkpointBytes.observe({ store: checkpoints.kind }, checkpointBytes(write));
+    const size = checkpointBytes(write);
+    metrics?.checkpointBytes.observe({ store: checkpoints.kind }, size.total);
+    if (write.dirty.size > 0) o.bytesPerActor = size.actors / write.dirty.size;
+    if (write.finals && write.finals.length > 0) o.bytesPerFinal = size.finals / write.finals.length;
     metrics?.checkpointBacklog.set({ topic, partition: String(partition) }, Math.max(0, o.host.nextOffset - o.committedOffset));
     logger.debug(
       { event: LifecycleEvent.checkpointCommitted, topic, partition, nextOffset: write.nextOffset, dirty: write.dirty.size, finals: write.finals?.length ?? 0 },
@@ -434,22 +457,47 @@ export function createProcessor(options: ProcessorOptions): Processor {
    */
   async function throttle(o: Owned, batch: RecordBatch): Promise<void> {
     const { topic, partition } = o.tp;
-    while (!stopping && !o.fenced && owned.get(tpKey(topic, partition)) === o && o.host.nextOffset - o.committedOffset > maxUncommitted) {
-      if (!o.throttled) {
+    let rounds = 0;
+    while (!stopping && !o.fenced && owned.get(tpKey(topic, partition)) === o && overBound(o)) {
+      // A commit that only grew large (a busy partition) is taken at once and lands: no warning.
+      // Past one round the checkpoint store is slow or down.
+      if (!o.throttled && rounds++ > 0) {
         o.throttled = true;
         logger.warn(
-          { event: LifecycleEvent.checkpointBackpressure, topic, partition, uncommitted: o.host.nextOffset - o.committedOffset, bound: maxUncommitted },
-          'too many records past the last committed checkpoint: consumption of this partition waits until a checkpoint commits',
+          {
+            event: LifecycleEvent.checkpointBackpressure,
+            topic,
+            partition,
+            uncommitted: o.host.nextOffset - o.committedOffset,
+            bound: maxUncommitted,
+            commitBytes: Math.round(pendingBytes(o)),
+            boundBytes: maxCheckpointBytes,
+          },
+          'too much past the last committed checkpoint: consumption of this partition waits until a checkpoint commits',
         );
       }
       metrics?.checkpointBacklog.set({ topic, partition: String(partition) }, o.host.nextOffset - o.committedOffset);
-      await Promise.race([checkpoint(o), clock.sleep(Math.max(50, options.checkpointIntervalMs))]);
+      const pause = clock.sleep(Math.max(50, options.checkpointIntervalMs));
+      const commitsBefore = o.commits;
+      await Promise.race([checkpoint(o), pause]);
+      // not committed (the store failed or is slow): the next try after the interval, not in a tight loop
+      if (overBound(o) && o.commits === commitsBefore) await pause;
       await batch.heartbeat();
     }
     if (o.throttled) {
       o.throttled = false;
       logger.info({ event: LifecycleEvent.checkpointBackpressure, topic, partition }, 'checkpoint backlog below the bound again: consumption resumes');
     }
+  }
+
+  /** Estimated size of the partition's next commit: what changed since its last one. */
+  function pendingBytes(o: Owned): number {
+    return o.host.uncommittedActors * o.bytesPerActor + o.host.uncommittedFinals * o.bytesPerFinal;
+  }
+
+  /** More records past the last commit than allowed, or a next commit larger than allowed. */
+  function overBound(o: Owned): boolean {
+    return o.host.nextOffset - o.committedOffset > maxUncommitted || pendingBytes(o) > maxCheckpointBytes;
   }
 
   function sumActors(topic: string): number {
@@ -498,7 +546,7 @@ export function createProcessor(options: ProcessorOptions): Processor {
       o.error = undefined;
       throw error;
     }
-    if (o.host.nextOffset - o.committedOffset > maxUncommitted) await throttle(o, batch);
+    if (overBound(o)) await throttle(o, batch);
     // Pipelined: the batch is queued behind the partition's current work and the consumer goes on
     // fetching (and other partitions processing) meanwhile; in order per partition, bounded.
     const seekGen = o.seekGen;
