@@ -33,6 +33,12 @@ export const ENGINE_DEFAULTS = {
    * nothing else while it runs.
    */
   maxCheckpointBytes: 32 * 1024 * 1024,
+  /**
+   * Actors whose due windows one batch (or tick) of a partition finalises; the rest follow in the
+   * next ones. A watermark crossing a minute finalises a window of every key at once: with a
+   * million keys in one batch, that one checkpoint would carry them all.
+   */
+  maxTimersPerRound: 20_000,
   /** Batches of a partition queued behind the one being processed before the consumer waits. */
   maxQueuedBatches: 4,
 } as const;

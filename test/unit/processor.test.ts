@@ -221,13 +221,13 @@ describe('processor driver: bounded checkpoint commits (issue 7)', () => {
   const expected = new Map<string, number>();
   for (const e of many) expected.set(e.key, (expected.get(e.key) ?? 0) + 1);
 
-  async function bounded(maxCheckpointBytes?: number): Promise<ProcessorDriver> {
+  async function bounded(maxCheckpointBytes?: number, maxTimersPerRound?: number): Promise<ProcessorDriver> {
     // key actors only: rollups across keys (off by default in distributed mode) rewrite each open
     // rollup window whole at every commit, which the bound does not estimate
     const d = await createProcessorDriver({
       partitions: 1,
       checkpointIntervalMs: 1000,
-      host: { rollups: false },
+      host: { rollups: false, ...(maxTimersPerRound !== undefined ? { maxTimersPerRound } : {}) },
       ...(maxCheckpointBytes !== undefined ? { maxCheckpointBytes } : {}),
     });
     drivers.push(d);
@@ -277,6 +277,18 @@ describe('processor driver: bounded checkpoint commits (issue 7)', () => {
     await b.assign([0]);
     await b.pump();
     await expectExact(b);
+  });
+
+  it('a watermark crossing a minute finalises the 1,500 keys over several batches, so even that commit stays near the bound', async () => {
+    expect(maxBatchBytes).toBeGreaterThan(5 * BOUND); // one batch that crossed a minute, unlimited
+    const d = await bounded(BOUND, 100);
+    const a = await d.member('a');
+    await a.assign([0]);
+    await d.publish(many);
+    await a.pump();
+    for (let i = 0; i < 20; i++) await d.advance(1000);
+    for (const c of d.backing.commits) expect(c.bytes).toBeLessThan(2 * BOUND);
+    await expectExact(a);
   });
 
   it('with the store down, consumption waits at the bound (no tight retry loop), then resumes by itself; every commit bounded, results exact', async () => {

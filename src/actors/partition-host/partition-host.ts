@@ -88,6 +88,13 @@ export interface PartitionHostOptions {
    * is passivated by `passivateIdle()`, ms. Needs `loadActor`. @default 300000
    */
   passivateAfterMs?: number;
+  /**
+   * Actors whose due windows one batch or tick finalises; the others follow in the next rounds
+   * (meanwhile their events still see the watermark, so no window accepts a late event, and
+   * queries already answer those windows as final). Bounds what one watermark jump across many
+   * keys adds to one checkpoint. @default 20000
+   */
+  maxTimersPerRound?: number;
   /** Loads an actor snapshot by actor id (the `dirty` map key of `checkpoint()`), for reactivation. */
   loadActor?: (actorId: string) => Promise<string | null>;
   /** Loads an actor's committed finals (`FinalWrite.data`) from the results store, for queries. */
@@ -162,6 +169,9 @@ class PartitionHostImpl implements PartitionHost {
   private readonly idleTimeout: number;
   private readonly retention: number;
   private readonly passivateAfter: number;
+  private readonly maxTimersPerRound: number;
+  /** Actors the current round may still finalise (see `maxTimersPerRound`). */
+  private firesLeft = 0;
   private readonly retry: Required<Omit<RetryOptions, 'sleep'>> & { sleep: (ms: number) => Promise<void> };
   private readonly failurePolicy: FailurePolicy;
 
@@ -197,6 +207,7 @@ class PartitionHostImpl implements PartitionHost {
     this.idleTimeout = Math.max(0, o.idleTimeoutMs ?? D.idleTimeoutMs);
     this.retention = Math.max(0, Math.floor(o.resultRetentionMs ?? D.resultRetentionMs));
     this.passivateAfter = Math.max(0, o.passivateAfterMs ?? D.passivateAfterMs);
+    this.maxTimersPerRound = Math.max(1, o.maxTimersPerRound ?? D.maxTimersPerRound);
     this.table = new ActorTable(o.registry, o.topic, {
       specs,
       allowedLatenessMs: Math.max(0, Math.floor(o.allowedLatenessMs ?? D.allowedLatenessMs)),
@@ -275,14 +286,16 @@ class PartitionHostImpl implements PartitionHost {
     }
   }
 
+  /** Finalises (and expires) what the watermark made due, for up to `firesLeft` actors. */
   private fireDue(): void {
     const wm = this.wm.watermark;
     if (wm === null) return;
     const heap = this.table.heap;
-    while (heap.size > 0 && heap.peekTime() <= wm) {
+    while (heap.size > 0 && heap.peekTime() <= wm && this.firesLeft > 0) {
       const time = heap.peekTime();
       const slot = heap.pop();
       if (!slot.active || slot.state.nextTimer !== time) continue;
+      this.firesLeft--;
       slot.ctx.logic.advance(slot.state, wm, this.emit);
       this.touch(slot);
       const nt = slot.state.nextTimer;
@@ -410,6 +423,7 @@ class PartitionHostImpl implements PartitionHost {
       if (loads) await Promise.all(loads);
     }
     this.emit.open();
+    this.firesLeft = this.maxTimersPerRound;
     const events = this.o.output.onEvents ? ([] as { event: EventEnvelope; record: LogRecord }[]) : null;
     const injector = this.o.failureInjector;
     const sideOutput = this.policy === 'side-output';
@@ -470,7 +484,9 @@ class PartitionHostImpl implements PartitionHost {
       this.next = rec.offset + 1;
       if (!ok) continue;
       if (isNew) this.insert(slot);
-      else if (st.nextTimer < timerBefore) heap.push(st.nextTimer, slot);
+      // a new earlier timer, or a later one: the event finalised the actor's due windows itself
+      // (a round left them due), and the heap's entry for the old time is stale now
+      else if (st.nextTimer !== timerBefore && st.nextTimer !== Number.POSITIVE_INFINITY) heap.push(st.nextTimer, slot);
       slot.lastTouched = now;
       this.touch(slot);
       // rollups hook: the event joins the rollup windows it joined for its key (same watermark)
@@ -480,7 +496,7 @@ class PartitionHostImpl implements PartitionHost {
         else this.lateDropped++;
       }
       observeEventTime(this.wm, d.timestamp, this.ooo);
-      if (heap.peekTime() <= this.wm.watermark!) this.fireDue();
+      if (heap.peekTime() <= this.wm.watermark! && this.firesLeft > 0) this.fireDue();
       processed++;
       if (events !== null) events.push({ event: d, record: rec });
     }
@@ -498,12 +514,18 @@ class PartitionHostImpl implements PartitionHost {
   tick(): void {
     if (this.busy) return;
     const now = this.o.clock.now();
+    this.firesLeft = this.maxTimersPerRound;
     if (advanceIdle(this.wm, now, this.idleTimeout)) {
       // whole milliseconds keep window arithmetic exact
       this.wm.watermark = Math.floor(this.wm.watermark!);
       this.emit.open();
       if (this.table.heap.peekTime() <= this.wm.watermark) this.fireDue();
       this.rollupState?.advance(this.wm.watermark);
+      this.flush(undefined, 0, null);
+    } else if (this.wm.watermark !== null && this.table.heap.peekTime() <= this.wm.watermark) {
+      // windows left due by earlier rounds (more actors than one round finalises)
+      this.emit.open();
+      this.fireDue();
       this.flush(undefined, 0, null);
     }
   }
@@ -586,6 +608,7 @@ class PartitionHostImpl implements PartitionHost {
     // A snapshot is consistent with its watermark, but finalise anything due to be safe.
     this.emit.open();
     if (this.wm.watermark !== null && this.table.heap.peekTime() <= this.wm.watermark) {
+      this.firesLeft = Number.POSITIVE_INFINITY;
       this.fireDue();
       this.flush(undefined, 0, null);
     }
@@ -609,12 +632,30 @@ class PartitionHostImpl implements PartitionHost {
     if (!slot) return [];
     const stored = this.o.loadFinals ? await this.o.loadFinals(slot.id) : [];
     const st = slot.state;
+    const held = slot.ctx.logic.results(st);
+    const wm = this.wm.watermark;
+    if (wm !== null && st.nextTimer <= wm) {
+      // due but not finalised yet (more actors were due than a round finalises): already final
+      const lateness = slot.ctx.logic.config.allowedLatenessMs;
+      for (const r of held) if (r.windowEnd + lateness <= wm) r.final = true;
+    }
     return mergeWindows(q, {
       stored: stored.map((data) => decodeFinal(st.eventType, st.key, data)),
       uncommitted: this.finals.of(slot.id, st.eventType, st.key),
-      held: slot.ctx.logic.results(st),
+      held,
       oldestEnd: this.wm.watermark === null ? Number.NEGATIVE_INFINITY : this.wm.watermark - this.retention,
     });
+  }
+
+  /** Open windows of an actor as of the watermark (its due windows may wait for the next round). */
+  private openWindowsOf(slot: Slot): number {
+    const st = slot.state;
+    const wm = this.wm.watermark;
+    if (wm === null || st.nextTimer > wm) return st.openWindows;
+    const lateness = slot.ctx.logic.config.allowedLatenessMs;
+    let open = 0;
+    for (const r of slot.ctx.logic.results(st)) if (!r.final && r.windowEnd + lateness > wm) open++;
+    return open;
   }
 
   async keyState(eventType: string, key: string): Promise<KeyStateView | null> {
@@ -629,7 +670,7 @@ class PartitionHostImpl implements PartitionHost {
       watermark: this.wm.watermark,
       lastEventTime: st.lastEventTime,
       eventsProcessed: st.eventsProcessed,
-      openWindows: st.openWindows,
+      openWindows: this.openWindowsOf(slot),
     };
   }
 
