@@ -25,12 +25,27 @@ export class EmitBuffer implements WindowChangeSink {
   private readonly starts: number[] = [];
   /** The result taken at once (a window that left the hot state), else null. */
   private readonly taken: (WindowResult | null)[] = [];
+  /** One-entry cache of `namesOf` (the states of a batch are mostly of one event type). */
+  private lastType: string | undefined;
+  private lastNames: readonly string[] = [];
 
+  /**
+   * @param namesOf the window spec names of an event type, by spec index (each event type may
+   *   have its own windows)
+   */
   constructor(
-    private readonly specNames: readonly string[],
+    private readonly namesOf: (eventType: string) => readonly string[],
     emitUpdates: boolean,
   ) {
     this.emitUpdates = emitUpdates;
+  }
+
+  private nameOf(st: KeyActorState, specIndex: number): string {
+    if (st.eventType !== this.lastType) {
+      this.lastNames = this.namesOf(st.eventType);
+      this.lastType = st.eventType;
+    }
+    return this.lastNames[specIndex]!;
   }
 
   /** Starts a round: windows changed from now on are taken again. */
@@ -68,7 +83,7 @@ export class EmitBuffer implements WindowChangeSink {
     this.states.push(st);
     this.specs.push(specIndex);
     this.starts.push(Number.NaN);
-    this.taken.push(windowResultOf(st, this.specNames[specIndex]!, row));
+    this.taken.push(windowResultOf(st, this.nameOf(st, specIndex), row));
   }
 
   get size(): number {
@@ -87,7 +102,7 @@ export class EmitBuffer implements WindowChangeSink {
       }
       const st = this.states[i]!;
       const row = findRow(st, this.specs[i]!, this.starts[i]!);
-      if (row >= 0) out.push(windowResultOf(st, this.specNames[this.specs[i]!]!, row));
+      if (row >= 0) out.push(windowResultOf(st, this.nameOf(st, this.specs[i]!), row));
     }
     this.states.length = 0;
     this.specs.length = 0;

@@ -80,6 +80,8 @@ export interface TransitionResult {
 
 export interface KeyActorLogic {
   readonly config: Required<KeyActorConfig>;
+  /** The names of `config.specs`, by spec index. */
+  readonly specNames: readonly string[];
   initial(key: string): KeyActorState;
   transition(state: KeyActorState, message: KeyActorMessage): TransitionResult;
   toCheckpoint(state: KeyActorState): string;
@@ -487,7 +489,7 @@ export function createKeyActorLogic(cfg: KeyActorConfig): KeyActorLogic {
 
   function transition(state: KeyActorState, message: KeyActorMessage): TransitionResult {
     const st = cloneState(state);
-    const sink = new EmitBuffer(specNames, true);
+    const sink = new EmitBuffer(() => specNames, true);
     sink.open();
     let lateWindows = 0;
     if (message.type === 'event') lateWindows = applyEvent(st, message.event, message.watermark, sink);
@@ -521,6 +523,7 @@ export function createKeyActorLogic(cfg: KeyActorConfig): KeyActorLogic {
 
   return {
     config,
+    specNames,
     initial,
     transition,
     toCheckpoint,

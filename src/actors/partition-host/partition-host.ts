@@ -163,7 +163,6 @@ class PartitionHostImpl implements PartitionHost {
   readonly topic: string;
   readonly partition: number;
   private readonly o: PartitionHostOptions;
-  private readonly specNames: ReadonlySet<string>;
   private readonly ooo: number;
   private readonly policy: LatePolicy;
   private readonly idleTimeout: number;
@@ -201,7 +200,6 @@ class PartitionHostImpl implements PartitionHost {
     this.topic = o.topic;
     this.partition = o.partition;
     const specs = (o.windows ?? DEFAULT_WINDOWS).map((w) => (typeof w === 'string' ? parseWindowSpec(w) : w));
-    this.specNames = new Set(specs.map((s) => s.name));
     this.ooo = Math.max(0, Math.floor(o.maxOutOfOrderMs ?? D.maxOutOfOrderMs));
     this.policy = o.latePolicy ?? D.latePolicy;
     this.idleTimeout = Math.max(0, o.idleTimeoutMs ?? D.idleTimeoutMs);
@@ -215,10 +213,9 @@ class PartitionHostImpl implements PartitionHost {
       resultRetentionMs: this.retention,
       honourPoisonMarker: o.honourPoisonMarker ?? false,
     });
-    this.emit = new EmitBuffer(
-      specs.map((s) => s.name),
-      o.emitUpdates ?? D.emitUpdates,
-    );
+    // an event type may have its own windows: names by the state's type
+    const defaultNames = specs.map((s) => s.name);
+    this.emit = new EmitBuffer((eventType) => this.table.ctxFor(eventType)?.logic.specNames ?? defaultNames, o.emitUpdates ?? D.emitUpdates);
     const clock = o.clock;
     this.retry = {
       maxRetries: Math.max(0, o.retry?.maxRetries ?? D.maxRetries),
@@ -627,9 +624,10 @@ class PartitionHostImpl implements PartitionHost {
   /** Open windows (and finals still held) of the actor, its uncommitted finals, and its stored finals: one row per window. */
   async windows(q: WindowQuery): Promise<WindowResult[]> {
     if (q.window !== undefined && q.window !== null) parseWindowSpec(q.window);
-    if (q.window && !this.specNames.has(q.window)) return [];
     const slot = await this.slotFor(q.eventType, q.key);
     if (!slot) return [];
+    // the event type's own windows, when it has some
+    if (q.window && !slot.ctx.logic.specNames.includes(q.window)) return [];
     const stored = this.o.loadFinals ? await this.o.loadFinals(slot.id) : [];
     const st = slot.state;
     const held = slot.ctx.logic.results(st);
