@@ -24,7 +24,10 @@
  *
  * Subscribers validate with {@link parseEventBatch} / {@link parseWindowResultMessage}: a message
  * that is not a batch is dropped whole, an element that does not parse is dropped alone. A bus
- * message is untrusted input like any other.
+ * message is untrusted input like any other — except the very object this module's publishers
+ * built in this process (the in-process bus hands subscribers the publisher's object by
+ * reference): its elements were built from typed, validated values, and it is taken as is instead
+ * of being validated and copied element by element again.
  */
 import { z } from 'zod';
 import type { LogRecord } from '../log/index.ts';
@@ -85,6 +88,13 @@ export function comparePositions(a: ResultPosition, b: ResultPosition): number {
   return a.part === b.part ? 0 : a.part < b.part ? -1 : 1;
 }
 
+/**
+ * The messages {@link publishEventBatch} and {@link publishWindowResults} built in this process:
+ * the parsers take these as they are. A message that crossed a process (NATS: decoded from JSON) or
+ * was built elsewhere is never one of them.
+ */
+const ownMessages = new WeakSet<object>();
+
 /** Most items in one bus message; larger batches are split, in order. */
 export const MAX_BATCH_ITEMS = 256;
 /** Record value bytes after which an event batch message is cut (an estimate of its JSON size). */
@@ -118,14 +128,19 @@ export function publishEventBatch(bus: LiveBus, topic: string, items: readonly {
     const { event, record } = items[i]!;
     const size = record.value.byteLength;
     if (events.length > 0 && (events.length >= MAX_BATCH_ITEMS || bytes + size > MAX_BATCH_BYTES)) {
-      bus.publish(subject, { events } satisfies EventBatchMessage);
+      publishOwn(bus, subject, { events } satisfies EventBatchMessage);
       events = [];
       bytes = 0;
     }
     events.push(eventMessage(record, record.key ?? event.eventId, event));
     bytes += size;
   }
-  if (events.length > 0) bus.publish(subject, { events } satisfies EventBatchMessage);
+  if (events.length > 0) publishOwn(bus, subject, { events } satisfies EventBatchMessage);
+}
+
+function publishOwn(bus: LiveBus, subject: string, message: EventBatchMessage | WindowResultBatchMessage): void {
+  ownMessages.add(message);
+  bus.publish(subject, message);
 }
 
 /** Where a partition stands when it emits results: {@link ResultPosition} without the part. */
@@ -173,7 +188,7 @@ function publishResultsOfType(bus: LiveBus, eventType: string, results: readonly
     const chunk = results.length <= MAX_BATCH_ITEMS ? (results as WindowResult[]) : results.slice(i, i + MAX_BATCH_ITEMS);
     const message: WindowResultBatchMessage = { results: chunk };
     if (at !== undefined) message.position = { topic: at.topic, partition: at.partition, offset: at.offset, watermark: at.watermark, part };
-    bus.publish(subject, message);
+    publishOwn(bus, subject, message);
   }
 }
 
@@ -187,7 +202,12 @@ const eventMessageSchema = z.object({
 
 /** The elements of an {@link EventBatchMessage} that parse, in order; null when the message is not one. */
 export function parseEventBatch(message: unknown): EventMessage[] | null {
+  if (isOwn(message)) return (message as EventBatchMessage).events;
   return parseElements(message, 'events', eventMessageSchema);
+}
+
+function isOwn(message: unknown): boolean {
+  return typeof message === 'object' && message !== null && ownMessages.has(message);
 }
 
 /** The elements of a {@link WindowResultBatchMessage} that parse, in order; null when the message is not one. */
@@ -208,6 +228,10 @@ const positionSchema = z.object({
  * when absent or malformed: such a message is never taken for a replay); null when it is not one.
  */
 export function parseWindowResultBatchMessage(message: unknown): Required<WindowResultBatchMessage> | { results: WindowResultMessage[]; position: undefined } | null {
+  if (isOwn(message)) {
+    const m = message as WindowResultBatchMessage;
+    return { results: m.results, position: m.position };
+  }
   const results = parseWindowResultBatch(message);
   if (results === null) return null;
   const p = positionSchema.safeParse((message as Record<string, unknown>).position);
