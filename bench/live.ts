@@ -80,7 +80,17 @@ function load(): string {
  * Runs the passes against the gateway at `url` and prints one block per pass. `label` names the
  * deployment in the lines.
  */
-export async function measureLiveLatency(url: URL, label: string, passes: readonly LivePass[], profiling = false, keys = 10_000): Promise<LiveFigures[]> {
+export interface LiveOptions {
+  /** Print each pass's profile window (the servers run under --cpu-prof). */
+  profiling?: boolean;
+  /** CPU time the server processes have used so far, µs (from their stats messages). */
+  serverCpuUs?: () => number;
+  /** Distinct keys of the published events. @default 10_000 */
+  keys?: number;
+}
+
+export async function measureLiveLatency(url: URL, label: string, passes: readonly LivePass[], o: LiveOptions = {}): Promise<LiveFigures[]> {
+  const keys = o.keys ?? 10_000;
   const figures: LiveFigures[] = [];
   const wsUrl = url.href.replace('http', 'ws');
   const watch = Array.from({ length: WATCHED }, (_, i) => `sensor-${Math.floor((i * keys) / WATCHED)}`);
@@ -97,6 +107,7 @@ export async function measureLiveLatency(url: URL, label: string, passes: readon
       // graphql-ws does not acknowledge a subscription: give the subscribe messages time to arrive
       await sleep(1000);
       const loadBefore = load();
+      const cpu0 = o.serverCpuUs?.();
       const startAt = monotonicMs() + 200;
       const measuredFrom = BigInt(Math.round((startAt + pass.warmMs) * 1000));
       const from = startAt + pass.warmMs;
@@ -122,6 +133,8 @@ export async function measureLiveLatency(url: URL, label: string, passes: readon
         60_000,
         500,
       );
+      // the servers' CPU from the first send until the last message was delivered, per event published
+      const cpuMs = cpu0 === undefined ? Number.NaN : (o.serverCpuUs!() - cpu0) / 1000;
       const [er, wr] = await Promise.all(
         [events, windows].map((s) => {
           const r = s.next('report', 30_000);
@@ -143,9 +156,9 @@ export async function measureLiveLatency(url: URL, label: string, passes: readon
           `${fmtInt(Number(er!.outOfOrder))} repeated or out of order${judge(el, expected)}\n` +
           `  publish → windowResults update (${WATCHED} subscriptions windowResults(key, window: tumbling-1m), every event of those keys): ` +
           `${fmtLatency(wl)}; ${fmtInt(Number(wr!.notCovered))} of ${fmtInt(wExpected)} not covered${judge(wl, wExpected)}\n` +
-          `  ${failed} failed requests; ${ended.length === 0 ? 'no subscription ended' : `SUBSCRIPTIONS ENDED BY THE SERVER: ${ended.slice(0, 5).join(' | ')}${ended.length > 5 ? ` (+${ended.length - 5} more)` : ''}`}\n`,
+          `  ${failed} failed requests; ${Number.isNaN(cpuMs) ? '' : `server CPU ${fmtInt(cpuMs)} ms for ${fmtInt(Number(d.sent))} events = ${((cpuMs / Number(d.sent)) * 1000).toFixed(0)} µs per event published (ingest, processing, fan-out); `}${ended.length === 0 ? 'no subscription ended' : `SUBSCRIPTIONS ENDED BY THE SERVER: ${ended.slice(0, 5).join(' | ')}${ended.length > 5 ? ` (+${ended.length - 5} more)` : ''}`}\n`,
       );
-      if (profiling) process.stdout.write(`  (profile window of the measured ${fmtInt(pass.rate)} events/s section: --from ${measuredFrom} --to ${measuredTo})\n`);
+      if (o.profiling) process.stdout.write(`  (profile window of the measured ${fmtInt(pass.rate)} events/s section: --from ${measuredFrom} --to ${measuredTo})\n`);
     } finally {
       await Promise.all(children.map((c) => stopChild(c, 5000)));
     }
@@ -157,7 +170,10 @@ export async function measureLiveLatency(url: URL, label: string, passes: readon
 export async function benchLiveEmbedded(ctx: BenchContext): Promise<void> {
   const server = await startServer(ctx, 'live');
   try {
-    await measureLiveLatency(server.url, `embedded live latency (one keyflow start process, pid ${server.child.pid})`, livePasses(ctx), ctx.childNodeArgs.length > 0);
+    await measureLiveLatency(server.url, `embedded live latency (one keyflow start process, pid ${server.child.pid})`, livePasses(ctx), {
+      profiling: ctx.childNodeArgs.length > 0,
+      serverCpuUs: () => Number(server.child.latest('stats')?.cpuUs ?? Number.NaN),
+    });
   } finally {
     await server.cleanup();
   }

@@ -26,8 +26,8 @@
  * that is not a batch is dropped whole, an element that does not parse is dropped alone. A bus
  * message is untrusted input like any other — except the very object this module's publishers
  * built in this process (the in-process bus hands subscribers the publisher's object by
- * reference): its elements were built from typed, validated values, and it is taken as is instead
- * of being validated and copied element by element again.
+ * reference): its elements were built from typed, validated values, and are taken without being
+ * validated again (events are copied to plain data, see `plainEventMessage`).
  */
 import { z } from 'zod';
 import type { LogRecord } from '../log/index.ts';
@@ -202,8 +202,24 @@ const eventMessageSchema = z.object({
 
 /** The elements of an {@link EventBatchMessage} that parse, in order; null when the message is not one. */
 export function parseEventBatch(message: unknown): EventMessage[] | null {
-  if (isOwn(message)) return (message as EventBatchMessage).events;
+  if (isOwn(message)) return (message as EventBatchMessage).events.map(plainEventMessage);
   return parseElements(message, 'events', eventMessageSchema);
+}
+
+/**
+ * An event of an own message as plain data: the publisher's envelope may be the processor's
+ * lazily decoded record (`ScannedEvent`: getters over the log's read buffer), which a subscriber
+ * must neither spread nor keep (a slow subscriber's buffer would pin read buffers).
+ */
+function plainEventMessage(m: EventMessage): EventMessage {
+  const e = m.event;
+  return {
+    topic: m.topic,
+    partition: m.partition,
+    offset: m.offset,
+    key: m.key,
+    event: { eventId: e.eventId, timestamp: e.timestamp, eventType: e.eventType, userId: e.userId, deviceId: e.deviceId, payload: e.payload, metadata: e.metadata },
+  };
 }
 
 function isOwn(message: unknown): boolean {
@@ -212,6 +228,7 @@ function isOwn(message: unknown): boolean {
 
 /** The elements of a {@link WindowResultBatchMessage} that parse, in order; null when the message is not one. */
 export function parseWindowResultBatch(message: unknown): WindowResultMessage[] | null {
+  if (isOwn(message)) return (message as WindowResultBatchMessage).results;
   return parseElements(message, 'results', windowResultSchema);
 }
 
