@@ -31,7 +31,7 @@
  */
 import { z } from 'zod';
 import type { LogRecord } from '../log/index.ts';
-import { type EventEnvelope, type FieldSpec, type WindowResult, WINDOW_RESULT_FIELDS, eventEnvelopeSchema } from '../model/index.ts';
+import { type EventEnvelope, type FieldKind, type WindowResult, WINDOW_RESULT_FIELDS, eventEnvelopeSchema } from '../model/index.ts';
 import type { LiveBus } from './port.ts';
 import { subjects } from './port.ts';
 
@@ -243,35 +243,60 @@ export function parseWindowResultBatch(message: unknown): WindowResultMessage[] 
 export function checkWindowResult(v: unknown): WindowResult | null {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return null;
   const o = v as Record<string, unknown>;
-  for (let i = 0; i < RESULT_FIELDS.length; i++) if (!fits(RESULT_FIELDS[i]!, o[RESULT_FIELDS[i]!.name])) return null;
-  let keys = 0;
-  for (const k in o) if (Object.hasOwn(o, k)) keys++;
-  if (keys === RESULT_FIELDS.length) return o as unknown as WindowResult;
+  // one property read each, in the schema's order (WINDOW_RESULT_KEYS, checked below at load)
+  if (
+    typeof o.eventType !== 'string' ||
+    typeof o.key !== 'string' ||
+    typeof o.window !== 'string' ||
+    !Number.isSafeInteger(o.windowStart) ||
+    !Number.isSafeInteger(o.windowEnd) ||
+    !Number.isSafeInteger(o.count) ||
+    !Number.isSafeInteger(o.valueCount) ||
+    !finiteOrNull(o.sum) ||
+    !finiteOrNull(o.avg) ||
+    !finiteOrNull(o.min) ||
+    !finiteOrNull(o.max) ||
+    !Number.isSafeInteger(o.distinctUsers) ||
+    typeof o.final !== 'boolean' ||
+    !Number.isSafeInteger(o.revision)
+  ) {
+    return null;
+  }
+  if (Object.keys(o).length === CHECKED_KEYS.length) return o as unknown as WindowResult;
   const copy: Record<string, unknown> = {};
-  for (const f of RESULT_FIELDS) copy[f.name] = o[f.name];
+  for (const k of CHECKED_KEYS) copy[k] = o[k];
   return copy as unknown as WindowResult;
 }
 
-const RESULT_FIELDS: readonly FieldSpec[] = WINDOW_RESULT_FIELDS;
-
-function fits(f: FieldSpec, x: unknown): boolean {
-  if (x === undefined) return f.optional;
-  if (x === null) return f.nullable;
-  switch (f.kind) {
-    case 'string':
-      return typeof x === 'string';
-    case 'int':
-    case 'time':
-      return Number.isSafeInteger(x);
-    case 'float':
-      return typeof x === 'number' && Number.isFinite(x);
-    case 'boolean':
-      return typeof x === 'boolean';
-    default:
-      // a kind window results do not have (id and json carry bounds this check does not know)
-      return false;
-  }
+function finiteOrNull(x: unknown): boolean {
+  return x === null || (typeof x === 'number' && Number.isFinite(x));
 }
+
+/** The fields {@link checkWindowResult} checks, by kind; it must be every field of the schema. */
+const CHECKED: Record<string, FieldKind | `${FieldKind}?`> = {
+  eventType: 'string',
+  key: 'string',
+  window: 'string',
+  windowStart: 'time',
+  windowEnd: 'time',
+  count: 'int',
+  valueCount: 'int',
+  sum: 'float?',
+  avg: 'float?',
+  min: 'float?',
+  max: 'float?',
+  distinctUsers: 'int',
+  final: 'boolean',
+  revision: 'int',
+};
+const CHECKED_KEYS = Object.keys(CHECKED);
+{
+  const schema = WINDOW_RESULT_FIELDS.map((f) => `${f.name}:${f.kind}${f.nullable ? '?' : ''}${f.optional ? '!' : ''}`).join();
+  const checked = CHECKED_KEYS.map((k) => `${k}:${CHECKED[k]}`).join();
+  // a field added to the schema and not to the check would let malformed results through: fail at start
+  if (schema !== checked) throw new Error(`checkWindowResult is out of date with windowResultSchema: ${schema} vs ${checked}`);
+}
+
 
 const positionSchema = z.object({
   topic: z.string(),
