@@ -380,9 +380,10 @@ export async function benchKafkaLatency(ctx: BenchContext): Promise<void> {
     // both members hold partitions: the group has settled
     await waitUntil(() => processors.every((p) => Number(p.latest('stats')?.owned ?? 0) > 0), 60_000);
     const url = new URL(String(ready.url).replace('localhost', '127.0.0.1'));
-    const from = monotonicUs();
-    await measureLiveLatency(url, 'kafka live latency (1 gateway + 2 processor processes)', livePasses(ctx));
-    printProfileWindow(ctx.childNodeArgs.length > 0, `live latency (gateway pid ${gateway.pid}, processors ${processors.map((p) => p.pid).join(', ')})`, from);
+    await measureLiveLatency(url, `kafka live latency (1 gateway pid ${gateway.pid} + 2 processor processes pids ${processors.map((p) => p.pid).join(', ')})`, livePasses(ctx), {
+      profiling: ctx.childNodeArgs.length > 0,
+      serverCpuUs: () => [gateway, ...processors].reduce((n, c) => n + Number(c.latest('stats')?.cpuUs ?? Number.NaN), 0),
+    });
   } finally {
     await Promise.all([gateway, ...processors].map((c) => stopChild(c)));
     await teardownAll();

@@ -108,6 +108,14 @@ export async function stopChild(c: Child, graceMs = 15_000): Promise<void> {
   clearTimeout(timer);
 }
 
+/**
+ * Now on the system-wide monotonic clock (CLOCK_MONOTONIC), ms with sub-ms precision: the same in
+ * every process of the machine, so a time stamped by one child is measured against by another.
+ */
+export function monotonicMs(): number {
+  return Number(process.hrtime.bigint()) / 1e6;
+}
+
 /** In a child: sends a message to the parent bench (no-op without IPC). */
 export function tell(m: ChildMessage): void {
   if (process.connected) process.send?.(m);

@@ -22,13 +22,17 @@ import type { LiveBus, Unsubscribe } from './port.ts';
 import { subjects } from './port.ts';
 
 export interface LiveFeed {
-  /** Events of `topic` not delivered before, in offset order per partition, a batch at a time. */
-  events(topic: string, listener: (events: readonly EventMessage[]) => void): Unsubscribe;
+  /**
+   * Events of `topic` not delivered before, in offset order per partition, a batch at a time;
+   * with `key`, only that actor's events (and only batches that have some).
+   */
+  events(topic: string, listener: (events: readonly EventMessage[]) => void, key?: string): Unsubscribe;
   /**
    * Window results of `eventType` newer than any delivered before for their partition, a batch at a
-   * time, with the position they were emitted at (undefined when the message had none).
+   * time, with the position they were emitted at (undefined when the message had none); with
+   * `key`, only that key's results (and only batches that have some).
    */
-  windowResults(eventType: string, listener: (results: readonly WindowResult[], position: ResultPosition | undefined) => void): Unsubscribe;
+  windowResults(eventType: string, listener: (results: readonly WindowResult[], position: ResultPosition | undefined) => void, key?: string): Unsubscribe;
   /** Items dropped as replays so far (events and results). */
   readonly replaysDropped: number;
 }
@@ -41,9 +45,17 @@ export interface LiveFeedOptions {
   onReplaysDropped?: (stream: 'events' | 'results', count: number) => void;
 }
 
+type Listener<T> = (items: readonly T[], position: ResultPosition | undefined) => void;
+
 interface Channel<T> {
   /** A Set: one leaving while a message is delivered (overflow) is skipped, the rest still get it. */
-  readonly listeners: Set<(items: readonly T[], position: ResultPosition | undefined) => void>;
+  readonly listeners: Set<Listener<T>>;
+  /**
+   * Listeners of one key, by key: a message's items are split by key once and each goes only to
+   * its key's listeners — a gateway with many single-key subscriptions (dashboards of one device
+   * each) does work per matching item, not per item and subscription.
+   */
+  readonly keyed: Map<string, Set<Listener<T>>>;
   off: Unsubscribe;
 }
 
@@ -56,7 +68,7 @@ export function createLiveFeed(options: LiveFeedOptions): LiveFeed {
   const { bus } = options;
   const onListenerError = options.onListenerError ?? (() => undefined);
   const onReplaysDropped = options.onReplaysDropped ?? (() => undefined);
-  const channels = new Map<string, Channel<unknown>>();
+  const channels = new Map<string, Channel<{ key: string }>>();
   /** Highest forwarded offset by topic, indexed by partition. */
   const eventMarks = new Map<string, number[]>();
   /** Highest forwarded result position by `eventType \0 topic`, indexed by partition. */
@@ -111,12 +123,12 @@ export function createLiveFeed(options: LiveFeedOptions): LiveFeed {
     return results;
   }
 
-  function listen<T>(subject: string, fresh: (message: unknown) => T[] | null, listener: (items: readonly T[], position: ResultPosition | undefined) => void): Unsubscribe {
+  function listen<T extends { key: string }>(subject: string, fresh: (message: unknown) => T[] | null, listener: Listener<T>, key: string | undefined): Unsubscribe {
     let ch = channels.get(subject) as Channel<T> | undefined;
     if (ch === undefined) {
-      const channel: Channel<T> = { listeners: new Set(), off: () => undefined };
+      const channel: Channel<T> = { listeners: new Set(), keyed: new Map(), off: () => undefined };
       ch = channel;
-      channels.set(subject, channel as Channel<unknown>);
+      channels.set(subject, channel as unknown as Channel<{ key: string }>);
       channel.off = bus.subscribe(subject, (message) => {
         deliveredPosition = undefined;
         const items = fresh(message);
@@ -124,34 +136,62 @@ export function createLiveFeed(options: LiveFeedOptions): LiveFeed {
         const position = deliveredPosition;
         const span = activeSpanContext();
         if (span !== undefined) for (let i = 0; i < items.length; i++) markDelivery(items[i] as object, span);
-        for (const l of channel.listeners) {
-          try {
-            l(items, position);
-          } catch (e) {
-            onListenerError(e, subject);
-          }
-        }
+        for (const l of channel.listeners) call(l, items, position, subject);
+        if (channel.keyed.size > 0) deliverKeyed(channel, items, position, subject);
       });
     }
     const channel = ch;
     // Wrapped: the same function listening twice is two listeners, removed one at a time.
-    const l = (items: readonly T[], position: ResultPosition | undefined) => listener(items, position);
-    channel.listeners.add(l);
+    const l: Listener<T> = (items, position) => listener(items, position);
+    let set = channel.listeners;
+    if (key !== undefined) {
+      let byKey = channel.keyed.get(key);
+      if (byKey === undefined) channel.keyed.set(key, (byKey = new Set()));
+      set = byKey;
+    }
+    set.add(l);
     let done = false;
     return () => {
       if (done) return;
       done = true;
-      channel.listeners.delete(l);
-      if (channel.listeners.size === 0 && channels.get(subject) === channel) {
+      set.delete(l);
+      if (key !== undefined && set.size === 0 && channel.keyed.get(key) === set) channel.keyed.delete(key);
+      if (channel.listeners.size === 0 && channel.keyed.size === 0 && channels.get(subject) === (channel as unknown as Channel<{ key: string }>)) {
         channels.delete(subject);
         channel.off();
       }
     };
   }
 
+  function call<T>(l: Listener<T>, items: readonly T[], position: ResultPosition | undefined, subject: string): void {
+    try {
+      l(items, position);
+    } catch (e) {
+      onListenerError(e, subject);
+    }
+  }
+
+  /** Each key's items of the message, in order, to that key's listeners (the common one-item-per-key case without a map). */
+  function deliverKeyed<T extends { key: string }>(channel: Channel<T>, items: readonly T[], position: ResultPosition | undefined, subject: string): void {
+    let byKey: Map<string, T[]> | undefined;
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i]!;
+      if (!channel.keyed.has(item.key)) continue;
+      byKey ??= new Map();
+      const list = byKey.get(item.key);
+      if (list === undefined) byKey.set(item.key, [item]);
+      else list.push(item);
+    }
+    if (byKey === undefined) return;
+    for (const [key, list] of byKey) {
+      const ls = channel.keyed.get(key);
+      if (ls !== undefined) for (const l of ls) call(l, list, position, subject);
+    }
+  }
+
   return {
-    events: (topic, listener) => listen(subjects.events(topic), (m) => freshEvents(topic, m), listener),
-    windowResults: (eventType, listener) => listen(subjects.windowResults(eventType), (m) => freshResults(eventType, m), listener),
+    events: (topic, listener, key) => listen(subjects.events(topic), (m) => freshEvents(topic, m), listener, key),
+    windowResults: (eventType, listener, key) => listen(subjects.windowResults(eventType), (m) => freshResults(eventType, m), listener, key),
     get replaysDropped() {
       return replaysDropped;
     },

@@ -24,11 +24,14 @@
  *
  * Subscribers validate with {@link parseEventBatch} / {@link parseWindowResultMessage}: a message
  * that is not a batch is dropped whole, an element that does not parse is dropped alone. A bus
- * message is untrusted input like any other.
+ * message is untrusted input like any other — except the very object this module's publishers
+ * built in this process (the in-process bus hands subscribers the publisher's object by
+ * reference): its elements were built from typed, validated values, and are taken without being
+ * validated again (events are copied to plain data, see `plainEventMessage`).
  */
 import { z } from 'zod';
 import type { LogRecord } from '../log/index.ts';
-import { type EventEnvelope, type WindowResult, eventEnvelopeSchema, windowResultSchema } from '../model/index.ts';
+import { type EventEnvelope, type FieldKind, type WindowResult, WINDOW_RESULT_FIELDS, eventEnvelopeSchema } from '../model/index.ts';
 import type { LiveBus } from './port.ts';
 import { subjects } from './port.ts';
 
@@ -85,6 +88,13 @@ export function comparePositions(a: ResultPosition, b: ResultPosition): number {
   return a.part === b.part ? 0 : a.part < b.part ? -1 : 1;
 }
 
+/**
+ * The messages {@link publishEventBatch} and {@link publishWindowResults} built in this process:
+ * the parsers take these as they are. A message that crossed a process (NATS: decoded from JSON) or
+ * was built elsewhere is never one of them.
+ */
+const ownMessages = new WeakSet<object>();
+
 /** Most items in one bus message; larger batches are split, in order. */
 export const MAX_BATCH_ITEMS = 256;
 /** Record value bytes after which an event batch message is cut (an estimate of its JSON size). */
@@ -118,14 +128,19 @@ export function publishEventBatch(bus: LiveBus, topic: string, items: readonly {
     const { event, record } = items[i]!;
     const size = record.value.byteLength;
     if (events.length > 0 && (events.length >= MAX_BATCH_ITEMS || bytes + size > MAX_BATCH_BYTES)) {
-      bus.publish(subject, { events } satisfies EventBatchMessage);
+      publishOwn(bus, subject, { events } satisfies EventBatchMessage);
       events = [];
       bytes = 0;
     }
     events.push(eventMessage(record, record.key ?? event.eventId, event));
     bytes += size;
   }
-  if (events.length > 0) bus.publish(subject, { events } satisfies EventBatchMessage);
+  if (events.length > 0) publishOwn(bus, subject, { events } satisfies EventBatchMessage);
+}
+
+function publishOwn(bus: LiveBus, subject: string, message: EventBatchMessage | WindowResultBatchMessage): void {
+  ownMessages.add(message);
+  bus.publish(subject, message);
 }
 
 /** Where a partition stands when it emits results: {@link ResultPosition} without the part. */
@@ -173,7 +188,7 @@ function publishResultsOfType(bus: LiveBus, eventType: string, results: readonly
     const chunk = results.length <= MAX_BATCH_ITEMS ? (results as WindowResult[]) : results.slice(i, i + MAX_BATCH_ITEMS);
     const message: WindowResultBatchMessage = { results: chunk };
     if (at !== undefined) message.position = { topic: at.topic, partition: at.partition, offset: at.offset, watermark: at.watermark, part };
-    bus.publish(subject, message);
+    publishOwn(bus, subject, message);
   }
 }
 
@@ -187,13 +202,101 @@ const eventMessageSchema = z.object({
 
 /** The elements of an {@link EventBatchMessage} that parse, in order; null when the message is not one. */
 export function parseEventBatch(message: unknown): EventMessage[] | null {
+  if (isOwn(message)) return (message as EventBatchMessage).events.map(plainEventMessage);
   return parseElements(message, 'events', eventMessageSchema);
+}
+
+/**
+ * An event of an own message as plain data: the publisher's envelope may be the processor's
+ * lazily decoded record (`ScannedEvent`: getters over the log's read buffer), which a subscriber
+ * must neither spread nor keep (a slow subscriber's buffer would pin read buffers).
+ */
+function plainEventMessage(m: EventMessage): EventMessage {
+  const e = m.event;
+  return {
+    topic: m.topic,
+    partition: m.partition,
+    offset: m.offset,
+    key: m.key,
+    event: { eventId: e.eventId, timestamp: e.timestamp, eventType: e.eventType, userId: e.userId, deviceId: e.deviceId, payload: e.payload, metadata: e.metadata },
+  };
+}
+
+function isOwn(message: unknown): boolean {
+  return typeof message === 'object' && message !== null && ownMessages.has(message);
 }
 
 /** The elements of a {@link WindowResultBatchMessage} that parse, in order; null when the message is not one. */
 export function parseWindowResultBatch(message: unknown): WindowResultMessage[] | null {
-  return parseElements(message, 'results', windowResultSchema);
+  if (isOwn(message)) return (message as WindowResultBatchMessage).results;
+  return parseElements(message, 'results', checkWindowResult);
 }
+
+/**
+ * A window result as `windowResultSchema` accepts it (the same rules: every field present, of its
+ * kind, null only where nullable, integers safe, numbers finite; other keys dropped), checked
+ * without zod: a gateway checks every result of every key on the bus, and zod's parse and copy of
+ * each was a visible share of its CPU and garbage. A well-formed result (JSON.parse's object with
+ * exactly the fields) is returned as it is; one with other keys, as a copy without them.
+ * `test/unit/bus-messages.test.ts` checks it agrees with the schema on random input.
+ */
+export function checkWindowResult(v: unknown): WindowResult | null {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return null;
+  const o = v as Record<string, unknown>;
+  // one property read each, in the schema's order (WINDOW_RESULT_KEYS, checked below at load)
+  if (
+    typeof o.eventType !== 'string' ||
+    typeof o.key !== 'string' ||
+    typeof o.window !== 'string' ||
+    !Number.isSafeInteger(o.windowStart) ||
+    !Number.isSafeInteger(o.windowEnd) ||
+    !Number.isSafeInteger(o.count) ||
+    !Number.isSafeInteger(o.valueCount) ||
+    !finiteOrNull(o.sum) ||
+    !finiteOrNull(o.avg) ||
+    !finiteOrNull(o.min) ||
+    !finiteOrNull(o.max) ||
+    !Number.isSafeInteger(o.distinctUsers) ||
+    typeof o.final !== 'boolean' ||
+    !Number.isSafeInteger(o.revision)
+  ) {
+    return null;
+  }
+  if (Object.keys(o).length === CHECKED_KEYS.length) return o as unknown as WindowResult;
+  const copy: Record<string, unknown> = {};
+  for (const k of CHECKED_KEYS) copy[k] = o[k];
+  return copy as unknown as WindowResult;
+}
+
+function finiteOrNull(x: unknown): boolean {
+  return x === null || (typeof x === 'number' && Number.isFinite(x));
+}
+
+/** The fields {@link checkWindowResult} checks, by kind; it must be every field of the schema. */
+const CHECKED: Record<string, FieldKind | `${FieldKind}?`> = {
+  eventType: 'string',
+  key: 'string',
+  window: 'string',
+  windowStart: 'time',
+  windowEnd: 'time',
+  count: 'int',
+  valueCount: 'int',
+  sum: 'float?',
+  avg: 'float?',
+  min: 'float?',
+  max: 'float?',
+  distinctUsers: 'int',
+  final: 'boolean',
+  revision: 'int',
+};
+const CHECKED_KEYS = Object.keys(CHECKED);
+{
+  const schema = WINDOW_RESULT_FIELDS.map((f) => `${f.name}:${f.kind}${f.nullable ? '?' : ''}${f.optional ? '!' : ''}`).join();
+  const checked = CHECKED_KEYS.map((k) => `${k}:${CHECKED[k]}`).join();
+  // a field added to the schema and not to the check would let malformed results through: fail at start
+  if (schema !== checked) throw new Error(`checkWindowResult is out of date with windowResultSchema: ${schema} vs ${checked}`);
+}
+
 
 const positionSchema = z.object({
   topic: z.string(),
@@ -208,20 +311,29 @@ const positionSchema = z.object({
  * when absent or malformed: such a message is never taken for a replay); null when it is not one.
  */
 export function parseWindowResultBatchMessage(message: unknown): Required<WindowResultBatchMessage> | { results: WindowResultMessage[]; position: undefined } | null {
+  if (isOwn(message)) {
+    const m = message as WindowResultBatchMessage;
+    return { results: m.results, position: m.position };
+  }
   const results = parseWindowResultBatch(message);
   if (results === null) return null;
   const p = positionSchema.safeParse((message as Record<string, unknown>).position);
   return { results, position: p.success ? p.data : undefined };
 }
 
-/** The elements of `message[field]` that `schema` accepts, in order; null when that is not an array. */
-function parseElements<T>(message: unknown, field: string, schema: z.ZodType<T>): T[] | null {
+/** The elements of `message[field]` that `parse` accepts (a zod schema or a check), in order; null when that is not an array. */
+function parseElements<T>(message: unknown, field: string, parse: z.ZodType<T> | ((item: unknown) => T | null)): T[] | null {
   if (typeof message !== 'object' || message === null || Array.isArray(message)) return null;
   const items = (message as Record<string, unknown>)[field];
   if (!Array.isArray(items)) return null;
   const out: T[] = [];
   for (let i = 0; i < items.length; i++) {
-    const r = schema.safeParse(items[i]);
+    if (typeof parse === 'function') {
+      const r = parse(items[i]);
+      if (r !== null) out.push(r);
+      continue;
+    }
+    const r = parse.safeParse(items[i]);
     if (r.success) out.push(r.data);
   }
   return out;
@@ -235,6 +347,5 @@ export function parseEventMessage(message: unknown): EventMessage | null {
 
 /** One element as a {@link WindowResult}, or null when it is not one. */
 export function parseWindowResultMessage(message: unknown): WindowResultMessage | null {
-  const r = windowResultSchema.safeParse(message);
-  return r.success ? r.data : null;
+  return checkWindowResult(message);
 }

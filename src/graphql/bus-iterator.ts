@@ -34,22 +34,14 @@ export type BusItem<T> = T | KeyflowError;
 export function busIterator<T>(options: BusIteratorOptions<T>): AsyncIterableIterator<BusItem<T>> {
   const { filter } = options;
   const maxBuffered = Math.max(1, options.maxBuffered ?? 10_000);
-  // A ring would save the shift(); the buffer is short while the client keeps up, so shift() is cheap.
-  const buffer: BusItem<T>[] = [];
-  let waiting: ((r: IteratorResult<BusItem<T>>) => void) | null = null;
   let done = false;
+  const q = pullBuffer<BusItem<T>>(finish);
 
   function offer(item: T): void {
     if (filter && !filter(item)) return;
-    if (waiting) {
-      const w = waiting;
-      waiting = null;
-      w({ value: item, done: false });
-      return;
-    }
-    if (buffer.length >= maxBuffered) {
+    if (q.items.length >= maxBuffered) {
       // Ending the stream is better than silently skipping events: the client sees why and resubscribes.
-      buffer.push(
+      q.items.push(
         new KeyflowError(ErrorCode.RATE_LIMITED, `the subscription fell more than ${maxBuffered} messages behind and was ended; resubscribe`, {
           details: { maxBuffered },
         }),
@@ -58,7 +50,7 @@ export function busIterator<T>(options: BusIteratorOptions<T>): AsyncIterableIte
       options.onOverflow?.(maxBuffered);
       return;
     }
-    buffer.push(item);
+    q.push(item);
   }
 
   let unsubscribe: Unsubscribe | null = null;
@@ -72,34 +64,82 @@ export function busIterator<T>(options: BusIteratorOptions<T>): AsyncIterableIte
     if (done) return;
     done = true;
     unsubscribe?.();
-    if (waiting) {
-      const w = waiting;
-      waiting = null;
-      w({ value: undefined, done: true });
-    }
+    q.end();
   }
 
-  const it: AsyncIterableIterator<BusItem<T>> = {
+  return q.iterator;
+}
+
+/** The consumer side of a pushed stream: what {@link pullBuffer} returns. */
+export interface PullBuffer<T> {
+  /** What was pushed and not taken yet, oldest first (a producer may look at its length, or add a last item before `end`). */
+  readonly items: T[];
+  /** Hands the item to a pull that waits, or buffers it. */
+  push(item: T): void;
+  /** No more items: a pull waiting on an empty buffer completes; what is buffered is still taken first. */
+  end(): void;
+  readonly iterator: AsyncIterableIterator<T>;
+}
+
+/**
+ * The buffer between a source that pushes and the async iterator graphql-ws pulls from (one item
+ * per pull, the next pull once the previous item is written): items wait in `items` until taken; a
+ * pull with nothing buffered waits for the next push or the end. `onClose` runs when the consumer
+ * stops (`return`, `throw`: client completed or disconnected), after the buffer is dropped;
+ * `onDrained`, whenever the consumer has taken everything buffered (a source that reads page by
+ * page waits for it).
+ */
+export function pullBuffer<T>(onClose: () => void, onDrained?: () => void): PullBuffer<T> {
+  // A ring would save the shift(); the buffer is short while the client keeps up, so shift() is cheap.
+  const items: T[] = [];
+  let waiting: ((r: IteratorResult<T>) => void) | null = null;
+  let ended = false;
+  const iterator: AsyncIterableIterator<T> = {
     next() {
-      if (buffer.length > 0) return Promise.resolve({ value: buffer.shift()!, done: false });
-      if (done) return Promise.resolve({ value: undefined, done: true });
-      return new Promise<IteratorResult<BusItem<T>>>((resolve) => {
+      if (items.length > 0) {
+        const value = items.shift()!;
+        if (items.length === 0) onDrained?.();
+        return Promise.resolve({ value, done: false });
+      }
+      if (ended) return Promise.resolve({ value: undefined, done: true });
+      onDrained?.();
+      return new Promise<IteratorResult<T>>((resolve) => {
         waiting = resolve;
       });
     },
     return() {
-      buffer.length = 0;
-      finish();
+      items.length = 0;
+      onClose();
       return Promise.resolve({ value: undefined, done: true });
     },
     throw(e) {
-      buffer.length = 0;
-      finish();
+      items.length = 0;
+      onClose();
       return Promise.reject(e);
     },
     [Symbol.asyncIterator]() {
-      return it;
+      return iterator;
     },
   };
-  return it;
+  return {
+    items,
+    push(item) {
+      if (waiting) {
+        const w = waiting;
+        waiting = null;
+        w({ value: item, done: false });
+        return;
+      }
+      items.push(item);
+    },
+    end() {
+      ended = true;
+      if (waiting && items.length === 0) {
+        const w = waiting;
+        waiting = null;
+        w({ value: undefined, done: true });
+      }
+    },
+    iterator,
+  };
 }

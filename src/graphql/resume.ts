@@ -22,7 +22,7 @@ import type { LiveFeed, ResultPosition, Unsubscribe } from '../bus/index.ts';
 import { comparePositions } from '../bus/index.ts';
 import type { EventLog, LogRecord } from '../log/index.ts';
 import { ErrorCode, KeyflowError, type WindowResult, windowIdentity } from '../model/index.ts';
-import type { BusItem } from './bus-iterator.ts';
+import { type BusItem, pullBuffer } from './bus-iterator.ts';
 import { toEventView } from './reads.ts';
 import type { EventView } from './schema/types.ts';
 
@@ -177,11 +177,15 @@ export function resumableLog<T extends object>(options: ResumableLogOptions<T>, 
   const pollMs = Math.max(10, options.pollMs ?? 250);
   const next: number[] = Array.from({ length: partitions }, (_, p) => options.from[p] ?? 0);
 
-  const out: BusItem<WithCursor<T>>[] = [];
-  let waiting: ((r: IteratorResult<BusItem<WithCursor<T>>>) => void) | null = null;
   /** The pump waits here while the client has a page unread. */
   let drained: (() => void) | null = null;
   let done = false;
+  const q = pullBuffer<BusItem<WithCursor<T>>>(finish, () => {
+    const d = drained;
+    drained = null;
+    d?.();
+  });
+  const out = q.items;
 
   /** Live hints not yet looked at; dropped past maxBuffered (`lossy`: the log is read to its end instead). */
   let pending: LogHint<T>[] = [];
@@ -212,15 +216,7 @@ export function resumableLog<T extends object>(options: ResumableLogOptions<T>, 
       }, pollMs);
   poll?.unref?.();
 
-  function emit(item: BusItem<WithCursor<T>>): void {
-    if (waiting) {
-      const w = waiting;
-      waiting = null;
-      w({ value: item, done: false });
-      return;
-    }
-    out.push(item);
-  }
+  const emit = q.push;
 
   function deliver(item: T): void {
     if (done) return;
@@ -304,11 +300,7 @@ export function resumableLog<T extends object>(options: ResumableLogOptions<T>, 
     pending = [];
     poke();
     drained?.();
-    if (waiting && out.length === 0) {
-      const w = waiting;
-      waiting = null;
-      w({ value: undefined, done: true });
-    }
+    q.end();
   }
 
   pump().catch((e: unknown) => {
@@ -318,40 +310,7 @@ export function resumableLog<T extends object>(options: ResumableLogOptions<T>, 
     finish();
   });
 
-  const it: AsyncIterableIterator<BusItem<WithCursor<T>>> = {
-    next() {
-      if (out.length > 0) {
-        const value = out.shift()!;
-        if (out.length === 0) {
-          const d = drained;
-          drained = null;
-          d?.();
-        }
-        return Promise.resolve({ value, done: false });
-      }
-      if (done) return Promise.resolve({ value: undefined, done: true });
-      const d = drained;
-      drained = null;
-      d?.();
-      return new Promise((resolve) => {
-        waiting = resolve;
-      });
-    },
-    return() {
-      out.length = 0;
-      finish();
-      return Promise.resolve({ value: undefined, done: true });
-    },
-    throw(e) {
-      out.length = 0;
-      finish();
-      return Promise.reject(e);
-    },
-    [Symbol.asyncIterator]() {
-      return it;
-    },
-  };
-  return it;
+  return q.iterator;
 }
 
 export interface ResumableEventsOptions {
@@ -440,9 +399,9 @@ export function resumableWindowResults(options: ResumableResultsOptions): AsyncI
   const maxBuffered = Math.max(1, options.maxBuffered ?? 10_000);
   const at: ResultsCursor = [...options.from];
   const latest = new Map<string, WindowResult>();
-  const out: BusItem<ResumableWindowResult>[] = [];
-  let waiting: ((r: IteratorResult<BusItem<ResumableWindowResult>>) => void) | null = null;
   let done = false;
+  const q = pullBuffer<BusItem<ResumableWindowResult>>(finish);
+  const out = q.items;
   /** Live batches that arrived while the snapshot was being read. */
   let held: { results: readonly WindowResult[]; position: ResultPosition | undefined }[] | null = options.snapshot ? [] : null;
 
@@ -450,19 +409,13 @@ export function resumableWindowResults(options: ResumableResultsOptions): AsyncI
 
   function emit(item: BusItem<ResumableWindowResult>): void {
     if (done) return;
-    if (waiting) {
-      const w = waiting;
-      waiting = null;
-      w({ value: item, done: false });
-      return;
-    }
     if (out.length >= maxBuffered && !(item instanceof KeyflowError)) {
       out.push(new KeyflowError(ErrorCode.RATE_LIMITED, `the subscription fell more than ${maxBuffered} messages behind and was ended; resume with the last cursor`, { details: { maxBuffered } }));
       finish();
       options.onOverflow?.(maxBuffered);
       return;
     }
-    out.push(item);
+    q.push(item);
   }
 
   function onLive(results: readonly WindowResult[], position: ResultPosition | undefined): void {
@@ -529,34 +482,8 @@ export function resumableWindowResults(options: ResumableResultsOptions): AsyncI
     done = true;
     off();
     held = null;
-    if (waiting && out.length === 0) {
-      const w = waiting;
-      waiting = null;
-      w({ value: undefined, done: true });
-    }
+    q.end();
   }
 
-  const it: AsyncIterableIterator<BusItem<ResumableWindowResult>> = {
-    next() {
-      if (out.length > 0) return Promise.resolve({ value: out.shift()!, done: false });
-      if (done) return Promise.resolve({ value: undefined, done: true });
-      return new Promise((resolve) => {
-        waiting = resolve;
-      });
-    },
-    return() {
-      out.length = 0;
-      finish();
-      return Promise.resolve({ value: undefined, done: true });
-    },
-    throw(e) {
-      out.length = 0;
-      finish();
-      return Promise.reject(e);
-    },
-    [Symbol.asyncIterator]() {
-      return it;
-    },
-  };
-  return it;
+  return q.iterator;
 }

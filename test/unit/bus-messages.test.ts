@@ -1,9 +1,11 @@
 /** Live-bus messages: one per batch per subject, split in order when large; parsers drop what does not parse. */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createInProcessBus, createInProcessHub } from '../../src/bus/in-process/in-process-bus.ts';
 import {
   MAX_BATCH_BYTES,
   MAX_BATCH_ITEMS,
+  checkWindowResult,
   comparePositions,
   eventMessage,
   parseEventBatch,
@@ -15,7 +17,7 @@ import {
 import { subjects } from '../../src/bus/port.ts';
 import type { LogRecord } from '../../src/log/port.ts';
 import { type EventEnvelope, encodeEnvelope } from '../../src/model/event.ts';
-import type { WindowResult } from '../../src/model/window-result.ts';
+import { type WindowResult, WINDOW_RESULT_KEYS, windowResultSchema } from '../../src/model/window-result.ts';
 
 function recorder() {
   const bus = createInProcessBus({ hub: createInProcessHub() });
@@ -118,6 +120,75 @@ describe('bus messages', () => {
     expect(got.get(a)).toHaveLength(2);
     publishWindowResults(bus, []);
     expect(got.get(a)).toHaveLength(2);
+  });
+
+  it('a message a publisher built in this process is taken as it is; the same message from anywhere else is validated element by element', () => {
+    const { bus, got, listen } = recorder();
+    const events = subjects.events('events.iot.sensors');
+    const results = subjects.windowResults('iot.sensor');
+    listen(events);
+    listen(results);
+    // the processor publishes its lazily decoded envelope (getters); an offset no validation would pass shows what is checked
+    class Lazy {
+      constructor(private readonly e: EventEnvelope) {}
+      get eventId() { return this.e.eventId; }
+      get timestamp() { return this.e.timestamp; }
+      get eventType() { return this.e.eventType; }
+      get userId() { return this.e.userId; }
+      get deviceId() { return this.e.deviceId; }
+      get payload() { return this.e.payload; }
+      get metadata() { return this.e.metadata; }
+    }
+    const items = [item(1), item(2)];
+    const odd = item(3);
+    publishEventBatch(bus, 'events.iot.sensors', [...items.map((i) => ({ ...i, event: new Lazy(i.event) as unknown as EventEnvelope })), { ...odd, record: { ...odd.record, offset: -1 } }]);
+    const rs = [result('iot.sensor', 1), result('iot.sensor', 2)];
+    publishWindowResults(bus, rs, { topic: 'events.iot.sensors', partition: 0, offset: 3, watermark: null });
+    const own = got.get(events)![0] as { events: object[] };
+    const ownResults = got.get(results)![0] as { results: object[] };
+    const plain = [...items, { ...odd, record: { ...odd.record, offset: -1 } }].map(({ event, record }) => eventMessage(record, record.key!, event));
+    const parsed = parseEventBatch(own)!;
+    expect(parsed).toStrictEqual(plain);
+    expect(parsed.map((m) => ({ ...m.event }))).toStrictEqual(plain.map((m) => m.event));
+    expect(parseWindowResultBatchMessage(ownResults)!.results[1]).toBe(rs[1]);
+    expect(parseWindowResultBatch(ownResults)![0]).toBe(rs[0]);
+    // the same shape built by anyone else (or decoded from NATS) is checked: the bad elements go
+    const copy = JSON.parse(JSON.stringify({ events: parsed })) as { events: object[] };
+    expect(parseEventBatch(copy)).toEqual(plain.slice(0, 2));
+    const resultsCopy = { ...ownResults, results: [...ownResults.results, { ...rs[0], count: 'x' }] };
+    expect(parseWindowResultBatchMessage(resultsCopy)!.results).toEqual(rs);
+  });
+
+  it('property: the window result check accepts, rejects and strips exactly as the schema does', () => {
+    const hostile = fc.constantFrom<unknown>(undefined, null, '', 'x', 0, -0, 1.5, -7, 2 ** 53, -(2 ** 53), 1e300, Number.POSITIVE_INFINITY, Number.NaN, true, false, {}, [], '3');
+    const good = result('iot.sensor', 3);
+    const arb = fc.record({
+      fields: fc.array(fc.tuple(fc.constantFrom(...WINDOW_RESULT_KEYS), hostile), { maxLength: 3 }),
+      extra: fc.array(fc.tuple(fc.constantFrom('cursor', '__proto__', 'constructor', 'x'), hostile), { maxLength: 2 }),
+      viaJson: fc.boolean(),
+    });
+    fc.assert(
+      fc.property(arb, ({ fields, extra, viaJson }) => {
+        const v: Record<string, unknown> = { ...good };
+        for (const [k, x] of fields) {
+          if (x === undefined) delete v[k];
+          else v[k] = x;
+        }
+        for (const [k, x] of extra) Object.defineProperty(v, k, { value: x, enumerable: true, writable: true, configurable: true });
+        // JSON drops undefined and turns non-finite numbers to null, as a NATS message would arrive
+        const input = viaJson ? JSON.parse(JSON.stringify(v)) : v;
+        const z = windowResultSchema.safeParse(input);
+        const c = checkWindowResult(input);
+        expect(c === null).toBe(!z.success);
+        if (z.success) {
+          expect(c).toStrictEqual(z.data);
+          expect(Object.keys(c!).sort()).toEqual(Object.keys(z.data).sort());
+        }
+      }),
+      { numRuns: 2000 },
+    );
+    expect(checkWindowResult(good)).toBe(good);
+    for (const bad of [null, 'x', [good], 7]) expect(checkWindowResult(bad)).toBeNull();
   });
 
   it('parsers drop a malformed message whole and a malformed element alone', () => {

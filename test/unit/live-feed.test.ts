@@ -194,6 +194,45 @@ describe('live feed', () => {
     expect(c).toEqual([2]);
   });
 
+  it("a single-key listener gets only its key's items, in order, once per message that has some; the others still get every item", () => {
+    const hub = createInProcessHub();
+    const bus = createInProcessBus({ hub });
+    const feed = createLiveFeed({ bus });
+    const subject = subjects.events(TOPIC);
+    const keyed = (p: number, offset: number, key: string) => ({ ...event(p, offset), key });
+    const all: string[] = [];
+    const a: string[][] = [];
+    const a2: string[][] = [];
+    const b: string[][] = [];
+    const offAll = feed.events(TOPIC, (es) => all.push(...es.map((e) => `${e.key}@${e.offset}`)));
+    const offA = feed.events(TOPIC, (es) => a.push(es.map((e) => `${e.key}@${e.offset}`)), 'a');
+    const offA2 = feed.events(TOPIC, (es) => a2.push(es.map((e) => `${e.key}@${e.offset}`)), 'a');
+    const offB = feed.events(TOPIC, (es) => b.push(es.map((e) => `${e.key}@${e.offset}`)), 'b');
+    expect(hub.exact.get(subject)).toHaveLength(1);
+    bus.publish(subject, { events: [keyed(0, 0, 'a'), keyed(0, 1, 'b'), keyed(0, 2, 'a'), keyed(0, 3, 'c')] });
+    bus.publish(subject, { events: [keyed(0, 4, 'c')] });
+    bus.publish(subject, { events: [keyed(0, 5, 'b'), keyed(0, 3, 'a')] }); // a replay of offset 3 is dropped for every listener
+    expect(all).toEqual(['a@0', 'b@1', 'a@2', 'c@3', 'c@4', 'b@5']);
+    expect(a).toEqual([['a@0', 'a@2']]);
+    expect(a2).toEqual(a);
+    expect(b).toEqual([['b@1'], ['b@5']]);
+    // results too, with the message's position
+    const positions: (number | undefined)[] = [];
+    const offR = feed.windowResults(TYPE, (rs, p) => positions.push(...rs.map(() => p?.offset)), 'k1');
+    bus.publish(subjects.windowResults(TYPE), { results: [result(0, 1), result(1, 2), result(1, 3)], position: { topic: TOPIC, partition: 1, offset: 9, watermark: null, part: 0 } });
+    expect(positions).toEqual([9, 9]);
+    offAll();
+    offA();
+    offB();
+    bus.publish(subject, { events: [keyed(0, 6, 'a'), keyed(0, 7, 'b')] });
+    expect(a2).toEqual([['a@0', 'a@2'], ['a@6']]);
+    expect(b).toHaveLength(2);
+    offA2();
+    expect(hub.exact.has(subject)).toBe(false);
+    offR();
+    expect(hub.exact.has(subjects.windowResults(TYPE))).toBe(false);
+  });
+
   it('a listener that throws does not keep the message from the others', () => {
     const { bus, feed } = feedOn();
     const errors: unknown[] = [];

@@ -252,8 +252,8 @@ builder.subscriptionType({
           );
         }
         return busIterator<EventMessage>({
-          subscribe: (push) => ctx.services.live.events(topic, push),
-          filter: key === null ? undefined : (m) => m.key === key,
+          // one actor's events only reach its subscriptions (the feed splits each batch by key once)
+          subscribe: (push) => ctx.services.live.events(topic, push, key ?? undefined),
           maxBuffered: ctx.services.subscriptionBuffer,
           onOverflow: overflowed(ctx.services, 'events'),
         });
@@ -331,8 +331,9 @@ builder.subscriptionType({
           });
         }
         return busIterator<WindowResult>({
-          subscribe: (push) => ctx.services.live.windowResults(eventType, push),
-          filter,
+          // one key's results only reach its subscriptions (the feed splits each batch by key once)
+          subscribe: (push) => ctx.services.live.windowResults(eventType, push, key ?? undefined),
+          filter: window === null && !finalOnly ? undefined : (w) => (window === null || w.window === window) && (!finalOnly || w.final),
           maxBuffered: ctx.services.subscriptionBuffer,
           onOverflow: overflowed(ctx.services, 'windowResults'),
         });
