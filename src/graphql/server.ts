@@ -29,6 +29,7 @@ import { useOpsRoutes } from './plugins/use-ops-routes.ts';
 import { useQueryLimits } from './plugins/use-query-limits.ts';
 import { useRateLimit } from './plugins/use-rate-limit.ts';
 import { useRawEventInputs } from './plugins/use-raw-event-inputs.ts';
+import { useRequestBodyLimit } from './plugins/use-request-body-limit.ts';
 import { newRequestId, requestIdOf, SANE_REQUEST_ID, useRequestId } from './plugins/use-request-id.ts';
 import { useTracing } from './plugins/use-tracing.ts';
 import { buildSchema, type GraphQLContext } from './schema/index.ts';
@@ -151,6 +152,9 @@ export function createGraphQLServer(services: ApiServices, options: GraphQLServe
     useErrorCodes({ logger, onRequestError: full && ((code, request) => code !== 'FORBIDDEN' && full.requestsRejected.inc({ code, transport: transportOf(request) })) }),
     options.tracerProvider && useTracing({ tracerProvider: options.tracerProvider }),
     ...(options.plugins ?? []),
+    // in place of yoga's maxRequestBodySize (which streams every body through a byte counter); last,
+    // so that it wraps whichever request parser the plugins before it selected
+    useRequestBodyLimit(options.maxRequestBodyBytes ?? 25_000_000),
   ].filter((p): p is Plugin => Boolean(p));
 
   const yoga = createYoga<Record<string, unknown>, GraphQLContext>({
@@ -165,7 +169,8 @@ export function createGraphQLServer(services: ApiServices, options: GraphQLServe
     healthCheckEndpoint: '/.well-known/yoga-health',
     // useErrorCodes maps and masks every error, for HTTP; the WebSocket path maps with the same function.
     maskedErrors: false,
-    maxRequestBodySize: options.maxRequestBodyBytes ?? 25_000_000,
+    // useRequestBodyLimit enforces options.maxRequestBodyBytes
+    maxRequestBodySize: false,
     logging: yogaLogger(logger),
     context: (init) => {
       const request = init.request as Request | undefined;
