@@ -197,6 +197,19 @@ describe('embedded log', () => {
     expect(recs.at(-1)!.offset).toBe(199);
   });
 
+  it('keys and headers read back exactly as written, a leading U+FEFF and multi-byte characters included', async () => {
+    const log = await open({ dataDir: await dataDir() });
+    await log.ensureTopics([{ name: T, partitions: 1 }]);
+    const key = '\uFEFFk-ünï-😀';
+    const headers = { '\uFEFFname': '\uFEFFvalue', 'x-é': '😀' };
+    await log.append(T, [{ key, value: 'v', headers, partition: 0 }, { key: '', value: 'w', headers: { empty: '' }, partition: 0 }]);
+    const [a, b] = await log.read(T, 0, 0, 10);
+    expect(a!.key).toBe(key);
+    expect(a!.headers).toEqual(headers);
+    expect(b!.key).toBe('');
+    expect(b!.headers).toEqual({ empty: '' });
+  });
+
   /** Segment files (`.log`) of `dir` this process holds open, as /proc/self/fd shows them (" (deleted)" once unlinked). */
   async function openSegmentFiles(dir: string): Promise<string[]> {
     const root = await realpath(dir);
