@@ -29,6 +29,7 @@ import { useOpsRoutes } from './plugins/use-ops-routes.ts';
 import { useQueryLimits } from './plugins/use-query-limits.ts';
 import { useRateLimit } from './plugins/use-rate-limit.ts';
 import { useRawEventInputs } from './plugins/use-raw-event-inputs.ts';
+import { useRequestBodyLimit } from './plugins/use-request-body-limit.ts';
 import { newRequestId, requestIdOf, SANE_REQUEST_ID, useRequestId } from './plugins/use-request-id.ts';
 import { useTracing } from './plugins/use-tracing.ts';
 import { buildSchema, type GraphQLContext } from './schema/index.ts';
@@ -75,6 +76,9 @@ export interface GraphQLServer {
   attach(server: Server): () => Promise<void>;
 }
 
+/** Publishers whose per-operation services are kept (a cache: cleared when full). */
+const MAX_CACHED_PUBLISHERS = 1024;
+
 function yogaLogger(logger: Logger) {
   const fmt = (args: unknown[]) => args.map((a) => (a instanceof Error ? a.message : String(a))).join(' ');
   return {
@@ -90,9 +94,13 @@ function yogaLogger(logger: Logger) {
  * record's publisher header) and counts publishes answered DUPLICATE (keyflow_dedupe_hits_total).
  */
 function servicesFor(services: ApiServices, identity: Identity, dedupeHits: Metrics['dedupeHits'] | undefined): ApiServices {
-  if (identity.method === 'anonymous' && !dedupeHits) return services;
+  return servicesOf(services, identity.method === 'anonymous' ? undefined : identity.sub, dedupeHits);
+}
+
+function servicesOf(services: ApiServices, publisher: string | undefined, dedupeHits: Metrics['dedupeHits'] | undefined): ApiServices {
+  if (publisher === undefined && !dedupeHits) return services;
   const { ingest } = services;
-  const options = identity.method === 'anonymous' ? undefined : { publisher: identity.sub };
+  const options = publisher === undefined ? undefined : { publisher };
   const counted = (receipts: EventReceipt[]) => {
     if (dedupeHits) for (const r of receipts) if (r.status === 'DUPLICATE') dedupeHits.inc({ topic: r.topic });
     return receipts;
@@ -124,6 +132,18 @@ export function createGraphQLServer(services: ApiServices, options: GraphQLServe
   const trustProxy = options.trustProxy ?? false;
   const full = metrics && 'graphqlRequests' in metrics ? metrics : undefined;
   const audit: AuditLog = createAuditLog(logger.child({ component: 'audit' }), (r) => full?.requestsRejected.inc({ code: r.code, transport: r.transport }));
+  // An operation's services depend only on who publishes: built once per publisher, not per request.
+  const anonymousServices = servicesOf(services, undefined, full?.dedupeHits);
+  const publisherServices = new Map<string, ApiServices>();
+  const servicesOfIdentity = (identity: Identity): ApiServices => {
+    if (identity.method === 'anonymous') return anonymousServices;
+    let s = publisherServices.get(identity.sub);
+    if (!s) {
+      if (publisherServices.size >= MAX_CACHED_PUBLISHERS) publisherServices.clear();
+      publisherServices.set(identity.sub, (s = servicesFor(services, identity, full?.dedupeHits)));
+    }
+    return s;
+  };
 
   const plugins: Plugin[] = [
     // first: it swaps the base subscribe function, which the later plugins' hooks then wrap
@@ -151,6 +171,9 @@ export function createGraphQLServer(services: ApiServices, options: GraphQLServe
     useErrorCodes({ logger, onRequestError: full && ((code, request) => code !== 'FORBIDDEN' && full.requestsRejected.inc({ code, transport: transportOf(request) })) }),
     options.tracerProvider && useTracing({ tracerProvider: options.tracerProvider }),
     ...(options.plugins ?? []),
+    // in place of yoga's maxRequestBodySize (which streams every body through a byte counter); last,
+    // so that it wraps whichever request parser the plugins before it selected
+    useRequestBodyLimit(options.maxRequestBodyBytes ?? 25_000_000),
   ].filter((p): p is Plugin => Boolean(p));
 
   const yoga = createYoga<Record<string, unknown>, GraphQLContext>({
@@ -165,14 +188,15 @@ export function createGraphQLServer(services: ApiServices, options: GraphQLServe
     healthCheckEndpoint: '/.well-known/yoga-health',
     // useErrorCodes maps and masks every error, for HTTP; the WebSocket path maps with the same function.
     maskedErrors: false,
-    maxRequestBodySize: options.maxRequestBodyBytes ?? 25_000_000,
+    // useRequestBodyLimit enforces options.maxRequestBodyBytes
+    maxRequestBodySize: false,
     logging: yogaLogger(logger),
     context: (init) => {
       const request = init.request as Request | undefined;
       // WebSocket operations bring their identity from connection_init (ws-server.ts).
       const identity = (init.identity as Identity | undefined) ?? identityOf(request);
       return {
-        services: servicesFor(services, identity, full?.dedupeHits),
+        services: servicesOfIdentity(identity),
         requestId: typeof init.requestId === 'string' ? init.requestId : requestIdOf(request),
         identity,
         clientAddress: typeof init.clientAddress === 'string' ? init.clientAddress : addressOf(request),

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { appendFile, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { appendFile, readdir, readFile, readlink, realpath, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { crc32, crc32Portable } from '../../src/model/crc32.ts';
@@ -195,6 +195,73 @@ describe('embedded log', () => {
     const recs = await log.read(T, 0, 0, 1000);
     expect(recs[0]!.offset).toBe(begin);
     expect(recs.at(-1)!.offset).toBe(199);
+  });
+
+  it('keys and headers read back exactly as written, a leading U+FEFF and multi-byte characters included', async () => {
+    const log = await open({ dataDir: await dataDir() });
+    await log.ensureTopics([{ name: T, partitions: 1 }]);
+    const key = '\uFEFFk-ünï-😀';
+    const headers = { '\uFEFFname': '\uFEFFvalue', 'x-é': '😀' };
+    await log.append(T, [{ key, value: 'v', headers, partition: 0 }, { key: '', value: 'w', headers: { empty: '' }, partition: 0 }]);
+    const [a, b] = await log.read(T, 0, 0, 10);
+    expect(a!.key).toBe(key);
+    expect(a!.headers).toEqual(headers);
+    expect(b!.key).toBe('');
+    expect(b!.headers).toEqual({ empty: '' });
+  });
+
+  /** Segment files (`.log`) of `dir` this process holds open, as /proc/self/fd shows them (" (deleted)" once unlinked). */
+  async function openSegmentFiles(dir: string): Promise<string[]> {
+    const root = await realpath(dir);
+    const out: string[] = [];
+    for (const fd of await readdir('/proc/self/fd')) {
+      const target = await readlink(`/proc/self/fd/${fd}`).catch(() => '');
+      if (target.startsWith(root) && /\.log( \(deleted\))?$/.test(target)) out.push(target);
+    }
+    return out.sort();
+  }
+
+  it.runIf(process.platform === 'linux')('reads keep a bounded set of segment handles open, which see later appends and are closed by retention and close', async () => {
+    const dir = await dataDir();
+    const log = createFileLog({ dataDir: dir, segmentBytes: 1024, retentionBytes: 4096 });
+    await log.start();
+    await log.ensureTopics([{ name: T, partitions: 1 }]);
+    for (let i = 0; i < 20; i++) await fill(log, 10, 0, i * 10);
+    const segs = await segments(dir);
+    expect(segs.length).toBeGreaterThan(4);
+    const active = segs.at(-1)!;
+    // the writer holds the active segment open
+    expect((await openSegmentFiles(dir)).map((f) => f.split('/').at(-1))).toEqual([active]);
+
+    // tailing the active segment: one read handle, reused, sees what is appended after it was opened
+    const [end] = await log.endOffsets(T);
+    expect(await log.read(T, 0, end!, 100)).toEqual([]);
+    await fill(log, 1, 0, 200);
+    expect((await log.read(T, 0, end!, 100)).map((r) => text.decode(r.value))).toEqual(['value-00200']);
+    await fill(log, 1, 0, 201);
+    expect((await log.read(T, 0, end! + 1, 100)).map((r) => text.decode(r.value))).toEqual(['value-00201']);
+    const nowActive = (await segments(dir)).at(-1)!; // the appends may have rolled a new segment
+    expect((await openSegmentFiles(dir)).filter((f) => f.endsWith(nowActive))).toHaveLength(2); // writer + reader
+
+    // reading every segment from the start: at most two read handles stay open, every record is read once in order
+    const all = await log.read(T, 0, 0, 1000);
+    expect(all.map((r) => r.offset)).toEqual(Array.from({ length: 202 }, (_, i) => i));
+    expect((await openSegmentFiles(dir)).length).toBeLessThanOrEqual(3);
+
+    // retention deletes the oldest segments, among them ones with a cached handle: those are closed, reads go on from the new begin
+    const first = segs[0]!;
+    await log.read(T, 0, 0, 5); // caches the oldest segment's handle
+    expect((await openSegmentFiles(dir)).some((f) => f.endsWith(first))).toBe(true);
+    expect(await log.enforceRetention()).toBeGreaterThan(0);
+    await waitFor(async () => (await openSegmentFiles(dir)).every((f) => !f.endsWith(' (deleted)')));
+    const [begin] = await log.beginOffsets(T);
+    const rest = await log.read(T, 0, 0, 1000);
+    expect(rest[0]!.offset).toBe(begin);
+    expect(rest.at(-1)!.offset).toBe(201);
+
+    // close closes every handle
+    await log.close();
+    await waitFor(async () => (await openSegmentFiles(dir)).length === 0);
   });
 
   it('deletes segments older than retentionMs (by append time), from its timer too', async () => {

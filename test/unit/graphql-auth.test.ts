@@ -335,6 +335,17 @@ describe('what a valid credential may do', () => {
     expect(batch.body.errors?.[0]?.extensions.details?.missingScopes).toEqual(['publish:clickstream']);
   });
 
+  it('each publisher is recorded as itself, across alternating requests (services are kept per publisher)', async () => {
+    const tokens = await Promise.all(['partner-a', 'partner-b'].map((sub) => sign('RS256', keys.rsa.privateKey, 'rsa-1', { sub, scope: 'publish:iot.sensor' })));
+    for (let i = 0; i < 4; i++) {
+      const r = await httpGql(run, PUBLISH, { input: sensorEvent({ deviceId: `alt-${i}` }) }, tokens[i % 2]);
+      expect(r.body.errors).toBeUndefined();
+      const receipt = (r.body.data as { publishEvent: { partition: number; offset: string } }).publishEvent;
+      const record = (await run.h.records(TOPIC)).find((x) => x.partition === receipt.partition && x.offset === Number(receipt.offset));
+      expect(record?.headers[PUBLISHER_HEADER]).toBe(i % 2 === 0 ? 'partner-a' : 'partner-b');
+    }
+  });
+
   it('reads need read, dead-letter payloads need admin; an admin action leaves an audit line', async () => {
     const reader = await sign('ES256', keys.ec.privateKey, 'ec-1', { sub: 'dash', scope: 'read' });
     expect((await httpGql(run, `{ latestEvents(topic: "${TOPIC}", limit: 1) { eventId } }`, undefined, reader)).body.errors).toBeUndefined();

@@ -4,7 +4,7 @@
  * the CSRF guard, the CORS allow-list, the WebSocket Origin check, message size, operations per
  * socket, sockets per identity, a subscriber that stops reading, and echoed input cut short.
  */
-import { type Server, createServer } from 'node:http';
+import { type Server, createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type Client, createClient } from 'graphql-ws';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -99,6 +99,53 @@ describe('credentials before bodies', () => {
     } as RequestInit);
     expect(res.status).toBe(401);
     expect(pulled).toBe(0);
+  });
+});
+
+/** POSTs `chunks` to the server over HTTP: with a Content-Length when `chunked` is false, else with chunked transfer encoding. */
+function postRaw(port: number, chunks: string[], chunked: boolean): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const total = chunks.reduce((n, c) => n + Buffer.byteLength(c), 0);
+    const req = request(
+      { host: '127.0.0.1', port, path: '/graphql', method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json', ...(chunked ? {} : { 'content-length': String(total) }) } },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => {
+          body += d;
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
+    req.on('error', reject);
+    for (const c of chunks) req.write(c);
+    req.end();
+  });
+}
+
+describe('request body size (maxRequestBodyBytes)', () => {
+  const publish = (pad: number) => JSON.stringify({ query: PUBLISH, variables: { input: sensorEvent({ payload: { value: 1, note: 'x'.repeat(pad) } }) } });
+
+  it('a body within the limit is served, with a Content-Length and chunked', async () => {
+    const run = await start({ maxRequestBodyBytes: 4096 });
+    const body = publish(100);
+    for (const chunked of [false, true]) {
+      const res = await postRaw(run.port, [body.slice(0, 50), body.slice(50)], chunked);
+      expect(res.status, res.body).toBe(200);
+      expect(JSON.parse(res.body).data.publishEvent.status).toBe('ACCEPTED');
+    }
+    expect(await run.h.records(TOPIC)).toHaveLength(2);
+  });
+
+  it('a Content-Length over the limit is refused 413 before the body is parsed, and a chunked body once it passes the limit', async () => {
+    const run = await start({ maxRequestBodyBytes: 4096 });
+    const body = publish(5000);
+    for (const chunked of [false, true]) {
+      const res = await postRaw(run.port, [body.slice(0, 1000), body.slice(1000, 3000), body.slice(3000)], chunked);
+      expect(res.status, `chunked=${chunked}: ${res.body}`).toBe(413);
+      expect(JSON.parse(res.body).errors[0].extensions.code).toBe('PAYLOAD_TOO_LARGE');
+    }
+    expect(await run.h.records(TOPIC)).toHaveLength(0);
   });
 });
 

@@ -23,8 +23,6 @@ export const MIN_BODY = 1 + 8 + 8 + 4 + 4 + 2;
 /** Largest body accepted when scanning, so a corrupt length field cannot make us read gigabytes. */
 export const MAX_BODY = 256 * 1024 * 1024;
 
-const decoder = new TextDecoder();
-
 function valueLength(v: Uint8Array | string): number {
   return typeof v === 'string' ? Buffer.byteLength(v) : v.byteLength;
 }
@@ -126,7 +124,9 @@ export function checkFrame(
 
 /**
  * Decodes a frame already checked by {@link checkFrame}. The value is a view into `buf`
- * (no copy): `buf` must not be reused while the record lives.
+ * (no copy): `buf` must not be reused while the record lives. Key and headers are decoded as
+ * written (`Buffer#toString`, twice as fast as a TextDecoder on a subarray per string, and unlike
+ * it keeps a leading U+FEFF).
  */
 export function decodeFrame(buf: Buffer, pos: number, topic: string, partition: number): LogRecord {
   let p = pos + FRAME_HEADER + 1;
@@ -138,7 +138,7 @@ export function decodeFrame(buf: Buffer, pos: number, topic: string, partition: 
   p += 4;
   let key: string | null = null;
   if (keyLen >= 0) {
-    key = decoder.decode(buf.subarray(p, p + keyLen));
+    key = buf.toString('utf8', p, p + keyLen);
     p += keyLen;
   }
   const valueLen = buf.readUInt32BE(p);
@@ -152,11 +152,11 @@ export function decodeFrame(buf: Buffer, pos: number, topic: string, partition: 
     for (let i = 0; i < count; i++) {
       const n = buf.readUInt16BE(p);
       p += 2;
-      const name = decoder.decode(buf.subarray(p, p + n));
+      const name = buf.toString('utf8', p, p + n);
       p += n;
       const m = buf.readUInt32BE(p);
       p += 4;
-      headers[name] = decoder.decode(buf.subarray(p, p + m));
+      headers[name] = buf.toString('utf8', p, p + m);
       p += m;
     }
   }
