@@ -8,7 +8,7 @@ import { isSpanContextValid, context as otelContext, trace } from '@opentelemetr
 import { type Clock, systemClock } from '../core/index.ts';
 import type { EventLog, Headers, ProduceRecord } from '../log/index.ts';
 import type { EventTypeRegistry, EventTypeSpec } from '../model/index.ts';
-import { actorKey, checkEventBounds, checkPayloadSchema, DEFAULT_MAX_FUTURE_SKEW_MS, ErrorCode, EVENT_INPUT_FIELDS, type EventEnvelope, encodeEnvelope, isKeyflowError, KeyflowError, keyFor, parseEventInput, partitionForKey, type ValidationIssue } from '../model/index.ts';
+import { checkEventBounds, checkPayloadSchema, DEFAULT_MAX_FUTURE_SKEW_MS, ErrorCode, EVENT_INPUT_FIELDS, type EventEnvelope, encodeEnvelope, isKeyflowError, KeyflowError, keyFor, parseEventInput, partitionForKey, type ValidationIssue } from '../model/index.ts';
 import type { ClaimLocation, Dedupe, StoredReceipt } from './dedupe/port.ts';
 import { createGroupCommit } from './group-commit.ts';
 

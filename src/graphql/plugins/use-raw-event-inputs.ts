@@ -44,7 +44,7 @@ export function useRawEventInputs(): Plugin {
       const vars = args.variableValues;
       if (!vars) return;
       const op = getOperationAST(args.document, args.operationName);
-      if (!op || op.operation !== 'mutation' || !op.variableDefinitions?.length) return;
+      if (op?.operation !== 'mutation' || !op.variableDefinitions?.length) return;
       const raw = rawInputs(op, vars as Record<string, unknown>);
       if (!raw) return;
       const swapped: Record<string, unknown> = { ...vars };
