@@ -90,13 +90,10 @@ function yogaLogger(logger: Logger) {
 }
 
 /**
- * The services an operation sees: its ingest records the publishing identity on every event (the
- * record's publisher header) and counts publishes answered DUPLICATE (keyflow_dedupe_hits_total).
+ * The services an operation of `publisher` (undefined: anonymous) sees: its ingest records the
+ * publisher on every event (the record's publisher header) and counts publishes answered
+ * DUPLICATE (keyflow_dedupe_hits_total).
  */
-function servicesFor(services: ApiServices, identity: Identity, dedupeHits: Metrics['dedupeHits'] | undefined): ApiServices {
-  return servicesOf(services, identity.method === 'anonymous' ? undefined : identity.sub, dedupeHits);
-}
-
 function servicesOf(services: ApiServices, publisher: string | undefined, dedupeHits: Metrics['dedupeHits'] | undefined): ApiServices {
   if (publisher === undefined && !dedupeHits) return services;
   const { ingest } = services;
@@ -140,7 +137,7 @@ export function createGraphQLServer(services: ApiServices, options: GraphQLServe
     let s = publisherServices.get(identity.sub);
     if (!s) {
       if (publisherServices.size >= MAX_CACHED_PUBLISHERS) publisherServices.clear();
-      publisherServices.set(identity.sub, (s = servicesFor(services, identity, full?.dedupeHits)));
+      publisherServices.set(identity.sub, (s = servicesOf(services, identity.sub, full?.dedupeHits)));
     }
     return s;
   };
