@@ -65,6 +65,18 @@ afterAll(async () => {
 });
 
 describe('PostgreSQL sink', () => {
+  it('starts cleanly when many nodes create the same table at the same moment, over and over', async () => {
+    // CREATE TABLE IF NOT EXISTS races with itself (duplicate row type 42710, catalog index
+    // 23505); each round starts eight sinks on a fresh table at once.
+    for (let round = 0; round < 12; round++) {
+      const table = uniqueTable();
+      const all = Array.from({ length: 8 }, () => createPostgresSink({ connectionString: url, table }));
+      sinks.push(...all);
+      await Promise.all(all.map((s) => s.start()));
+      await Promise.all(all.map((s) => s.close()));
+    }
+  });
+
   it('creates the table with the documented columns and primary key, once, even when started concurrently', async () => {
     const table = uniqueTable();
     const all = [0, 1, 2, 3].map(() => createPostgresSink({ connectionString: url, table }));

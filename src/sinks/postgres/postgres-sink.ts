@@ -8,7 +8,7 @@
  * and redelivery (at least once) leaves exactly one row per window.
  */
 import pg from 'pg';
-import type { PoolConfig } from 'pg';
+import type { PoolClient, PoolConfig } from 'pg';
 import {
   ErrorCode,
   type FieldKind,
@@ -147,12 +147,22 @@ export function createPostgresSink(opts: PostgresSinkOptions = {}): Sink {
     name: opts.name ?? 'postgres',
 
     async start() {
+      // CREATE TABLE IF NOT EXISTS is not safe against itself: two nodes starting at once can
+      // both pass the existence check and one then fails on the table's row type (42710) or its
+      // catalog index (23505). A transaction-scoped advisory lock on the table's name serialises
+      // the creation; the lock goes with the transaction, also when the client dies.
+      let client: PoolClient | undefined;
       try {
-        await pool.query(createSql);
+        client = await pool.connect();
+        await client.query('BEGIN');
+        await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`keyflow.sink:${table}`]);
+        await client.query(createSql);
+        await client.query('COMMIT');
       } catch (e) {
-        // Two nodes creating the table at once: one wins, the other sees a duplicate type/table.
-        const code = (e as { code?: unknown }).code;
-        if (code !== '23505' && code !== '42P07') throw toSinkError(e, `PostgreSQL sink cannot create table ${table}`);
+        await client?.query('ROLLBACK').catch(() => undefined);
+        throw toSinkError(e, `PostgreSQL sink cannot create table ${table}`);
+      } finally {
+        client?.release();
       }
     },
 
