@@ -77,6 +77,12 @@ export const configSchema = z
     KEYFLOW_MAX_CHECKPOINT_BYTES: int(65_536, 1024 * 1024 * 1024)
       .default(ENGINE_DEFAULTS.maxCheckpointBytes)
       .describe('most bytes one checkpoint commit of a partition carries (actor snapshots and finals); past it the partition commits early and waits for it'),
+    KEYFLOW_MAX_UNCOMMITTED_RECORDS: int(1, 100_000_000)
+      .default(ENGINE_DEFAULTS.maxUncommittedRecords)
+      .describe('records a partition may process past its last committed checkpoint; past it (checkpoint store slow or down) its consumption waits until a checkpoint commits'),
+    KEYFLOW_MAX_TIMERS_PER_ROUND: int(1, 100_000_000)
+      .default(ENGINE_DEFAULTS.maxTimersPerRound)
+      .describe('actors whose due windows one batch or tick of a partition finalises; the rest follow in the next rounds (a minute boundary across a million keys does not become one commit)'),
     KEYFLOW_PASSIVATE_AFTER_MS: duration.pipe(z.number().int().min(1000)).default(ENGINE_DEFAULTS.passivateAfterMs).describe('passivate actors idle this long, ms'),
     KEYFLOW_MAX_EVENT_BYTES: int(256, 16 * 1024 * 1024).default(65_536).describe('largest accepted event, bytes'),
     KEYFLOW_MAX_BATCH: int(1, 100_000).default(1000).describe('most events in one publishEvents'),

@@ -44,6 +44,17 @@ describe('configuration', () => {
     for (const bad of ['-1', 'soon', '1.5h']) expect(invalid({ KEYFLOW_MAX_FUTURE_SKEW_MS: bad }).message).toContain('KEYFLOW_MAX_FUTURE_SKEW_MS');
   });
 
+  it('engine bounds: uncommitted records and timers per round have the engine defaults, take numbers, refuse 0', () => {
+    const c = loadConfig({});
+    expect(c.KEYFLOW_MAX_UNCOMMITTED_RECORDS).toBe(200_000);
+    expect(c.KEYFLOW_MAX_TIMERS_PER_ROUND).toBe(20_000);
+    const set = loadConfig({ KEYFLOW_MAX_UNCOMMITTED_RECORDS: '5000', KEYFLOW_MAX_TIMERS_PER_ROUND: '64' });
+    expect(set.KEYFLOW_MAX_UNCOMMITTED_RECORDS).toBe(5000);
+    expect(set.KEYFLOW_MAX_TIMERS_PER_ROUND).toBe(64);
+    expect(invalid({ KEYFLOW_MAX_TIMERS_PER_ROUND: '0' }).message).toMatch(/KEYFLOW_MAX_TIMERS_PER_ROUND/);
+    expect(invalid({ KEYFLOW_MAX_UNCOMMITTED_RECORDS: 'lots' }).message).toMatch(/KEYFLOW_MAX_UNCOMMITTED_RECORDS/);
+  });
+
   it('parses durations, booleans and numbers from strings', () => {
     const c = loadConfig({ KEYFLOW_RESULT_RETENTION: '2h', KEYFLOW_IDLE_TIMEOUT_MS: '1500ms', KEYFLOW_DYNAMIC_TOPICS: 'no', KEYFLOW_MAX_BATCH: '500' });
     expect(c.KEYFLOW_RESULT_RETENTION).toBe(7_200_000);
