@@ -105,21 +105,29 @@ function explainRss(): void {
   const v8 = getHeapStatistics();
   let pages = 0;
   let pageKiB = 0;
+  // the rest of the resident memory by kind of mapping: the brk heap and other anonymous
+  // mappings (malloc: array buffer backing stores, zlib, V8's large objects), files (code, libraries)
+  const other = { brk: 0, anonymous: 0, files: 0 };
   let range = '';
   for (const line of readFileSync('/proc/self/smaps', 'utf8').split('\n')) {
     if (/^[0-9a-f]+-[0-9a-f]+ /.test(line)) range = line;
     else if (line.startsWith('Rss:')) {
       const [from, to] = range.split(' ')[0]!.split('-').map((x) => Number.parseInt(x, 16));
-      if (to! - from! === 256 * 1024 && range.split(/\s+/).length <= 6) {
+      const kib = Number(line.split(/\s+/)[1]);
+      const fields = range.trim().split(/\s+/);
+      if (to! - from! === 256 * 1024 && fields.length <= 5) {
         pages++;
-        pageKiB += Number(line.split(/\s+/)[1]);
-      }
+        pageKiB += kib;
+      } else if (fields[5] === '[heap]') other.brk += kib;
+      else if (fields.length <= 5 || fields[5]!.startsWith('[')) other.anonymous += kib;
+      else other.files += kib;
     }
   }
   const mib = (n: number) => `${(n / 1048576).toFixed(0)} MiB`;
   process.stderr.write(
     `rss ${mib(after.rss)}; V8 heap used ${mib(v8.used_heap_size)}, committed ${mib(v8.total_heap_size)}, physical ${mib(v8.total_physical_size)}; ` +
-      `resident 256 KiB anonymous mappings: ${pages} (${mib(pageKiB * 1024)})\n` +
+      `resident 256 KiB anonymous mappings: ${pages} (${mib(pageKiB * 1024)}); ` +
+      `other resident: brk heap ${mib(other.brk * 1024)}, other anonymous ${mib(other.anonymous * 1024)}, files ${mib(other.files * 1024)}\n` +
       getHeapSpaceStatistics()
         .map((x) => `  ${x.space_name}: used ${mib(x.space_used_size)}, committed ${mib(x.space_size)}, physical ${mib(x.physical_space_size)}\n`)
         .join(''),
