@@ -310,7 +310,7 @@ export async function benchIngest(ctx: BenchContext): Promise<void> {
     await Promise.all(Array.from({ length: concurrency }, () => worker(bodies.length)));
     const ms = performance.now() - start;
     const cpu1 = await serverCpu(server.child);
-    printProfileWindow(ctx.childNodeArgs.length > 0, 'ingest', from);
+    printProfileWindow(ctx.childNodeArgs.includes('--cpu-prof'), 'ingest', from);
     const events = requests * batch;
     const rate = (accepted / ms) * 1000;
     const cpuS = (cpu1.cpuUs - cpu0.cpuUs) / 1e6;
@@ -394,7 +394,7 @@ export async function benchLatency(ctx: BenchContext): Promise<void> {
     const samples: number[] = [];
     const from = monotonicUs();
     const failed = await fire(warmCount, total - warmCount, samples);
-    printProfileWindow(ctx.childNodeArgs.length > 0, 'latency', from);
+    printProfileWindow(ctx.childNodeArgs.includes('--cpu-prof'), 'latency', from);
     const l = summarize(samples);
     process.stdout.write(
       `latency: publishEvent at ${fmtInt(rate)} req/s open loop for ${durationMs / 1000} s (after ${warmMs / 1000} s warm-up), keep-alive, from scheduled send time, child-process embedded node (gateway+processor): ` +

@@ -216,7 +216,7 @@ async function drain(
     if (!ok) throw new Error(`only ${total()} of ${n} events processed`);
     const cpuUs = cpu() - cpu0;
     const redisCpuUs = procCpuUs(rpid) - redis0;
-    printProfileWindow(ctx.childNodeArgs.length > 0, `${label} (pids ${children.map((c) => c.pid).join(', ')})`, from);
+    printProfileWindow(ctx.childNodeArgs.includes('--cpu-prof'), `${label} (pids ${children.map((c) => c.pid).join(', ')})`, from);
     let committedMs: number | undefined;
     if (commitCheck) {
       const all = await waitUntil(async () => (await commitCheck()) >= n, 30_000, 100);
@@ -381,7 +381,7 @@ export async function benchKafkaLatency(ctx: BenchContext): Promise<void> {
     await waitUntil(() => processors.every((p) => Number(p.latest('stats')?.owned ?? 0) > 0), 60_000);
     const url = new URL(String(ready.url).replace('localhost', '127.0.0.1'));
     await measureLiveLatency(url, `kafka live latency (1 gateway pid ${gateway.pid} + 2 processor processes pids ${processors.map((p) => p.pid).join(', ')})`, livePasses(ctx), {
-      profiling: ctx.childNodeArgs.length > 0,
+      profiling: ctx.childNodeArgs.includes('--cpu-prof'),
       serverCpuUs: () => [gateway, ...processors].reduce((n, c) => n + Number(c.latest('stats')?.cpuUs ?? Number.NaN), 0),
     });
   } finally {
@@ -583,7 +583,7 @@ export async function benchKafkaFanout(ctx: BenchContext): Promise<void> {
     await sleep(durationMs);
     clearInterval(ticker);
     clearInterval(sampler);
-    printProfileWindow(ctx.childNodeArgs.length > 0, `fan-out (gateway pid ${gateway.proc.pid})`, profileFrom);
+    printProfileWindow(ctx.childNodeArgs.includes('--cpu-prof'), `fan-out (gateway pid ${gateway.proc.pid})`, profileFrom);
     const published = offset;
     const expected = published * subscribers;
     await waitUntil(() => children.slice(0, 2).reduce((n, c) => n + Number(c.latest('stats')?.received ?? 0), 0) - base >= expected, 30_000, 250);
@@ -666,7 +666,7 @@ export async function benchKafkaIngest(ctx: BenchContext): Promise<void> {
     await Promise.all(Array.from({ length: 4 }, () => worker(bodies.length)));
     const ms = performance.now() - t0;
     const cpuS = ((await cpuOf()) - cpu0) / 1e6;
-    printProfileWindow(ctx.childNodeArgs.length > 0, `kafka ingest (gateway pid ${gateway.pid})`, from);
+    printProfileWindow(ctx.childNodeArgs.includes('--cpu-prof'), `kafka ingest (gateway pid ${gateway.pid})`, from);
     const rate = (accepted / ms) * 1000;
     process.stdout.write(
       `kafka ingest: publishEvents × ${fmtInt(requests)} requests of ${batch} events, 4 in flight, one gateway process (acks=all, Redis dedupe): ` +

@@ -171,7 +171,7 @@ export async function benchLiveEmbedded(ctx: BenchContext): Promise<void> {
   const server = await startServer(ctx, 'live');
   try {
     await measureLiveLatency(server.url, `embedded live latency (one keyflow start process, pid ${server.child.pid})`, livePasses(ctx), {
-      profiling: ctx.childNodeArgs.length > 0,
+      profiling: ctx.childNodeArgs.includes('--cpu-prof'),
       serverCpuUs: () => Number(server.child.latest('stats')?.cpuUs ?? Number.NaN),
     });
   } finally {

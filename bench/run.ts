@@ -7,6 +7,7 @@
  *                     Java 17 and Maven) vs a bare kafkajs consumer on one topic of 1M events (100k quick)
  *   --profile <dir>   child processes (servers, processors) write a .cpuprofile into <dir>; for the
  *                     in-process benches run `node --cpu-prof --import tsx bench/run.ts …` instead
+ *   --node-arg <flag> a V8/Node flag for the child processes (repeatable), e.g. --node-arg --max-semi-space-size=32
  *
  * Embedded: processing (PartitionHost throughput), ingest (publishEvents over HTTP), latency
  * (publishEvent p50/p95/p99 at 2k req/s), live (publish → events / windowResults subscription at
@@ -46,6 +47,7 @@ if (profileDir) {
   mkdirSync(profileDir, { recursive: true });
   childNodeArgs.push('--cpu-prof', `--cpu-prof-dir=${resolve(profileDir)}`);
 }
+for (let i = 0; i < argv.length - 1; i++) if (argv[i] === '--node-arg') childNodeArgs.push(argv[i + 1]!);
 const against = option('--against');
 const ctx: BenchContext = { quick, childNodeArgs, peerKeyflowOnly: option('--peer-only') === 'keyflow', ...(against ? { against: resolve(against) } : {}) };
 
