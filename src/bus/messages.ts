@@ -7,9 +7,10 @@
  *
  * - `subjects.events(topic)` carries an {@link EventBatchMessage}: the processed records of one
  *   batch of one partition, in log order, published after they are read from the log.
- * - `subjects.windowResults(eventType)` carries a {@link WindowResultBatchMessage}: the window
- *   results of that event type a batch (or tick) emitted, updates (final = false) and finals alike,
- *   in emission order.
+ * - `subjects.windowResults(eventType, window)` carries a {@link WindowResultBatchMessage}: the
+ *   results of that event type and window spec a batch (or tick) emitted, updates (final = false)
+ *   and finals alike, in emission order. One subject per window: a gateway whose subscribers watch
+ *   one window gets only that window's share (a fifth, with the default windows).
  *
  * A large batch is split into several messages of at most {@link MAX_BATCH_ITEMS} items (and, for
  * events, about {@link MAX_BATCH_BYTES} of record values), in order, so a message stays well below
@@ -58,7 +59,7 @@ export interface EventBatchMessage {
 /**
  * Where in a partition's processing a set of results was emitted: after the records before
  * `offset`, at `watermark` (a tick advances the watermark without records), `part` of the
- * emission when it was split. Positions of one owner only grow; an emission at or below a position
+ * emission (one per window, more when one is large). Positions of one owner only grow; an emission at or below a position
  * already seen is a replay of the same log prefix, so its values are not newer than what was seen.
  */
 export interface ResultPosition {
@@ -68,11 +69,14 @@ export interface ResultPosition {
   offset: number;
   /** The partition watermark, epoch ms; null before the first event. */
   watermark: number | null;
-  /** Index of this message among those one emission was split into. */
+  /**
+   * Index of this message among those one emission was split into: by window (name order), then
+   * in chunks of {@link MAX_BATCH_ITEMS}; counted over every window, also those not published.
+   */
   part: number;
 }
 
-/** What `subjects.windowResults(eventType)` carries: results of that event type, in emission order. */
+/** What `subjects.windowResults(eventType, window)` carries: results of that event type and window, in emission order. */
 export interface WindowResultBatchMessage {
   results: WindowResultMessage[];
   /** Where they were emitted; absent: the message is never taken for a replay. */
@@ -148,8 +152,8 @@ export type EmitPosition = Omit<ResultPosition, 'part'>;
 
 /**
  * Publishes the window results one batch (or tick) of one partition emitted: one message per event
- * type on `subjects.windowResults(eventType)` (split in order when large), each type's results in
- * emission order, each message with its position when `at` is given. The results are published by
+ * type and window on `subjects.windowResults(eventType, window)` (split in order when large), each
+ * one's results in emission order, each message with its position when `at` is given. The results are published by
  * reference, not copied: nobody may mutate them afterwards.
  */
 export function publishWindowResults(bus: LiveBus, results: readonly WindowResult[], at?: EmitPosition): void {
@@ -181,15 +185,51 @@ export function publishWindowResults(bus: LiveBus, results: readonly WindowResul
   for (const [eventType, group] of byType) publishResultsOfType(bus, eventType, group, at);
 }
 
+/**
+ * One type's results, a message (or a few, when large) per window on that window's subject, in
+ * window name order. The parts are numbered across the whole emission — every window's messages,
+ * also those nobody wants and so never built — so the positions of one partition's messages only
+ * grow whichever windows a subscriber receives, and a replay of the same emission numbers them the
+ * same whoever listens then.
+ */
 function publishResultsOfType(bus: LiveBus, eventType: string, results: readonly WindowResult[], at: EmitPosition | undefined): void {
-  const subject = subjects.windowResults(eventType);
-  if (!bus.wants(subject)) return;
-  for (let i = 0, part = 0; i < results.length; i += MAX_BATCH_ITEMS, part++) {
-    const chunk = results.length <= MAX_BATCH_ITEMS ? (results as WindowResult[]) : results.slice(i, i + MAX_BATCH_ITEMS);
-    const message: WindowResultBatchMessage = { results: chunk };
-    if (at !== undefined) message.position = { topic: at.topic, partition: at.partition, offset: at.offset, watermark: at.watermark, part };
-    publishOwn(bus, subject, message);
+  // Nearly always a few windows (5 by default) interleaved key by key: group in one pass.
+  const byWindow = new Map<string, WindowResult[]>();
+  for (let i = 0; i < results.length; i++) {
+    const r = results[i]!;
+    const group = byWindow.get(r.window);
+    if (group === undefined) byWindow.set(r.window, [r]);
+    else group.push(r);
   }
+  const windows = byWindow.size === 1 ? [...byWindow.keys()] : [...byWindow.keys()].sort();
+  let part = 0;
+  for (const window of windows) {
+    const group = byWindow.get(window)!;
+    const subject = windowSubject(eventType, window);
+    if (!bus.wants(subject)) {
+      part += Math.ceil(group.length / MAX_BATCH_ITEMS);
+      continue;
+    }
+    for (let i = 0; i < group.length; i += MAX_BATCH_ITEMS, part++) {
+      const chunk = group.length <= MAX_BATCH_ITEMS ? group : group.slice(i, i + MAX_BATCH_ITEMS);
+      const message: WindowResultBatchMessage = { results: chunk };
+      if (at !== undefined) message.position = { topic: at.topic, partition: at.partition, offset: at.offset, watermark: at.watermark, part };
+      publishOwn(bus, subject, message);
+    }
+  }
+}
+
+/** `subjects.windowResults(eventType, window)`, remembered: published per batch and window. */
+const windowSubjects = new Map<string, string>();
+function windowSubject(eventType: string, window: string): string {
+  const k = `${eventType}\u0000${window}`;
+  let s = windowSubjects.get(k);
+  if (s === undefined) {
+    if (windowSubjects.size >= 10_000) windowSubjects.clear();
+    s = subjects.windowResults(eventType, window);
+    windowSubjects.set(k, s);
+  }
+  return s;
 }
 
 const eventMessageSchema = z.object({
