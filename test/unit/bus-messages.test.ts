@@ -5,8 +5,10 @@ import { createInProcessBus, createInProcessHub } from '../../src/bus/in-process
 import {
   MAX_BATCH_BYTES,
   MAX_BATCH_ITEMS,
+  checkEventMessage,
   checkWindowResult,
   comparePositions,
+  eventMessageSchema,
   eventMessage,
   parseEventBatch,
   parseWindowResultBatch,
@@ -190,6 +192,53 @@ describe('bus messages', () => {
     );
     expect(checkWindowResult(good)).toBe(good);
     for (const bad of [null, 'x', [good], 7]) expect(checkWindowResult(bad)).toBeNull();
+  });
+
+  it('property: the event message check accepts, rejects and strips exactly as the schema does', () => {
+    // fresh objects each time: the extra keys are defined on what is drawn
+    const hostile = fc
+      .constantFrom<() => unknown>(
+        ...[undefined, null, '', 'x', 'y'.repeat(101), 'y'.repeat(257), 0, -1, 1.5, 2 ** 53, Number.NaN, true, '3'].map((x) => () => x),
+        () => ({}),
+        () => [],
+        () => ({ a: [1, { b: null }] }),
+        () => ({ n: Number.POSITIVE_INFINITY }),
+        () => JSON.parse('{"__proto__":1}'),
+      )
+      .map((f) => f());
+    const e = item(2);
+    const good = eventMessage(e.record, 'd2', { ...e.event, metadata: { source: 'test' } });
+    const envelopeKeys = Object.keys(good.event);
+    const arb = fc.record({
+      fields: fc.array(fc.tuple(fc.constantFrom('topic', 'partition', 'offset', 'key', 'event'), hostile), { maxLength: 2 }),
+      envelope: fc.array(fc.tuple(fc.constantFrom(...envelopeKeys), hostile), { maxLength: 3 }),
+      extra: fc.array(fc.tuple(fc.constantFrom('cursor', 'constructor', 'x'), hostile), { maxLength: 2 }),
+      inEnvelope: fc.boolean(),
+      viaJson: fc.boolean(),
+    });
+    fc.assert(
+      fc.property(arb, ({ fields, envelope, extra, inEnvelope, viaJson }) => {
+        const ev: Record<string, unknown> = { ...good.event };
+        for (const [k, x] of envelope) {
+          if (x === undefined) delete ev[k];
+          else ev[k] = x;
+        }
+        const v: Record<string, unknown> = { ...good, event: ev };
+        for (const [k, x] of fields) {
+          if (x === undefined) delete v[k];
+          else v[k] = x;
+        }
+        for (const [k, x] of extra) Object.defineProperty(inEnvelope && typeof v.event === 'object' && v.event !== null ? v.event : v, k, { value: x, enumerable: true, writable: true, configurable: true });
+        const input = viaJson ? JSON.parse(JSON.stringify(v)) : v;
+        const z = eventMessageSchema.safeParse(input);
+        const c = checkEventMessage(input);
+        expect(c === null).toBe(!z.success);
+        if (z.success) expect(c).toStrictEqual(z.data);
+      }),
+      { numRuns: 3000 },
+    );
+    const wire = JSON.parse(JSON.stringify(good));
+    expect(checkEventMessage(wire)).toBe(wire);
   });
 
   it('parsers drop a malformed message whole and a malformed element alone', () => {
