@@ -383,6 +383,7 @@ export async function benchKafkaLatency(ctx: BenchContext): Promise<void> {
     await measureLiveLatency(url, `kafka live latency (1 gateway pid ${gateway.pid} + 2 processor processes pids ${processors.map((p) => p.pid).join(', ')})`, livePasses(ctx), {
       profiling: ctx.childNodeArgs.includes('--cpu-prof'),
       serverCpuUs: () => [gateway, ...processors].reduce((n, c) => n + Number(c.latest('stats')?.cpuUs ?? Number.NaN), 0),
+      gatewayCpuUs: () => Number(gateway.latest('stats')?.cpuUs ?? Number.NaN),
     });
   } finally {
     await Promise.all([gateway, ...processors].map((c) => stopChild(c)));

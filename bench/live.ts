@@ -85,6 +85,8 @@ export interface LiveOptions {
   profiling?: boolean;
   /** CPU time the server processes have used so far, µs (from their stats messages). */
   serverCpuUs?: () => number;
+  /** CPU time the gateway (of the server processes) has used so far, µs: printed apart when given. */
+  gatewayCpuUs?: () => number;
   /** Distinct keys of the published events. @default 10_000 */
   keys?: number;
 }
@@ -108,6 +110,7 @@ export async function measureLiveLatency(url: URL, label: string, passes: readon
       await sleep(1000);
       const loadBefore = load();
       const cpu0 = o.serverCpuUs?.();
+      const gw0 = o.gatewayCpuUs?.();
       const startAt = monotonicMs() + 200;
       const measuredFrom = BigInt(Math.round((startAt + pass.warmMs) * 1000));
       const from = startAt + pass.warmMs;
@@ -135,6 +138,7 @@ export async function measureLiveLatency(url: URL, label: string, passes: readon
       );
       // the servers' CPU from the first send until the last message was delivered, per event published
       const cpuMs = cpu0 === undefined ? Number.NaN : (o.serverCpuUs!() - cpu0) / 1000;
+      const gwMs = gw0 === undefined ? Number.NaN : (o.gatewayCpuUs!() - gw0) / 1000;
       const [er, wr] = await Promise.all(
         [events, windows].map((s) => {
           const r = s.next('report', 30_000);
@@ -156,7 +160,7 @@ export async function measureLiveLatency(url: URL, label: string, passes: readon
           `${fmtInt(Number(er!.outOfOrder))} repeated or out of order${judge(el, expected)}\n` +
           `  publish → windowResults update (${WATCHED} subscriptions windowResults(key, window: tumbling-1m), every event of those keys): ` +
           `${fmtLatency(wl)}; ${fmtInt(Number(wr!.notCovered))} of ${fmtInt(wExpected)} not covered${judge(wl, wExpected)}\n` +
-          `  ${failed} failed requests; ${Number.isNaN(cpuMs) ? '' : `server CPU ${fmtInt(cpuMs)} ms for ${fmtInt(Number(d.sent))} events = ${((cpuMs / Number(d.sent)) * 1000).toFixed(0)} µs per event published (ingest, processing, fan-out); `}${ended.length === 0 ? 'no subscription ended' : `SUBSCRIPTIONS ENDED BY THE SERVER: ${ended.slice(0, 5).join(' | ')}${ended.length > 5 ? ` (+${ended.length - 5} more)` : ''}`}\n`,
+          `  ${failed} failed requests; ${Number.isNaN(cpuMs) ? '' : `server CPU ${fmtInt(cpuMs)} ms for ${fmtInt(Number(d.sent))} events = ${((cpuMs / Number(d.sent)) * 1000).toFixed(0)} µs per event published (ingest, processing, fan-out)${Number.isNaN(gwMs) ? '' : `, of which the gateway ${((gwMs / Number(d.sent)) * 1000).toFixed(0)} µs`}; `}${ended.length === 0 ? 'no subscription ended' : `SUBSCRIPTIONS ENDED BY THE SERVER: ${ended.slice(0, 5).join(' | ')}${ended.length > 5 ? ` (+${ended.length - 5} more)` : ''}`}\n`,
       );
       if (o.profiling) process.stdout.write(`  (profile window of the measured ${fmtInt(pass.rate)} events/s section: --from ${measuredFrom} --to ${measuredTo})\n`);
     } finally {

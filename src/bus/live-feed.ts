@@ -5,8 +5,8 @@
  *
  * A partition's new owner (after a processor crash, a rebalance, a fencing) replays from its
  * checkpoint and publishes again what the old owner had already published. The feed keeps, per
- * topic-partition, the highest offset it forwarded (and per event type and partition the highest
- * {@link ResultPosition}) and drops anything at or below it: each event reaches a subscriber once,
+ * topic-partition, the highest offset it forwarded (and per window-results subject and partition
+ * the highest {@link ResultPosition}) and drops anything at or below it: each event reaches a subscriber once,
  * in offset order per partition, and a window result never goes back to an older value. The marks
  * are kept for the life of the gateway (a few numbers per partition), also while nobody
  * subscribes, so a subscription that starts during a replay does not see the replay either; a
@@ -30,9 +30,15 @@ export interface LiveFeed {
   /**
    * Window results of `eventType` newer than any delivered before for their partition, a batch at a
    * time, with the position they were emitted at (undefined when the message had none); with
-   * `key`, only that key's results (and only batches that have some).
+   * `key`, only that key's results (and only batches that have some); with `window`, only that
+   * window spec's, and only that window's messages travel to this process.
    */
-  windowResults(eventType: string, listener: (results: readonly WindowResult[], position: ResultPosition | undefined) => void, key?: string): Unsubscribe;
+  windowResults(
+    eventType: string,
+    listener: (results: readonly WindowResult[], position: ResultPosition | undefined) => void,
+    key?: string,
+    window?: string,
+  ): Unsubscribe;
   /** Items dropped as replays so far (events and results). */
   readonly replaysDropped: number;
 }
@@ -71,7 +77,11 @@ export function createLiveFeed(options: LiveFeedOptions): LiveFeed {
   const channels = new Map<string, Channel<{ key: string }>>();
   /** Highest forwarded offset by topic, indexed by partition. */
   const eventMarks = new Map<string, number[]>();
-  /** Highest forwarded result position by `eventType \0 topic`, indexed by partition. */
+  /**
+   * Highest forwarded result position by `subject \0 topic`, indexed by partition: per subject, not
+   * per event type, because a gateway with subscriptions to one window and to all windows of a type
+   * gets the same message on both subjects, and each must deliver it once.
+   */
   const resultMarks = new Map<string, ResultPosition[]>();
   let replaysDropped = 0;
   /** The position of the result message being delivered (set by freshResults, read by its listeners). */
@@ -102,15 +112,16 @@ export function createLiveFeed(options: LiveFeedOptions): LiveFeed {
     return out.length > 0 ? out : null;
   }
 
-  function freshResults(eventType: string, message: unknown): WindowResult[] | null {
+  function freshResults(subject: string, eventType: string, window: string | undefined, message: unknown): WindowResult[] | null {
     const m = parseWindowResultBatchMessage(message);
     if (m === null) return null;
-    const results = m.results.filter((r) => r.eventType === eventType);
+    // names that differ only in characters a subject token cannot hold share a subject
+    const results = m.results.filter((r) => r.eventType === eventType && (window === undefined || r.window === window));
     if (results.length === 0) return null;
     const p = m.position;
     deliveredPosition = p;
     if (p === undefined) return results;
-    const key = `${eventType}\u0000${p.topic}`;
+    const key = `${subject}\u0000${p.topic}`;
     let marks = resultMarks.get(key);
     if (marks === undefined) resultMarks.set(key, (marks = []));
     const mark = marks[p.partition];
@@ -191,7 +202,10 @@ export function createLiveFeed(options: LiveFeedOptions): LiveFeed {
 
   return {
     events: (topic, listener, key) => listen(subjects.events(topic), (m) => freshEvents(topic, m), listener, key),
-    windowResults: (eventType, listener, key) => listen(subjects.windowResults(eventType), (m) => freshResults(eventType, m), listener, key),
+    windowResults: (eventType, listener, key, window) => {
+      const subject = window === undefined ? subjects.allWindowResults(eventType) : subjects.windowResults(eventType, window);
+      return listen(subject, (m) => freshResults(subject, eventType, window, m), listener, key);
+    },
     get replaysDropped() {
       return replaysDropped;
     },

@@ -7,9 +7,10 @@
  *
  * - `subjects.events(topic)` carries an {@link EventBatchMessage}: the processed records of one
  *   batch of one partition, in log order, published after they are read from the log.
- * - `subjects.windowResults(eventType)` carries a {@link WindowResultBatchMessage}: the window
- *   results of that event type a batch (or tick) emitted, updates (final = false) and finals alike,
- *   in emission order.
+ * - `subjects.windowResults(eventType, window)` carries a {@link WindowResultBatchMessage}: the
+ *   results of that event type and window spec a batch (or tick) emitted, updates (final = false)
+ *   and finals alike, in emission order. One subject per window: a gateway whose subscribers watch
+ *   one window gets only that window's share (a fifth, with the default windows).
  *
  * A large batch is split into several messages of at most {@link MAX_BATCH_ITEMS} items (and, for
  * events, about {@link MAX_BATCH_BYTES} of record values), in order, so a message stays well below
@@ -31,7 +32,7 @@
  */
 import { z } from 'zod';
 import type { LogRecord } from '../log/index.ts';
-import { type EventEnvelope, type FieldKind, type WindowResult, WINDOW_RESULT_FIELDS, eventEnvelopeSchema } from '../model/index.ts';
+import { EVENT_ENVELOPE_FIELDS, type EventEnvelope, type FieldKind, jsonDataProblem, type WindowResult, WINDOW_RESULT_FIELDS, eventEnvelopeSchema } from '../model/index.ts';
 import type { LiveBus } from './port.ts';
 import { subjects } from './port.ts';
 
@@ -58,7 +59,7 @@ export interface EventBatchMessage {
 /**
  * Where in a partition's processing a set of results was emitted: after the records before
  * `offset`, at `watermark` (a tick advances the watermark without records), `part` of the
- * emission when it was split. Positions of one owner only grow; an emission at or below a position
+ * emission (one per window, more when one is large). Positions of one owner only grow; an emission at or below a position
  * already seen is a replay of the same log prefix, so its values are not newer than what was seen.
  */
 export interface ResultPosition {
@@ -68,11 +69,14 @@ export interface ResultPosition {
   offset: number;
   /** The partition watermark, epoch ms; null before the first event. */
   watermark: number | null;
-  /** Index of this message among those one emission was split into. */
+  /**
+   * Index of this message among those one emission was split into: by window (name order), then
+   * in chunks of {@link MAX_BATCH_ITEMS}; counted over every window, also those not published.
+   */
   part: number;
 }
 
-/** What `subjects.windowResults(eventType)` carries: results of that event type, in emission order. */
+/** What `subjects.windowResults(eventType, window)` carries: results of that event type and window, in emission order. */
 export interface WindowResultBatchMessage {
   results: WindowResultMessage[];
   /** Where they were emitted; absent: the message is never taken for a replay. */
@@ -148,8 +152,8 @@ export type EmitPosition = Omit<ResultPosition, 'part'>;
 
 /**
  * Publishes the window results one batch (or tick) of one partition emitted: one message per event
- * type on `subjects.windowResults(eventType)` (split in order when large), each type's results in
- * emission order, each message with its position when `at` is given. The results are published by
+ * type and window on `subjects.windowResults(eventType, window)` (split in order when large), each
+ * one's results in emission order, each message with its position when `at` is given. The results are published by
  * reference, not copied: nobody may mutate them afterwards.
  */
 export function publishWindowResults(bus: LiveBus, results: readonly WindowResult[], at?: EmitPosition): void {
@@ -181,18 +185,55 @@ export function publishWindowResults(bus: LiveBus, results: readonly WindowResul
   for (const [eventType, group] of byType) publishResultsOfType(bus, eventType, group, at);
 }
 
+/**
+ * One type's results, a message (or a few, when large) per window on that window's subject, in
+ * window name order. The parts are numbered across the whole emission — every window's messages,
+ * also those nobody wants and so never built — so the positions of one partition's messages only
+ * grow whichever windows a subscriber receives, and a replay of the same emission numbers them the
+ * same whoever listens then.
+ */
 function publishResultsOfType(bus: LiveBus, eventType: string, results: readonly WindowResult[], at: EmitPosition | undefined): void {
-  const subject = subjects.windowResults(eventType);
-  if (!bus.wants(subject)) return;
-  for (let i = 0, part = 0; i < results.length; i += MAX_BATCH_ITEMS, part++) {
-    const chunk = results.length <= MAX_BATCH_ITEMS ? (results as WindowResult[]) : results.slice(i, i + MAX_BATCH_ITEMS);
-    const message: WindowResultBatchMessage = { results: chunk };
-    if (at !== undefined) message.position = { topic: at.topic, partition: at.partition, offset: at.offset, watermark: at.watermark, part };
-    publishOwn(bus, subject, message);
+  // Nearly always a few windows (5 by default) interleaved key by key: group in one pass.
+  const byWindow = new Map<string, WindowResult[]>();
+  for (let i = 0; i < results.length; i++) {
+    const r = results[i]!;
+    const group = byWindow.get(r.window);
+    if (group === undefined) byWindow.set(r.window, [r]);
+    else group.push(r);
+  }
+  const windows = byWindow.size === 1 ? [...byWindow.keys()] : [...byWindow.keys()].sort();
+  let part = 0;
+  for (const window of windows) {
+    const group = byWindow.get(window)!;
+    const subject = windowSubject(eventType, window);
+    if (!bus.wants(subject)) {
+      part += Math.ceil(group.length / MAX_BATCH_ITEMS);
+      continue;
+    }
+    for (let i = 0; i < group.length; i += MAX_BATCH_ITEMS, part++) {
+      const chunk = group.length <= MAX_BATCH_ITEMS ? group : group.slice(i, i + MAX_BATCH_ITEMS);
+      const message: WindowResultBatchMessage = { results: chunk };
+      if (at !== undefined) message.position = { topic: at.topic, partition: at.partition, offset: at.offset, watermark: at.watermark, part };
+      publishOwn(bus, subject, message);
+    }
   }
 }
 
-const eventMessageSchema = z.object({
+/** `subjects.windowResults(eventType, window)`, remembered: published per batch and window. */
+const windowSubjects = new Map<string, string>();
+function windowSubject(eventType: string, window: string): string {
+  const k = `${eventType}\u0000${window}`;
+  let s = windowSubjects.get(k);
+  if (s === undefined) {
+    if (windowSubjects.size >= 10_000) windowSubjects.clear();
+    s = subjects.windowResults(eventType, window);
+    windowSubjects.set(k, s);
+  }
+  return s;
+}
+
+/** The shape of an {@link EventMessage}; {@link checkEventMessage} applies its rules without zod. */
+export const eventMessageSchema = z.object({
   topic: z.string(),
   partition: z.number().int().min(0),
   offset: z.number().int().min(0),
@@ -203,7 +244,69 @@ const eventMessageSchema = z.object({
 /** The elements of an {@link EventBatchMessage} that parse, in order; null when the message is not one. */
 export function parseEventBatch(message: unknown): EventMessage[] | null {
   if (isOwn(message)) return (message as EventBatchMessage).events.map(plainEventMessage);
-  return parseElements(message, 'events', eventMessageSchema);
+  return parseElements(message, 'events', checkEventMessage);
+}
+
+/**
+ * An event message as `eventMessageSchema` accepts it (the same rules: every field present, of its
+ * kind and bounds, payload and metadata JSON objects under `json-data.ts`'s rules; other keys
+ * dropped), checked without zod, for the reason {@link checkWindowResult} is: a gateway with a
+ * whole-topic `events` subscription checks every event of the topic, and zod's parse and copy of
+ * each (message and envelope) was most of what the gateway did with it after `JSON.parse`. A
+ * well-formed message is returned as it is; one with other keys, as a copy without them.
+ * `test/unit/bus-messages.test.ts` checks it agrees with the schema on random input.
+ */
+export function checkEventMessage(v: unknown): EventMessage | null {
+  if (!isRecord(v)) return null;
+  const o = v as Record<string, unknown>;
+  if (typeof o.topic !== 'string' || !isIndex(o.partition) || !isIndex(o.offset) || typeof o.key !== 'string') return null;
+  const event = checkEnvelope(o.event);
+  if (event === null) return null;
+  if (event === o.event && Object.keys(o).length === 5) return o as unknown as EventMessage;
+  return { topic: o.topic, partition: o.partition as number, offset: o.offset as number, key: o.key, event };
+}
+
+function checkEnvelope(v: unknown): EventEnvelope | null {
+  if (!isRecord(v)) return null;
+  const e = v as Record<string, unknown>;
+  if (
+    !boundedString(e.eventId, 256) ||
+    !Number.isSafeInteger(e.timestamp) ||
+    !boundedString(e.eventType, 100) ||
+    !(e.userId === null || boundedString(e.userId, 256)) ||
+    !(e.deviceId === null || boundedString(e.deviceId, 256)) ||
+    !jsonObject(e.payload) ||
+    !(e.metadata === null || jsonObject(e.metadata))
+  ) {
+    return null;
+  }
+  if (Object.keys(e).length === ENVELOPE_KEYS.length) return e as unknown as EventEnvelope;
+  const copy: Record<string, unknown> = {};
+  for (const k of ENVELOPE_KEYS) copy[k] = e[k];
+  return copy as unknown as EventEnvelope;
+}
+
+const ENVELOPE_KEYS = ['eventId', 'timestamp', 'eventType', 'userId', 'deviceId', 'payload', 'metadata'] as const;
+{
+  const schema = EVENT_ENVELOPE_FIELDS.map((f) => f.name).join();
+  // a field added to the envelope and not to the check would be dropped from every live event: fail at start
+  if (schema !== ENVELOPE_KEYS.join()) throw new Error(`checkEventMessage is out of date with eventEnvelopeSchema: ${schema} vs ${ENVELOPE_KEYS.join()}`);
+}
+
+function isRecord(v: unknown): boolean {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function isIndex(x: unknown): boolean {
+  return Number.isSafeInteger(x) && (x as number) >= 0;
+}
+
+function boundedString(x: unknown, max: number): boolean {
+  return typeof x === 'string' && x.length >= 1 && x.length <= max;
+}
+
+function jsonObject(x: unknown): boolean {
+  return isRecord(x) && jsonDataProblem(x) === undefined;
 }
 
 /**
@@ -341,8 +444,7 @@ function parseElements<T>(message: unknown, field: string, parse: z.ZodType<T> |
 
 /** One element as an {@link EventMessage}, or null when it is not one. */
 export function parseEventMessage(message: unknown): EventMessage | null {
-  const r = eventMessageSchema.safeParse(message);
-  return r.success ? r.data : null;
+  return checkEventMessage(message);
 }
 
 /** One element as a {@link WindowResult}, or null when it is not one. */

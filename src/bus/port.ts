@@ -35,13 +35,24 @@ export interface LiveBus {
   healthy(): Promise<{ connected: boolean; detail?: string }>;
 }
 
-/** Subject naming, shared by publishers and subscribers. Tokens are sanitised for NATS. */
+/**
+ * Subject naming, shared by publishers and subscribers. Tokens are sanitised for NATS (names that
+ * differ only in other characters share a subject, so subscribers also check the names in the
+ * message).
+ */
 export const subjects = {
   events: (topic: string) => `keyflow.events.${token(topic)}`,
-  windowResults: (eventType: string) => `keyflow.windows.${token(eventType)}`,
+  /**
+   * Window results of one event type and one window spec. A subject per window lets a gateway whose
+   * subscribers watch one window (a dashboard's `tumbling-1m`) receive, decode and be sent that
+   * window only, and a processor skip building the messages of windows nobody watches.
+   */
+  windowResults: (eventType: string, window: string) => `keyflow.windows.${token(eventType)}.${token(window)}`,
+  /** The pattern (subscribe only) of every window's results of one event type. */
+  allWindowResults: (eventType: string) => `keyflow.windows.${token(eventType)}.*`,
   query: (topic: string, partition: number) => `keyflow.query.${token(topic)}.${partition}`,
 };
 
 function token(s: string): string {
-  return s.replace(/[^a-zA-Z0-9_-]/g, '_');
+  return s === '' ? '_' : s.replace(/[^a-zA-Z0-9_-]/g, '_');
 }

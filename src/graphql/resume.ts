@@ -380,6 +380,10 @@ export interface ResumableResultsOptions {
   from: ResultsCursor;
   /** Keeps only matching results. */
   filter: (r: WindowResult) => boolean;
+  /** The key `filter` keeps, if one: only its results reach this stream. */
+  key?: string;
+  /** The window spec `filter` keeps, if one: only its results are received (see `LiveFeed.windowResults`). */
+  window?: string;
   /** When given, its results are sent first (the current values), and live results not newer than them are dropped. */
   snapshot?: () => Promise<WindowResult[]>;
   /** @default 10_000 */
@@ -441,19 +445,24 @@ export function resumableWindowResults(options: ResumableResultsOptions): AsyncI
     }
   }
 
-  const off = options.live.windowResults(eventType, (results, position) => {
-    if (done) return;
-    if (held !== null) {
-      if (held.length >= maxBuffered) {
-        emit(new KeyflowError(ErrorCode.RATE_LIMITED, 'too many window results arrived while the snapshot was read; subscribe again', { details: { maxBuffered } }));
-        finish();
+  const off = options.live.windowResults(
+    eventType,
+    (results, position) => {
+      if (done) return;
+      if (held !== null) {
+        if (held.length >= maxBuffered) {
+          emit(new KeyflowError(ErrorCode.RATE_LIMITED, 'too many window results arrived while the snapshot was read; subscribe again', { details: { maxBuffered } }));
+          finish();
+          return;
+        }
+        held.push({ results, position });
         return;
       }
-      held.push({ results, position });
-      return;
-    }
-    onLive(results, position);
-  });
+      onLive(results, position);
+    },
+    options.key,
+    options.window,
+  );
 
   if (options.snapshot) {
     options

@@ -103,6 +103,9 @@ describe('distributed: the live path across processor faults', () => {
     const workload = createWorkload({ seed, keys: 24, idPrefix: cluster.keyPrefix });
     const client = wsClient(gateway.url);
     clients.push(client);
+    // results travel on a subject per window: the subscriber watches one, the other windows stay off NATS
+    const watchedWire = await tap(cluster, subjects.windowResults(EVENT_TYPE, 'tumbling-1m'));
+    const otherWire = await tap(cluster, subjects.windowResults(EVENT_TYPE, 'tumbling-5m'));
     const events = subscribe<LiveEvent>(client, 'subscription($t: String!) { events(topic: $t) { eventId partition offset } }', { t: TOPIC }, 'events');
     const results = subscribe<LiveResult>(
       client,
@@ -119,6 +122,13 @@ describe('distributed: the live path across processor faults', () => {
       },
       { timeoutMs: 60_000, intervalMs: 300, message: 'first live messages' },
     );
+    const watchedBefore = watchedWire.count();
+    const otherBefore = otherWire.count();
+    const resultsBefore = results.messages.length;
+    await publishViaGateway(cluster, gateway.url, workload.next(20));
+    await waitFor(() => results.messages.length > resultsBefore && watchedWire.count() > watchedBefore, { timeoutMs: 30_000, message: 'the watched window on NATS' });
+    expect(otherWire.count(), 'an unwatched window was published').toBe(otherBefore);
+    await Promise.all([watchedWire.close(), otherWire.close()]);
     const firstMain = workload.events.length;
 
     const producer = await cluster.producer();

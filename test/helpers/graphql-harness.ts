@@ -187,7 +187,7 @@ async function wire<L extends EventLog>(log: L, options: HarnessOptions, cleanup
     server,
     windowResults,
     keyStates,
-    subscriberCount: (subject) => hub.exact.get(subject)?.length ?? 0,
+    subscriberCount: (subject) => (hub.exact.get(subject)?.length ?? 0) + hub.wildcards.filter((w) => w.tokens.join('.') === subject).length,
     async records(topic) {
       const end = await log.endOffsets(topic);
       const parts = await Promise.all(end.map((n, p) => (n > 0 ? log.read(topic, p, 0, n) : Promise.resolve([]))));

@@ -9,7 +9,10 @@ import { connect, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNatsBus, type NatsBusOptions } from '../../src/bus/nats/nats-bus.ts';
 import { INTEREST_SUBJECTS } from '../../src/bus/nats/interest.ts';
-import type { LiveBus } from '../../src/bus/port.ts';
+import { createLiveFeed } from '../../src/bus/live-feed.ts';
+import { publishWindowResults } from '../../src/bus/messages.ts';
+import { subjects, type LiveBus } from '../../src/bus/port.ts';
+import type { WindowResult } from '../../src/model/window-result.ts';
 import { assertReachable, hostPortOf, requireNats } from '../helpers/services.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -28,6 +31,10 @@ async function node(o: NatsBusOptions = {}): Promise<LiveBus> {
 }
 
 const onWire = (subject: string) => wire.filter((s) => s === subject).length;
+
+function result(eventType: string, count: number): WindowResult {
+  return { eventType, key: 'k', window: 'tumbling-1m', windowStart: 0, windowEnd: 60_000, count, valueCount: count, sum: count, avg: 1, min: 1, max: 1, distinctUsers: 0, final: false, revision: count };
+}
 
 describe('NATS bus interest', () => {
   beforeAll(async () => {
@@ -68,6 +75,40 @@ describe('NATS bus interest', () => {
     a.publish(marker, 'again');
     await waitFor(() => got.length === 2, { message: 'second marker' });
     expect(onWire(s)).toBe(5);
+  });
+
+  it("a gateway watching one window gets no NATS traffic for the type's other windows; one watching every window gets them all", async () => {
+    const a = await node({ name: 'pub-w' });
+    const b = await node({ name: 'gateway-w' });
+    const feed = createLiveFeed({ bus: b });
+    const type = `w-${randomUUID().slice(0, 6)}`;
+    const windows = ['sliding-5m-1m', 'tumbling-1m', 'tumbling-5m'];
+    const emission = (offset: number) => windows.map((window) => ({ ...result(type, offset), window }));
+    const at = (offset: number) => ({ topic: 'events.w', partition: 0, offset, watermark: 1000, part: 0 });
+    const watched = subjects.windowResults(type, 'tumbling-1m');
+    const got: string[] = [];
+    const offOne = feed.windowResults(type, (rs) => got.push(...rs.map((r) => `${r.window}@${r.count}`)), 'k', 'tumbling-1m');
+    await waitFor(() => a.wants(watched) && !a.wants(subjects.windowResults(type, 'tumbling-5m')), { message: 'a knows which window is watched' });
+    for (let i = 1; i <= 10; i++) publishWindowResults(a, emission(i), at(i));
+    await waitFor(() => got.length === 10, { message: 'the watched window delivered' });
+    expect(got).toEqual(Array.from({ length: 10 }, (_, i) => `tumbling-1m@${i + 1}`));
+    expect(onWire(watched)).toBe(10);
+    for (const w of windows) if (w !== 'tumbling-1m') expect(onWire(subjects.windowResults(type, w))).toBe(0);
+
+    // every window (a subscription without a window filter): the pattern is announced, all travel, once each
+    const all: string[] = [];
+    const offAll = feed.windowResults(type, (rs) => all.push(...rs.map((r) => `${r.window}@${r.count}`)));
+    await waitFor(() => a.wants(subjects.windowResults(type, 'tumbling-5m')), { message: 'a learns the pattern' });
+    for (let i = 11; i <= 12; i++) publishWindowResults(a, emission(i), at(i));
+    publishWindowResults(a, emission(11), at(11)); // a replay: dropped on both subscriptions
+    await waitFor(() => all.length === 6 && got.length === 12, { message: 'every window delivered' });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(all).toEqual([11, 12].flatMap((i) => windows.map((w) => `${w}@${i}`)));
+    expect(got.slice(10)).toEqual(['tumbling-1m@11', 'tumbling-1m@12']);
+    expect(onWire(subjects.windowResults(type, 'tumbling-5m'))).toBe(3);
+    offAll();
+    offOne();
+    await waitFor(() => !a.wants(watched), { message: 'a learns nobody watches' });
   });
 
   it('a node that stops announcing (killed) stops counting after its TTL', async () => {

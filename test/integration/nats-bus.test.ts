@@ -83,7 +83,7 @@ describe('NATS live bus', () => {
     const c = await node();
     expect(a.kind).toBe('nats');
     expect(await a.healthy()).toMatchObject({ connected: true });
-    const subject = subjects.windowResults('iot.sensor');
+    const subject = subjects.windowResults('iot.sensor', 'tumbling-1m');
     const gotB: unknown[] = [];
     const gotC: unknown[] = [];
     const gotA: unknown[] = [];

@@ -5,14 +5,17 @@ import { createInProcessBus, createInProcessHub } from '../../src/bus/in-process
 import {
   MAX_BATCH_BYTES,
   MAX_BATCH_ITEMS,
+  checkEventMessage,
   checkWindowResult,
   comparePositions,
+  eventMessageSchema,
   eventMessage,
   parseEventBatch,
   parseWindowResultBatch,
   parseWindowResultBatchMessage,
   publishEventBatch,
   publishWindowResults,
+  type WindowResultBatchMessage,
 } from '../../src/bus/messages.ts';
 import { subjects } from '../../src/bus/port.ts';
 import type { LogRecord } from '../../src/log/port.ts';
@@ -104,8 +107,8 @@ describe('bus messages', () => {
 
   it('window results go out one message per event type, each in emission order, split when large', () => {
     const { bus, got, listen } = recorder();
-    const a = subjects.windowResults('iot.sensor');
-    const b = subjects.windowResults('clickstream');
+    const a = subjects.windowResults('iot.sensor', 'tumbling-1m');
+    const b = subjects.windowResults('clickstream', 'tumbling-1m');
     listen(a);
     listen(b);
     const mixed = [result('iot.sensor', 0), result('clickstream', 1), result('iot.sensor', 2), result('clickstream', 3)];
@@ -125,7 +128,7 @@ describe('bus messages', () => {
   it('a message a publisher built in this process is taken as it is; the same message from anywhere else is validated element by element', () => {
     const { bus, got, listen } = recorder();
     const events = subjects.events('events.iot.sensors');
-    const results = subjects.windowResults('iot.sensor');
+    const results = subjects.windowResults('iot.sensor', 'tumbling-1m');
     listen(events);
     listen(results);
     // the processor publishes its lazily decoded envelope (getters); an offset no validation would pass shows what is checked
@@ -191,6 +194,53 @@ describe('bus messages', () => {
     for (const bad of [null, 'x', [good], 7]) expect(checkWindowResult(bad)).toBeNull();
   });
 
+  it('property: the event message check accepts, rejects and strips exactly as the schema does', () => {
+    // fresh objects each time: the extra keys are defined on what is drawn
+    const hostile = fc
+      .constantFrom<() => unknown>(
+        ...[undefined, null, '', 'x', 'y'.repeat(101), 'y'.repeat(257), 0, -1, 1.5, 2 ** 53, Number.NaN, true, '3'].map((x) => () => x),
+        () => ({}),
+        () => [],
+        () => ({ a: [1, { b: null }] }),
+        () => ({ n: Number.POSITIVE_INFINITY }),
+        () => JSON.parse('{"__proto__":1}'),
+      )
+      .map((f) => f());
+    const e = item(2);
+    const good = eventMessage(e.record, 'd2', { ...e.event, metadata: { source: 'test' } });
+    const envelopeKeys = Object.keys(good.event);
+    const arb = fc.record({
+      fields: fc.array(fc.tuple(fc.constantFrom('topic', 'partition', 'offset', 'key', 'event'), hostile), { maxLength: 2 }),
+      envelope: fc.array(fc.tuple(fc.constantFrom(...envelopeKeys), hostile), { maxLength: 3 }),
+      extra: fc.array(fc.tuple(fc.constantFrom('cursor', 'constructor', 'x'), hostile), { maxLength: 2 }),
+      inEnvelope: fc.boolean(),
+      viaJson: fc.boolean(),
+    });
+    fc.assert(
+      fc.property(arb, ({ fields, envelope, extra, inEnvelope, viaJson }) => {
+        const ev: Record<string, unknown> = { ...good.event };
+        for (const [k, x] of envelope) {
+          if (x === undefined) delete ev[k];
+          else ev[k] = x;
+        }
+        const v: Record<string, unknown> = { ...good, event: ev };
+        for (const [k, x] of fields) {
+          if (x === undefined) delete v[k];
+          else v[k] = x;
+        }
+        for (const [k, x] of extra) Object.defineProperty(inEnvelope && typeof v.event === 'object' && v.event !== null ? v.event : v, k, { value: x, enumerable: true, writable: true, configurable: true });
+        const input = viaJson ? JSON.parse(JSON.stringify(v)) : v;
+        const z = eventMessageSchema.safeParse(input);
+        const c = checkEventMessage(input);
+        expect(c === null).toBe(!z.success);
+        if (z.success) expect(c).toStrictEqual(z.data);
+      }),
+      { numRuns: 3000 },
+    );
+    const wire = JSON.parse(JSON.stringify(good));
+    expect(checkEventMessage(wire)).toBe(wire);
+  });
+
   it('parsers drop a malformed message whole and a malformed element alone', () => {
     const good = result('iot.sensor', 1);
     for (const bad of [null, 1, 'x', [good], { results: good }, { results: null }, {}]) expect(parseWindowResultBatch(bad)).toBeNull();
@@ -205,7 +255,7 @@ describe('bus messages', () => {
 describe('bus messages: positions and interest', () => {
   it('result messages carry the emission position, one part per split message', () => {
     const { bus, got, listen } = recorder();
-    const subject = subjects.windowResults('iot.sensor');
+    const subject = subjects.windowResults('iot.sensor', 'tumbling-1m');
     listen(subject);
     const many = Array.from({ length: MAX_BATCH_ITEMS + 3 }, (_, i) => result('iot.sensor', i));
     publishWindowResults(bus, many, { topic: 'events.iot.sensors', partition: 4, offset: 120, watermark: 5000 });
@@ -218,9 +268,46 @@ describe('bus messages: positions and interest', () => {
     expect(comparePositions(msgs[0]!.position!, msgs[1]!.position!)).toBe(-1);
   });
 
+  it('results go out one message per window, in window name order, parts numbered across the emission whoever listens', () => {
+    const at = { topic: 'events.iot.sensors', partition: 2, offset: 50, watermark: 9000 };
+    const of = (window: string, i: number) => ({ ...result('iot.sensor', i), window });
+    // interleaved key by key, as the actors emit them
+    const emission = [of('tumbling-5m', 0), of('sliding-5m-1m', 0), of('tumbling-1m', 0), of('tumbling-5m', 1), of('sliding-5m-1m', 1), of('tumbling-1m', 1)];
+    const all = recorder();
+    const windows = ['sliding-5m-1m', 'tumbling-1m', 'tumbling-5m'];
+    for (const w of windows) all.listen(subjects.windowResults('iot.sensor', w));
+    publishWindowResults(all.bus, emission, at);
+    for (const [part, w] of windows.entries()) {
+      expect(all.got.get(subjects.windowResults('iot.sensor', w))).toEqual([{ results: emission.filter((r) => r.window === w), position: { ...at, part } }]);
+    }
+    // a publisher whose only listener watches one window builds that one, with the same part
+    const one = recorder();
+    const watched = subjects.windowResults('iot.sensor', 'tumbling-5m');
+    one.listen(watched);
+    const published: string[] = [];
+    const spy = {
+      ...one.bus,
+      publish: (s: string, m: unknown) => {
+        published.push(s);
+        one.bus.publish(s, m);
+      },
+    };
+    publishWindowResults(spy, emission, at);
+    expect(published).toEqual([watched]);
+    expect(one.got.get(watched)).toEqual(all.got.get(watched));
+    // the every-window pattern receives them all, positions growing
+    const star = recorder();
+    star.listen(subjects.allWindowResults('iot.sensor'));
+    publishWindowResults(star.bus, emission, at);
+    const positions = star.got.get(subjects.allWindowResults('iot.sensor'))!.map((m) => (m as WindowResultBatchMessage).position!);
+    expect(positions.map((p) => p.part)).toEqual([0, 1, 2]);
+    // window names are subject tokens: characters NATS cannot take are replaced
+    expect(subjects.windowResults('iot.sensor', 'a.b*>')).toBe('keyflow.windows.iot_sensor.a_b__');
+  });
+
   it('nothing is built or published for a subject nobody wants', () => {
     const { bus, got, listen } = recorder();
-    const wanted = subjects.windowResults('iot.sensor');
+    const wanted = subjects.windowResults('iot.sensor', 'tumbling-1m');
     listen(wanted);
     const asked: string[] = [];
     const spy = {
@@ -232,7 +319,7 @@ describe('bus messages: positions and interest', () => {
       publish: (s: string, m: unknown) => bus.publish(s, m) };
     publishEventBatch(spy, 'events.iot.sensors', [item(1)]);
     publishWindowResults(spy, [result('iot.sensor', 1), result('clickstream', 2)]);
-    expect(asked).toEqual([subjects.events('events.iot.sensors'), wanted, subjects.windowResults('clickstream')]);
+    expect(asked).toEqual([subjects.events('events.iot.sensors'), wanted, subjects.windowResults('clickstream', 'tumbling-1m')]);
     expect(got.get(wanted)).toHaveLength(1);
     expect(bus.wants(subjects.events('events.iot.sensors'))).toBe(false);
   });

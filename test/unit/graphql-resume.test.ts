@@ -285,8 +285,8 @@ describe('windowResults(snapshot, after)', () => {
       await waitFor(() => got.length === 2, 'the snapshot');
       const pos = (offset: number) => ({ topic: SENSORS, partition: 3, offset, watermark: 1000, part: 0 });
       // older than the snapshot's value (count 4 < 5): dropped; newer: delivered
-      r.h.bus.publish(subjects.windowResults('iot.sensor'), { results: [w({ count: 4 })], position: pos(10) });
-      r.h.bus.publish(subjects.windowResults('iot.sensor'), { results: [w({ count: 6 })], position: pos(11) });
+      r.h.bus.publish(subjects.windowResults('iot.sensor', 'tumbling-1m'), { results: [w({ count: 4 })], position: pos(10) });
+      r.h.bus.publish(subjects.windowResults('iot.sensor', 'tumbling-1m'), { results: [w({ count: 6 })], position: pos(11) });
       await waitFor(() => got.length === 3, 'the newer live result');
       expect(got.map((g) => g.count)).toEqual([5, 2, 6]);
       const cursor = got[2]!.cursor;
@@ -302,8 +302,8 @@ describe('windowResults(snapshot, after)', () => {
       );
       await waitFor(() => again.length === 2, 'the snapshot on resume');
       // a replay at or below the cursor's position is not sent again; a later one is
-      r.h.bus.publish(subjects.windowResults('iot.sensor'), { results: [w({ count: 8 })], position: pos(11) });
-      r.h.bus.publish(subjects.windowResults('iot.sensor'), { results: [w({ count: 9 })], position: pos(12) });
+      r.h.bus.publish(subjects.windowResults('iot.sensor', 'tumbling-1m'), { results: [w({ count: 8 })], position: pos(11) });
+      r.h.bus.publish(subjects.windowResults('iot.sensor', 'tumbling-1m'), { results: [w({ count: 9 })], position: pos(12) });
       await waitFor(() => again.length === 3, 'the next live result');
       expect(again.map((g) => g.count)).toEqual([7, 2, 9]);
       off2();

@@ -201,7 +201,7 @@ describe('graphql-ws subscriptions', () => {
 
   it('windowResults streams matching results only; finalOnly keeps finals', async () => {
     const c = client(run.url);
-    const subject = subjects.windowResults('iot.sensor');
+    const subject = subjects.windowResults('iot.sensor', 'tumbling-1m');
     const result = (over: Partial<WindowResult>): WindowResult => ({
       eventType: 'iot.sensor',
       key: 'dev-1',

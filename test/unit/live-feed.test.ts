@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createInProcessBus, createInProcessHub } from '../../src/bus/in-process/in-process-bus.ts';
 import { createLiveFeed } from '../../src/bus/live-feed.ts';
-import { type EventMessage, type ResultPosition, type WindowResultBatchMessage, comparePositions } from '../../src/bus/messages.ts';
+import { type EventMessage, type ResultPosition, comparePositions, publishWindowResults } from '../../src/bus/messages.ts';
 import { subjects } from '../../src/bus/port.ts';
 import { createRandom } from '../../src/loadgen/generator.ts';
 import type { WindowResult } from '../../src/model/window-result.ts';
@@ -25,8 +25,12 @@ function event(partition: number, offset: number): EventMessage {
   };
 }
 
-function result(partition: number, count: number, final = false): WindowResult {
-  return { eventType: TYPE, key: `k${partition}`, window: 'tumbling-1m', windowStart: 0, windowEnd: 60_000, count, valueCount: count, sum: count, avg: 1, min: 1, max: 1, distinctUsers: 0, final, revision: 0 };
+const W = 'tumbling-1m';
+/** The windows each emission of the property test has: a message (subject) per window. */
+const WINDOWS = ['sliding-5m-1m', 'tumbling-1m', 'tumbling-5m'];
+
+function result(partition: number, count: number, final = false, window = W): WindowResult {
+  return { eventType: TYPE, key: `k${partition}`, window, windowStart: 0, windowEnd: 60_000, count, valueCount: count, sum: count, avg: 1, min: 1, max: 1, distinctUsers: 0, final, revision: 0 };
 }
 
 /** One bus message an owner publishes: a batch of events, then the results it emitted at its end. */
@@ -98,7 +102,9 @@ function feedOn() {
 function publish(bus: ReturnType<typeof feedOn>['bus'], m: Publish): void {
   if (m.events.length > 0) bus.publish(subjects.events(TOPIC), { events: m.events.map((o) => event(m.partition, o)) });
   const last = m.position.offset;
-  bus.publish(subjects.windowResults(TYPE), { results: [result(m.partition, last)], position: m.position } satisfies WindowResultBatchMessage);
+  // as the processor publishes them: one message per window, parts numbered across the emission
+  const { part: _, ...at } = m.position;
+  publishWindowResults(bus, WINDOWS.map((w) => result(m.partition, last, false, w)), at);
 }
 
 describe('live feed', () => {
@@ -111,13 +117,22 @@ describe('live feed', () => {
         const order = interleave(plans.map((p, partition) => generations(partition, p, batchOf)), rand);
         const { bus, feed } = feedOn();
         const seen: EventMessage[] = [];
-        const results: { partition: number; count: number }[] = [];
+        type Seen = { partition: number; window: string; count: number };
+        const seenOf = (rs: readonly WindowResult[]) => rs.map((r) => ({ partition: Number(r.key.slice(1)), window: r.window, count: r.count }));
+        const results: Seen[] = [];
+        const oneWindow: Seen[] = [];
+        const lateWindow: Seen[] = [];
         feed.events(TOPIC, (events) => seen.push(...events));
-        feed.windowResults(TYPE, (rs) => results.push(...rs.map((r) => ({ partition: Number(r.key.slice(1)), count: r.count }))));
+        feed.windowResults(TYPE, (rs) => results.push(...seenOf(rs)));
+        // the same gateway also has a subscription to one window: its own subject, the same messages again
+        feed.windowResults(TYPE, (rs) => oneWindow.push(...seenOf(rs)), undefined, 'tumbling-5m');
         // a subscription that starts late (mid-replay, possibly) also gets a clean stream from there on
         const late: EventMessage[] = [];
         order.forEach((m, i) => {
-          if (i === lateAt) feed.events(TOPIC, (events) => late.push(...events));
+          if (i === lateAt) {
+            feed.events(TOPIC, (events) => late.push(...events));
+            feed.windowResults(TYPE, (rs) => lateWindow.push(...seenOf(rs)), undefined, 'sliding-5m-1m');
+          }
           publish(bus, m);
         });
         for (let p = 0; p < plans.length; p++) {
@@ -127,10 +142,18 @@ describe('live feed', () => {
           expect(seen.filter((e) => e.partition === p).map((e) => e.offset)).toEqual(Array.from({ length: max + 1 }, (_, i) => i));
           const lateOffsets = late.filter((e) => e.partition === p).map((e) => e.offset);
           for (let i = 1; i < lateOffsets.length; i++) expect(lateOffsets[i]).toBe(lateOffsets[i - 1]! + 1);
-          const counts = results.filter((r) => r.partition === p).map((r) => r.count);
-          for (let i = 1; i < counts.length; i++) expect(counts[i]).toBeGreaterThan(counts[i - 1]!);
-          if (counts.length > 0) expect(counts.at(-1)).toBe(max + 1);
+          // every window's results once each, only ever newer, up to the last
+          for (const w of WINDOWS) {
+            const counts = results.filter((r) => r.partition === p && r.window === w).map((r) => r.count);
+            for (let i = 1; i < counts.length; i++) expect(counts[i]).toBeGreaterThan(counts[i - 1]!);
+            expect(counts.at(-1) ?? 0).toBe(max + 1);
+            if (w === 'tumbling-5m') expect(oneWindow.filter((r) => r.partition === p).map((r) => r.count)).toEqual(counts);
+          }
+          const lateCounts = lateWindow.filter((r) => r.partition === p).map((r) => r.count);
+          for (let i = 1; i < lateCounts.length; i++) expect(lateCounts[i]).toBeGreaterThan(lateCounts[i - 1]!);
         }
+        expect(new Set(oneWindow.map((r) => r.window))).toEqual(new Set(oneWindow.length > 0 ? ['tumbling-5m'] : []));
+        expect(new Set(lateWindow.map((r) => r.window))).toEqual(new Set(lateWindow.length > 0 ? ['sliding-5m-1m'] : []));
       }),
       { numRuns: 200 },
     );
@@ -141,7 +164,7 @@ describe('live feed', () => {
     const got: number[] = [];
     feed.windowResults(TYPE, (rs) => got.push(...rs.map((r) => r.count)));
     const at = (offset: number, watermark: number | null, part: number, count: number) =>
-      bus.publish(subjects.windowResults(TYPE), { results: [result(0, count)], position: { topic: TOPIC, partition: 0, offset, watermark, part } });
+      bus.publish(subjects.windowResults(TYPE, W), { results: [result(0, count)], position: { topic: TOPIC, partition: 0, offset, watermark, part } });
     at(10, null, 0, 1); // before the first event time
     at(10, 100, 0, 2); // the batch ending at 10
     at(10, 100, 1, 3); // its second part
@@ -160,8 +183,8 @@ describe('live feed', () => {
     const events: number[] = [];
     feed.windowResults(TYPE, (rs) => got.push(...rs.map((r) => r.count)));
     feed.events(TOPIC, (es) => events.push(...es.map((e) => e.offset)));
-    bus.publish(subjects.windowResults(TYPE), { results: [result(0, 5), { ...result(0, 6), eventType: 'clickstream' }] });
-    bus.publish(subjects.windowResults(TYPE), { results: [result(0, 4)] });
+    bus.publish(subjects.windowResults(TYPE, W), { results: [result(0, 5), { ...result(0, 6), eventType: 'clickstream' }] });
+    bus.publish(subjects.windowResults(TYPE, W), { results: [result(0, 4)] });
     bus.publish(subjects.events(TOPIC), { events: [event(0, 1), { ...event(0, 2), topic: 'events.clickstream' }] });
     expect(got).toEqual([5, 4]);
     expect(events).toEqual([1]);
@@ -219,7 +242,7 @@ describe('live feed', () => {
     // results too, with the message's position
     const positions: (number | undefined)[] = [];
     const offR = feed.windowResults(TYPE, (rs, p) => positions.push(...rs.map(() => p?.offset)), 'k1');
-    bus.publish(subjects.windowResults(TYPE), { results: [result(0, 1), result(1, 2), result(1, 3)], position: { topic: TOPIC, partition: 1, offset: 9, watermark: null, part: 0 } });
+    bus.publish(subjects.windowResults(TYPE, W), { results: [result(0, 1), result(1, 2), result(1, 3)], position: { topic: TOPIC, partition: 1, offset: 9, watermark: null, part: 0 } });
     expect(positions).toEqual([9, 9]);
     offAll();
     offA();
@@ -230,7 +253,7 @@ describe('live feed', () => {
     offA2();
     expect(hub.exact.has(subject)).toBe(false);
     offR();
-    expect(hub.exact.has(subjects.windowResults(TYPE))).toBe(false);
+    expect(bus.wants(subjects.windowResults(TYPE, W))).toBe(false);
   });
 
   it('a listener that throws does not keep the message from the others', () => {

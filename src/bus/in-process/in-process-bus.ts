@@ -69,8 +69,8 @@ const consoleLogger: BusLogger = { warn: (obj, msg) => console.warn(msg, obj) };
  *
  * @example
  * const bus = createInProcessBus();
- * const off = bus.subscribe(subjects.windowResults('iot.sensor'), (m) => console.log(m));
- * bus.publish(subjects.windowResults('iot.sensor'), result);
+ * const off = bus.subscribe(subjects.allWindowResults('iot.sensor'), (m) => console.log(m));
+ * bus.publish(subjects.windowResults('iot.sensor', 'tumbling-1m'), result);
  * off();
  */
 export function createInProcessBus(options: InProcessBusOptions = {}): LiveBus {

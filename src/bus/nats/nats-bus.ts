@@ -111,7 +111,7 @@ function decode(data: Uint8Array): unknown {
  * @example
  * const bus = createNatsBus({ servers: process.env.NATS_URL, prefix: 'keyflow' });
  * await bus.start();
- * const off = bus.subscribe(subjects.windowResults('iot.sensor'), (m) => console.log(m));
+ * const off = bus.subscribe(subjects.allWindowResults('iot.sensor'), (m) => console.log(m));
  */
 export function createNatsBus(opts: NatsBusOptions = {}): LiveBus {
   const prefix = opts.prefix ?? '';

@@ -324,6 +324,8 @@ builder.subscriptionType({
             topic: spec.topic,
             from,
             filter,
+            key: key ?? undefined,
+            window: window ?? undefined,
             snapshot: a.snapshot && key !== null ? () => s.reader.windows({ eventType, key, window: window ?? undefined, finalOnly }) : undefined,
             maxBuffered: s.subscriptionBuffer,
             onOverflow: overflowed(s, 'windowResults'),
@@ -331,9 +333,10 @@ builder.subscriptionType({
           });
         }
         return busIterator<WindowResult>({
-          // one key's results only reach its subscriptions (the feed splits each batch by key once)
-          subscribe: (push) => ctx.services.live.windowResults(eventType, push, key ?? undefined),
-          filter: window === null && !finalOnly ? undefined : (w) => (window === null || w.window === window) && (!finalOnly || w.final),
+          // one key's results only reach its subscriptions (the feed splits each batch by key once),
+          // and only the window's messages reach this gateway
+          subscribe: (push) => ctx.services.live.windowResults(eventType, push, key ?? undefined, window ?? undefined),
+          filter: finalOnly ? (w) => w.final : undefined,
           maxBuffered: ctx.services.subscriptionBuffer,
           onOverflow: overflowed(ctx.services, 'windowResults'),
         });

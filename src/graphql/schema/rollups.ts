@@ -83,11 +83,15 @@ async function* rollupStream(s: ApiServices, q: RollupQuery): AsyncGenerator<Rol
   const reader = readerOf(s);
   let dirty = true;
   let wake: (() => void) | null = null;
-  const unsubscribe = s.live.windowResults(q.eventType, (results) => {
-    if (!results.some((r) => r.window === q.window)) return;
-    dirty = true;
-    wake?.();
-  });
+  const unsubscribe = s.live.windowResults(
+    q.eventType,
+    () => {
+      dirty = true;
+      wake?.();
+    },
+    undefined,
+    q.window,
+  );
   const sent = new Map<number, string>();
   try {
     for (;;) {
