@@ -426,7 +426,9 @@ export async function benchLatency(ctx: BenchContext): Promise<void> {
         server.child.send({ type: 'loop-reset' });
         const cpu0 = await serverCpu(server.child);
         const lowSamples: number[] = [];
+        const lowFrom = monotonicUs();
         const lowFailed = await fire(0, lowBodies.length, lowSamples, lowRate, lowBodies);
+        printProfileWindow(ctx.childNodeArgs.length > 0, `latency at ${lowRate} req/s`, lowFrom);
         const st = await server.child.next('stats', 5000);
         const cpuS = (Number(st.cpuUs) - cpu0.cpuUs) / 1e6;
         process.stdout.write(
