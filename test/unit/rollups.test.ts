@@ -295,6 +295,32 @@ describe('rollup checkpoints are incremental', () => {
     for (const window of ROLLUP_SPECS) expect(diffRollups(rollupsOf(d, window, 20, 'sum'), want(window))).toEqual([]);
   });
 
+  it('a checkpoint that was not committed is written again by the next (same delta number, its changes and the later ones)', async () => {
+    const d = createPartitionDriver({ registry: registry(), maxOutOfOrderMs: 30 * MIN });
+    const inputs: EventInput[] = keys.slice(0, 40).map((k, i) => ev(`a-${i}`, T0 + i, k, `u-${i}`, i));
+    await d.feed(inputs);
+    d.checkpoint();
+    const more = [ev('b-1', T0 + 500, keys[1]!, 'late-user', 7), ev('b-2', T0 + 600, keys[2]!, null, 8)];
+    inputs.push(more[0]!);
+    await d.feed([more[0]!]);
+    d.host(TOPIC, 0).checkpoint(); // taken, never committed (the store failed)
+    inputs.push(more[1]!);
+    await d.feed([more[1]!]);
+    const again = rollupWrites(d);
+    const tumbling = again.dirty.find(([id]) => id.includes('tumbling-1m'))!;
+    expect(tumbling[0].endsWith(`${SEP}1`)).toBe(true);
+    const delta = JSON.parse(tumbling[1]) as { k: unknown[][]; u: string[] };
+    expect(delta.k.map((t) => t[0]).sort()).toEqual([keys[1], keys[2]].sort());
+    expect(delta.u).toEqual(['late-user']);
+    d.checkpoint();
+    d.crash();
+    const events = byPartition(inputs);
+    for (const window of ROLLUP_SPECS) {
+      const want = referenceRollups(events, { eventType: TYPE, window, top: 50, by: 'count', valueField: () => 'value', maxOutOfOrderMs: 30 * MIN });
+      expect(diffRollups(rollupsOf(d, window, 50, 'count'), want)).toEqual([]);
+    }
+  });
+
   it('a window that expires deletes its base and every delta; a delta without its base is refused at restore', async () => {
     const d = createPartitionDriver({ registry: registry(), maxOutOfOrderMs: 0, resultRetentionMs: MIN });
     await d.feed(keys.slice(0, 20).map((k, i) => ev(`a-${i}`, T0 + i, k, null, 1)));
