@@ -30,6 +30,10 @@ export interface BenchContext {
   peerKeyflowOnly?: boolean;
   /** `--against <dir>`: a checkout of another commit whose engine the processing bench runs side by side. */
   against?: string;
+  /** `--rates 100,500,1000`: the paced rates (req/s) of the latency bench's below-saturation windows. @default [100, 500, 1000] */
+  rates?: number[];
+  /** `--paced-only`: the latency bench runs only its below-saturation windows (no 2,000 req/s run, no capacity). */
+  pacedOnly?: boolean;
 }
 
 // ------------------------------------------------------------------ 1. processing throughput
@@ -271,6 +275,10 @@ async function serverCpu(child: Child): Promise<{ cpuUs: number; processed: numb
   return { cpuUs: Number(m.cpuUs), processed: Number(m.processed) };
 }
 
+function fmtMs(ms: number): string {
+  return `${ms < 10 ? ms.toFixed(2) : ms.toFixed(0)} ms`;
+}
+
 const PUBLISH_ONE = 'mutation BenchOne($input: EventInput!) { publishEvent(input: $input) { status } }';
 
 function withFreshIds(inputs: EventInput[], run: string): EventInput[] {
@@ -375,42 +383,62 @@ export async function benchLatency(ctx: BenchContext): Promise<void> {
     };
     const warmCount = Math.floor((rate * warmMs) / 1000);
     await fire(0, warmCount, null);
-    // what the node can serve at all (closed loop, 16 in flight) — explains a backlog at the paced rate;
-    // measured once the processor has caught up with the warm-up, so its CPU is this window's work
-    await caughtUp(server.child, warmCount);
-    const capacityMs = ctx.quick ? 3000 : 10_000;
-    const capacityBodies = withFreshIds(iotInputs(60_000, 10_000, 17), `${run}c`).map((input) => JSON.stringify({ query: PUBLISH_ONE, variables: { input } }));
-    let served = 0;
-    const capCpu0 = await serverCpu(server.child);
-    const capEnd = performance.now() + capacityMs;
-    await Promise.all(
-      Array.from({ length: 16 }, async () => {
-        while (performance.now() < capEnd && served < capacityBodies.length) await post(agent, server.url, capacityBodies[served++]!);
-      }),
-    );
-    const capacity = served / (capacityMs / 1000);
-    const capCpuS = ((await serverCpu(server.child)).cpuUs - capCpu0.cpuUs) / 1e6;
-    await sleep(2000); // let the processor catch up before the paced run
-    const samples: number[] = [];
-    const from = monotonicUs();
-    const failed = await fire(warmCount, total - warmCount, samples);
-    printProfileWindow(ctx.childNodeArgs.includes('--cpu-prof'), 'latency', from);
-    const l = summarize(samples);
-    process.stdout.write(
-      `latency: publishEvent at ${fmtInt(rate)} req/s open loop for ${durationMs / 1000} s (after ${warmMs / 1000} s warm-up), keep-alive, from scheduled send time, child-process embedded node (gateway+processor): ` +
-        `${fmtLatency(l)}, ${failed} failed — target p99 < 5 ms: ${verdict(l.p99 < 5 && failed === 0)}\n` +
-        `latency: closed-loop capacity of the same node just before (16 in flight, ${capacityMs / 1000} s, after the processor caught up): ${fmtInt(capacity)} publishEvent req/s (${fmtInt(served / capCpuS)} per server CPU-second)\n`,
-    );
-    // and at a rate far below that capacity: the service latency without a queue
-    const lowRate = 100;
-    const lowMs = ctx.quick ? 3000 : 10_000;
-    const lowBodies = withFreshIds(iotInputs((lowRate * lowMs) / 1000, 10_000, 19), `${run}l`).map((input) => JSON.stringify({ query: PUBLISH_ONE, variables: { input } }));
-    await sleep(3000);
-    const lowSamples: number[] = [];
-    const lowFailed = await fire(0, lowBodies.length, lowSamples, lowRate, lowBodies);
-    process.stdout.write(
-      `latency: publishEvent at ${lowRate} req/s open loop for ${lowMs / 1000} s on the same node (below saturation, no target): ${fmtLatency(summarize(lowSamples))}, ${lowFailed} failed\n`,
-    );
+    if (!ctx.pacedOnly) await saturated(warmCount);
+    else await caughtUp(server.child, warmCount);
+    await pacedWindows();
+    async function saturated(warmCount: number): Promise<void> {
+      // what the node can serve at all (closed loop, 16 in flight) — explains a backlog at the paced rate;
+      // measured once the processor has caught up with the warm-up, so its CPU is this window's work
+      await caughtUp(server.child, warmCount);
+      const capacityMs = ctx.quick ? 3000 : 10_000;
+      const capacityBodies = withFreshIds(iotInputs(60_000, 10_000, 17), `${run}c`).map((input) => JSON.stringify({ query: PUBLISH_ONE, variables: { input } }));
+      let served = 0;
+      const capCpu0 = await serverCpu(server.child);
+      const capEnd = performance.now() + capacityMs;
+      await Promise.all(
+        Array.from({ length: 16 }, async () => {
+          while (performance.now() < capEnd && served < capacityBodies.length) await post(agent, server.url, capacityBodies[served++]!);
+        }),
+      );
+      const capacity = served / (capacityMs / 1000);
+      const capCpuS = ((await serverCpu(server.child)).cpuUs - capCpu0.cpuUs) / 1e6;
+      await sleep(2000); // let the processor catch up before the paced run
+      const samples: number[] = [];
+      const from = monotonicUs();
+      const failed = await fire(warmCount, total - warmCount, samples);
+      printProfileWindow(ctx.childNodeArgs.includes('--cpu-prof'), 'latency', from);
+      const l = summarize(samples);
+      process.stdout.write(
+        `latency: publishEvent at ${fmtInt(rate)} req/s open loop for ${durationMs / 1000} s (after ${warmMs / 1000} s warm-up), keep-alive, from scheduled send time, child-process embedded node (gateway+processor): ` +
+          `${fmtLatency(l)}, ${failed} failed — target p99 < 5 ms: ${verdict(l.p99 < 5 && failed === 0)}\n` +
+          `latency: closed-loop capacity of the same node just before (16 in flight, ${capacityMs / 1000} s, after the processor caught up): ${fmtInt(capacity)} publishEvent req/s (${fmtInt(served / capCpuS)} per server CPU-second)\n`,
+      );
+    }
+    // and at rates below that capacity: the service latency without a queue, and the server's
+    // event-loop delay over the same window (perf_hooks monitorEventLoopDelay, 1 ms resolution):
+    // a busy stretch on the loop (a checkpoint) delays every request that arrives during it
+    async function pacedWindows(): Promise<void> {
+      const lowMs = ctx.quick ? 3000 : 10_000;
+      for (const [n, lowRate] of (ctx.rates ?? [100, 500, 1000]).entries()) {
+        const lowBodies = withFreshIds(iotInputs((lowRate * lowMs) / 1000, 10_000, 19 + n), `${run}l${n}`).map((input) => JSON.stringify({ query: PUBLISH_ONE, variables: { input } }));
+        await sleep(3000);
+        const before = (await serverCpu(server.child)).processed;
+        server.child.send({ type: 'loop-reset' });
+        const cpu0 = await serverCpu(server.child);
+        const lowSamples: number[] = [];
+        const lowFrom = monotonicUs();
+        const lowFailed = await fire(0, lowBodies.length, lowSamples, lowRate, lowBodies);
+        printProfileWindow(ctx.childNodeArgs.includes('--cpu-prof'), `latency at ${lowRate} req/s`, lowFrom);
+        const st = await server.child.next('stats', 5000);
+        const cpuS = (Number(st.cpuUs) - cpu0.cpuUs) / 1e6;
+        process.stdout.write(
+          `latency: publishEvent at ${fmtInt(lowRate)} req/s open loop for ${lowMs / 1000} s on the same node (below saturation): ${fmtLatency(summarize(lowSamples))}, ${lowFailed} failed — target p99 < 5 ms: ${verdict(summarize(lowSamples).p99 < 5 && lowFailed === 0)}\n` +
+            `latency:   server event-loop delay over that window: p50 ${fmtMs(Number(st.loopP50))}, p99 ${fmtMs(Number(st.loopP99))}, p99.9 ${fmtMs(Number(st.loopP999))}, max ${fmtMs(Number(st.loopMax))}; server CPU ${cpuS.toFixed(2)} s` +
+            ` (${fmtInt(lowBodies.length / Math.max(cpuS, 1e-9))} req per CPU-second); processed ${fmtInt(Number(st.processed) - before)} events meanwhile\n`,
+        );
+        await caughtUp(server.child, before + lowBodies.length);
+      }
+    }
   } finally {
     agent.destroy();
     await server.cleanup();

@@ -5,6 +5,8 @@
  *   npm run bench -- --kafka [--only processing|ingest|latency|fanout|recovery|bus-trace] [--quick]
  *   npm run bench -- --kafka --peer [--quick] [--peer-only keyflow]   keyflow vs Kafka Streams (bench/peers/kstreams, needs
  *                     Java 17 and Maven) vs a bare kafkajs consumer on one topic of 1M events (100k quick)
+ *   --rates 100,500,1000   the latency bench's paced windows below saturation (req/s, 10 s each, 3 s quick), each
+ *                     with the server's event-loop delay; --paced-only skips its 2,000 req/s run and capacity
  *   --profile <dir>   child processes (servers, processors) write a .cpuprofile into <dir>; for the
  *                     in-process benches run `node --cpu-prof --import tsx bench/run.ts …` instead
  *   --node-arg <flag> a V8/Node flag for the child processes (repeatable), e.g. --node-arg --max-semi-space-size=32
@@ -49,7 +51,15 @@ if (profileDir) {
 }
 for (let i = 0; i < argv.length - 1; i++) if (argv[i] === '--node-arg') childNodeArgs.push(argv[i + 1]!);
 const against = option('--against');
-const ctx: BenchContext = { quick, childNodeArgs, peerKeyflowOnly: option('--peer-only') === 'keyflow', ...(against ? { against: resolve(against) } : {}) };
+const rates = option('--rates');
+const ctx: BenchContext = {
+  quick,
+  childNodeArgs,
+  peerKeyflowOnly: option('--peer-only') === 'keyflow',
+  ...(against ? { against: resolve(against) } : {}),
+  ...(rates ? { rates: rates.split(',').map(Number) } : {}),
+  pacedOnly: flag('--paced-only'),
+};
 
 type Bench = (ctx: BenchContext) => Promise<void>;
 let benches: Record<string, Bench>;

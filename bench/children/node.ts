@@ -5,6 +5,7 @@
  * 100 ms, `{type:'stats', processed, cpBytes, owned, cpuUs}` (events processed by this node's actors,
  * bytes of its checkpoint commits, partitions owned), so the bench needs no HTTP listener on a processor-only node.
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Role } from '../../src/app/app.ts';
 import { buildApp } from '../../src/app/app.ts';
 import { loadConfig } from '../../src/app/config.ts';
@@ -36,9 +37,29 @@ function cpuUs(): number {
   return c.user + c.system;
 }
 
+/** The event loop's delay since the parent's last `{type:'loop-reset'}` (or the start), ms. */
+const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+loopDelay.enable();
+process.on('message', (m) => {
+  if ((m as { type?: string }).type === 'loop-reset') loopDelay.reset();
+});
+const ms = (ns: number) => (Number.isFinite(ns) ? ns / 1e6 : 0);
+
 const timer = setInterval(() => {
   Promise.all([processed(), checkpointBytes()]).then(
-    ([n, cpBytes]) => tell({ type: 'stats', processed: n, cpBytes, owned: app.processor?.owned().length ?? 0, at: Date.now(), cpuUs: cpuUs() }),
+    ([n, cpBytes]) =>
+      tell({
+        type: 'stats',
+        processed: n,
+        cpBytes,
+        owned: app.processor?.owned().length ?? 0,
+        at: Date.now(),
+        cpuUs: cpuUs(),
+        loopP50: ms(loopDelay.percentile(50)),
+        loopP99: ms(loopDelay.percentile(99)),
+        loopP999: ms(loopDelay.percentile(99.9)),
+        loopMax: ms(loopDelay.max),
+      }),
     () => {},
   );
 }, 100);

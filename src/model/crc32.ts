@@ -25,6 +25,17 @@ export function crc32Portable(data: Uint8Array, start = 0, end = data.length): n
   return (c ^ 0xffffffff) >>> 0;
 }
 
+/**
+ * Continues a CRC-32: `crc32Update(crc32(a), b) === crc32(a ‖ b)`; start from 0. Lets a writer
+ * checksum a frame written in pieces without holding it in one buffer.
+ */
+export function crc32Update(crc: number, data: Uint8Array): number {
+  if (native) return native(data, crc) >>> 0;
+  let c = (crc ^ 0xffffffff) >>> 0;
+  for (let i = 0; i < data.length; i++) c = TABLE[(c ^ data[i]!) & 0xff]! ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
 /** CRC-32 of `data[start, end)` as an unsigned 32-bit integer. */
 export function crc32(data: Uint8Array, start = 0, end = data.length): number {
   if (native) return native(start === 0 && end === data.length ? data : data.subarray(start, end)) >>> 0;

@@ -231,3 +231,110 @@ describe('rollups across keys vs the reference model', () => {
     expect(d.host(TOPIC, 0).rollups({ eventType: TYPE, window: 'tumbling-1m' }).map((p) => p.windowStart)).toEqual([T0 + 60 * MIN]);
   });
 });
+
+describe('rollup checkpoints are incremental', () => {
+  const SEP = '\u001f';
+  const keys = Array.from({ length: 2000 }, (_, i) => `dev-${i}`)
+    .filter((k) => partitionForKey(k, PARTITIONS) === 0)
+    .slice(0, 300);
+  const ev = (id: string, t: number, key: string, user: string | null, value: number): EventInput => ({
+    eventId: id,
+    timestamp: new Date(t).toISOString(),
+    eventType: TYPE,
+    deviceId: key,
+    userId: user,
+    payload: { value },
+  });
+  const rollupWrites = (d: PartitionDriver) => {
+    const w = d.host(TOPIC, 0).checkpoint();
+    return { dirty: [...w.dirty].filter(([id]) => isRollupId(id)), deleted: (w.deleted ?? []).filter(isRollupId) };
+  };
+
+  it('a commit writes a delta of the changed tallies and new users, rewrites the base only once the deltas would outgrow it, and restores exactly', async () => {
+    const d = createPartitionDriver({ registry: registry(), maxOutOfOrderMs: 30 * MIN, idleTimeoutMs: 1e15 });
+    const inputs: EventInput[] = keys.map((k, i) => ev(`a-${i}`, T0 + i, k, `u-${i % 50}`, i / 4));
+    await d.feed(inputs);
+    d.checkpoint();
+    // one event of one key: each of the 4 windows holding it (tumbling-1m, 3 × sliding-3m-1m) writes one delta of one tally and one user
+    const one = ev('b-0', T0 + 1000, keys[7]!, 'fresh-user', 2.5);
+    inputs.push(one);
+    await d.feed([one]);
+    const first = rollupWrites(d);
+    expect(first.dirty).toHaveLength(4);
+    expect(first.deleted).toEqual([]);
+    for (const [id, data] of first.dirty) {
+      expect(id.endsWith(`${SEP}1`)).toBe(true);
+      const delta = JSON.parse(data) as { k: unknown[][]; u: string[] };
+      expect(delta.k.map((t) => t[0])).toEqual([keys[7]]);
+      expect(delta.u).toEqual(['fresh-user']);
+    }
+    d.checkpoint();
+    // many small commits: the deltas pile up until they would hold as many rows as the window, then one base rewrite drops them
+    let rewrites = 0;
+    let maxIds = 0;
+    for (let c = 0; c < 120; c++) {
+      const batch = Array.from({ length: 5 }, (_, j) => ev(`c-${c}-${j}`, T0 + 2000 + c * 10 + j, keys[(c * 5 + j * 61) % keys.length]!, j === 0 ? `v-${c}` : null, c - j));
+      inputs.push(...batch);
+      await d.feed(batch);
+      const w = rollupWrites(d);
+      // a base id is prefix, type, spec, start; a delta's has its number after them
+      if (w.dirty.some(([id]) => id.split(SEP).length === 5)) {
+        rewrites++;
+        expect(w.deleted.length).toBeGreaterThan(0);
+      }
+      d.checkpoint();
+      maxIds = Math.max(maxIds, [...d.store.get(`${TOPIC}/0`)!.actors.keys()].filter(isRollupId).length);
+    }
+    expect(rewrites).toBeGreaterThan(0);
+    // 4 windows, each a base and fewer deltas than a rewrite allows (5 rows each, window ~ 300 keys + 170 users)
+    expect(maxIds).toBeLessThan(4 * (1 + 470 / 5 + 1));
+    const events = byPartition(inputs);
+    const want = (window: string) => referenceRollups(events, { eventType: TYPE, window, top: 20, by: 'sum', valueField: () => 'value', maxOutOfOrderMs: 30 * MIN });
+    for (const window of ROLLUP_SPECS) expect(diffRollups(rollupsOf(d, window, 20, 'sum'), want(window))).toEqual([]);
+    d.crash();
+    for (const window of ROLLUP_SPECS) expect(diffRollups(rollupsOf(d, window, 20, 'sum'), want(window))).toEqual([]);
+  });
+
+  it('a checkpoint that was not committed is written again by the next (same delta number, its changes and the later ones)', async () => {
+    const d = createPartitionDriver({ registry: registry(), maxOutOfOrderMs: 30 * MIN });
+    const inputs: EventInput[] = keys.slice(0, 40).map((k, i) => ev(`a-${i}`, T0 + i, k, `u-${i}`, i));
+    await d.feed(inputs);
+    d.checkpoint();
+    const more = [ev('b-1', T0 + 500, keys[1]!, 'late-user', 7), ev('b-2', T0 + 600, keys[2]!, null, 8)];
+    inputs.push(more[0]!);
+    await d.feed([more[0]!]);
+    d.host(TOPIC, 0).checkpoint(); // taken, never committed (the store failed)
+    inputs.push(more[1]!);
+    await d.feed([more[1]!]);
+    const again = rollupWrites(d);
+    const tumbling = again.dirty.find(([id]) => id.includes('tumbling-1m'))!;
+    expect(tumbling[0].endsWith(`${SEP}1`)).toBe(true);
+    const delta = JSON.parse(tumbling[1]) as { k: unknown[][]; u: string[] };
+    expect(delta.k.map((t) => t[0]).sort()).toEqual([keys[1], keys[2]].sort());
+    expect(delta.u).toEqual(['late-user']);
+    d.checkpoint();
+    d.crash();
+    const events = byPartition(inputs);
+    for (const window of ROLLUP_SPECS) {
+      const want = referenceRollups(events, { eventType: TYPE, window, top: 50, by: 'count', valueField: () => 'value', maxOutOfOrderMs: 30 * MIN });
+      expect(diffRollups(rollupsOf(d, window, 50, 'count'), want)).toEqual([]);
+    }
+  });
+
+  it('a window that expires deletes its base and every delta; a delta without its base is refused at restore', async () => {
+    const d = createPartitionDriver({ registry: registry(), maxOutOfOrderMs: 0, resultRetentionMs: MIN });
+    await d.feed(keys.slice(0, 20).map((k, i) => ev(`a-${i}`, T0 + i, k, null, 1)));
+    d.checkpoint();
+    await d.feed([ev('b', T0 + 100, keys[0]!, null, 1)]);
+    d.checkpoint();
+    const stored = () => [...d.store.get(`${TOPIC}/0`)!.actors.keys()].filter(isRollupId);
+    expect(stored().filter((id) => id.endsWith(`${SEP}1`))).toHaveLength(4);
+    await d.feed([ev('c', T0 + 60 * MIN, keys[0]!, null, 1)]);
+    d.checkpoint();
+    expect(stored().filter((id) => id.endsWith(`${SEP}1`))).toEqual([]);
+    expect(stored()).toHaveLength(4);
+    const h = createPartitionDriver({ registry: registry() }).host(TOPIC, 0);
+    const base = stored()[0]!;
+    expect(() => h.restore(null, new Map([[`${base}${SEP}1`, '{"v":1,"a":[1,1,1,1,1],"k":[],"u":[]}']]))).toThrow(/no base/);
+  });
+});
