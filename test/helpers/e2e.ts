@@ -241,6 +241,9 @@ export async function startServer(options: StartOptions = {}): Promise<E2eServer
     kill,
     async restart() {
       if (child) await kill('SIGKILL');
+      // a server stopped with keepData and started again is running again: stopAllServers must
+      // stop it (otherwise it outlives the test run, orphaned)
+      servers.add(server);
       await launch();
     },
     async stop(opts = {}) {
