@@ -506,21 +506,8 @@ export function createProcessor(options: ProcessorOptions): Processor {
     return n;
   }
 
-  /**
-   * Starts every owned partition's checkpoint, one turn of the event loop apart: each takes its
-   * host's snapshots synchronously, and started together they ran as one stretch (every
-   * partition's encoding back to back), which a request arriving then waited out.
-   */
   async function checkpointAll(): Promise<void> {
-    const runs: Promise<void>[] = [];
-    for (const o of [...owned.values()]) {
-      if (runs.length > 0) {
-        await new Promise<void>((resolve) => setImmediate(resolve));
-        if (owned.get(tpKey(o.tp.topic, o.tp.partition)) !== o) continue; // released meanwhile
-      }
-      runs.push(checkpoint(o));
-    }
-    await Promise.all(runs);
+    await Promise.all([...owned.values()].map((o) => checkpoint(o)));
   }
 
   async function release(tp: TopicPartition, commit: boolean): Promise<void> {
