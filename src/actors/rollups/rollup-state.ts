@@ -20,7 +20,9 @@
  * since the previous commit). Restore applies the base, then the deltas in order (a later tally
  * replaces an earlier one; the last delta's aggregates are the window's). Once the deltas would
  * hold as many rows as the window itself, the commit rewrites the base and deletes the deltas:
- * the stored rows stay below twice the window, and a commit's cost is amortised O(changed rows).
+ * the stored rows stay below twice the window, and a commit encodes amortised O(changed rows).
+ * Finding the changed rows still scans the window's per-slot change marks (typed arrays, no
+ * encoding), O(window) per changed window and commit.
  *
  * The per-event update ({@link PartitionRollups.apply}) allocates only when a window or a key's
  * tally within a window appears for the first time.
@@ -623,14 +625,19 @@ function segmentOf(id: string): number {
 }
 
 function decodeDelta(id: string, data: string): StoredDelta {
-  let s: StoredDelta;
+  return parseStored<StoredDelta>('delta', id, data, (s) => s.v === 1 && Array.isArray(s.a) && Array.isArray(s.k) && Array.isArray(s.u));
+}
+
+/** A stored base or delta, parsed and checked by `valid`; CORRUPT_RECORD naming it otherwise. */
+function parseStored<T>(what: string, id: string, data: string, valid: (s: T) => boolean): T {
+  let s: T;
   try {
-    s = JSON.parse(data) as StoredDelta;
+    s = JSON.parse(data) as T;
   } catch (cause) {
-    throw new KeyflowError(ErrorCode.CORRUPT_RECORD, `rollup delta ${JSON.stringify(id)} is not JSON; the partition cannot be restored`, { cause });
+    throw new KeyflowError(ErrorCode.CORRUPT_RECORD, `rollup ${what} ${JSON.stringify(id)} is not JSON; the partition cannot be restored`, { cause });
   }
-  if (s?.v !== 1 || !Array.isArray(s.a) || !Array.isArray(s.k) || !Array.isArray(s.u)) {
-    throw new KeyflowError(ErrorCode.CORRUPT_RECORD, `rollup delta ${JSON.stringify(id)} has an unknown shape; the partition cannot be restored`);
+  if (s === null || typeof s !== 'object' || !valid(s)) {
+    throw new KeyflowError(ErrorCode.CORRUPT_RECORD, `rollup ${what} ${JSON.stringify(id)} has an unknown shape; the partition cannot be restored`);
   }
   return s;
 }
@@ -642,14 +649,10 @@ function splitId(id: string): [string, string] {
 }
 
 function decodeStored(id: string, data: string): StoredWindow {
-  let s: StoredWindow;
-  try {
-    s = JSON.parse(data) as StoredWindow;
-  } catch (cause) {
-    throw new KeyflowError(ErrorCode.CORRUPT_RECORD, `rollup snapshot ${JSON.stringify(id)} is not JSON; the partition cannot be restored`, { cause });
-  }
-  if (s?.v !== 1 || typeof s.t !== 'string' || typeof s.w !== 'string' || !Array.isArray(s.a) || !Array.isArray(s.k) || !Array.isArray(s.u)) {
-    throw new KeyflowError(ErrorCode.CORRUPT_RECORD, `rollup snapshot ${JSON.stringify(id)} has an unknown shape; the partition cannot be restored`);
-  }
-  return s;
+  return parseStored<StoredWindow>(
+    'snapshot',
+    id,
+    data,
+    (s) => s.v === 1 && typeof s.t === 'string' && typeof s.w === 'string' && Array.isArray(s.a) && Array.isArray(s.k) && Array.isArray(s.u),
+  );
 }
