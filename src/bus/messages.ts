@@ -193,6 +193,17 @@ export function publishWindowResults(bus: LiveBus, results: readonly WindowResul
  * same whoever listens then.
  */
 function publishResultsOfType(bus: LiveBus, eventType: string, results: readonly WindowResult[], at: EmitPosition | undefined): void {
+  // Mostly nobody watches (a processor without live subscribers): find that out without grouping.
+  // Each window is asked once; the answers are reused below.
+  const wants = new Map<string, boolean>();
+  let any = false;
+  for (let i = 0; i < results.length && !any; i++) {
+    const window = results[i]!.window;
+    if (wants.has(window)) continue;
+    any = bus.wants(windowSubject(eventType, window));
+    wants.set(window, any);
+  }
+  if (!any) return;
   // Nearly always a few windows (5 by default) interleaved key by key: group in one pass.
   const byWindow = new Map<string, WindowResult[]>();
   for (let i = 0; i < results.length; i++) {
@@ -206,7 +217,7 @@ function publishResultsOfType(bus: LiveBus, eventType: string, results: readonly
   for (const window of windows) {
     const group = byWindow.get(window)!;
     const subject = windowSubject(eventType, window);
-    if (!bus.wants(subject)) {
+    if (!(wants.get(window) ?? bus.wants(subject))) {
       part += Math.ceil(group.length / MAX_BATCH_ITEMS);
       continue;
     }
